@@ -1,0 +1,1 @@
+"""Tool families. Each module exposes `make_tools(env: ToolEnv) -> list[BaseTool]`."""
