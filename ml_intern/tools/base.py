@@ -6,6 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ml_intern.graph.events import emit
+
+__all__ = ["MAX_RESULT_CHARS", "ToolEnv", "ToolError", "clip", "emit"]
+
 MAX_RESULT_CHARS = 25_000
 
 
@@ -24,7 +28,9 @@ class ToolEnv:
     github_token: str | None = field(default=None, repr=False)  # GITHUB_TOKEN
 
     @classmethod
-    def from_environ(cls, workdir: Path, home: Path, config: dict[str, Any], environ: dict[str, str]) -> ToolEnv:
+    def from_environ(
+        cls, workdir: Path, home: Path, config: dict[str, Any], environ: dict[str, str]
+    ) -> ToolEnv:
         """Read the endpoints and tokens once, at the config boundary."""
         return cls(
             workdir=workdir,
@@ -52,13 +58,3 @@ def clip(text: str, limit: int = MAX_RESULT_CHARS, hint: str = "") -> str:
     cut = len(text) - 2 * half
     note = f"\n\n... [{cut} characters omitted{'; ' + hint if hint else ''}] ...\n\n"
     return text[:half] + note + text[-half:]
-
-
-def emit(event: dict[str, Any]) -> None:
-    """Send a progress event (e.g. `tool_log`) to whoever streams the graph; a no-op outside a run."""
-    try:
-        from langgraph.config import get_stream_writer
-
-        get_stream_writer()(event)
-    except Exception:  # outside a graph run there is no writer
-        pass

@@ -1,0 +1,40 @@
+"""The SQLite checkpointer in ML_INTERN_HOME, opened for one process (WAL, busy timeout)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from ml_intern.graph.errors import UserError
+
+BUSY_TIMEOUT_S = 30.0
+
+
+class StorageError(UserError):
+    """The database cannot be opened or written; the message says what to do."""
+
+
+@asynccontextmanager
+async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
+    """An AsyncSqliteSaver on `path`, with the database set up for several processes at once."""
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(str(path), timeout=BUSY_TIMEOUT_S)
+    except (OSError, sqlite3.Error) as exc:
+        raise StorageError(f"cannot open {path}: {exc}; set ML_INTERN_HOME to a writable directory") from None
+    try:
+        await conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        saver = AsyncSqliteSaver(conn)
+        await saver.setup()
+        yield saver
+    except sqlite3.OperationalError as exc:
+        raise StorageError(f"database error in {path}: {exc}; check disk space and permissions") from None
+    finally:
+        await conn.close()

@@ -1,0 +1,51 @@
+"""The run context: settings a run is started with, and the services (model, tools) built from them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ml_intern.graph.services import Services, build_services
+
+
+@dataclass
+class RunContext:
+    """Per-run settings: plain fields, so LangGraph Studio can send them as JSON; `services` is lazy."""
+
+    model: str = ""  # litellm model id; empty: picked from config and credentials
+    workdir: str = ""  # the user's working directory; empty: the process's current directory
+    approval: str = "ask"  # ask | auto | deny: what happens to calls that need approval
+    max_iterations: int = 300  # model calls allowed per turn
+    tools: list[str] | None = None  # offer only these tool names (None: all)
+    stream: bool = True  # stream model output token by token
+    services: Services | None = field(
+        default=None, repr=False
+    )  # built objects; tests and the CLI inject them
+
+
+_built: dict[tuple, Services] = {}
+
+
+def services_of(ctx: RunContext | None) -> Services:
+    """The services for `ctx`, built once per distinct setting when not injected (LangGraph Studio path)."""
+    ctx = ctx or RunContext()
+    if ctx.services is not None:
+        return ctx.services
+    key = (ctx.model, ctx.workdir, tuple(ctx.tools or ()), ctx.stream)
+    if key not in _built:
+        _built[key] = build_services(
+            model=ctx.model or None,
+            workdir=Path(ctx.workdir or os.getcwd()),
+            tool_names=ctx.tools,
+            stream=ctx.stream,
+            environ=dict(os.environ),
+            config=None,
+        )
+    return _built[key]
+
+
+def describe(ctx: RunContext) -> dict[str, Any]:
+    """The context as stored with a thread (no secrets, no objects)."""
+    return {"model": ctx.model, "workdir": ctx.workdir, "approval": ctx.approval}

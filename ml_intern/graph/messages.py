@@ -1,0 +1,59 @@
+"""Message conventions: guard markers, turn boundaries, and the view of the transcript sent to the model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+
+MARK = "ml_intern"  # key in additional_kwargs holding our own annotations
+
+
+def guard_message(kind: str, text: str) -> HumanMessage:
+    """A message the agent adds to steer the model (doom loop, continuation...): never a user turn."""
+    return HumanMessage(content=text, additional_kwargs={MARK: {"guard": kind}})
+
+
+def is_guard(message: AnyMessage) -> bool:
+    return bool(message.additional_kwargs.get(MARK, {}).get("guard"))
+
+
+def is_user_turn(message: AnyMessage) -> bool:
+    """A message the user typed (not a guard, not a compaction summary)."""
+    return isinstance(message, HumanMessage) and not message.additional_kwargs.get(MARK)
+
+
+def tool_result(call: dict[str, Any], text: str, status: str = "success") -> ToolMessage:
+    """The answer to one tool call."""
+    return ToolMessage(content=text, tool_call_id=call["id"], name=call["name"], status=status)
+
+
+def pending_calls(messages: list[AnyMessage]) -> list[dict[str, Any]]:
+    """Tool calls of the latest assistant message that have no result yet."""
+    answered: set[str] = set()
+    for message in reversed(messages):
+        if isinstance(message, ToolMessage):
+            answered.add(message.tool_call_id)
+        elif isinstance(message, AIMessage):
+            return [call for call in message.tool_calls if call["id"] not in answered]
+        else:
+            return []
+    return []
+
+
+NOT_EXECUTED = "Not executed: the turn was interrupted before this call ran. Re-run it if it is still needed."
+
+
+def model_view(messages: list[AnyMessage]) -> list[AnyMessage]:
+    """The transcript as the model must see it: every tool call answered before the next message."""
+    view: list[AnyMessage] = []
+    open_calls: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, ToolMessage):
+            open_calls = [call for call in open_calls if call["id"] != message.tool_call_id]
+        else:
+            view.extend(tool_result(call, NOT_EXECUTED, "error") for call in open_calls)
+            open_calls = list(message.tool_calls) if isinstance(message, AIMessage) else []
+        view.append(message)
+    view.extend(tool_result(call, NOT_EXECUTED, "error") for call in open_calls)
+    return view

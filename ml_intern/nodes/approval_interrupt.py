@@ -1,0 +1,62 @@
+"""approval_interrupt: ask a human about calls that need approval (DESIGN.md "Approval protocol")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from ml_intern.graph.context import RunContext, services_of
+from ml_intern.graph.messages import pending_calls
+from ml_intern.graph.state import AgentState
+from ml_intern.tools.registry import approval_need
+
+DENIED = "rejected by the approval policy (--approval deny)"
+NEVER_AUTO = "scheduled jobs are never approved automatically; ask the user to run this interactively"
+
+
+def decide_without_asking(mode: str, always_ask: bool) -> dict[str, Any] | None:
+    """The decision for a call under `mode`, or None when a human must be asked."""
+    if mode == "deny":
+        return {"approved": False, "feedback": DENIED}
+    if mode == "auto":
+        return {"approved": False, "feedback": NEVER_AUTO} if always_ask else {"approved": True}
+    return None
+
+
+def parse_resume(value: Any, call_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Decisions for `call_ids` from a resume value: per-call `decisions`, or the `approve` shorthand."""
+    value = value if isinstance(value, dict) else {}
+    if "decisions" in value:
+        given = value["decisions"] or {}
+        missing = {"approved": False, "feedback": "no decision was given for this call"}
+        return {cid: _decision(given.get(cid, missing)) for cid in call_ids}
+    return {cid: _decision(value) for cid in call_ids}
+
+
+def _decision(raw: Any) -> dict[str, Any]:
+    raw = raw if isinstance(raw, dict) else {}
+    approved = bool(raw.get("approved", raw.get("approve", False)))
+    return {"approved": approved, "feedback": str(raw.get("feedback") or "")}
+
+
+def approval_interrupt(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Decide every pending call that needs approval; interrupt only when a human must answer."""
+    ctx = runtime.context or RunContext()
+    config = services_of(ctx).config
+    decisions: dict[str, dict[str, Any]] = {}
+    ask: list[dict[str, Any]] = []
+    for call in pending_calls(state["messages"]):
+        need = approval_need(call["name"], call["args"], config)
+        if need is None:
+            continue
+        decision = decide_without_asking(ctx.approval, need.always_ask)
+        if decision is None:
+            ask.append({"id": call["id"], "name": call["name"], "args": call["args"], "reason": need.reason})
+        else:
+            decisions[call["id"]] = decision
+    if ask:
+        answer = interrupt({"type": "approval", "tool_calls": ask})
+        decisions.update(parse_resume(answer, [call["id"] for call in ask]))
+    return {"approvals": decisions}

@@ -1,0 +1,47 @@
+"""call_model: send the transcript to the model and record its reply and usage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage, SystemMessage
+from langgraph.runtime import Runtime
+
+from ml_intern.graph.context import RunContext, services_of
+from ml_intern.graph.events import emit
+from ml_intern.graph.messages import model_view
+from ml_intern.graph.state import AgentState
+
+
+def usage_of(reply: AIMessage) -> dict[str, Any]:
+    """Tokens and cost of one reply; cost is None when the price is unknown."""
+    meta = reply.usage_metadata or {}
+    cached = (meta.get("input_token_details") or {}).get("cache_read", 0)
+    cost = (reply.response_metadata or {}).get("response_cost")
+    return {
+        "input_tokens": meta.get("input_tokens", 0),
+        "output_tokens": meta.get("output_tokens", 0),
+        "cached_tokens": cached or 0,
+        "calls": 1,
+        "cost_usd": cost,
+    }
+
+
+async def call_model(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Call the model once, unless the turn has used up its iterations."""
+    ctx = runtime.context or RunContext()
+    iterations = state.get("iterations", 0)
+    if iterations >= ctx.max_iterations:
+        return {"stop_reason": "max_iterations"}
+    services = services_of(ctx)
+    emit({"type": "processing", "iteration": iterations + 1})
+    prompt = [SystemMessage(content=services.prompt), *model_view(state["messages"])]
+    reply = await services.bound_model.ainvoke(prompt)
+    usage = usage_of(reply)
+    emit({"type": "assistant_message", "content": reply.text, "tool_calls": len(reply.tool_calls)})
+    return {
+        "messages": [reply],
+        "iterations": iterations + 1,
+        "usage": usage,
+        "context_tokens": usage["input_tokens"] + usage["output_tokens"],
+    }

@@ -1,0 +1,113 @@
+"""compact: when the context grows past its budget, summarise the middle of the conversation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
+from langgraph.runtime import Runtime
+from langgraph.types import Overwrite
+
+from ml_intern.graph.context import RunContext, services_of
+from ml_intern.graph.events import emit
+from ml_intern.graph.messages import MARK, is_user_turn
+from ml_intern.graph.state import AgentState
+from ml_intern.nodes.call_model import usage_of
+
+SUMMARY_PROMPT = (
+    "Summarise this part of an ML engineering agent's session so the agent can continue without it. "
+    "Keep: the user's goals and constraints, decisions made, files written and their purpose, commands run "
+    "and their outcomes, errors met and how they were fixed, URLs of repos/jobs/datasets, and open next "
+    "steps. Be factual and concise; use bullet points."
+)
+CLIP_EACH = 2_000  # characters of one message kept in the text sent for summarising
+
+
+def estimate_tokens(messages: list[AnyMessage]) -> int:
+    """A cheap token estimate: four characters a token."""
+    return sum(len(str(m.content)) + len(str(getattr(m, "tool_calls", ""))) for m in messages) // 4
+
+
+def context_size(state: AgentState) -> int:
+    """The last measured prompt size plus an estimate for what came after the last reply."""
+    messages = state.get("messages", [])
+    last_reply = max((i for i, m in enumerate(messages) if isinstance(m, AIMessage)), default=-1)
+    if last_reply < 0 or not state.get("context_tokens"):
+        return estimate_tokens(messages)
+    return state["context_tokens"] + estimate_tokens(messages[last_reply + 1 :])
+
+
+def threshold(config: dict[str, Any], window: int | None) -> int:
+    """The smaller of the configured token threshold and a fraction of the model's window."""
+    settings = config.get("compaction") or {}
+    limit = int(settings.get("threshold_tokens", 170_000))
+    return min(limit, int(window * settings.get("window_fraction", 0.9))) if window else limit
+
+
+def split_for_summary(messages: list[AnyMessage], keep_recent: int) -> tuple[int, int] | None:
+    """(start, end) of the middle to summarise: after the first user message, before a recent tail that
+    starts on a message boundary never separating a tool call from its result."""
+    first = next((i for i, m in enumerate(messages) if is_user_turn(m)), None)
+    if first is None:
+        return None
+    end, kept = len(messages), 0
+    for i in range(len(messages) - 1, first, -1):
+        kept += estimate_tokens([messages[i]])
+        if kept > keep_recent:
+            break
+        if not isinstance(messages[i], ToolMessage):
+            end = i
+    return (first + 1, end) if end - (first + 1) >= 2 else None
+
+
+def render(messages: list[AnyMessage]) -> str:
+    """The middle of the conversation as plain text for the summariser."""
+    lines = []
+    for m in messages:
+        text = str(m.content)[:CLIP_EACH]
+        calls = " ".join(f"[call {c['name']}({str(c['args'])[:300]})]" for c in getattr(m, "tool_calls", []))
+        lines.append(f"[{m.type}] {text} {calls}".rstrip())
+    return "\n".join(lines)
+
+
+async def summarise(
+    messages: list[AnyMessage], chat_model: Any, keep_recent: int
+) -> tuple[list, dict] | None:
+    """The compacted transcript and the usage of the summary call, or None when nothing can be cut."""
+    span = split_for_summary(messages, keep_recent)
+    if span is None:
+        return None
+    start, end = span
+    prompt = [SystemMessage(content=SUMMARY_PROMPT), HumanMessage(content=render(messages[start:end]))]
+    reply = await chat_model.ainvoke(prompt)
+    summary = HumanMessage(
+        content=f"[Summary of the earlier conversation]\n{reply.text}",
+        additional_kwargs={MARK: {"summary": True}},
+    )
+    return [*messages[:start], summary, *messages[end:]], usage_of(reply)
+
+
+async def compact(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Compact when over budget; end the turn if even compaction cannot get under it."""
+    services = services_of(runtime.context)
+    budget = threshold(services.config, services.context_window)
+    before = context_size(state)
+    if before <= budget:
+        return {}
+    keep = int((services.config.get("compaction") or {}).get("keep_recent_tokens", 20_000))
+    result = await summarise(state["messages"], services.chat_model, min(keep, budget // 2))
+    after = estimate_tokens(result[0]) if result else before
+    if result is None or after > budget:
+        emit(
+            {
+                "type": "error",
+                "message": f"The conversation ({after} tokens) cannot be compacted under {budget}.",
+            }
+        )
+        return {"stop_reason": "context_overflow"}
+    emit({"type": "compacted", "tokens_before": before, "tokens_after": after})
+    return {
+        "messages": Overwrite(result[0]),
+        "context_tokens": after,
+        "usage": {**result[1], "compactions": 1},
+    }

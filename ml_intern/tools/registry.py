@@ -1,0 +1,59 @@
+"""The tool registry: which tool families a run offers, and which calls need a human's approval."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ml_intern.graph.errors import UserError
+from ml_intern.tools.base import ToolEnv
+
+# Tool family modules under ml_intern.tools, in the order their tools are offered to the model.
+FAMILIES = ("shell", "files")
+
+
+class UnknownToolError(UserError):
+    """`--tools` named a tool that does not exist."""
+
+
+@dataclass(frozen=True)
+class ApprovalNeed:
+    """Why a call needs approval, and whether it may never be approved automatically."""
+
+    reason: str
+    always_ask: bool = False
+
+
+def _family(name: str) -> Any:
+    return importlib.import_module(f"ml_intern.tools.{name}")
+
+
+def build_tools(env: ToolEnv, only: list[str] | None = None) -> list[Any]:
+    """Every tool of every family, or just those named in `only` (in the family order)."""
+    tools = [tool for name in FAMILIES for tool in _family(name).make_tools(env)]
+    if only is None:
+        return tools
+    known = {tool.name for tool in tools}
+    unknown = [name for name in only if name not in known]
+    if unknown:
+        raise UnknownToolError(f"unknown tool(s) {', '.join(unknown)}; available: {', '.join(sorted(known))}")
+    return [tool for tool in tools if tool.name in only]
+
+
+def _approval_rules() -> dict[str, Callable[[dict, dict], str | None]]:
+    rules: dict[str, Callable[[dict, dict], str | None]] = {}
+    for name in FAMILIES:
+        rules.update(getattr(_family(name), "APPROVAL", {}))
+    return rules
+
+
+def approval_need(name: str, args: dict[str, Any], config: dict[str, Any]) -> ApprovalNeed | None:
+    """Whether the call `name(args)` needs a human's approval under `config`."""
+    rule = _approval_rules().get(name)
+    reason = rule(args, config) if rule else None
+    if reason is None:
+        return None
+    always_ask = name == "hf_jobs" and _family("jobs").is_scheduled_operation(args)
+    return ApprovalNeed(reason=reason, always_ask=always_ask)
