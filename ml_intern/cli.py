@@ -93,7 +93,7 @@ def run_command(
     """Start a chat, or run PROMPT headless."""
     options = _options(model, max_iterations, no_stream, output_format, approval, tools)
     if prompt is None:
-        _exit(_guarded(lambda: _chat(options, thread)))
+        _exit(_guarded(lambda: _chat({**options, "stream": not no_stream}, thread)))
     _exit(_guarded(lambda: _headless(options, thread, _read_prompt(prompt), continue_turn=False)))
 
 
@@ -116,7 +116,7 @@ def resume_command(
     """Continue a thread with its own model."""
     options = _options(model, max_iterations, no_stream, output_format, approval, tools)
     if prompt is None and not continue_:
-        _exit(_guarded(lambda: _chat(options, thread or "")))
+        _exit(_guarded(lambda: _chat({**options, "stream": not no_stream}, thread or "")))
     text = _read_prompt(prompt) if prompt is not None else None
     _exit(_guarded(lambda: _headless(options, thread or "", text, continue_turn=continue_)))
 
@@ -145,7 +145,9 @@ def _options(model, max_iterations, no_stream, output_format, approval, tools) -
     return {
         "model": model,
         "max_iterations": max_iterations,
-        "stream": not no_stream,
+        # Tokens are only worth streaming to someone who watches them arrive: litellm's streaming path
+        # costs ~15 ms a call, so headless text and json runs ask for whole replies.
+        "stream": not no_stream and output_format == OutputFormat.stream_json,
         "format": output_format.value,
         "approval": approval.value if approval else None,
         "tools": names,

@@ -17,6 +17,22 @@ class StorageError(UserError):
     """The database cannot be opened or written; the message says what to do."""
 
 
+def _compact_saver_class(base: type) -> type:
+    """The SQLite saver with integer channel versions.
+
+    The stock saver writes each version as a 50-character string with a random suffix; a checkpoint
+    stores ~20 of them, which made version strings most of the database for tool-heavy turns.
+    """
+
+    class CompactVersionSaver(base):
+        def get_next_version(self, current: Any, channel: None) -> int:
+            if isinstance(current, str):  # a thread written by the stock saver
+                current = int(current.split(".")[0])
+            return (current or 0) + 1
+
+    return CompactVersionSaver
+
+
 @asynccontextmanager
 async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
     """An AsyncSqliteSaver on `path`, with the database set up for several processes at once."""
@@ -31,7 +47,7 @@ async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
     try:
         await conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         await conn.execute("PRAGMA synchronous=NORMAL")
-        saver = AsyncSqliteSaver(conn)
+        saver = _compact_saver_class(AsyncSqliteSaver)(conn)
         await saver.setup()
         yield saver
     except sqlite3.OperationalError as exc:
