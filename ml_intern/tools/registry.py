@@ -5,13 +5,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from ml_intern.graph.errors import UserError
 from ml_intern.tools.base import ToolEnv
 
 # Tool family modules under ml_intern.tools, in the order their tools are offered to the model.
-FAMILIES = ("shell", "files")
+FAMILIES = ("shell", "files", "jobs")
 
 
 class UnknownToolError(UserError):
@@ -42,6 +43,7 @@ def build_tools(env: ToolEnv, only: list[str] | None = None) -> list[Any]:
     return [tool for tool in tools if tool.name in only]
 
 
+@cache
 def _approval_rules() -> dict[str, Callable[[dict, dict], str | None]]:
     rules: dict[str, Callable[[dict, dict], str | None]] = {}
     for name in FAMILIES:

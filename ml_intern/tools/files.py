@@ -1,0 +1,307 @@
+"""Local file tools: `read` (numbered lines), `write` and `edit` (exact match, then a tolerant one)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel, Field
+
+from ml_intern.tools.base import MAX_RESULT_CHARS, ToolEnv, ToolError
+
+DEFAULT_READ_LINES = 2000
+MAX_LINE_CHARS = 2000
+SNIFF_BYTES = 8192
+SNIPPET_CONTEXT = 2
+SNIPPET_MAX_LINES = 30
+TYPOGRAPHIC_QUOTES = str.maketrans("‘’‚‛“”„‟", "''''\"\"\"\"")
+FUZZY_NOTE = "(fuzzy match: whitespace, line endings or quotes differed)"
+
+READ_DESCRIPTION = (
+    "Read a text file; returns lines numbered like cat -n (do not copy the numbers into edits). Reads up to "
+    f"{DEFAULT_READ_LINES} lines from offset; lines over {MAX_LINE_CHARS} chars are cut. Use bash `ls` for "
+    "directories. Read a file before editing or overwriting it."
+)
+WRITE_DESCRIPTION = (
+    "Write a file (creates parent directories, overwrites). An existing file must be read first. "
+    "Prefer edit for changes to existing files."
+)
+EDIT_DESCRIPTION = (
+    "Replace old_str with new_str in a file you have read (exact match, else tolerant of whitespace, "
+    "indentation, line endings and curly quotes). Fails if old_str is not unique: add surrounding lines or "
+    "set replace_all. Keep indentation; no line-number prefixes. Empty new_str deletes."
+)
+
+
+class ReadArgs(BaseModel):
+    path: str = Field(description="File path (absolute, or relative to the working directory).")
+    offset: int = Field(1, description="Line number to start from (1-based).")
+    limit: int = Field(DEFAULT_READ_LINES, description="Number of lines to read.")
+
+
+class WriteArgs(BaseModel):
+    path: str = Field(description="File path (absolute, or relative to the working directory).")
+    content: str = Field(description="The complete file content.")
+
+
+class EditArgs(BaseModel):
+    path: str = Field(description="File path (absolute, or relative to the working directory).")
+    old_str: str = Field(description="Text to find.")
+    new_str: str = Field(description="Replacement (or inserted) text.")
+    replace_all: bool = Field(False, description="Replace every occurrence.")
+    mode: Literal["replace", "append_after", "prepend_before"] = Field(
+        "replace", description="append_after/prepend_before: insert new_str after/before old_str."
+    )
+
+
+def resolve(env: ToolEnv, path: str) -> Path:
+    """Resolve `path` against the working directory (absolute paths stay as they are)."""
+    return (env.workdir / Path(path).expanduser()).resolve()
+
+
+def require_file(target: Path, path: str) -> None:
+    """Fail clearly when `target` is missing or a directory."""
+    if not target.exists():
+        raise ToolError(f"File not found: {path} (resolved to {target}). Check the path with bash `ls`.")
+    if target.is_dir():
+        raise ToolError(f"{path} is a directory; list it with bash `ls` instead.")
+
+
+def number_line(number: int, line: str, max_chars: int = MAX_LINE_CHARS) -> str:
+    """Format one line like `cat -n`, cutting very long lines."""
+    if len(line) > max_chars:
+        line = f"{line[:max_chars]}... [{len(line) - max_chars} more characters]"
+    return f"{number:>6}\t{line}"
+
+
+def read_numbered(env: ToolEnv, path: str, offset: int, limit: int) -> str:
+    """Return `limit` numbered lines from `offset`, bounded in size, saying how to read on."""
+    target = resolve(env, path)
+    require_file(target, path)
+    with target.open("rb") as raw:
+        if b"\0" in raw.read(SNIFF_BYTES):
+            raise ToolError(f"{path} is a binary file; inspect it with bash (e.g. `file`, `xxd | head`).")
+    env.read_files.add(str(target))
+    offset, limit = max(offset, 1), max(limit, 1)
+    shown: list[str] = []
+    size, total = 0, 0
+    with target.open(encoding="utf-8", errors="replace") as text:
+        for total, line in enumerate(text, start=1):
+            if total >= offset and len(shown) < limit and size < MAX_RESULT_CHARS:
+                shown.append(number_line(total, line.rstrip("\n")))
+                size += len(shown[-1]) + 1
+    if total == 0:
+        return "(empty file)"
+    if not shown:
+        raise ToolError(f"offset {offset} is past the end of {path}, which has {total} lines.")
+    last = offset + len(shown) - 1
+    if last < total:
+        shown.append(f"\n[Lines {offset}-{last} of {total}. Continue with offset={last + 1}.]")
+    return "\n".join(shown)
+
+
+def save_text(target: Path, content: str) -> None:
+    """Write `content`; an existing file is replaced atomically and keeps its permissions."""
+    if not target.exists():
+        target.write_text(content, encoding="utf-8", newline="")
+        return
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            out.write(content)
+        os.chmod(tmp, target.stat().st_mode & 0o7777)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def syntax_warning(target: Path, content: str) -> str:
+    """Warn when a Python file no longer compiles."""
+    if target.suffix != ".py":
+        return ""
+    try:
+        compile(content, str(target), "exec")
+    except (SyntaxError, ValueError) as error:
+        line = getattr(error, "lineno", None)
+        return f"\nWarning: Python syntax error{f' at line {line}' if line else ''}: {error}"
+    return ""
+
+
+def write_file(env: ToolEnv, path: str, content: str) -> str:
+    """Write a whole file, refusing to overwrite one not read in this run."""
+    target = resolve(env, path)
+    if target.is_dir():
+        raise ToolError(f"{path} is a directory; give a file path.")
+    if target.exists() and str(target) not in env.read_files:
+        raise ToolError(f"{path} already exists and was not read in this session. Read it first, then write.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_text(target, content)
+    env.read_files.add(str(target))
+    lines = content.count("\n") + (0 if content.endswith("\n") or not content else 1)
+    return f"Wrote {len(content.encode())} bytes ({lines} lines) to {target}" + syntax_warning(
+        target, content
+    )
+
+
+def normalise_with_origin(text: str) -> tuple[str, list[int]]:
+    """Drop trailing whitespace and CR per line, straighten quotes; map each kept char to its index."""
+    kept: list[str] = []
+    origin: list[int] = []
+    start = 0
+    for line in text.split("\n"):
+        body = line.rstrip(" \t\r")
+        kept.append(body + "\n")
+        origin.extend(range(start, start + len(body) + 1))
+        start += len(line) + 1
+    normalised = "".join(kept)[:-1].translate(TYPOGRAPHIC_QUOTES)  # the last line has no newline
+    return normalised, origin
+
+
+def find_exact(text: str, needle: str) -> list[tuple[int, int]]:
+    """Non-overlapping spans where `needle` occurs."""
+    spans, at = [], text.find(needle)
+    while needle and at >= 0:
+        spans.append((at, at + len(needle)))
+        at = text.find(needle, at + len(needle))
+    return spans
+
+
+def find_loose(text: str, old: str) -> list[tuple[int, int]]:
+    """Spans matching `old` after per-line whitespace, CR and quote normalisation, in original offsets."""
+    normalised, origin = normalise_with_origin(text)
+    return [(origin[s], origin[e - 1] + 1) for s, e in find_exact(normalised, normalise_with_origin(old)[0])]
+
+
+def find_stripped_lines(text: str, old: str) -> list[tuple[int, int]]:
+    """Spans of whole lines equal to `old`'s lines once indentation and quotes are ignored."""
+    wanted = old.split("\n")
+    keep_newline = len(wanted) > 1 and wanted[-1] == ""
+    wanted = [line.strip().translate(TYPOGRAPHIC_QUOTES) for line in wanted[: -1 if keep_newline else None]]
+    lines = text.split("\n")
+    have = [line.strip().translate(TYPOGRAPHIC_QUOTES) for line in lines]
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + 1)
+    spans, i, n = [], 0, len(wanted)
+    while any(wanted) and i + n <= len(lines):
+        if have[i : i + n] != wanted:
+            i += 1
+            continue
+        end = starts[i + n] - 1 + (1 if keep_newline and i + n < len(lines) else 0)
+        spans.append((starts[i], end))
+        i += n
+    return spans
+
+
+def leading_indent(text: str) -> str:
+    """Indentation of the first non-blank line."""
+    line = next((line for line in text.split("\n") if line.strip()), "")
+    return line[: len(line) - len(line.lstrip())]
+
+
+def reindent(new: str, old: str, matched: str) -> str:
+    """Shift `new` by the indentation difference between `old` and the text it matched."""
+    old_indent, file_indent = leading_indent(old), leading_indent(matched)
+    lines = new.split("\n")
+    if old_indent == file_indent or not all(line.startswith(old_indent) for line in lines if line.strip()):
+        return new
+    return "\n".join(file_indent + line[len(old_indent) :] if line.strip() else line for line in lines)
+
+
+def locate(text: str, old: str, new: str) -> tuple[list[tuple[int, int]], Callable[[str], str], str]:
+    """Find `old` in `text`: the spans, how to adapt `new` to a matched text, and a note on fuzziness."""
+    if spans := find_exact(text, old):
+        return spans, lambda matched: new, ""
+    if spans := find_loose(text, old):
+        return spans, lambda matched: new, FUZZY_NOTE
+    return find_stripped_lines(text, old), lambda matched: reindent(new, old, matched), FUZZY_NOTE
+
+
+def snippet(text: str, start: int, length: int) -> str:
+    """Numbered lines around the region [start, start + length) of `text`."""
+    lines = text.removesuffix("\n").split("\n")
+    first = text.count("\n", 0, start) + 1
+    last = text.count("\n", 0, start + max(length - 1, 0)) + 1
+    low, high = max(1, first - SNIPPET_CONTEXT), min(len(lines), last + SNIPPET_CONTEXT)
+    high = min(high, low + SNIPPET_MAX_LINES - 1)
+    return "\n".join(number_line(n, lines[n - 1], 200) for n in range(low, high + 1))
+
+
+def splice(
+    text: str, spans: list[tuple[int, int]], adapt: Callable[[str], str], mode: str
+) -> tuple[str, int, int]:
+    """Apply the edit to every span; return the new text and the first edited region (start, length)."""
+    pieces, cursor, region = [], 0, (0, 0)
+    for n, (start, end) in enumerate(spans):
+        matched = text[start:end]
+        insert = adapt(matched)
+        replacement = {"append_after": matched + insert, "prepend_before": insert + matched}.get(mode, insert)
+        pieces += [text[cursor:start], replacement]
+        if n == 0:
+            region = (start, len(replacement))
+        cursor = end
+    return "".join(pieces) + text[cursor:], *region
+
+
+def edit_file(env: ToolEnv, path: str, old_str: str, new_str: str, replace_all: bool, mode: str) -> str:
+    """Replace `old_str` with `new_str` in a file read in this run."""
+    if not old_str:
+        raise ToolError("old_str is empty. To create a file use write; to insert text, quote a nearby line.")
+    if old_str == new_str and mode == "replace":
+        raise ToolError("old_str and new_str are identical; nothing to change.")
+    target = resolve(env, path)
+    require_file(target, path)
+    if str(target) not in env.read_files:
+        raise ToolError(f"You must read {path} before editing it. Use the read tool first.")
+    try:
+        text = target.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise ToolError(f"{path} is not UTF-8 text; edit it with bash instead.") from None
+    crlf = "\r\n" in text and text.count("\r\n") == text.count("\n")
+    if crlf:
+        text, old_str, new_str = (s.replace("\r\n", "\n") for s in (text, old_str, new_str))
+    spans, adapt, note = locate(text, old_str, new_str)
+    if not spans:
+        raise ToolError(f"old_str was not found in {path}. Read the file again and copy the exact text.")
+    if len(spans) > 1 and not replace_all:
+        raise ToolError(
+            f"old_str matches {len(spans)} places in {path}. Include more surrounding lines to make it "
+            "unique, or set replace_all=true to change all of them."
+        )
+    edited, start, length = splice(text, spans, adapt, mode)
+    save_text(target, edited.replace("\n", "\r\n") if crlf else edited)
+    count = f"{len(spans)} replacement{'s' if len(spans) > 1 else ''}"
+    return (
+        f"Edited {target} ({count}) {note}".rstrip()
+        + f"\n{snippet(edited, start, length)}"
+        + syntax_warning(target, edited)
+    )
+
+
+def make_tools(env: ToolEnv) -> list[BaseTool]:
+    """Build `read`, `write` and `edit` bound to the run's working directory and read-file record."""
+
+    def bound(operation: Callable[..., str]) -> Callable[..., Awaitable[str]]:
+        async def run(**kwargs: Any) -> str:
+            try:  # blocking file I/O stays off the event loop
+                return await asyncio.to_thread(operation, env, **kwargs)
+            except OSError as error:
+                raise ToolError(f"{operation.__name__} failed: {error}") from None
+
+        return run
+
+    specs = [
+        ("read", read_numbered, READ_DESCRIPTION, ReadArgs),
+        ("write", write_file, WRITE_DESCRIPTION, WriteArgs),
+        ("edit", edit_file, EDIT_DESCRIPTION, EditArgs),
+    ]
+    return [
+        StructuredTool.from_function(coroutine=bound(op), name=name, description=text, args_schema=schema)
+        for name, op, text, schema in specs
+    ]

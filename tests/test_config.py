@@ -1,0 +1,353 @@
+"""Config loading: merge, `.env`, `${VAR}` substitution, validation errors, original-config compatibility."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from ml_intern.configs.loader import (
+    PACKAGED_CONFIG,
+    ConfigError,
+    Layer,
+    deep_merge,
+    default_config,
+    file_defining,
+    load_config,
+)
+from ml_intern.configs.schema import AgentConfig
+
+# The original ml-intern's cli_agent_config.json, plus the frontend's `${VAR:-default}` model and the
+# kind of extra keys its fastmcp-based loader accepted.
+ORIGINAL_CONFIG = {
+    "model_name": "${ML_INTERN_DEFAULT_MODEL_ID:-anthropic/claude-opus-4.8:fal-ai}",
+    "save_sessions": True,
+    "session_dataset_repo": "smolagents/ml-intern-sessions",
+    "share_traces": True,
+    "personal_trace_repo_template": "{hf_user}/ml-intern-sessions",
+    "yolo_mode": False,
+    "confirm_cpu_jobs": True,
+    "auto_file_upload": True,
+    "tool_runtime": "local",
+    "messaging": {
+        "enabled": False,
+        "auto_event_types": ["approval_required", "error", "turn_complete"],
+        "destinations": {"slack.default": {"provider": "slack", "token": "${SLACK_BOT_TOKEN}"}},
+    },
+    "mcpServers": {
+        "hf-mcp-server": {"transport": "http", "url": "https://huggingface.co/mcp?login"},
+        "files": {
+            "command": "npx",
+            "args": ["-y", "@modelcontextprotocol/server-filesystem", "/data"],
+            "env": {"DEBUG": "0"},
+            "description": "local files",
+            "icon": "folder.png",
+        },
+    },
+}
+
+
+@pytest.fixture
+def environ(tmp_path: Path) -> dict[str, str]:
+    """An environment whose home is an empty temp dir (no real user config is ever read)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    return {"HOME": str(home)}
+
+
+@pytest.fixture
+def cwd(tmp_path: Path) -> Path:
+    work = tmp_path / "work"
+    work.mkdir()
+    return work
+
+
+def write_user_config(environ: dict[str, str], data: object) -> Path:
+    """Write the default user config file (~/.config/ml-intern/config.json) and return its path."""
+    path = Path(environ["HOME"]) / ".config" / "ml-intern" / "config.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def load_error(cwd: Path, environ: dict[str, str]) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_config(cwd, environ)
+    return str(info.value)
+
+
+def test_packaged_defaults_load_alone(cwd, environ):
+    loaded = load_config(cwd, environ)
+    assert loaded.config == default_config()
+    assert loaded.config.max_iterations == 300 and loaded.config.model_name is None
+    assert loaded.config.compaction.threshold_tokens == 170_000
+    assert loaded.sources == [PACKAGED_CONFIG]
+    assert loaded.warnings == []
+    assert loaded.env == environ
+
+
+def test_model_defaults_match_the_packaged_file():
+    assert AgentConfig() == default_config()
+    assert len(AgentConfig().bash.approval_patterns) >= 5
+
+
+def test_deep_merge_merges_nested_objects_and_replaces_lists():
+    base = {"a": {"x": 1, "y": [1, 2], "deep": {"k": 1}}, "b": 2}
+    override = {"a": {"y": [3], "deep": {"j": 2}}, "c": 3}
+    assert deep_merge(base, override) == {"a": {"x": 1, "y": [3], "deep": {"k": 1, "j": 2}}, "b": 2, "c": 3}
+    assert base["a"]["y"] == [1, 2]
+
+
+def test_user_config_is_deep_merged_over_packaged_defaults(cwd, environ):
+    path = write_user_config(
+        environ, {"compaction": {"threshold_tokens": 1000}, "bash": {"approval_patterns": ["^danger"]}}
+    )
+    loaded = load_config(cwd, environ)
+    assert loaded.config.compaction.threshold_tokens == 1000
+    assert loaded.config.compaction.window_fraction == 0.9
+    assert loaded.config.bash.approval_patterns == ["^danger"]
+    assert loaded.config.bash.timeout == 120
+    assert loaded.sources == [PACKAGED_CONFIG, path]
+
+
+def test_xdg_config_home_locates_the_user_file(cwd, environ, tmp_path):
+    path = tmp_path / "xdg" / "ml-intern" / "config.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"max_iterations": 7}')
+    write_user_config(environ, {"max_iterations": 99})  # ~/.config is not read when XDG_CONFIG_HOME is set
+    loaded = load_config(cwd, {**environ, "XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    assert loaded.config.max_iterations == 7
+    assert loaded.sources[-1] == path
+
+
+def test_ml_intern_config_names_the_user_file(cwd, environ):
+    write_user_config(environ, {"max_iterations": 99})
+    (cwd / "mine.json").write_text('{"max_iterations": 5}')
+    loaded = load_config(cwd, {**environ, "ML_INTERN_CONFIG": "mine.json"})
+    assert loaded.config.max_iterations == 5
+    assert loaded.sources[-1] == cwd / "mine.json"
+
+
+def test_missing_ml_intern_config_file_is_an_error(cwd, environ):
+    missing = cwd / "nope.json"
+    message = load_error(cwd, {**environ, "ML_INTERN_CONFIG": str(missing)})
+    assert message == f"config error in {missing}: no such file (named by ML_INTERN_CONFIG)"
+
+
+def test_invalid_json_error_names_file_and_line(cwd, environ):
+    path = write_user_config(environ, '{\n  "max_iterations": 5,\n}')
+    message = load_error(cwd, environ)
+    assert message.startswith(f"config error in {path}: invalid JSON at line 3")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("template", "variables", "expected"),
+    [
+        ("${MODEL}", {"MODEL": "openai/gpt-4o"}, "openai/gpt-4o"),
+        ("${MODEL}", {"MODEL": ""}, ""),
+        ("${MODEL:-anthropic/claude}", {}, "anthropic/claude"),
+        ("${MODEL:-anthropic/claude}", {"MODEL": "openai/gpt-4o"}, "openai/gpt-4o"),
+        ("${MODEL:-anthropic/claude}", {"MODEL": ""}, "anthropic/claude"),
+        ("${PROVIDER:-vllm}/${NAME}", {"NAME": "qwen"}, "vllm/qwen"),
+    ],
+)
+def test_env_substitution(cwd, environ, template, variables, expected):
+    write_user_config(environ, {"model_name": template})
+    assert load_config(cwd, {**environ, **variables}).config.model_name == expected
+
+
+def test_substituted_strings_are_converted_to_the_field_type(cwd, environ):
+    write_user_config(environ, {"max_iterations": "${MAX_ITER:-12}", "yolo_mode": "${YOLO}"})
+    config = load_config(cwd, {**environ, "YOLO": "true"}).config
+    assert config.max_iterations == 12
+    assert config.yolo_mode is True
+
+
+def test_unset_variable_error_names_key_file_and_variable(cwd, environ):
+    server = {"url": "https://mcp.example/mcp", "headers": {"Authorization": "Bearer ${MY_TOKEN}"}}
+    path = write_user_config(environ, {"mcpServers": {"remote": server}})
+    assert load_error(cwd, environ) == (
+        f"config error in {path}: mcpServers.remote.headers.Authorization: environment variable MY_TOKEN "
+        "is not set (set it, or write ${MY_TOKEN:-default})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("user_config", "expected"),
+    [
+        ({"max_iterations": "many"}, 'max_iterations: expected an integer, got "many"'),
+        ({"max_iterations": 0}, "max_iterations: must be at least 1, got 0"),
+        ({"max_iterations": True}, "max_iterations: expected a number, got true"),
+        ({"max_cost_usd": "${COST:-}"}, 'max_cost_usd: expected a number, got ""'),
+        ({"yolo_mode": "maybe"}, 'yolo_mode: expected true or false, got "maybe"'),
+        ({"approval": "often"}, "approval: expected 'ask', 'auto' or 'deny', got \"often\""),
+        ({"compaction": {"window_fraction": "x"}}, 'compaction.window_fraction: expected a number, got "x"'),
+        ({"compaction": []}, "compaction: expected an object, got []"),
+        ({"tools": ["not a spec"]}, "tools[0]: expected 'package.module:attr'"),
+        (
+            {"bash": {"approval_patterns": ["ok", "("]}},
+            "bash.approval_patterns[1]: invalid regular expression",
+        ),
+        (
+            {"hf_jobs": {"default_timeout": "soon"}},
+            "hf_jobs.default_timeout: expected a duration such as 30m",
+        ),
+    ],
+)
+def test_wrong_value_error_names_key_and_file(cwd, environ, user_config, expected):
+    path = write_user_config(environ, user_config)
+    assert load_error(cwd, environ).startswith(f"config error in {path}: {expected}")
+
+
+@pytest.mark.parametrize(
+    ("user_config", "expected"),
+    [
+        ({"max_iteration": 5}, "max_iteration: unknown key (did you mean max_iterations?)"),
+        ({"compaction": {"treshold_tokens": 5}}, "compaction.treshold_tokens: unknown key (did you mean"),
+        ({"mcpServers": {"s": {"command": "x", "colour": "red"}}}, "mcpServers.s.colour: unknown key"),
+        ({"frobnicate": True}, "frobnicate: unknown key"),
+    ],
+)
+def test_unknown_key_is_an_error(cwd, environ, user_config, expected):
+    path = write_user_config(environ, user_config)
+    assert load_error(cwd, environ).startswith(f"config error in {path}: {expected}")
+
+
+def test_original_config_loads_with_warnings(cwd, environ):
+    path = write_user_config(environ, ORIGINAL_CONFIG)
+    loaded = load_config(cwd, environ)  # SLACK_BOT_TOKEN is unset: ignored keys are not substituted
+    assert loaded.config.model_name == "anthropic/claude-opus-4.8:fal-ai"
+    assert loaded.config.save_sessions and loaded.config.share_traces
+    hub = loaded.config.mcpServers["hf-mcp-server"]
+    assert (hub.transport, hub.url) == ("http", "https://huggingface.co/mcp?login")
+    files = loaded.config.mcpServers["files"]
+    assert (files.transport, files.command, files.env, files.description) == (
+        "stdio",
+        "npx",
+        {"DEBUG": "0"},
+        "local files",
+    )
+    ignored = [
+        "session_dataset_repo",
+        "personal_trace_repo_template",
+        "auto_file_upload",
+        "tool_runtime",
+        "messaging",
+        "mcpServers.files.icon",
+    ]
+    note = "(an original ml-intern setting this version does not support)"
+    assert sorted(loaded.warnings) == sorted(f"{path}: ignoring {key} {note}" for key in ignored)
+
+
+def test_dotenv_fills_unset_variables_without_overriding(cwd, environ):
+    (cwd / ".env").write_text("MODEL=from-dotenv\nONLY_IN_DOTENV=1\n")
+    write_user_config(environ, {"model_name": "${MODEL}", "research": {"model": "m-${ONLY_IN_DOTENV}"}})
+    loaded = load_config(cwd, {**environ, "MODEL": "from-environment"})
+    assert loaded.config.model_name == "from-environment"
+    assert loaded.config.research.model == "m-1"
+    assert loaded.env["MODEL"] == "from-environment" and loaded.env["ONLY_IN_DOTENV"] == "1"
+    assert loaded.sources[0] == cwd / ".env"
+    assert "ONLY_IN_DOTENV" not in os.environ
+
+
+def test_dotenv_can_name_the_config_file(cwd, environ):
+    (cwd / "team.json").write_text('{"max_iterations": 3}')
+    (cwd / ".env").write_text("ML_INTERN_CONFIG=team.json\n")
+    assert load_config(cwd, environ).config.max_iterations == 3
+
+
+@pytest.mark.parametrize(
+    ("server", "transport"),
+    [
+        ({"command": "npx", "args": ["-y", "server"]}, "stdio"),
+        ({"url": "https://mcp.example/mcp"}, "http"),
+        ({"url": "https://mcp.example/sse"}, "sse"),
+        ({"type": "sse", "url": "https://mcp.example/events"}, "sse"),
+        ({"transport": "streamable_http", "url": "http://127.0.0.1:8000/mcp"}, "http"),
+        ({"transport": "streamable-http", "url": "http://127.0.0.1:8000/mcp"}, "http"),
+    ],
+)
+def test_mcp_server_transport(cwd, environ, server, transport):
+    write_user_config(environ, {"mcpServers": {"s": server}})
+    assert load_config(cwd, environ).config.mcpServers["s"].transport == transport
+
+
+@pytest.mark.parametrize(
+    ("server", "expected"),
+    [
+        ({"args": ["x"]}, 'mcpServers.s: needs "command" (stdio server) or "url" (http or sse server)'),
+        ({"transport": "stdio", "url": "https://x/mcp"}, 'mcpServers.s: a stdio server needs "command"'),
+        ({"transport": "http", "command": "npx"}, 'mcpServers.s: an http server needs an http(s) "url"'),
+        ({"transport": "sse", "url": "ftp://x/sse"}, 'mcpServers.s: an sse server needs an http(s) "url"'),
+        ({"transport": "websocket", "url": "ws://x"}, "mcpServers.s.transport: expected 'stdio', 'http' or"),
+        ({"command": "npx", "timeout": "soon"}, 'mcpServers.s.timeout: expected a number, got "soon"'),
+        ({"command": "npx", "args": "-y"}, 'mcpServers.s.args: expected a list, got "-y"'),
+    ],
+)
+def test_invalid_mcp_server_is_an_error(cwd, environ, server, expected):
+    path = write_user_config(environ, {"mcpServers": {"s": server}})
+    assert load_error(cwd, environ).startswith(f"config error in {path}: {expected}")
+
+
+@pytest.mark.parametrize(("timeout", "seconds"), [(None, 30), (5, 5), (45000, 45)])
+def test_mcp_server_timeout_in_seconds(cwd, environ, timeout, seconds):
+    server = {"command": "npx"} if timeout is None else {"command": "npx", "timeout": timeout}
+    write_user_config(environ, {"mcpServers": {"s": server}})
+    assert load_config(cwd, environ).config.mcpServers["s"].timeout == seconds
+
+
+def test_error_names_the_file_that_set_the_value():
+    packaged = Layer(Path("/pkg.json"), {"bash": {"timeout": 1, "approval_patterns": ["a", "b"]}})
+    user = Layer(Path("/user.json"), {"bash": {"timeout": 2}, "mcpServers": {"s": {"url": "x"}}})
+    assert file_defining(("bash", "approval_patterns", 1), [packaged, user]) == Path("/pkg.json")
+    assert file_defining(("bash", "timeout"), [packaged, user]) == Path("/user.json")
+    assert file_defining(("mcpServers", "s", "command"), [packaged, user]) == Path("/user.json")
+
+
+DANGEROUS = [
+    "rm -rf /",
+    "rm -rf ~/projects",
+    "rm -fr /data/models",
+    "rm -r -f $HOME/.cache",
+    "rm --recursive --force /srv/app",
+    'cd /tmp && rm -rf "$HOME/work"',
+    "git push --force",
+    "git push -f origin main",
+    "git push origin main --force-with-lease",
+    "git push origin +main",
+    "sudo apt-get install -y cuda",
+    "ls && sudo reboot",
+    "echo 'export X=1' >> ~/.bashrc",
+    "echo x > ~/.zshrc",
+    "cat key.pub >> $HOME/.ssh/authorized_keys",
+    "echo x | tee -a ~/.profile",
+    "cp evil.sh ~/.bashrc",
+    "dd if=/dev/zero of=/dev/sda bs=1M",
+]
+HARMLESS = [
+    "rm -rf build/",
+    "rm -rf ./dist node_modules",
+    "rm -f /tmp/run.log",
+    "git push",
+    "git push -u origin feature-fix",
+    "echo hi > notes.txt",
+    "cat ~/.bashrc",
+    "ls > ~/listing.txt",
+    "cp ~/.bashrc backup.txt",
+    "docker run --rm -v /data:/data image",
+    "echo sudo is a command",
+    "python train.py --output_dir /tmp/run",
+]
+
+
+@pytest.mark.parametrize("command", DANGEROUS)
+def test_default_approval_patterns_catch_dangerous_commands(command):
+    assert default_config().bash.matched_approval_pattern(command) is not None
+
+
+@pytest.mark.parametrize("command", HARMLESS)
+def test_default_approval_patterns_let_harmless_commands_through(command):
+    assert default_config().bash.matched_approval_pattern(command) is None
