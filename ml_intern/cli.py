@@ -37,10 +37,22 @@ class PromptFirstGroup(TyperGroup):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
+    def format_usage(self, ctx: Any, formatter: Any) -> None:
+        formatter.write_usage("ml-intern", '[OPTIONS] ["PROMPT"]  |  ml-intern COMMAND [ARGS]...')
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        """Show the options of the default command too: they are what most users type."""
+        run = self.commands["run"]
+        with ctx.scope(cleanup=False):
+            run_ctx = run.make_context("ml-intern", ["--help"], parent=ctx, resilient_parsing=True)
+            run.format_options(run_ctx, formatter)
+        self.format_commands(ctx, formatter)
+
 
 app = typer.Typer(
     cls=PromptFirstGroup,
     add_completion=False,
+    pretty_exceptions_enable=False,
     no_args_is_help=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -134,7 +146,19 @@ def show_command(thread: Annotated[str, typer.Argument(help="Thread id or unique
 
 
 def main() -> None:
-    app()
+    """Entry point: click's usage errors become one line and exit 2."""
+    from typer import Abort
+    from typer._click.exceptions import UsageError  # typer vendors click since 0.29
+
+    try:
+        code = app(standalone_mode=False)
+    except UsageError as exc:
+        hint = "see ml-intern --help" if exc.ctx is None else f"see {exc.ctx.command_path} --help"
+        print(f"ml-intern: error: {exc.format_message()} ({hint.replace(' run ', ' ')})", file=sys.stderr)
+        code = EXIT_USAGE
+    except Abort:
+        code = EXIT_INTERRUPTED
+    sys.exit(code or 0)
 
 
 # ---- running ---------------------------------------------------------------------------------------
