@@ -76,6 +76,14 @@ class CompactionConfig(Section):
     keep_recent_tokens: Int = Field(20_000, ge=0)  # recent messages kept verbatim after compaction
 
 
+class RetriesConfig(Section):
+    """How transient model-provider faults (429, 5xx, timeouts, dropped connections) are retried."""
+
+    attempts: Int = Field(5, ge=0)  # retries after the first try
+    base_delay: Float = Field(1.0, ge=0)  # seconds before the first retry, doubled each time (with jitter)
+    max_delay: Float = Field(30.0, ge=0)  # cap on one wait, the provider's Retry-After included
+
+
 class BashConfig(Section):
     """The local shell tool."""
 
@@ -168,6 +176,26 @@ class HfJobsConfig(Section):
     retry_delay: Duration = "1s"  # first backoff delay for 429/5xx answers
 
 
+class HttpConfig(Section):
+    """Retries of the research tools' HTTP calls (429 and 5xx answers)."""
+
+    retry_attempts: Int = Field(3, ge=1)  # total tries, the first included
+    retry_delay: Float = Field(1.0, ge=0)  # first backoff in seconds, doubled on each retry
+    max_retry_delay: Float = Field(4.0, ge=0)  # cap on one wait, Retry-After included
+
+
+class PapersConfig(Section):
+    """Where hf_papers reads full paper text."""
+
+    html_urls: list[str] = ["https://arxiv.org/html", "https://ar5iv.labs.arxiv.org/html"]
+
+
+class WebSearchConfig(Section):
+    """The keyless search page web_search reads."""
+
+    url: str = "https://html.duckduckgo.com/html/"
+
+
 class AgentConfig(Section):
     """Everything the agent reads from its config files."""
 
@@ -181,11 +209,15 @@ class AgentConfig(Section):
     max_cost_usd: Float | None = Field(None, ge=0)  # stop a turn once the estimated cost exceeds this
     max_tokens: Int | None = Field(None, ge=1)  # output tokens per model call
     compaction: CompactionConfig = CompactionConfig()
+    retries: RetriesConfig = RetriesConfig()
     bash: BashConfig = BashConfig()
     mcpServers: dict[str, McpServer] = {}  # the original's key name
     tools: list[ImportSpec] = []  # custom tools: "package.module:attr"
     research: ResearchConfig = ResearchConfig()
     hf_jobs: HfJobsConfig = HfJobsConfig()
+    http: HttpConfig = HttpConfig()
+    papers: PapersConfig = PapersConfig()
+    web_search: WebSearchConfig = WebSearchConfig()
 
 
 EXPECTED = {

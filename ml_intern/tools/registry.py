@@ -12,7 +12,7 @@ from ml_intern.graph.errors import UserError
 from ml_intern.tools.base import ToolEnv
 
 # Tool family modules under ml_intern.tools, in the order their tools are offered to the model.
-FAMILIES = ("shell", "files", "jobs")
+FAMILIES = ("shell", "files", "papers", "docs", "web_search", "github", "jobs")
 
 
 class UnknownToolError(UserError):

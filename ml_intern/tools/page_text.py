@@ -1,0 +1,88 @@
+"""Readable text out of HTML pages with the standard library parser (math kept as its LaTeX)."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+from ml_intern.tools.base import ToolError
+
+SKIPPED_TAGS = frozenset({"script", "style", "noscript", "svg", "head", "template", "nav", "footer", "math"})
+BLOCK_TAGS = frozenset(
+    {"p", "div", "section", "article", "br", "li", "ul", "ol", "tr", "table", "pre", "blockquote", "figure"}
+    | {"figcaption", "h1", "h2", "h3", "h4", "h5", "h6", "dt", "dd", "header"}
+)
+
+
+class TextExtractor(HTMLParser):
+    """Collects visible text; subclasses route it (`write`) and watch elements (`open_tag`, `close_tag`)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip_depth = 0  # > 0 while inside an element whose content is not shown
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self._skip_depth:
+            self._skip_depth += tag in SKIPPED_TAGS
+            return
+        attributes = {name: value or "" for name, value in attrs}
+        if tag in SKIPPED_TAGS:
+            self._skip_depth = 1
+            if tag == "math" and attributes.get("alttext"):
+                self.write(f" ${attributes['alttext']}$ ")
+            return
+        if tag in BLOCK_TAGS:
+            self.write("\n")
+        self.open_tag(tag, attributes)
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._skip_depth:
+            self._skip_depth -= tag in SKIPPED_TAGS
+            return
+        if tag in BLOCK_TAGS:
+            self.write("\n")
+        self.close_tag(tag)
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip_depth:
+            self.write(data)
+
+    def write(self, text: str) -> None:
+        """Receive a piece of visible text."""
+        self.parts.append(text)
+
+    def open_tag(self, tag: str, attributes: dict[str, str]) -> None:
+        """Hook: a shown element starts."""
+
+    def close_tag(self, tag: str) -> None:
+        """Hook: a shown element ends."""
+
+
+def tidy(text: str) -> str:
+    """Collapse runs of spaces and blank lines."""
+    lines = (re.sub(r"[ \t\r\f\v\xa0]+", " ", line).strip() for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def html_to_text(html: str) -> str:
+    """The visible text of an HTML page."""
+    extractor = TextExtractor()
+    extractor.feed(html)
+    extractor.close()
+    return tidy("".join(extractor.parts))
+
+
+def has_class(attributes: dict[str, str], name: str) -> bool:
+    """Whether an element's class attribute lists `name`."""
+    return name in attributes.get("class", "").split()
+
+
+def page_of_text(header: str, text: str, offset: int, size: int) -> str:
+    """`size` characters of `text` from `offset`, saying how to read on."""
+    if offset and offset >= len(text):
+        raise ToolError(f"offset {offset} is past the end of the text ({len(text):,} characters).")
+    chunk = text[offset : offset + size] or "(no text)"
+    end = offset + len(chunk)
+    footer = f"\n\n[characters {offset:,}-{end:,} of {len(text):,}; call again with offset={end} for more]"
+    return f"{header}\n\n{chunk}" + (footer if end < len(text) or offset else "")

@@ -1,0 +1,141 @@
+"""explore_hf_docs and fetch_hf_docs against a fake Hub docs site and an unrelated fake web site."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ml_intern.tools import docs
+from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.tools.research_http import is_hf_url
+from tests.fakes.research_servers import FakeHub, FakeWebsite, fresh
+
+TOKEN = "hf_secret_token"
+
+
+@pytest.fixture(scope="module")
+def hub_server() -> Iterator[FakeHub]:
+    with FakeHub() as server:
+        yield server
+
+
+@pytest.fixture
+def hub(hub_server: FakeHub) -> FakeHub:
+    return fresh(hub_server)
+
+
+@pytest.fixture(scope="module")
+def website_server() -> Iterator[FakeWebsite]:
+    with FakeWebsite() as server:
+        yield server
+
+
+@pytest.fixture
+def website(website_server: FakeWebsite) -> FakeWebsite:
+    return fresh(website_server)
+
+
+@pytest.fixture
+def tools(hub: FakeHub, tmp_path: Path) -> dict:
+    config = {"http": {"retry_delay": 0.01, "max_retry_delay": 0.05}}
+    env = ToolEnv(workdir=tmp_path, home=tmp_path, config=config, hf_endpoint=hub.url, hf_token=TOKEN)
+    return {tool.name: tool for tool in docs.make_tools(env)}
+
+
+async def test_explore_without_query_lists_sidebar_pages_with_glimpses(tools, hub: FakeHub) -> None:
+    result = await tools["explore_hf_docs"].ainvoke({"endpoint": "trl", "max_results": 3})
+    assert "Docs of trl: 3 of 6 pages" in result
+    assert f"1. TRL\n   {hub.url}/docs/trl/index\n   # TRL - Transformer Reinforcement Learning" in result
+    assert "3. SFT Trainer" in result and "DPO Trainer" not in result
+    assert "v0.9.0" not in result and "hidden" not in result  # only the sidebar's links count
+    fetched = sorted(r.path for r in hub.find("GET", r"\.md$"))
+    assert fetched == ["/docs/trl/index.md", "/docs/trl/quickstart.md", "/docs/trl/sft_trainer.md"]
+
+
+async def test_explore_with_query_ranks_pages_by_content(tools) -> None:
+    result = await tools["explore_hf_docs"].ainvoke({"endpoint": "trl", "query": "DPOConfig beta"})
+    assert result.splitlines()[0] == "Docs of trl matching 'DPOConfig beta': 1 of 1 matches"
+    assert "1. DPO Trainer" in result and "Use `DPOConfig` with `beta`" in result
+    assert "fetch_hf_docs" in result
+
+
+async def test_explore_survives_pages_that_cannot_be_fetched(tools) -> None:
+    result = await tools["explore_hf_docs"].ainvoke({"endpoint": "trl", "query": "missing page"})
+    assert "1. Missing page" in result and "[could not fetch: Not found (404)]" in result
+
+
+async def test_explore_reads_the_index_once_per_run(tools, hub: FakeHub) -> None:
+    await tools["explore_hf_docs"].ainvoke({"endpoint": "trl", "query": "sft"})
+    await tools["explore_hf_docs"].ainvoke({"endpoint": "trl", "query": "grpo"})
+    assert len(hub.find("GET", "^/docs/trl$")) == 1
+    assert len(hub.find("GET", "^/docs/trl/grpo_trainer.md$")) == 1
+
+
+async def test_explore_unknown_library_names_valid_slugs(tools) -> None:
+    with pytest.raises(ToolError, match="No docs at .*/docs/nonexistent \\(HTTP 404\\).*transformers, trl"):
+        await tools["explore_hf_docs"].ainvoke({"endpoint": "nonexistent"})
+
+
+async def test_fetch_reads_markdown_and_pages_long_documents(tools, hub: FakeHub) -> None:
+    first = await tools["fetch_hf_docs"].ainvoke({"url": f"{hub.url}/docs/trl/sft_trainer"})
+    assert first.startswith(f"Documentation from: {hub.url}/docs/trl/sft_trainer.md\n\n# SFT Trainer")
+    assert len(first) < docs.PAGE_CHARS + 300
+    assert "call again with offset=20000 for more" in first
+    rest = await tools["fetch_hf_docs"].ainvoke({"url": "/docs/trl/sft_trainer", "offset": 20000})
+    assert "characters 20,000-" in rest and "dataset_text_field" in rest
+    assert len(hub.find("GET", "/docs/trl/sft_trainer.md")) == 1
+
+
+async def test_fetch_missing_page_suggests_explore(tools) -> None:
+    with pytest.raises(ToolError, match="Not found \\(404\\).*explore_hf_docs"):
+        await tools["fetch_hf_docs"].ainvoke({"url": "/docs/trl/nope"})
+
+
+async def test_fetch_rejects_non_web_urls(tools) -> None:
+    with pytest.raises(ToolError, match="Not a web URL"):
+        await tools["fetch_hf_docs"].ainvoke({"url": "file:///etc/passwd"})
+
+
+async def test_token_goes_to_the_hf_host_and_never_elsewhere(
+    tools, hub: FakeHub, website: FakeWebsite
+) -> None:
+    await tools["fetch_hf_docs"].ainvoke({"url": f"{hub.url}/docs/trl/dpo_trainer"})
+    post = await tools["fetch_hf_docs"].ainvoke({"url": f"{website.url}/blog/dpo.html"})
+    assert "Fine-tuning with DPO" in post and "Set beta to 0.1" in post
+    assert "margin" not in post and "Home | Blog" not in post  # styles and navigation are dropped
+    (hub_request,) = hub.find("GET", "/docs/trl/dpo_trainer.md")
+    assert hub_request.headers["authorization"] == f"Bearer {TOKEN}"
+    (site_request,) = website.find("GET", "/blog/dpo.html")
+    assert "authorization" not in site_request.headers
+    assert not website.find("GET", r"\.md$")  # '.md' is only added for Hugging Face docs pages
+
+
+async def test_redirect_away_from_the_hub_drops_the_token(tools, hub: FakeHub, website: FakeWebsite) -> None:
+    hub.route(
+        "GET", r"/docs/trl/old/moved\.md", lambda r: (302, {"Location": f"{website.url}/blog/dpo.html"}, b"")
+    )
+    result = await tools["fetch_hf_docs"].ainvoke({"url": "/docs/trl/old/moved"})
+    assert "Fine-tuning with DPO" in result
+    assert hub.find("GET", "/docs/trl/old/moved.md")[0].headers["authorization"] == f"Bearer {TOKEN}"
+    assert "authorization" not in website.find("GET", "/blog/dpo.html")[0].headers
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://huggingface.co/docs/trl", True),
+        ("https://discuss.huggingface.co/t/1", True),
+        ("https://hf.co/docs", True),
+        ("http://huggingface.co/docs", False),  # never in clear text
+        ("https://huggingface.co.evil.example/docs", False),
+        ("https://evilhuggingface.co/docs", False),
+        ("http://127.0.0.1:8123/docs/trl", True),  # the configured endpoint
+        ("http://127.0.0.1:9000/docs/trl", False),  # same host, another port
+        ("https://127.0.0.1:8123/docs/trl", False),  # same host and port, another scheme
+    ],
+)
+def test_hugging_face_hosts(url: str, expected: bool) -> None:
+    assert is_hf_url(httpx.URL(url), "http://127.0.0.1:8123") is expected
