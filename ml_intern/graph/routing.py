@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from langchain_core.messages import AIMessage
 from langgraph.graph import END
 
+from ml_intern.graph.messages import pending_calls
 from ml_intern.graph.state import AgentState
 
 
@@ -14,17 +14,18 @@ def route_after_compact(state: AgentState) -> Literal["call_model", "__end__"]:
     return END if state.get("stop_reason") else "call_model"
 
 
-def route_after_call_model(state: AgentState) -> Literal["doom_check", "__end__"]:
-    return END if state.get("stop_reason") else "doom_check"
+def route_after_call_model(state: AgentState) -> Literal["doom_check", "compact", "__end__"]:
+    if state.get("stop_reason"):
+        return END
+    return "compact" if state.get("force_compact") else "doom_check"
 
 
 def route_after_doom_check(state: AgentState) -> Literal["approval_interrupt", "compact", "__end__"]:
     if state.get("stop_reason"):
         return END
-    last = state["messages"][-1]
-    if isinstance(last, AIMessage) and last.tool_calls:
+    if pending_calls(state["messages"]):
         return "approval_interrupt"
-    return "compact"  # a guard was added: let the model read it
+    return "compact"  # calls were answered without running, or a guard was added: let the model read it
 
 
 def recursion_limit(max_iterations: int) -> int:

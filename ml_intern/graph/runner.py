@@ -29,12 +29,13 @@ class TurnOutcome:
 
 def new_turn(prompt: str) -> dict[str, Any]:
     """The graph input that starts a user turn (and resets the per-turn counters)."""
-    return {"messages": [HumanMessage(content=prompt)], "iterations": 0, "guards": 0, "stop_reason": None}
+    return {"messages": [HumanMessage(content=prompt)], **continue_turn()}
 
 
 def continue_turn() -> dict[str, Any]:
     """The graph input that goes on with a turn that stopped at its iteration cap."""
-    return {"iterations": 0, "guards": 0, "stop_reason": None}
+    counters = dict.fromkeys(("iterations", "guards", "nudges", "overflows"), 0)
+    return {**counters, "force_compact": False, "stop_reason": None}
 
 
 def resume_with(decisions: dict[str, Any]) -> Command:

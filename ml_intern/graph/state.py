@@ -33,6 +33,9 @@ class AgentState(TypedDict, total=False):
     ]  # the transcript, stored as deltas
     iterations: int  # model calls made in the current turn
     guards: int  # doom-loop guard messages added in the current turn
+    nudges: int  # stall and continuation guards added in the current turn
+    overflows: int  # context-window overflows met in the current turn
+    force_compact: bool  # the last model call overflowed the context: compact before retrying it
     stop_reason: str | None  # why the last turn ended (None while a turn runs)
     approvals: dict[str, dict[str, Any]]  # decisions on the latest pending calls, by tool call id
     context_tokens: int  # prompt tokens of the latest model call: the context size compaction watches

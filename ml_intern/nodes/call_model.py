@@ -10,6 +10,7 @@ from langgraph.runtime import Runtime
 from ml_intern.graph.context import RunContext, services_of
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import model_view
+from ml_intern.graph.retry import RetryPolicy, with_retries
 from ml_intern.graph.state import AgentState
 
 
@@ -27,6 +28,15 @@ def usage_of(reply: AIMessage) -> dict[str, Any]:
     }
 
 
+def overflowed(state: AgentState) -> dict[str, Any]:
+    """The context was too large for the model: compact and retry once, then give up on the turn."""
+    if state.get("overflows", 0) >= 1:
+        emit({"type": "error", "message": "The conversation is too long for the model, even compacted."})
+        return {"stop_reason": "context_overflow"}
+    emit({"type": "tool_log", "tool": "model", "text": "context window exceeded: compacting, then retrying"})
+    return {"overflows": state.get("overflows", 0) + 1, "force_compact": True}
+
+
 async def call_model(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Call the model once, unless the turn has used up its iterations."""
     ctx = runtime.context or RunContext()
@@ -36,7 +46,17 @@ async def call_model(state: AgentState, runtime: Runtime[RunContext]) -> dict[st
     services = services_of(ctx)
     emit({"type": "processing", "iteration": iterations + 1})
     prompt = [SystemMessage(content=services.prompt), *model_view(state["messages"])]
-    reply = await services.bound_model.ainvoke(prompt)
+    policy = RetryPolicy.from_config(services.config)
+    try:
+        reply = await with_retries(
+            lambda: services.bound_model.ainvoke(prompt),
+            policy,
+            lambda text: emit({"type": "tool_log", "tool": "model", "text": text}),
+        )
+    except Exception as exc:
+        if type(exc).__name__ != "ContextWindowExceededError":
+            raise
+        return overflowed(state)
     usage = usage_of(reply)
     emit({"type": "assistant_message", "content": reply.text, "tool_calls": len(reply.tool_calls)})
     return {

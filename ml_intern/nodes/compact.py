@@ -92,12 +92,13 @@ async def compact(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, 
     services = services_of(runtime.context)
     budget = threshold(services.config, services.context_window)
     before = context_size(state)
-    if before <= budget:
+    forced = bool(state.get("force_compact"))
+    if before <= budget and not forced:
         return {}
     keep = int((services.config.get("compaction") or {}).get("keep_recent_tokens", 20_000))
     result = await summarise(state["messages"], services.chat_model, min(keep, budget // 2))
     after = estimate_tokens(result[0]) if result else before
-    if result is None or after > budget:
+    if result is None or (after > budget and not forced):
         emit(
             {
                 "type": "error",

@@ -1,64 +1,88 @@
-"""doom_check: stop the model from repeating itself, and mark the end of a turn."""
+"""doom_check: inspect the model's reply — end the turn, or catch loops, stalls and broken tool calls."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
-from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
+from langchain_core.messages import AIMessage, ToolMessage
 
 from ml_intern.graph.events import emit
-from ml_intern.graph.messages import MARK, guard_message, is_user_turn
+from ml_intern.graph.loops import is_stalled, malformed_streak, repeats_loop
+from ml_intern.graph.messages import MARK, guard_message
 from ml_intern.graph.state import AgentState
 
-MAX_GUARDS = 2
+MAX_GUARDS = 2  # loop guards before the turn is stopped
+MAX_NUDGES = 1  # stall nudges before the turn is stopped
 DOOM_GUARD = (
     "You are repeating the same tool calls and getting the same results: this is a loop. "
     "Stop and change strategy: re-read the last results, try a different approach or tool, "
     "or explain to the user what is blocking you."
 )
+STALL_GUARD = (
+    "Your last reply was empty or repeated itself. Continue the task with a concrete next step, "
+    "or give the user your final answer."
+)
 BLOCKED = "Not executed: this call repeats a loop of identical calls with identical results."
+TRUNCATED = (
+    "Not executed: your reply hit the output length limit, so this call's arguments were cut off. "
+    "Split the work: write large files in parts (write, then edit to append) and keep each call small."
+)
+MALFORMED = (
+    "Not executed: the arguments of this {tool} call were not valid JSON ({error}). "
+    "Retry with valid, smaller arguments."
+)
+MALFORMED_AGAIN = (
+    " This is a repeated failure: change strategy (e.g. write big content to a file in smaller steps)."
+)
 
 
-def call_key(name: str, args: dict[str, Any]) -> str:
-    """A tool call's identity: its name and canonical JSON arguments."""
-    return name + json.dumps(args, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def executed_calls(messages: list[AnyMessage]) -> list[tuple[str, str]]:
-    """(call key, result digest) of every call executed since the last user message, in order."""
-    turn_start = max((i for i, m in enumerate(messages) if is_user_turn(m)), default=-1)
-    keys: dict[str, str] = {}
-    executed = []
-    for message in messages[turn_start + 1 :]:
-        if isinstance(message, AIMessage):
-            keys.update({c["id"]: call_key(c["name"], c["args"]) for c in message.tool_calls})
-        elif isinstance(message, ToolMessage) and not message.additional_kwargs.get(MARK):
-            digest = hashlib.sha1(str(message.content).encode()).hexdigest()
-            executed.append((keys.get(message.tool_call_id, "?"), digest))
-    return executed
-
-
-def loop_continuation(history: list[tuple[str, str]]) -> str | None:
-    """The call key that would continue a loop at the end of `history`, or None when there is no loop."""
-    if len(history) >= 3 and history[-1] == history[-2] == history[-3]:
-        return history[-1][0]
-    for length in range(2, 6):
-        if len(history) >= 2 * length and history[-length:] == history[-2 * length : -length]:
-            return history[-length][0]
-    return None
+def skipped(call: dict[str, Any], text: str, why: str) -> ToolMessage:
+    """An answer to a call that was not run (marked, so loop detection ignores it)."""
+    return ToolMessage(
+        content=text,
+        tool_call_id=call["id"],
+        name=call["name"],
+        status="error",
+        additional_kwargs={MARK: {"skipped": why}},
+    )
 
 
 def doom_check(state: AgentState) -> dict[str, Any]:
-    """End the turn on a text reply; on a loop, block the repeating call and add a guard, then give up."""
+    """Decide what the latest reply leads to; guards and skipped calls go into the transcript."""
     messages = state["messages"]
     reply = messages[-1]
-    if not isinstance(reply, AIMessage) or not reply.tool_calls:
-        return {"stop_reason": "end_turn"}
-    expected = loop_continuation(executed_calls(messages))
-    if expected is None or all(call_key(c["name"], c["args"]) != expected for c in reply.tool_calls):
+    if not isinstance(reply, AIMessage):
         return {}
+    if reply.invalid_tool_calls:
+        return _malformed(state, reply)
+    if not reply.tool_calls:
+        return _text_reply(state, reply)
+    if (reply.response_metadata or {}).get("finish_reason") == "length":
+        lost = ", ".join(c["name"] for c in reply.tool_calls)
+        emit({"type": "tool_log", "tool": "doom_check", "text": f"reply truncated: dropped {lost}"})
+        return {"messages": [skipped(c, TRUNCATED, "truncated") for c in reply.tool_calls]}
+    if repeats_loop(messages, reply):
+        return _loop(state, reply)
+    return {}
+
+
+def _text_reply(state: AgentState, reply: AIMessage) -> dict[str, Any]:
+    if not is_stalled(state["messages"], reply):
+        return {"stop_reason": "end_turn"}
+    nudges = state.get("nudges", 0)
+    if nudges >= MAX_NUDGES:
+        emit(
+            {
+                "type": "error",
+                "message": "The model stalled (empty or repeated replies); the turn was stopped.",
+            }
+        )
+        return {"stop_reason": "stalled"}
+    return {"messages": [guard_message("stall", STALL_GUARD)], "nudges": nudges + 1}
+
+
+def _loop(state: AgentState, reply: AIMessage) -> dict[str, Any]:
+    blocked = [skipped(c, BLOCKED, "doom_loop") for c in reply.tool_calls]
     guards = state.get("guards", 0)
     if guards >= MAX_GUARDS:
         emit(
@@ -67,7 +91,7 @@ def doom_check(state: AgentState) -> dict[str, Any]:
                 "message": "The model kept repeating the same tool calls; the turn was stopped.",
             }
         )
-        return {"stop_reason": "doom_loop", "messages": _blocked(reply)}
+        return {"stop_reason": "doom_loop", "messages": blocked}
     emit(
         {
             "type": "tool_log",
@@ -75,17 +99,39 @@ def doom_check(state: AgentState) -> dict[str, Any]:
             "text": "loop detected: asking the model to change strategy",
         }
     )
-    return {"messages": [*_blocked(reply), guard_message("doom_loop", DOOM_GUARD)], "guards": guards + 1}
+    return {"messages": [*blocked, guard_message("doom_loop", DOOM_GUARD)], "guards": guards + 1}
 
 
-def _blocked(reply: AIMessage) -> list[ToolMessage]:
-    return [
-        ToolMessage(
-            content=BLOCKED,
-            tool_call_id=c["id"],
-            name=c["name"],
-            status="error",
-            additional_kwargs={MARK: {"skipped": "doom_loop"}},
-        )
-        for c in reply.tool_calls
+def _malformed(state: AgentState, reply: AIMessage) -> dict[str, Any]:
+    """Turn unparseable calls into answered calls, so the model reads why they did not run."""
+    bad = [
+        {
+            "name": c.get("name") or "unknown",
+            "args": {},
+            "id": c.get("id") or f"invalid-{i}",
+            "type": "tool_call",
+        }
+        for i, c in enumerate(reply.invalid_tool_calls)
     ]
+    errors = [str(c.get("error") or "unparseable arguments")[:200] for c in reply.invalid_tool_calls]
+    answers = []
+    for call, error in zip(bad, errors, strict=True):
+        text = MALFORMED.format(tool=call["name"], error=error)
+        if malformed_streak(state["messages"], call["name"]) >= 1:
+            text += MALFORMED_AGAIN
+        answers.append(skipped(call, text, "malformed"))
+    fixed = reply.model_copy(
+        update={
+            "tool_calls": [*reply.tool_calls, *bad],
+            "invalid_tool_calls": [],
+            "additional_kwargs": {**reply.additional_kwargs, MARK: {"malformed": [c["name"] for c in bad]}},
+        }
+    )
+    emit(
+        {
+            "type": "tool_log",
+            "tool": "doom_check",
+            "text": f"malformed tool call arguments: {', '.join(errors)}",
+        }
+    )
+    return {"messages": [fixed, *answers]}
