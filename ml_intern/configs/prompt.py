@@ -9,8 +9,8 @@ from importlib.resources import files
 
 
 @cache
-def _template() -> str:
-    return files("ml_intern.configs").joinpath("system_prompt.md").read_text(encoding="utf-8")
+def _template(name: str = "system_prompt.md") -> str:
+    return files("ml_intern.configs").joinpath(name).read_text(encoding="utf-8")
 
 
 def system_prompt(workdir: str, tool_names: list[str]) -> str:
@@ -20,4 +20,11 @@ def system_prompt(workdir: str, tool_names: list[str]) -> str:
         platform=f"{platform.system()} {platform.machine()}",
         date=datetime.date.today().isoformat(),
         tools=", ".join(tool_names) if tool_names else "(none)",
+    )
+
+
+def research_prompt(tool_names: list[str]) -> str:
+    """The research sub-agent's system prompt."""
+    return _template("research_prompt.md").format(
+        date=datetime.date.today().isoformat(), tools=", ".join(tool_names) or "(none)"
     )

@@ -34,7 +34,7 @@ def new_turn(prompt: str) -> dict[str, Any]:
 
 def continue_turn() -> dict[str, Any]:
     """The graph input that goes on with a turn that stopped at its iteration cap."""
-    counters = dict.fromkeys(("iterations", "guards", "nudges", "overflows"), 0)
+    counters = dict.fromkeys(("iterations", "guards", "nudges", "continuations", "overflows"), 0)
     return {**counters, "force_compact": False, "stop_reason": None}
 
 

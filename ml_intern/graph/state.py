@@ -33,7 +33,8 @@ class AgentState(TypedDict, total=False):
     ]  # the transcript, stored as deltas
     iterations: int  # model calls made in the current turn
     guards: int  # doom-loop guard messages added in the current turn
-    nudges: int  # stall and continuation guards added in the current turn
+    nudges: int  # stall guards added in the current turn
+    continuations: int  # unfinished-plan guards added in the current turn
     overflows: int  # context-window overflows met in the current turn
     force_compact: bool  # the last model call overflowed the context: compact before retrying it
     stop_reason: str | None  # why the last turn ended (None while a turn runs)

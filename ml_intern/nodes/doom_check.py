@@ -10,9 +10,11 @@ from ml_intern.graph.events import emit
 from ml_intern.graph.loops import is_stalled, malformed_streak, repeats_loop
 from ml_intern.graph.messages import MARK, guard_message
 from ml_intern.graph.state import AgentState
+from ml_intern.tools.plan import current_plan, unfinished
 
 MAX_GUARDS = 2  # loop guards before the turn is stopped
 MAX_NUDGES = 1  # stall nudges before the turn is stopped
+MAX_CONTINUATIONS = 2  # re-prompts of a text reply that leaves plan items unfinished
 DOOM_GUARD = (
     "You are repeating the same tool calls and getting the same results: this is a loop. "
     "Stop and change strategy: re-read the last results, try a different approach or tool, "
@@ -21,6 +23,10 @@ DOOM_GUARD = (
 STALL_GUARD = (
     "Your last reply was empty or repeated itself. Continue the task with a concrete next step, "
     "or give the user your final answer."
+)
+CONTINUE_GUARD = (
+    "Your plan still has unfinished items: {items}. Continue working on them, or update the plan "
+    "(plan_tool) to say why they are done or no longer needed, then give your final answer."
 )
 BLOCKED = "Not executed: this call repeats a loop of identical calls with identical results."
 TRUNCATED = (
@@ -68,7 +74,7 @@ def doom_check(state: AgentState) -> dict[str, Any]:
 
 def _text_reply(state: AgentState, reply: AIMessage) -> dict[str, Any]:
     if not is_stalled(state["messages"], reply):
-        return {"stop_reason": "end_turn"}
+        return _unfinished_plan(state) or {"stop_reason": "end_turn"}
     nudges = state.get("nudges", 0)
     if nudges >= MAX_NUDGES:
         emit(
@@ -79,6 +85,16 @@ def _text_reply(state: AgentState, reply: AIMessage) -> dict[str, Any]:
         )
         return {"stop_reason": "stalled"}
     return {"messages": [guard_message("stall", STALL_GUARD)], "nudges": nudges + 1}
+
+
+def _unfinished_plan(state: AgentState) -> dict[str, Any] | None:
+    """Re-prompt (at most twice a turn) a final answer given while plan items remain open."""
+    items = unfinished(current_plan(state["messages"]))
+    continuations = state.get("continuations", 0)
+    if not items or continuations >= MAX_CONTINUATIONS:
+        return None
+    text = CONTINUE_GUARD.format(items="; ".join(items[:5]))
+    return {"messages": [guard_message("continuation", text)], "continuations": continuations + 1}
 
 
 def _loop(state: AgentState, reply: AIMessage) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from ml_intern.graph.context import RunContext, services_of
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import pending_calls, tool_result
-from ml_intern.graph.state import AgentState
+from ml_intern.graph.state import AgentState, add_usage
 from ml_intern.tools.base import ToolError, clip
 
 
@@ -29,9 +29,12 @@ async def run_call(call: dict[str, Any], tools: dict[str, Any]) -> ToolMessage:
         names = ", ".join(sorted(tools))
         return tool_result(call, f"Error: unknown tool '{call['name']}'. Available tools: {names}.", "error")
     emit({"type": "tool_call", "id": call["id"], "tool": call["name"], "args": call["args"]})
+    artifact = None
     try:
-        output = await tool.ainvoke(call["args"])
-        text, status = clip(output if isinstance(output, str) else str(output)), "success"
+        output = await tool.ainvoke({**call, "type": "tool_call"})
+        artifact = getattr(output, "artifact", None)
+        content = output.content if isinstance(output, ToolMessage) else output
+        text, status = clip(content if isinstance(content, str) else str(content)), "success"
     except ToolError as exc:
         text, status = f"Error: {exc}", "error"
     except ValidationError as exc:
@@ -49,7 +52,9 @@ async def run_call(call: dict[str, Any], tools: dict[str, Any]) -> ToolMessage:
             "success": status == "success",
         }
     )
-    return tool_result(call, clip(text), status)
+    result = tool_result(call, clip(text), status)
+    result.artifact = artifact
+    return result
 
 
 def _short_errors(exc: ValidationError) -> str:
@@ -70,4 +75,17 @@ async def execute_tools(state: AgentState, runtime: Runtime[RunContext]) -> dict
         return await run_call(call, tools)
 
     results = await asyncio.gather(*(answer(call) for call in calls))
-    return {"messages": list(results), "approvals": {}}
+    update: dict[str, Any] = {"messages": list(results), "approvals": {}}
+    usage = sub_agent_usage(results)
+    return {**update, "usage": usage} if usage else update
+
+
+def sub_agent_usage(results: list[ToolMessage]) -> dict[str, Any]:
+    """Model usage that tools (the research sub-agent) report in their artifacts, also counted by label."""
+    total: dict[str, Any] = {}
+    for result in results:
+        artifact = result.artifact if isinstance(result.artifact, dict) else {}
+        usage, label = artifact.get("usage"), artifact.get("label", "tools")
+        if usage:
+            total = add_usage(add_usage(total, usage), {f"{label}_{k}": v for k, v in usage.items()})
+    return total

@@ -12,7 +12,21 @@ from ml_intern.graph.errors import UserError
 from ml_intern.tools.base import ToolEnv
 
 # Tool family modules under ml_intern.tools, in the order their tools are offered to the model.
-FAMILIES = ("shell", "files", "papers", "docs", "web_search", "github", "jobs")
+FAMILIES = (
+    "plan",
+    "research",
+    "shell",
+    "files",
+    "hub_search",
+    "datasets",
+    "hub_repo",
+    "hub_repo_git",
+    "papers",
+    "docs",
+    "web_search",
+    "github",
+    "jobs",
+)
 
 
 class UnknownToolError(UserError):

@@ -1,0 +1,68 @@
+"""The `plan_tool`: the agent's todo list, kept in the transcript (the latest call is the current plan)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from langchain_core.messages import AIMessage, AnyMessage
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel, Field
+
+from ml_intern.tools.base import ToolEnv, ToolError
+
+DESCRIPTION = (
+    "Write the plan for a multi-step task as a todo list; each call replaces the whole list. Keep exactly "
+    "one item in_progress while working, mark items completed as soon as they are done, add new ones. "
+    "Skip it for trivial one-step requests."
+)
+MARKS = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]"}
+
+
+class Todo(BaseModel):
+    id: str = Field(description="Short stable id, e.g. '1'.")
+    content: str = Field(description="What to do, in a few words.")
+    status: Literal["pending", "in_progress", "completed"]
+
+
+class PlanArgs(BaseModel):
+    todos: list[Todo] = Field(description="The full list, in order.")
+
+
+def render(todos: list[dict[str, Any]]) -> str:
+    """The plan as a markdown checklist (what the model reads and the terminal shows)."""
+    if not todos:
+        return "Plan cleared."
+    done = sum(t["status"] == "completed" for t in todos)
+    lines = [f"Plan ({done}/{len(todos)} done):"]
+    lines += [f"- {MARKS[t['status']]} {t['content']}" for t in todos]
+    return "\n".join(lines)
+
+
+def current_plan(messages: list[AnyMessage]) -> list[dict[str, Any]]:
+    """The todos of the latest plan_tool call in the transcript (empty when there is none)."""
+    for message in reversed(messages):
+        if isinstance(message, AIMessage):
+            for call in reversed(message.tool_calls):
+                if call["name"] == "plan_tool" and isinstance(call["args"].get("todos"), list):
+                    return [t for t in call["args"]["todos"] if isinstance(t, dict)]
+    return []
+
+
+def unfinished(todos: list[dict[str, Any]]) -> list[str]:
+    return [str(t.get("content", "")) for t in todos if t.get("status") != "completed"]
+
+
+def make_tools(env: ToolEnv) -> list[BaseTool]:
+    """The plan tool (it has no environment to use: the plan lives in the transcript)."""
+
+    async def plan_tool(todos: list[Todo]) -> str:
+        items = [t.model_dump() if isinstance(t, Todo) else dict(t) for t in todos]
+        if sum(t["status"] == "in_progress" for t in items) > 1:
+            raise ToolError("Keep at most one item in_progress; finish it before starting the next.")
+        return render(items)
+
+    return [
+        StructuredTool.from_function(
+            coroutine=plan_tool, name="plan_tool", description=DESCRIPTION, args_schema=PlanArgs
+        )
+    ]
