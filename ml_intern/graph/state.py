@@ -17,7 +17,7 @@ def add_usage(total: dict[str, Any] | None, new: dict[str, Any] | None) -> dict[
     """Sum token counts and costs; a cost of None (unknown price) makes the total unknown."""
     total = dict(total or {})
     for key, value in (new or {}).items():
-        if key == "cost_usd":
+        if key.endswith("cost_usd"):
             known = total.get(key, 0.0) is not None and value is not None
             total[key] = (total.get(key, 0.0) + value) if known else None
         else:

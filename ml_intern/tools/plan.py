@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from langchain_core.messages import AIMessage, AnyMessage
+from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
@@ -39,12 +39,14 @@ def render(todos: list[dict[str, Any]]) -> str:
 
 
 def current_plan(messages: list[AnyMessage]) -> list[dict[str, Any]]:
-    """The todos of the latest plan_tool call in the transcript (empty when there is none)."""
+    """The todos of the latest successful plan_tool call in the transcript (empty when there is none)."""
+    failed = {m.tool_call_id for m in messages if isinstance(m, ToolMessage) and m.status == "error"}
     for message in reversed(messages):
         if isinstance(message, AIMessage):
             for call in reversed(message.tool_calls):
-                if call["name"] == "plan_tool" and isinstance(call["args"].get("todos"), list):
-                    return [t for t in call["args"]["todos"] if isinstance(t, dict)]
+                todos = call["args"].get("todos")
+                if call["name"] == "plan_tool" and call["id"] not in failed and isinstance(todos, list):
+                    return [t for t in todos if isinstance(t, dict)]
     return []
 
 
