@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import re
+from ml_intern.graph.secrets import redact
+
+__all__ = ["UserError", "explain_model_error", "redact"]
+
 
 RUNTIME_FAILURE = 1
 USAGE_ERROR = 2
@@ -12,16 +15,6 @@ class UserError(Exception):
     """A failure the user can fix: printed as one line, exits with `exit_code`."""
 
     exit_code = USAGE_ERROR
-
-
-_SECRET = re.compile(
-    r"(hf_[A-Za-z0-9]{8,}|gh[pousr]_[A-Za-z0-9]{8,}|github_pat_\w{8,}|sk-[A-Za-z0-9_-]{8,}|Bearer\s+\S+)"
-)
-
-
-def redact(text: str) -> str:
-    """Hide token-shaped strings in text shown to the user."""
-    return _SECRET.sub("[redacted]", text)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ml_intern.graph.secrets import redact_value
+
 
 def emit(event: dict[str, Any]) -> None:
     """Send `event` (a dict with a "type") to the graph's custom stream; a no-op outside a graph run."""
@@ -13,4 +15,4 @@ def emit(event: dict[str, Any]) -> None:
         writer = get_stream_writer()
     except (RuntimeError, KeyError):  # called outside a graph run
         return
-    writer(event)
+    writer(redact_value(event))

@@ -12,6 +12,7 @@ from langgraph.types import Command
 
 from ml_intern.graph.context import RunContext
 from ml_intern.graph.routing import recursion_limit
+from ml_intern.graph.secrets import redact
 
 EventSink = Callable[[dict[str, Any]], None]
 
@@ -29,7 +30,7 @@ class TurnOutcome:
 
 def new_turn(prompt: str) -> dict[str, Any]:
     """The graph input that starts a user turn (and resets the per-turn counters)."""
-    return {"messages": [HumanMessage(content=prompt)], **continue_turn()}
+    return {"messages": [HumanMessage(content=redact(prompt))], **continue_turn()}
 
 
 def continue_turn() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from typing import Any
 from ml_intern.configs.models import ModelSpec, pick_model, resolve_model
 from ml_intern.configs.prompt import system_prompt
 from ml_intern.graph.paths import home_dir
+from ml_intern.graph.secrets import register_secrets
 from ml_intern.tools.base import ToolEnv
 
 
@@ -77,6 +78,7 @@ def build_services(
     """Resolve the model, build the tools and the prompt; `chat_model` replaces the litellm one (tests)."""
     from ml_intern.tools.registry import build_tools
 
+    register_secrets(environ)
     if config is None:
         from ml_intern.configs.loader import default_config
 

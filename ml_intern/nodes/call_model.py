@@ -11,6 +11,7 @@ from ml_intern.graph.context import RunContext, services_of
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import model_view
 from ml_intern.graph.retry import RetryPolicy, with_retries
+from ml_intern.graph.secrets import redact_value
 from ml_intern.graph.state import AgentState
 
 
@@ -26,6 +27,17 @@ def usage_of(reply: AIMessage) -> dict[str, Any]:
         "calls": 1,
         "cost_usd": cost,
     }
+
+
+def redact_reply(reply: AIMessage) -> AIMessage:
+    """The reply with any credential the model echoed replaced, before it is stored or shown."""
+    update = {
+        "content": redact_value(reply.content),
+        "tool_calls": [{**call, "args": redact_value(call["args"])} for call in reply.tool_calls],
+        "additional_kwargs": redact_value(reply.additional_kwargs),
+    }
+    unchanged = all(update[key] == getattr(reply, key) for key in update)
+    return reply if unchanged else reply.model_copy(update=update)
 
 
 def overflowed(state: AgentState) -> dict[str, Any]:
@@ -57,6 +69,7 @@ async def call_model(state: AgentState, runtime: Runtime[RunContext]) -> dict[st
         if type(exc).__name__ != "ContextWindowExceededError":
             raise
         return overflowed(state)
+    reply = redact_reply(reply)
     usage = usage_of(reply)
     emit({"type": "assistant_message", "content": reply.text, "tool_calls": len(reply.tool_calls)})
     return {

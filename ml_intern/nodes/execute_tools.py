@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from ml_intern.graph.context import RunContext, services_of
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import pending_calls, tool_result
+from ml_intern.graph.secrets import redact
 from ml_intern.graph.state import AgentState, add_usage
 from ml_intern.tools.base import ToolError, clip
 
@@ -43,6 +44,7 @@ async def run_call(call: dict[str, Any], tools: dict[str, Any]) -> ToolMessage:
         raise
     except Exception as exc:  # a tool bug must not end the run: the model reads it and adapts
         text, status = f"Error: {call['name']} failed: {type(exc).__name__}: {exc}", "error"
+    text = redact(clip(text))
     emit(
         {
             "type": "tool_output",
@@ -52,7 +54,7 @@ async def run_call(call: dict[str, Any], tools: dict[str, Any]) -> ToolMessage:
             "success": status == "success",
         }
     )
-    result = tool_result(call, clip(text), status)
+    result = tool_result(call, text, status)
     result.artifact = artifact
     return result
 

@@ -1,0 +1,51 @@
+"""Keeping credentials out of everything persisted or shown: token shapes and the secret values in use."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+REDACTED = "[redacted]"
+TOKEN_SHAPES = re.compile(
+    r"\bhf_[A-Za-z0-9]{16,}"
+    r"|\bgh[pousr]_[A-Za-z0-9]{16,}"
+    r"|\bgithub_pat_[A-Za-z0-9_]{16,}"
+    r"|\bsk-[A-Za-z0-9_\-]{16,}"
+    r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
+    r"|(?i:aws_secret_access_key)\s*[=:]\s*\S+"
+    r"|(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{8,}"
+    r"|(?i:authorization)\s*[:=]\s*[^\s,;]+(?:\s+[A-Za-z0-9._~+/=\-]{8,})?"
+)
+SECRET_NAME = re.compile(r"(TOKEN|API_KEY|SECRET|PASSWORD|ACCESS_KEY)", re.IGNORECASE)
+MIN_SECRET_LENGTH = 8  # shorter values would redact ordinary words
+
+_known: set[str] = set()
+
+
+def register_secrets(environ: Mapping[str, str]) -> None:
+    """Remember the values of secret-looking environment variables, so they are redacted verbatim too."""
+    for name, value in environ.items():
+        if SECRET_NAME.search(name) and value and len(value) >= MIN_SECRET_LENGTH:
+            _known.add(value)
+
+
+def redact(text: str) -> str:
+    """`text` with every known secret value and token-shaped string replaced by [redacted]."""
+    if not text:
+        return text
+    for value in _known:
+        if value in text:
+            text = text.replace(value, REDACTED)
+    return TOKEN_SHAPES.sub(REDACTED, text)
+
+
+def redact_value(value: Any) -> Any:
+    """Redact the strings inside a JSON-like value (tool arguments, events)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: redact_value(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_value(item) for item in value]
+    return value
