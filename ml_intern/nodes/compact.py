@@ -8,6 +8,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemM
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
+from ml_intern.graph.accounting import compaction_update
 from ml_intern.graph.context import RunContext, services_of
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import MARK, is_user_turn
@@ -84,7 +85,9 @@ async def summarise(
         content=f"[Summary of the earlier conversation]\n{reply.text}",
         additional_kwargs={MARK: {"summary": True}},
     )
-    return [*messages[:start], summary, *messages[end:]], usage_of(reply)
+    # The request being worked on stays verbatim even when its turn is summarised.
+    current = [m for m in messages[start:end] if is_user_turn(m)][-1:]
+    return [*messages[:start], summary, *current, *messages[end:]], usage_of(reply)
 
 
 async def compact(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -96,7 +99,10 @@ async def compact(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, 
     if before <= budget and not forced:
         return {}
     keep = int((services.config.get("compaction") or {}).get("keep_recent_tokens", 20_000))
-    result = await summarise(state["messages"], services.chat_model, min(keep, budget // 2))
+    # Forced (the model said the context overflowed): its window is smaller than we knew, so keep a
+    # quarter of what is there rather than the configured tail.
+    keep = min(keep, budget // 2, before // 4 if forced else keep)
+    result = await summarise(state["messages"], services.chat_model, keep)
     after = estimate_tokens(result[0]) if result else before
     if result is None or (after > budget and not forced):
         emit(
@@ -110,5 +116,6 @@ async def compact(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, 
     return {
         "messages": Overwrite(result[0]),
         "context_tokens": after,
-        "usage": {**result[1], "compactions": 1},
+        "force_compact": False,
+        **compaction_update(state, result[1]),  # labelled compaction_, counted in the turn
     }
