@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import resource
 import statistics
 import subprocess
@@ -64,9 +65,11 @@ def bench_one_answer(repeat: int) -> None:
 
 def loop_script(iterations: int, workdir: Path, result_bytes: int) -> list[dict]:
     """`iterations` reads of distinct files (so no doom loop), then a final answer."""
-    line = "x" * 99 + "\n"
+    words = random.Random(0)
+    vocabulary = [f"{w}{n}" for w in ("loss", "step", "epoch", "lr", "grad", "token", "eval") for n in range(50)]
     for i in range(iterations):
-        (workdir / f"f{i}.txt").write_text(line * (result_bytes // 100))
+        lines = [" ".join(words.choice(vocabulary) for _ in range(14)) for _ in range(result_bytes // 100)]
+        (workdir / f"f{i}.txt").write_text("\n".join(lines) + "\n")  # log-like: compresses ~3x
     return [tool_call("read", {"path": f"f{i}.txt"}) for i in range(iterations)] + [text("done")]
 
 

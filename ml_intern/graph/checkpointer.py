@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,6 +16,30 @@ BUSY_TIMEOUT_S = 30.0
 
 class StorageError(UserError):
     """The database cannot be opened or written; the message says what to do."""
+
+
+COMPRESS_OVER = 1024  # bytes: smaller blobs (counters, ids) are not worth compressing
+
+
+class CompressingSerializer:
+    """LangGraph's serializer, with large blobs (tool results, long replies) zlib-compressed on disk."""
+
+    def __init__(self) -> None:
+        from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+        self.inner = JsonPlusSerializer()
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        kind, data = self.inner.dumps_typed(obj)
+        if len(data) <= COMPRESS_OVER:
+            return kind, data
+        return f"{kind}+zlib", zlib.compress(data, 1)
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        kind, blob = data
+        if kind.endswith("+zlib"):
+            return self.inner.loads_typed((kind.removesuffix("+zlib"), zlib.decompress(blob)))
+        return self.inner.loads_typed(data)
 
 
 def _compact_saver_class(base: type) -> type:
@@ -47,7 +72,7 @@ async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
     try:
         await conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         await conn.execute("PRAGMA synchronous=NORMAL")
-        saver = _compact_saver_class(AsyncSqliteSaver)(conn)
+        saver = _compact_saver_class(AsyncSqliteSaver)(conn, serde=CompressingSerializer())
         await saver.setup()
         yield saver
     except sqlite3.OperationalError as exc:
