@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,7 +14,18 @@ from ml_intern.configs.models import ModelSpec, pick_model, resolve_model
 from ml_intern.configs.prompt import system_prompt
 from ml_intern.graph.paths import home_dir
 from ml_intern.graph.secrets import register_secrets
-from ml_intern.tools.base import ToolEnv
+from ml_intern.tools.base import ToolEnv, emit
+
+
+@dataclass(frozen=True)
+class McpPlan:
+    """What a run needs to start its MCP servers later, inside the event loop (`Services.start`)."""
+
+    servers: dict[str, dict[str, Any]]  # the config's `mcpServers`, validated
+    home: Path  # ML_INTERN_HOME: server logs and spilled results go here
+    workdir: str  # for the system prompt, rebuilt once the servers' tools are known
+    reserved: frozenset[str]  # every built-in and custom tool name: MCP tools must not shadow them
+    only: list[str] | None = None  # `--tools`: MCP tools (or servers) to offer; None: all
 
 
 @dataclass
@@ -26,6 +38,48 @@ class Services:
     config: dict[str, Any] = field(default_factory=dict)  # the merged agent config
     prompt: str = ""  # the system prompt
     context_window: int | None = None  # the model's input window in tokens, when litellm knows it
+    mcp: McpPlan | None = None  # MCP servers to start before the first model call; None: none configured
+    warnings: list[str] = field(default_factory=list)  # problems to show the user once (config, MCP start-up)
+    _starting: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
+    _servers: Any = field(default=None, init=False, repr=False)  # the started McpServers
+
+    async def start(self) -> None:
+        """Start the MCP servers and offer their tools, once; afterwards a cheap no-op."""
+        if self.mcp is None:
+            return
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start_mcp(self.mcp))
+        await asyncio.shield(self._starting)  # a cancelled caller must not cancel the start for the others
+
+    async def _start_mcp(self, plan: McpPlan) -> None:
+        from ml_intern.tools.mcp import shared_servers
+
+        self._servers = shared_servers(plan.servers, plan.home)
+        problems = await self._servers.start()
+        offered = [
+            tool
+            for tool in self._servers.tools(set(plan.reserved))
+            if plan.only is None or {tool.name, tool.metadata["mcp_server"]} & set(plan.only)
+        ]
+        if plan.only is not None:
+            known = {tool.name for tool in [*self.tools, *offered]} | set(plan.servers)
+            unknown = [name for name in plan.only if name not in known]
+            problems = [*problems, f"--tools: unknown tool(s) {', '.join(unknown)}"] if unknown else problems
+        for problem in problems:
+            self.warnings.append(problem)
+            emit({"type": "tool_log", "tool": "mcp", "text": problem})
+        if offered:
+            self.tools = [*self.tools, *offered]
+            self.prompt = system_prompt(plan.workdir, [tool.name for tool in self.tools])
+            for cached in ("bound_model", "tools_by_name"):
+                self.__dict__.pop(cached, None)
+
+    async def aclose(self) -> None:
+        """Stop the MCP servers this run started (the CLI calls this at exit)."""
+        if self._starting is not None and not self._starting.done():
+            await asyncio.wait({self._starting})
+        if self._servers is not None:
+            await self._servers.aclose()
 
     @cached_property
     def bound_model(self) -> Any:
@@ -42,8 +96,10 @@ def make_chat_model(spec: ModelSpec, stream: bool, config: Mapping[str, Any]) ->
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import logging
 
+    import litellm
     from langchain_litellm import ChatLiteLLM
 
+    litellm.suppress_debug_info = True  # else provider errors print a help banner on stdout
     logging.getLogger("LiteLLM").setLevel(logging.CRITICAL)
     return ChatLiteLLM(
         model=spec.litellm_model,
@@ -76,16 +132,23 @@ def build_services(
     chat_model: Any = None,
 ) -> Services:
     """Resolve the model, build the tools and the prompt; `chat_model` replaces the litellm one (tests)."""
-    from ml_intern.tools.registry import build_tools
+    from ml_intern.tools.registry import all_tools, select_tools
 
+    warnings: list[str] = []
+    if config is None:  # LangGraph Studio: the user's config, as the CLI loads it
+        from ml_intern.configs.loader import load_config
+
+        loaded = load_config(workdir, environ)
+        config, environ, warnings = loaded.config.model_dump(), loaded.env, list(loaded.warnings)
     register_secrets(environ)
-    if config is None:
-        from ml_intern.configs.loader import default_config
-
-        config = default_config().model_dump()
     spec = resolve_model(pick_model(model, config.get("model_name"), environ), environ)
     env = ToolEnv.from_environ(workdir, home_dir(environ), config, dict(environ))
-    tools = build_tools(env, tool_names)
+    everything = all_tools(env)
+    servers = config.get("mcpServers") or {}
+    tools = select_tools(everything, tool_names, bool(servers))
+    reserved = frozenset(tool.name for tool in everything)
+    # MCP servers need the event loop: they start in Services.start, at the first model call.
+    plan = McpPlan(servers, env.home, str(workdir), reserved, tool_names) if servers else None
     return Services(
         model=spec,
         chat_model=chat_model or make_chat_model(spec, stream, config),
@@ -93,4 +156,6 @@ def build_services(
         tools=tools,
         config=config,
         prompt=system_prompt(str(workdir), [tool.name for tool in tools]),
+        mcp=plan,
+        warnings=warnings,
     )

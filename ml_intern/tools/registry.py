@@ -45,16 +45,28 @@ def _family(name: str) -> Any:
     return importlib.import_module(f"ml_intern.tools.{name}")
 
 
-def build_tools(env: ToolEnv, only: list[str] | None = None) -> list[Any]:
-    """Every tool of every family, or just those named in `only` (in the family order)."""
-    tools = [tool for name in FAMILIES for tool in _family(name).make_tools(env)]
+def all_tools(env: ToolEnv) -> list[Any]:
+    """Every built-in tool, in family order, then the custom tools (config "tools" and plugins)."""
+    from ml_intern.tools.custom import custom_tools
+
+    builtin = [tool for name in FAMILIES for tool in _family(name).make_tools(env)]
+    return builtin + custom_tools(env, {tool.name for tool in builtin})
+
+
+def select_tools(tools: list[Any], only: list[str] | None, mcp_configured: bool = False) -> list[Any]:
+    """`tools`, or those named in `only`; unknown names may be MCP tools when servers are configured."""
     if only is None:
         return tools
     known = {tool.name for tool in tools}
     unknown = [name for name in only if name not in known]
-    if unknown:
+    if unknown and not mcp_configured:
         raise UnknownToolError(f"unknown tool(s) {', '.join(unknown)}; available: {', '.join(sorted(known))}")
     return [tool for tool in tools if tool.name in only]
+
+
+def build_tools(env: ToolEnv, only: list[str] | None = None) -> list[Any]:
+    """Every tool of every family plus custom tools, or just those named in `only` (in the family order)."""
+    return select_tools(all_tools(env), only, bool(env.config.get("mcpServers")))
 
 
 @cache

@@ -1,0 +1,208 @@
+"""LangGraph Studio: `langgraph dev` serves the graph named in langgraph.json, offline; a client drives a run
+through the approval interrupt and its resume with the SDK, as Studio does, and reads the history."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import NETGUARD_DIR, REPO_ROOT, Sandbox
+from tests.fakes import llm_server as script
+from tests.fakes.llm_server import ScriptedLLMServer
+from tests.test_mcp import FAKE_SERVER, is_running, started_pids
+
+LANGGRAPH = Path(sys.executable).parent / "langgraph"  # installed by the dev extras (langgraph-cli[inmem])
+START_TIMEOUT_S = 90
+OFFLINE_ENVIRONMENT = {
+    "LANGGRAPH_CLI_NO_ANALYTICS": "1",  # the CLI's usage report
+    "LANGGRAPH_NO_VERSION_CHECK": "true",  # the server's PyPI version check
+    "LANGSMITH_TRACING": "false",
+    "LANGCHAIN_TRACING_V2": "false",
+}
+DANGEROUS_COMMAND = "echo approved > ~/.studio-approval-check"  # matches the "write a dotfile in ~" pattern
+
+
+@dataclass
+class DevServer:
+    url: str
+    log: Path
+    process: subprocess.Popen | None = None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else "(no log)"
+
+    def stop(self) -> None:
+        """Stop the server's whole process group (the CLI and its uvicorn workers)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=15)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return port if port != 2024 else free_port()
+
+
+def app_copy(root: Path) -> Path:
+    """langgraph.json and the package in a directory of their own: the server's files stay out of the repo."""
+    app = root / "app"
+    app.mkdir()
+    shutil.copy(REPO_ROOT / "langgraph.json", app)
+    shutil.copytree(REPO_ROOT / "ml_intern", app / "ml_intern", ignore=shutil.ignore_patterns("__pycache__"))
+    return app
+
+
+def wait_until_ok(server: DevServer, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"langgraph dev exited with {process.returncode}:\n{server.log_text()}")
+        try:
+            with urllib.request.urlopen(f"{server.url}/ok", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    pytest.fail(f"langgraph dev did not answer /ok within {START_TIMEOUT_S} s:\n{server.log_text()}")
+
+
+@pytest.fixture
+def dev_server(
+    sandbox: Sandbox, llm_server: ScriptedLLMServer, subprocess_env: dict[str, str]
+) -> Iterator[DevServer]:
+    """`langgraph dev` on a free loopback port, its model the scripted server; its log printed on failure."""
+    if not LANGGRAPH.exists():
+        pytest.skip("langgraph-cli[inmem] is not installed")
+    app = app_copy(sandbox.root)
+    config = sandbox.root / "config.json"  # the user's config, as the CLI reads it: one MCP server
+    mcp_server = {
+        "command": sys.executable,
+        "args": [str(FAKE_SERVER), "--starts", str(sandbox.root / "starts")],
+    }
+    config.write_text(json.dumps({"mcpServers": {"fake": mcp_server}}))
+    port = free_port()
+    server = DevServer(f"http://127.0.0.1:{port}", sandbox.root / "langgraph-dev.log")
+    env = {
+        **subprocess_env,
+        **OFFLINE_ENVIRONMENT,
+        "PYTHONPATH": str(NETGUARD_DIR),  # the guard, and the app copy's package rather than the repo's
+        "VLLM_BASE_URL": llm_server.url,
+        "ML_INTERN_CONFIG": str(config),
+    }
+    # --allow-blocking: the tools do ordinary blocking file and process I/O, which the dev server forbids.
+    command = [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--allow-blocking", "--port", str(port)]
+    with server.log.open("w") as log:
+        server.process = subprocess.Popen(
+            command, cwd=app, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        wait_until_ok(server, server.process)
+        yield server
+    finally:
+        server.stop()
+    assert "network guard" not in server.log_text(), server.log_text()
+
+
+async def stream_run(client: Any, thread_id: str, context: dict[str, Any], **run: Any) -> list[Any]:
+    """Stream one run to its end; every part (event, data)."""
+    parts = []
+    async for part in client.runs.stream(
+        thread_id, "ml-intern", context=context, stream_mode=["values", "custom"], **run
+    ):
+        parts.append(part)
+    return parts
+
+
+def custom_event_types(parts: list[Any]) -> list[str]:
+    return [part.data.get("type") for part in parts if part.event == "custom"]
+
+
+async def test_studio_runs_the_graph_through_an_approval_and_its_resume(
+    dev_server: DevServer, llm_server: ScriptedLLMServer, sandbox: Sandbox
+) -> None:
+    from langgraph_sdk import get_client
+
+    llm_server.push(
+        script.tool_call("bash", {"command": DANGEROUS_COMMAND}, id="call_danger"),
+        script.tool_call("shout", {"text": "mcp"}, id="call_mcp"),
+        script.text("Wrote the file."),
+    )
+    client = get_client(url=dev_server.url)
+    context = {"model": "vllm/scripted", "approval": "ask", "workdir": str(sandbox.workdir), "stream": False}
+    try:
+        assistants = await client.assistants.search(graph_id="ml-intern")
+        assert [a["graph_id"] for a in assistants] == ["ml-intern"]
+        thread = await client.threads.create()
+        thread_id = thread["thread_id"]
+        prompt = {"messages": [{"role": "user", "content": "write the check file"}]}
+        first = await stream_run(client, thread_id, context, input=prompt)
+        waiting = await client.threads.get_state(thread_id)
+        [task] = [task for task in waiting["tasks"] if task["interrupts"]]
+        [pending] = task["interrupts"]
+        assert waiting["next"] == ["approval_interrupt"]
+        assert not (sandbox.home / ".studio-approval-check").exists()
+        second = await stream_run(client, thread_id, context, command={"resume": {"approve": True}})
+        final = await client.threads.get_state(thread_id)
+        history = await client.threads.get_history(thread_id, limit=50)
+    except Exception:
+        print(dev_server.log_text())
+        raise
+
+    assert pending["value"] == {
+        "type": "approval",
+        "tool_calls": [
+            {
+                "id": "call_danger",
+                "name": "bash",
+                "args": {"command": DANGEROUS_COMMAND},
+                "reason": pending["value"]["tool_calls"][0]["reason"],
+            }
+        ],
+    }
+    assert pending["value"]["tool_calls"][0]["reason"]
+    assert "processing" in custom_event_types(first)
+    assert "tool_output" in custom_event_types(second)
+
+    assert (sandbox.home / ".studio-approval-check").read_text() == "approved\n"
+    messages = final["values"]["messages"]
+    assert [m["type"] for m in messages] == ["human", "ai", "tool", "ai", "tool", "ai"]
+    assert messages[2]["tool_call_id"] == "call_danger" and messages[2]["status"] == "success"
+    assert messages[4]["tool_call_id"] == "call_mcp" and messages[4]["content"] == "MCP"
+    assert messages[-1]["content"] == "Wrote the file."
+    assert final["next"] == []
+    assert len(history) >= 4
+    assert {tuple(step["next"]) for step in history} >= {("approval_interrupt",), ()}
+
+    sent = json.dumps(llm_server.requests[1]["messages"])
+    assert "call_danger" in sent and len(llm_server.requests) == 3
+    offered = {tool["function"]["name"] for tool in llm_server.requests[0]["tools"]}
+    assert {"bash", "shout", "fake__read"} <= offered  # MCP tools from the first model call on
+    assert "shout" in llm_server.requests[0]["messages"][0]["content"]  # ... and in the system prompt
+    assert len(started_pids(sandbox.root / "starts")) == 1  # one server for both runs
+
+    [mcp_pid] = started_pids(sandbox.root / "starts")
+    dev_server.stop()
+    deadline = time.monotonic() + 15
+    while is_running(mcp_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not is_running(mcp_pid)  # the MCP server saw its stdin close and exited
