@@ -65,7 +65,9 @@ def _short_errors(exc: ValidationError) -> str:
 
 async def execute_tools(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Answer every pending call: rejected ones with the rejection, approved ones by running them."""
-    tools = services_of(runtime.context).tools_by_name
+    services = services_of(runtime.context)
+    await services.start()  # a resumed thread may reach here before any model call started MCP servers
+    tools = services.tools_by_name
     approvals = state.get("approvals") or {}
     calls = pending_calls(state["messages"])
 
