@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import sys
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +17,7 @@ from typer.core import TyperGroup
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 STOPPED_REASONS = {"max_iterations", "recursion_limit", "budget", "doom_loop"}
+DOUBLE_PRESS_S = 1.0  # two Ctrl-C within this many seconds quit the chat
 
 
 class OutputFormat(StrEnum):
@@ -133,6 +136,18 @@ def resume_command(
     _exit(_guarded(lambda: _headless(options, thread or "", text, continue_turn=continue_)))
 
 
+@app.command("undo")
+def undo_command(
+    thread: Annotated[
+        str | None, typer.Argument(help="Thread id or unique prefix (default: the most recent).")
+    ] = None,
+    turns: Annotated[int, typer.Option("-n", "--turns", min=1, help="How many user turns to rewind.")] = 1,
+    output_format: FormatOpt = OutputFormat.text,
+) -> None:
+    """Rewind the last N user turns of a thread (and the file changes they made)."""
+    _exit(_guarded(lambda: _undo(thread, turns, output_format.value)))
+
+
 @app.command("threads")
 def threads_command(limit: Annotated[int, typer.Option(help="How many threads to list.")] = 30) -> None:
     """List threads: id, last update, title, turns, model, working directory."""
@@ -141,7 +156,7 @@ def threads_command(limit: Annotated[int, typer.Option(help="How many threads to
 
 @app.command("show")
 def show_command(thread: Annotated[str, typer.Argument(help="Thread id or unique prefix.")]) -> None:
-    """Print a thread's transcript."""
+    """Print a thread's transcript (tool calls abbreviated)."""
     _exit(_guarded(lambda: _show(thread)))
 
 
@@ -154,7 +169,7 @@ def main() -> None:
         code = app(standalone_mode=False)
     except UsageError as exc:
         hint = "see ml-intern --help" if exc.ctx is None else f"see {exc.ctx.command_path} --help"
-        print(f"ml-intern: error: {exc.format_message()} ({hint.replace(' run ', ' ')})", file=sys.stderr)
+        _print_error(f"{exc.format_message()} ({hint.replace(' run ', ' ')})")
         code = EXIT_USAGE
     except Abort:
         code = EXIT_INTERRUPTED
@@ -198,6 +213,13 @@ def _guarded(job: Any) -> int:
     except KeyboardInterrupt:
         _print_error("interrupted")
         return EXIT_INTERRUPTED
+    except typer.Exit:
+        raise
+    except Exception as exc:  # a bug: one line for the user, the traceback only when asked for
+        if os.environ.get("ML_INTERN_DEBUG"):
+            raise
+        _print_error(f"internal error: {type(exc).__name__}: {exc} (ML_INTERN_DEBUG=1 shows the traceback)")
+        return EXIT_FAILURE
 
 
 def _exit(code: int) -> None:
@@ -210,9 +232,14 @@ def _die(message: str, code: int) -> None:
 
 
 def _print_error(message: str) -> None:
+    """One red line on stderr (plain text when stderr is not a terminal)."""
+    from rich.console import Console
+
     from ml_intern.graph.errors import redact
 
-    print(f"ml-intern: error: {redact(message)}", file=sys.stderr)
+    Console(stderr=True, highlight=False).print(
+        f"ml-intern: error: {redact(message)}", style="bold red", markup=False, soft_wrap=True
+    )
 
 
 def _load_config() -> dict[str, Any]:
@@ -230,14 +257,27 @@ def _load_config() -> dict[str, Any]:
     return loaded.config.model_dump()
 
 
-def _context(options: dict[str, Any], config: dict[str, Any], model: str | None, interactive: bool) -> Any:
-    """Model, tools and run settings for this process."""
+def _model_id(options: dict[str, Any], config: dict[str, Any], thread_model: str | None) -> str:
+    """`--model`, else the thread's model, else config and credentials (a saved HF token counts)."""
     from ml_intern.configs.models import pick_model
+    from ml_intern.graph.operations import adopt_saved_hf_token
+
+    adopt_saved_hf_token(os.environ)
+    return pick_model(options["model"] or thread_model, config.get("model_name"), os.environ)
+
+
+def _context(options: dict[str, Any], config: dict[str, Any], model_id: str, interactive: bool) -> Any:
+    """Model, tools and run settings for this process."""
     from ml_intern.graph.context import RunContext
+    from ml_intern.graph.operations import needs_hf_token
     from ml_intern.graph.services import build_services
 
+    if needs_hf_token(model_id, os.environ):
+        raise fail(
+            f"{model_id} needs a Hugging Face token: export HF_TOKEN=hf_..., run hf auth login, "
+            "or start ml-intern without a prompt to paste one"
+        )
     workdir = Path.cwd()
-    model_id = pick_model(options["model"] or model, config.get("model_name"), os.environ)
     services = build_services(
         model=model_id,
         workdir=workdir,
@@ -269,6 +309,8 @@ def _open() -> Any:
 
 
 async def _headless(options: dict[str, Any], thread: str, prompt: str | None, continue_turn: bool) -> int:
+    from ml_intern.cli_render import HeadlessRenderer
+    from ml_intern.graph.operations import INTERRUPTED, abandon_pending_approval, settle_pending_calls
     from ml_intern.graph.runner import continue_turn as continue_input
     from ml_intern.graph.runner import new_turn
     from ml_intern.graph.threads import new_thread_id
@@ -276,16 +318,24 @@ async def _headless(options: dict[str, Any], thread: str, prompt: str | None, co
     config = _load_config()
     async with _open() as session:
         stored = await session.threads.find(thread or None) if (thread or prompt is None) else None
-        ctx = _context(options, config, stored.model if stored else None, interactive=False)
+        ctx = _context(options, config, _model_id(options, config, stored.model if stored else None), False)
         thread_id = stored.thread_id if stored else new_thread_id()
         renderer = HeadlessRenderer(options["format"], thread_id)
         renderer.event({"type": "thread_started", "thread_id": thread_id, "model": ctx.model})
-        if continue_turn:
-            graph_input = await _continue_input(session, thread_id, continue_input())
-            outcome = await _run(session, thread_id, graph_input, ctx, renderer, title="")
-        else:
-            outcome = await _run(session, thread_id, new_turn(prompt), ctx, renderer, title=prompt)
-        return renderer.finish(outcome)
+        try:
+            if continue_turn:
+                graph_input = await _continue_input(session, thread_id, continue_input())
+                outcome = await _run(session, thread_id, graph_input, ctx, renderer, title="")
+            else:
+                if stored:
+                    await abandon_pending_approval(session, thread_id)
+                outcome = await _run(session, thread_id, new_turn(prompt), ctx, renderer, title=prompt)
+        except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this task
+            stopped = await settle_pending_calls(session, thread_id, INTERRUPTED, "interrupted")
+            renderer.interrupted(stopped)
+            return EXIT_INTERRUPTED
+        renderer.finish(outcome)
+        return _exit_code(outcome.stop_reason)
 
 
 async def _continue_input(session: Any, thread_id: str, fresh: dict[str, Any]) -> Any:
@@ -311,63 +361,6 @@ async def _run(session: Any, thread_id: str, graph_input: Any, ctx: Any, rendere
         raise fail(f"{message} (thread {thread_id}: ml-intern resume {thread_id} --continue)", code) from None
 
 
-class HeadlessRenderer:
-    """Prints a headless run: progress on stderr and the answer on stdout, or JSON."""
-
-    def __init__(self, fmt: str, thread_id: str) -> None:
-        self.fmt = fmt
-        self.thread_id = thread_id
-
-    def event(self, event: dict[str, Any]) -> None:
-        if self.fmt == "stream-json":
-            print(json.dumps(event, default=str), flush=True)
-        elif self.fmt == "text":
-            line = _progress_line(event)
-            if line:
-                print(line, file=sys.stderr, flush=True)
-
-    def finish(self, outcome: Any) -> int:
-        code = _exit_code(outcome.stop_reason)
-        summary = {
-            "thread_id": self.thread_id,
-            "final_response": outcome.final_response,
-            "stop_reason": outcome.stop_reason,
-            "iterations": outcome.iterations,
-            "usage": {k: v for k, v in outcome.usage.items() if k != "cost_usd"},
-            "cost_usd": outcome.usage.get("cost_usd"),
-        }
-        if outcome.approval:
-            self.event({"type": "approval_required", **outcome.approval})
-        self.event({"type": "turn_complete", **summary})
-        if self.fmt == "json":
-            print(json.dumps(summary, default=str))
-        elif self.fmt == "text":
-            if outcome.final_response:
-                print(outcome.final_response)
-            print(_closing_line(outcome.stop_reason, self.thread_id), file=sys.stderr)
-        self.event({"type": "shutdown"})
-        return code
-
-
-def _progress_line(event: dict[str, Any]) -> str | None:
-    kind = event.get("type")
-    if kind == "thread_started":
-        return f"thread {event['thread_id']} · {event['model']}"
-    if kind == "tool_call":
-        return f"→ {event['tool']} {_short_args(event['args'])}"
-    if kind == "tool_output" and not event.get("success"):
-        return f"  ✗ {event['output'].splitlines()[0][:200] if event['output'] else ''}"
-    if kind in ("error", "compacted"):
-        return f"{kind}: {event.get('message') or event}"
-    return None
-
-
-def _short_args(args: dict[str, Any], width: int = 100) -> str:
-    text = " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in args.items())
-    text = text.replace("\\n", " ")
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def _exit_code(stop_reason: str) -> int:
     if stop_reason in STOPPED_REASONS:
         return EXIT_STOPPED
@@ -376,32 +369,20 @@ def _exit_code(stop_reason: str) -> int:
     return EXIT_OK
 
 
-def _closing_line(stop_reason: str, thread_id: str) -> str:
-    if stop_reason == "approval_required":
-        return f"waiting for approval: answer with ml-intern resume {thread_id}"
-    if stop_reason in STOPPED_REASONS or stop_reason in ("context_overflow", "interrupted"):
-        return f"stopped ({stop_reason}): finish with ml-intern resume {thread_id} --continue"
-    return f'thread {thread_id}: continue with ml-intern resume {thread_id} "..."'
-
-
 # ---- threads ---------------------------------------------------------------------------------------
 
 
 async def _list_threads(limit: int) -> int:
     from rich.console import Console
-    from rich.table import Table
+
+    from ml_intern.cli_render import threads_table
 
     async with _open() as session:
         rows = await session.threads.list(limit)
     if not rows:
         print('no threads yet: start one with ml-intern "PROMPT"')
         return EXIT_OK
-    table = Table(box=None, header_style="bold")
-    for column in ("id", "updated", "title", "turns", "model", "directory"):
-        table.add_column(column, overflow="fold" if column == "title" else "ellipsis")
-    for row in rows:
-        table.add_row(row.thread_id, _when(row.updated_at), row.title, str(row.turns), row.model, row.workdir)
-    Console().print(table)
+    Console().print(threads_table(rows, _when))
     return EXIT_OK
 
 
@@ -412,64 +393,444 @@ def _when(timestamp: float) -> str:
 
 
 async def _show(thread: str) -> int:
+    from ml_intern.cli_render import transcript_line
+
     async with _open() as session:
         row = await session.threads.find(thread)
         messages = await session.messages(row.thread_id)
     print(f"thread {row.thread_id} · {row.model} · {row.workdir}")
     for message in messages:
-        print(_transcript_line(message))
+        print(transcript_line(message))
     return EXIT_OK
 
 
-def _transcript_line(message: Any) -> str:
-    calls = getattr(message, "tool_calls", None) or []
-    head = {"human": "user", "ai": "assistant", "tool": f"  [{getattr(message, 'name', '')}]"}.get(
-        message.type, message.type
-    )
-    body = message.text if message.type != "tool" else message.text[:300]
-    lines = [f"{head}: {body}".rstrip()] if body or not calls else []
-    lines += [f"  → {c['name']} {_short_args(c['args'])}" for c in calls]
-    return "\n".join(lines)
+async def _undo(thread: str | None, turns: int, fmt: str) -> int:
+    from ml_intern.graph.undo import undo_turns
+
+    async with _open() as session:
+        row = await session.threads.find(thread)
+        report = await undo_turns(session, row.thread_id, turns)
+    if fmt == OutputFormat.text:
+        print("\n".join(report.lines()))
+    else:
+        print(json.dumps(report.event(), default=str))
+    return EXIT_OK
 
 
 # ---- chat ------------------------------------------------------------------------------------------
 
 
 async def _chat(options: dict[str, Any], thread: str | None) -> int:
-    """A plain interactive loop (the richer terminal UI builds on it)."""
-    from ml_intern.graph.runner import new_turn, resume_with
+    """The interactive chat on a new thread, or on `thread` ("" is the most recent)."""
+    from rich.console import Console
+
+    from ml_intern.graph.operations import needs_hf_token
     from ml_intern.graph.threads import new_thread_id
 
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise fail(
+            'the chat needs a terminal: give the task as an argument (or "-" to read stdin) to run headless'
+        )
     config = _load_config()
+    console = Console(highlight=False)
     async with _open() as session:
         stored = await session.threads.find(thread or None) if thread is not None else None
-        ctx = _context(options, config, stored.model if stored else None, interactive=True)
+        model_id = _model_id(options, config, stored.model if stored else None)
+        if needs_hf_token(model_id, os.environ):
+            await _ask_hf_token(console, model_id)
+        ctx = _context(options, config, model_id, interactive=True)
         thread_id = stored.thread_id if stored else new_thread_id()
-        print(f"ml-intern · {ctx.model} · thread {thread_id} · {ctx.workdir}", file=sys.stderr)
-        renderer = HeadlessRenderer("text", thread_id)
+        return await Chat(session, ctx, config, console, thread_id).run()
+
+
+async def _ask_hf_token(console: Any, model_id: str) -> None:
+    """Offer to paste a Hugging Face token; check it with the Hub and save it as `hf auth login` does."""
+    from prompt_toolkit import PromptSession
+
+    from ml_intern.cli_render import red
+    from ml_intern.graph.errors import UserError
+    from ml_intern.graph.operations import save_hf_token, verify_hf_token
+
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+    console.print(f"{model_id} runs on Hugging Face and needs an access token; none is set or saved.")
+    console.print(
+        f"Create one at {endpoint}/settings/tokens and paste it here (hidden), or press Enter to quit."
+    )
+    asker: Any = PromptSession()
+    for _ in range(3):
+        try:
+            token = (await asker.prompt_async("HF token: ", is_password=True, handle_sigint=False)).strip()
+        except (EOFError, KeyboardInterrupt):
+            token = ""
+        if not token:
+            raise fail(f"{model_id} needs a Hugging Face token: export HF_TOKEN=hf_... or run hf auth login")
+        try:
+            user = await asyncio.to_thread(verify_hf_token, token, endpoint)
+            await asyncio.to_thread(save_hf_token, token)
+        except (UserError, ValueError) as exc:
+            console.print(red(f"{exc}: paste another token, or press Enter to quit"))
+            continue
+        os.environ["HF_TOKEN"] = token
+        console.print(f"Logged in to Hugging Face as {user}; the token is saved for next time.")
+        return
+    raise fail("no valid Hugging Face token after 3 attempts: check it at " + f"{endpoint}/settings/tokens")
+
+
+class ChatExit(Exception):
+    """Leave the chat with `code`."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class Cancelled(Exception):
+    """Ctrl-C cancelled the work in flight."""
+
+
+class Chat:
+    """The interactive loop: read a line, run a slash command or a turn, ask about calls needing approval."""
+
+    def __init__(self, session: Any, ctx: Any, config: dict[str, Any], console: Any, thread_id: str) -> None:
+        self.session, self.ctx, self.config, self.console = session, ctx, config, console
+        self.thread_id = thread_id
+        self.yolo = False  # approve every call that needs approval, except scheduled jobs
+        self.last_ctrl_c = 0.0  # time.monotonic() of the latest Ctrl-C
+        self.exit_code: int | None = None  # set by a second Ctrl-C while work runs
+        self.task: asyncio.Future[Any] | None = None  # the work a Ctrl-C cancels
+        self.lines: Any = None  # prompt_toolkit session for messages, with history
+        self.answers: Any = None  # prompt_toolkit session for approval answers
+
+    async def run(self) -> int:
+        """Chat until the user leaves; return the exit code."""
+        from prompt_toolkit import PromptSession
+        from prompt_toolkit.history import FileHistory
+
+        from ml_intern.cli_render import banner
+        from ml_intern.graph.operations import pending_approval
+        from ml_intern.graph.paths import home_dir
+
+        history = home_dir(os.environ) / "prompt_history"
+        history.parent.mkdir(parents=True, exist_ok=True)
+        self.lines, self.answers = PromptSession(history=FileHistory(str(history))), PromptSession()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGINT, self._on_sigint)
+        self.console.print(banner(self.ctx.model, self.thread_id, self.ctx.workdir))
+        try:
+            approval = await pending_approval(self.session, self.thread_id)
+            if approval:
+                self.console.print("This thread is waiting for your answer:", style="yellow")
+                await self._follow(approval)
+            while True:
+                await self._handle(await self._read())
+        except ChatExit as done:
+            await self._goodbye()
+            return done.code
+        finally:
+            loop.remove_signal_handler(signal.SIGINT)
+
+    # ---- Ctrl-C ----
+
+    def _pressed_twice(self) -> bool:
+        """Record a Ctrl-C; True when the previous one was less than a second ago."""
+        now = time.monotonic()
+        twice, self.last_ctrl_c = now - self.last_ctrl_c < DOUBLE_PRESS_S, now
+        return twice
+
+    def _on_sigint(self) -> None:
+        """Ctrl-C while work runs (the prompt reads it as a key instead): cancel the work."""
+        if self._pressed_twice():
+            self.exit_code = EXIT_INTERRUPTED
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    def _exit_if_asked(self) -> None:
+        if self.exit_code is not None:
+            raise ChatExit(self.exit_code)
+
+    async def _foreground(self, work: Any) -> Any:
+        """Await `work` (a coroutine) so that Ctrl-C cancels it, raising Cancelled."""
+        if self.exit_code is not None:
+            work.close()
+            raise ChatExit(self.exit_code)
+        self.task = asyncio.ensure_future(work)
+        try:
+            return await self.task
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():  # the chat itself is being cancelled
+                raise
+            raise Cancelled from None
+        finally:
+            self.task = None
+
+    # ---- input ----
+
+    async def _read(self) -> str:
+        """The next non-empty line; Ctrl-D leaves, Ctrl-C twice within a second quits."""
+        from ml_intern.cli_render import dim
+
+        while True:
+            self._exit_if_asked()
+            try:
+                text = await self.lines.prompt_async("> ", handle_sigint=False)
+            except EOFError:
+                raise ChatExit(EXIT_OK) from None
+            except KeyboardInterrupt:
+                if self._pressed_twice():
+                    raise ChatExit(EXIT_INTERRUPTED) from None
+                self.console.print(dim("(Ctrl-C again to quit; Ctrl-D or /quit to leave)"))
+                continue
+            if text.strip():
+                self.last_ctrl_c = 0.0  # a line typed in between: the next Ctrl-C is a first press
+                return text.strip()
+
+    async def _handle(self, line: str) -> None:
+        from ml_intern.graph.operations import abandon_pending_approval
+        from ml_intern.graph.runner import new_turn
+
+        if line.startswith("/"):
+            await self._command(line)
+            return
+        await abandon_pending_approval(self.session, self.thread_id)
+        outcome = await self._turn(new_turn(line), title=line)
+        if outcome is not None and outcome.approval:
+            await self._follow(outcome.approval)
+
+    # ---- turns ----
+
+    async def _follow(self, approval: dict[str, Any] | None) -> None:
+        """Ask about pending calls and resume the turn, until it ends or no one answers."""
+        from ml_intern.graph.runner import resume_with
+
+        while approval:
+            decisions = await self._decide(approval)
+            if decisions is None:
+                return
+            outcome = await self._turn(resume_with(decisions), title="")
+            approval = outcome.approval if outcome else None
+
+    async def _turn(self, graph_input: Any, title: str) -> Any:
+        """Run one turn (or its continuation) and draw it; None when it was cancelled or failed."""
+        from ml_intern.graph.errors import UserError, explain_model_error
+
+        try:
+            outcome = await self._drawn_turn(graph_input, title)
+        except Cancelled:
+            await self._interrupted()
+            return None
+        except UserError as exc:
+            self._error(str(exc))
+            return None
+        except Exception as exc:
+            message, _ = explain_model_error(exc, self.ctx.model)
+            self._error(f"{message}; send a message to try again, or /model ID to switch")
+            return None
+        self._report_stop(outcome)
+        return outcome
+
+    async def _drawn_turn(self, graph_input: Any, title: str) -> Any:
+        from ml_intern.cli_render import ChatRenderer
+
+        renderer = ChatRenderer(self.console)
+        renderer.start()
+        try:
+            work = self.session.turn(self.thread_id, graph_input, self.ctx, renderer.event, title=title)
+            return await self._foreground(work)
+        finally:
+            renderer.stop()
+
+    async def _interrupted(self) -> None:
+        """After Ctrl-C: answer the calls that were cut off, so the thread stays valid."""
+        from ml_intern.graph.operations import INTERRUPTED, settle_pending_calls
+
+        stopped = await settle_pending_calls(self.session, self.thread_id, INTERRUPTED, "interrupted")
+        detail = f": {stopped} tool call(s) stopped" if stopped else ""
+        self.console.print(f"interrupted{detail}", style="yellow")
+        self._exit_if_asked()
+
+    def _report_stop(self, outcome: Any) -> None:
+        """Say why a turn stopped early, and what to do."""
+        from ml_intern.cli_render import stop_hint
+
+        hint = stop_hint(outcome.stop_reason, outcome.iterations)
+        if hint:
+            self.console.print(hint, style="yellow")
+
+    def _error(self, message: str) -> None:
+        from ml_intern.cli_render import red
+        from ml_intern.graph.errors import redact
+
+        self.console.print(red(f"error: {redact(message)}"))
+
+    # ---- approvals ----
+
+    async def _decide(self, approval: dict[str, Any]) -> dict[str, Any] | None:
+        """The resume value for an approval request; None when the user cancelled the turn."""
+        from ml_intern.cli_render import APPROVAL_CHOICES, approval_card, approval_decision, dim
+        from ml_intern.graph.operations import CANCELLED, settle_pending_calls
+
+        calls = approval.get("tool_calls") or []
+        decisions: dict[str, dict[str, Any]] = {}
+        for index, call in enumerate(calls, 1):
+            if self.yolo and not self._always_ask(call):
+                decisions[call["id"]] = {"approved": True, "feedback": ""}
+                self.console.print(dim(f"auto-approved (yolo): {call['name']}"))
+                continue
+            self.console.print(approval_card(call, index, len(calls)))
+            self.console.print(dim(APPROVAL_CHOICES))
+            answer = await self._approval_answer()
+            if answer is None:
+                await settle_pending_calls(self.session, self.thread_id, CANCELLED, "interrupted")
+                self.console.print("turn cancelled", style="yellow")
+                return None
+            decisions[call["id"]], approve_all = approval_decision(answer)
+            if approve_all and not self.yolo:
+                self.yolo = True
+                self.console.print("approving every call from now on (scheduled jobs are still asked)")
+        return {"decisions": decisions}
+
+    async def _approval_answer(self) -> str | None:
+        """y, n, a or feedback; None on Ctrl-C; Ctrl-D or /quit leave with the question still pending."""
         while True:
             try:
-                text = input("> ").strip()
+                answer = (await self.answers.prompt_async("approve? ", handle_sigint=False)).strip()
             except EOFError:
-                return EXIT_OK
-            if text in ("/quit", "/exit"):
-                return EXIT_OK
-            if not text:
-                continue
-            outcome = await _run(session, thread_id, new_turn(text), ctx, renderer, title=text)
-            while outcome.approval:
-                outcome = await _run(
-                    session, thread_id, resume_with(_ask(outcome.approval)), ctx, renderer, ""
-                )
-            print(outcome.final_response)
+                raise ChatExit(EXIT_OK) from None
+            except KeyboardInterrupt:
+                if self._pressed_twice():
+                    raise ChatExit(EXIT_INTERRUPTED) from None
+                return None
+            if answer in ("/quit", "/exit"):
+                raise ChatExit(EXIT_OK)
+            if answer:
+                return answer
 
+    def _always_ask(self, call: dict[str, Any]) -> bool:
+        """Calls never approved without asking (scheduled jobs), even in yolo mode."""
+        from ml_intern.tools.registry import approval_need
 
-def _ask(approval: dict[str, Any]) -> dict[str, Any]:
-    """Ask about each pending call: y approves, n rejects, other text rejects with that feedback."""
-    decisions = {}
-    for call in approval["tool_calls"]:
-        answer = input(f"approve {call['name']}? {call['reason']} [y/n/feedback] ").strip()
-        approved = answer.lower() in ("y", "yes")
-        feedback = "" if answer.lower() in ("y", "yes", "n", "no") else answer
-        decisions[call["id"]] = {"approved": approved, "feedback": feedback}
-    return {"decisions": decisions}
+        need = approval_need(call["name"], call.get("args") or {}, self.ctx.services.config)
+        return bool(need and need.always_ask)
+
+    async def _goodbye(self) -> None:
+        from ml_intern.cli_render import dim
+        from ml_intern.graph.operations import pending_approval
+
+        if await pending_approval(self.session, self.thread_id):
+            self.console.print(
+                f"approval pending: answer it with ml-intern resume {self.thread_id}", style="yellow"
+            )
+        elif await self.session.user_turns(self.thread_id):
+            self.console.print(
+                dim(f"thread {self.thread_id}: continue with ml-intern resume {self.thread_id}")
+            )
+
+    # ---- slash commands ----
+
+    async def _command(self, line: str) -> None:
+        from ml_intern.graph.errors import UserError
+
+        name, _, argument = line.partition(" ")
+        handler = {
+            "/help": self._help, "/undo": self._undo, "/compact": self._compact, "/model": self._model,
+            "/new": self._new, "/threads": self._threads, "/status": self._status, "/yolo": self._yolo,
+            "/quit": self._quit, "/exit": self._quit,
+        }.get(name.lower())  # fmt: skip
+        if handler is None:
+            self._error(f"unknown command {name}: /help lists the commands")
+            return
+        try:
+            await handler(argument.strip())
+        except Cancelled:
+            self.console.print(f"{name} cancelled", style="yellow")
+            self._exit_if_asked()
+        except UserError as exc:
+            self._error(str(exc))
+        except Exception as exc:  # a bug in one command must not end the chat
+            self._error(f"{name} failed: {type(exc).__name__}: {exc}")
+
+    async def _help(self, argument: str) -> None:
+        from ml_intern.cli_render import help_table
+
+        self.console.print(help_table())
+
+    async def _quit(self, argument: str) -> None:
+        raise ChatExit(EXIT_OK)
+
+    async def _new(self, argument: str) -> None:
+        from ml_intern.graph.threads import new_thread_id
+
+        self.thread_id = new_thread_id()
+        self.console.print(f"new thread {self.thread_id}")
+
+    async def _yolo(self, argument: str) -> None:
+        self.yolo = not self.yolo
+        state = (
+            "on: calls are approved without asking (scheduled jobs are still asked)" if self.yolo else "off"
+        )
+        self.console.print(f"yolo {state}")
+
+    async def _threads(self, argument: str) -> None:
+        from ml_intern.cli_render import threads_table
+
+        rows = await self.session.threads.list(20)
+        self.console.print(threads_table(rows, _when, self.thread_id) if rows else "no threads yet")
+
+    async def _status(self, argument: str) -> None:
+        from ml_intern.cli_render import status_text
+        from ml_intern.graph.operations import thread_status
+
+        status = await thread_status(self.session, self.thread_id)
+        approval = "yolo (all but scheduled jobs)" if self.yolo else self.ctx.approval
+        self.console.print(status_text(self.ctx.model, status, approval, self.ctx.workdir))
+
+    async def _undo(self, argument: str) -> None:
+        from ml_intern.graph.errors import UserError
+
+        if argument and not (argument.isdigit() and int(argument) > 0):
+            raise UserError("usage: /undo [N], with N the number of turns to rewind")
+        try:
+            from ml_intern.graph.undo import undo_turns
+        except ImportError:
+            raise UserError("undo is not available in this installation") from None
+        report = await self._foreground(undo_turns(self.session, self.thread_id, int(argument or 1)))
+        for line in report.lines():
+            self.console.print(line, markup=False)
+
+    async def _compact(self, argument: str) -> None:
+        from ml_intern.cli_render import dim
+        from ml_intern.graph.errors import UserError, explain_model_error
+        from ml_intern.graph.operations import compact_now
+
+        try:
+            with self.console.status("compacting…"):
+                done = await self._foreground(compact_now(self.session, self.thread_id, self.ctx))
+        except (Cancelled, UserError):
+            raise
+        except Exception as exc:
+            raise UserError(explain_model_error(exc, self.ctx.model)[0]) from None
+        if done is None:
+            self.console.print(dim("nothing to compact yet"))
+            return
+        self.console.print(dim(f"compacted: {done.tokens_before:,} → {done.tokens_after:,} tokens"))
+
+    async def _model(self, argument: str) -> None:
+        from ml_intern.graph.errors import UserError
+        from ml_intern.graph.operations import needs_hf_token, switch_model
+
+        if not argument:
+            self.console.print(
+                f"model {self.ctx.model} (/model ID switches, e.g. /model anthropic/claude-sonnet-4-5)"
+            )
+            return
+        keep = f"; keeping {self.ctx.model}"
+        if needs_hf_token(argument, os.environ):
+            raise UserError(f"{argument} needs a Hugging Face token (export HF_TOKEN or hf auth login){keep}")
+        try:
+            with self.console.status(f"checking that {argument} answers…"):
+                self.ctx = await self._foreground(switch_model(self.ctx, argument, self.config, os.environ))
+        except UserError as exc:
+            raise UserError(f"{exc}{keep}") from None
+        except Cancelled:
+            raise UserError(f"cancelled{keep}") from None
+        self.console.print(f"model switched to {argument}")
