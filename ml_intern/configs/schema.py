@@ -206,8 +206,8 @@ class AgentConfig(Section):
     confirm_cpu_jobs: bool = True  # CPU-only HF jobs need approval too
     save_sessions: bool = False
     share_traces: bool = False
-    max_cost_usd: Float | None = Field(None, ge=0)  # stop a turn once the estimated cost exceeds this
-    max_tokens: Int | None = Field(None, ge=1)  # output tokens per model call
+    max_cost_usd: Float | None = Field(None, ge=0)  # per-turn USD budget: model calls + running HF jobs
+    max_tokens: Int | None = Field(None, ge=1)  # per-turn token budget: input + output of every call
     compaction: CompactionConfig = CompactionConfig()
     retries: RetriesConfig = RetriesConfig()
     bash: BashConfig = BashConfig()

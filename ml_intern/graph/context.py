@@ -19,6 +19,8 @@ class RunContext:
     approval: str = "ask"  # ask | auto | deny: what happens to calls that need approval
     max_iterations: int = 300  # model calls allowed per turn
     tools: list[str] | None = None  # offer only these tool names (None: all)
+    max_cost_usd: float | None = None  # per-turn cost budget in USD (None: config `max_cost_usd`)
+    max_tokens: int | None = None  # per-turn budget of input + output tokens (None: config `max_tokens`)
     stream: bool = True  # stream model output token by token
     services: Services | None = field(
         default=None, repr=False

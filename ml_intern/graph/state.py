@@ -41,3 +41,6 @@ class AgentState(TypedDict, total=False):
     approvals: dict[str, dict[str, Any]]  # decisions on the latest pending calls, by tool call id
     context_tokens: int  # prompt tokens of the latest model call: the context size compaction watches
     usage: Annotated[dict[str, Any], add_usage]  # thread totals: input/output/cached tokens, cost_usd
+    turn_start_usage: dict[str, Any]  # `usage` as the current turn began; the turn's usage is the difference
+    turn_mark: int  # `iterations` at the latest accounting write; a smaller count means a new turn began
+    turn_jobs: dict[str, float | None]  # HF jobs started this turn, not seen to end: id -> est. max cost USD

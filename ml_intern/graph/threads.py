@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ml_intern.graph.errors import UserError
@@ -21,9 +22,20 @@ CREATE TABLE IF NOT EXISTS ml_intern_threads (
     stop_reason TEXT,
     input_tokens INTEGER NOT NULL DEFAULT 0,
     output_tokens INTEGER NOT NULL DEFAULT 0,
-    cost_usd REAL
+    cost_usd REAL,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
+    usage_json TEXT NOT NULL DEFAULT '{}'
 )
 """
+# Columns added after the first release, with their definitions: added to older databases on setup.
+ADDED_COLUMNS = {
+    "cached_tokens": "INTEGER NOT NULL DEFAULT 0",
+    "usage_json": "TEXT NOT NULL DEFAULT '{}'",
+}
+COLUMNS = (
+    "thread_id, title, model, workdir, created_at, updated_at, turns, stop_reason, input_tokens,"
+    " output_tokens, cost_usd, cached_tokens, usage_json"
+)
 
 
 @dataclass
@@ -40,7 +52,15 @@ class ThreadInfo:
     stop_reason: str | None
     input_tokens: int
     output_tokens: int
-    cost_usd: float | None
+    cost_usd: float | None  # None: some call's price is unknown
+    cached_tokens: int = 0
+    usage: dict[str, Any] = field(default_factory=dict)  # usage totals, with research/compaction shares
+
+
+def thread_info(row: Any) -> ThreadInfo:
+    """A ThreadInfo from a row selected with COLUMNS."""
+    *fields, usage_json = row
+    return ThreadInfo(*fields, usage=json.loads(usage_json or "{}"))
 
 
 class UnknownThreadError(UserError):
@@ -58,7 +78,13 @@ class ThreadStore:
         self.conn = conn
 
     async def setup(self) -> None:
+        """Create the table, or add the columns an older database lacks."""
         await self.conn.execute(SCHEMA)
+        async with self.conn.execute("PRAGMA table_info(ml_intern_threads)") as cursor:
+            present = {row[1] for row in await cursor.fetchall()}
+        for name, definition in ADDED_COLUMNS.items():
+            if name not in present:
+                await self.conn.execute(f"ALTER TABLE ml_intern_threads ADD COLUMN {name} {definition}")
         await self.conn.commit()
 
     async def start_turn(self, thread_id: str, title: str, model: str, workdir: str) -> None:
@@ -77,13 +103,15 @@ class ThreadStore:
         """Record how the turn ended and the thread's usage totals."""
         await self.conn.execute(
             "UPDATE ml_intern_threads SET updated_at = ?, stop_reason = ?, input_tokens = ?,"
-            " output_tokens = ?, cost_usd = ? WHERE thread_id = ?",
+            " output_tokens = ?, cost_usd = ?, cached_tokens = ?, usage_json = ? WHERE thread_id = ?",
             (
                 time.time(),
                 stop_reason,
                 usage.get("input_tokens", 0),
                 usage.get("output_tokens", 0),
-                usage.get("cost_usd"),
+                usage.get("cost_usd", 0.0 if not usage else None),
+                usage.get("cached_tokens", 0),
+                json.dumps(usage),
                 thread_id,
             ),
         )
@@ -99,9 +127,9 @@ class ThreadStore:
     async def list(self, limit: int = 50) -> list[ThreadInfo]:
         """Most recently updated first."""
         async with self.conn.execute(
-            "SELECT * FROM ml_intern_threads ORDER BY updated_at DESC LIMIT ?", (limit,)
+            f"SELECT {COLUMNS} FROM ml_intern_threads ORDER BY updated_at DESC LIMIT ?", (limit,)
         ) as cursor:
-            return [ThreadInfo(*row) for row in await cursor.fetchall()]
+            return [thread_info(row) for row in await cursor.fetchall()]
 
     async def find(self, prefix: str | None) -> ThreadInfo:
         """The thread whose id starts with `prefix` (the most recent one when `prefix` is None)."""
@@ -111,10 +139,11 @@ class ThreadStore:
                 raise UnknownThreadError('no threads yet: start one with ml-intern "PROMPT"')
             return rows[0]
         async with self.conn.execute(
-            "SELECT * FROM ml_intern_threads WHERE thread_id LIKE ? ORDER BY updated_at DESC LIMIT 3",
+            f"SELECT {COLUMNS} FROM ml_intern_threads WHERE thread_id LIKE ?"
+            " ORDER BY updated_at DESC LIMIT 3",
             (prefix.replace("%", "").replace("_", "") + "%",),
         ) as cursor:
-            rows = [ThreadInfo(*row) for row in await cursor.fetchall()]
+            rows = [thread_info(row) for row in await cursor.fetchall()]
         if len(rows) != 1:
             what = "no thread" if not rows else "several threads"
             raise UnknownThreadError(f"{what} matching '{prefix}': run ml-intern threads to list them")

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from langchain_core.messages import AIMessage, SystemMessage
 from langgraph.runtime import Runtime
 
+from ml_intern.graph.accounting import (
+    budget_limits,
+    budget_stop,
+    call_usage,
+    next_prompt_tokens,
+    open_turn,
+    price,
+)
 from ml_intern.graph.context import RunContext, services_of
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import model_view
@@ -15,18 +24,29 @@ from ml_intern.graph.secrets import redact_value
 from ml_intern.graph.state import AgentState
 
 
-def usage_of(reply: AIMessage) -> dict[str, Any]:
-    """Tokens and cost of one reply; cost is None when the price is unknown."""
-    meta = reply.usage_metadata or {}
-    cached = (meta.get("input_token_details") or {}).get("cache_read", 0)
-    cost = (reply.response_metadata or {}).get("response_cost")
-    return {
-        "input_tokens": meta.get("input_tokens", 0),
-        "output_tokens": meta.get("output_tokens", 0),
-        "cached_tokens": cached or 0,
-        "calls": 1,
-        "cost_usd": cost,
-    }
+def usage_of(reply: AIMessage, model: str = "") -> dict[str, Any]:
+    """Tokens and cost of one reply; cost is None when the price is unknown (see graph/accounting)."""
+    return call_usage(reply, model)
+
+
+def with_record(reply: AIMessage, usage: dict[str, Any]) -> AIMessage:
+    """The reply carrying its cost and time, for traces (its tokens are in usage_metadata already)."""
+    metadata = {**reply.response_metadata, "cost_usd": usage["cost_usd"], "created_at": time.time()}
+    return reply.model_copy(update={"response_metadata": metadata})
+
+
+def over_budget(
+    state: AgentState, turn: dict[str, Any], prompt: list, ctx: RunContext, services: Any
+) -> str | None:
+    """Why the next call would cross the turn's budget (None: go ahead); warns once if it cannot be priced."""
+    limits = budget_limits(ctx, services.config)
+    if limits == (None, None):
+        return None
+    model = services.model.litellm_model
+    if limits[0] is not None and not state.get("iterations") and price(model, 1, 1) is None:
+        text = f"no price known for {model}: the cost budget counts only HF jobs"
+        emit({"type": "tool_log", "tool": "budget", "text": text})
+    return budget_stop(state, turn, next_prompt_tokens(state, prompt, services.tools), model, limits)
 
 
 def redact_reply(reply: AIMessage) -> AIMessage:
@@ -56,8 +76,14 @@ async def call_model(state: AgentState, runtime: Runtime[RunContext]) -> dict[st
     if iterations >= ctx.max_iterations:
         return {"stop_reason": "max_iterations"}
     services = services_of(ctx)
-    emit({"type": "processing", "iteration": iterations + 1})
+    await services.start()  # MCP servers, once per run; a no-op afterwards
+    turn = open_turn(state)
     prompt = [SystemMessage(content=services.prompt), *model_view(state["messages"])]
+    stop = over_budget(state, turn, prompt, ctx, services)
+    if stop:
+        emit({"type": "error", "message": stop})
+        return {**turn, "stop_reason": "budget"}
+    emit({"type": "processing", "iteration": iterations + 1})
     policy = RetryPolicy.from_config(services.config)
     try:
         reply = await with_retries(
@@ -68,13 +94,15 @@ async def call_model(state: AgentState, runtime: Runtime[RunContext]) -> dict[st
     except Exception as exc:
         if type(exc).__name__ != "ContextWindowExceededError":
             raise
-        return overflowed(state)
-    reply = redact_reply(reply)
-    usage = usage_of(reply)
+        return {**turn, **overflowed(state)}
+    usage = usage_of(reply, services.model.litellm_model)
+    reply = with_record(redact_reply(reply), usage)
     emit({"type": "assistant_message", "content": reply.text, "tool_calls": len(reply.tool_calls)})
     return {
+        **turn,
         "messages": [reply],
         "iterations": iterations + 1,
+        "turn_mark": iterations + 1,
         "usage": usage,
         "context_tokens": usage["input_tokens"] + usage["output_tokens"],
     }

@@ -1,0 +1,157 @@
+"""Opt-in trace upload against a fake Hub: a private dataset is created and the trace committed, in the
+background, retried, never raising; visibility flips for /share-traces."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from ml_intern.graph.errors import UserError
+from ml_intern.graph.export import export_thread
+from ml_intern.graph.session import open_session
+from ml_intern.graph.traces import (
+    DATASET_NAME,
+    LOG_NAME,
+    HubAccess,
+    session_path,
+    trace_visibility,
+    upload_thread_trace,
+    upload_trace,
+)
+from tests.fakes.hub_server import USER, FakeHub
+from tests.fakes.traces_hub import TracesHub
+from tests.test_graph import THREAD, open_agent
+
+TOKEN = "hf_test"
+REPO = ("dataset", f"{USER}/{DATASET_NAME}")
+TRACE = '{"type": "user", "message": {"role": "user", "content": "hi"}}\n'
+PATH = "sessions/2024-05-01/t1.jsonl"
+
+
+@pytest.fixture
+def hub() -> Iterator[FakeHub]:
+    with TracesHub(token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def access(hub: FakeHub) -> HubAccess:
+    return HubAccess(endpoint=hub.url, token=TOKEN)
+
+
+def committed_paths(hub: FakeHub) -> list[list[str]]:
+    """The file paths of each commit the hub received, in order."""
+    return [
+        [line["value"]["path"] for line in request.ndjson() if line["key"] == "file"]
+        for request in hub.find("POST", "/commit/")
+    ]
+
+
+def test_upload_creates_a_private_dataset_and_commits_the_trace(hub: FakeHub, access: HubAccess, tmp_path):
+    url = upload_trace(access, TRACE, PATH, tmp_path, delay=0)
+    repo = hub.repos[REPO]
+    assert url == f"{hub.url}/datasets/{USER}/{DATASET_NAME}"
+    assert repo.private and repo.files[PATH] == TRACE.encode()
+    assert b"agent-traces" in repo.files["README.md"]
+    [create] = hub.find("POST", "/api/repos/create")
+    assert create.json()["type"] == "dataset" and create.headers["authorization"] == f"Bearer {TOKEN}"
+    assert not (tmp_path / LOG_NAME).exists()
+
+
+def test_later_uploads_keep_the_chosen_visibility_and_the_card(hub: FakeHub, access: HubAccess, tmp_path):
+    upload_trace(access, TRACE, PATH, tmp_path, delay=0)
+    assert trace_visibility(access, private=False).startswith(f"{USER}/{DATASET_NAME} is public")
+    upload_trace(access, TRACE + TRACE, PATH, tmp_path, delay=0)
+    repo = hub.repos[REPO]
+    assert not repo.private and repo.files[PATH] == (TRACE + TRACE).encode()
+    assert committed_paths(hub) == [[PATH, "README.md"], [PATH]]
+
+
+def test_a_failing_hub_is_retried_then_logged_never_raised(hub: FakeHub, access: HubAccess, tmp_path):
+    hub.fail("POST", "/api/repos/create", 500, times=10)
+    assert upload_trace(access, TRACE, PATH, tmp_path, attempts=3, delay=0.01) is None
+    assert len(hub.find("POST", "/api/repos/create")) == 3 and REPO not in hub.repos
+    log = (tmp_path / LOG_NAME).read_text().splitlines()
+    assert [line.split(": ", 2)[1] for line in log] == ["attempt 1/3", "attempt 2/3", "attempt 3/3"]
+    assert all(PATH in line and "500" in line for line in log)
+
+
+def test_a_transient_failure_is_retried(hub: FakeHub, access: HubAccess, tmp_path):
+    hub.fail("POST", "/commit/", 503, times=1)
+    assert upload_trace(access, TRACE, PATH, tmp_path, delay=0.01) is not None
+    assert hub.repos[REPO].files[PATH] == TRACE.encode()
+
+
+async def test_a_thread_is_uploaded_in_the_background_after_a_turn(hub: FakeHub, tmp_path, sandbox):
+    db = tmp_path / "checkpoints.sqlite"
+    environ = {"HF_TOKEN": TOKEN, "HF_ENDPOINT": hub.url, "ML_INTERN_HOME": str(sandbox.ml_intern_home)}
+    async with open_agent(db, ["Hello."]) as agent:
+        await agent.send("hi")
+        upload = await upload_thread_trace(agent.session, THREAD, {"share_traces": True}, environ, delay=0)
+        expected = await export_thread(agent.session, THREAD)
+        info = await agent.session.threads.find(THREAD)
+    assert upload is not None and upload.wait(timeout=20) is not None
+    assert hub.repos[REPO].private
+    assert hub.repos[REPO].files[session_path(THREAD, info.created_at)] == expected.encode()
+
+
+async def test_an_upload_never_blocks_the_run(hub: FakeHub, tmp_path, sandbox):
+    hub.fail("GET", "/api/whoami-v2", 500, times=10)
+    environ = {"HF_TOKEN": TOKEN, "HF_ENDPOINT": hub.url, "ML_INTERN_HOME": str(sandbox.ml_intern_home)}
+    async with open_agent(tmp_path / "checkpoints.sqlite", ["Hello."]) as agent:
+        await agent.send("hi")
+        started = time.monotonic()
+        upload = await upload_thread_trace(agent.session, THREAD, {"save_sessions": True}, environ, delay=0.5)
+        returned_after = time.monotonic() - started
+    assert upload is not None and returned_after < 0.5  # three attempts with backoff take at least 1.5 s
+    assert upload.wait(timeout=20) is None
+    assert (sandbox.ml_intern_home / LOG_NAME).read_text().count("attempt") == 3
+
+
+@pytest.mark.parametrize(
+    ("config", "environ_token", "logged"),
+    [
+        ({}, TOKEN, False),
+        ({"share_traces": False, "save_sessions": False}, TOKEN, False),
+        ({"share_traces": True}, "", True),
+    ],
+)
+async def test_nothing_is_uploaded_unless_opted_in_with_a_token(
+    hub: FakeHub, tmp_path, sandbox, config, environ_token, logged
+):
+    environ = {
+        "HF_TOKEN": environ_token,
+        "HF_ENDPOINT": hub.url,
+        "ML_INTERN_HOME": str(sandbox.ml_intern_home),
+    }
+    async with open_agent(tmp_path / "checkpoints.sqlite", ["Hello."]) as agent:
+        await agent.send("hi")
+        assert await upload_thread_trace(agent.session, THREAD, config, environ) is None
+    assert hub.requests == []
+    assert (sandbox.ml_intern_home / LOG_NAME).exists() == logged
+
+
+def test_visibility_needs_a_token_and_an_existing_dataset(hub: FakeHub, access: HubAccess, tmp_path):
+    with pytest.raises(UserError, match="needs a Hugging Face token"):
+        trace_visibility(HubAccess(endpoint=hub.url, token=None))
+    with pytest.raises(UserError, match=f"no trace dataset {USER}/{DATASET_NAME} yet"):
+        trace_visibility(access, private=False)
+    upload_trace(access, TRACE, PATH, tmp_path, delay=0)
+    assert (
+        trace_visibility(access)
+        == f"{USER}/{DATASET_NAME} is private: {hub.url}/datasets/{USER}/{DATASET_NAME}"
+    )
+    trace_visibility(access, private=False)
+    assert trace_visibility(access, private=True).endswith(
+        "is private: " + f"{hub.url}/datasets/{USER}/{DATASET_NAME}"
+    )
+    assert hub.repos[REPO].private
+
+
+async def test_upload_of_an_unknown_thread_is_logged_not_raised(hub: FakeHub, tmp_path, sandbox):
+    environ = {"HF_TOKEN": TOKEN, "HF_ENDPOINT": hub.url, "ML_INTERN_HOME": str(sandbox.ml_intern_home)}
+    async with open_session(tmp_path / "checkpoints.sqlite") as session:
+        assert await upload_thread_trace(session, "missing", {"share_traces": True}, environ) is None
+    assert "export failed" in (sandbox.ml_intern_home / LOG_NAME).read_text()
