@@ -16,7 +16,9 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-STOPPED_REASONS = {"max_iterations", "recursion_limit", "budget", "doom_loop"}
+from ml_intern.cli import STOPPED_REASONS
+from ml_intern.graph.accounting import format_cost, format_usage
+
 AGENT_LOGS = ("model", "doom_check", "undo")  # the agent's own progress lines: printed, not spun
 PREVIEW_LINES = 15  # lines of a command, script or file shown in an approval card
 CHECKBOX = re.compile(r"^\s*[-*]\s+\[([ xX~])\]\s+(.*)$")
@@ -29,6 +31,7 @@ HELP = (
     ("/new", "start a new thread"),
     ("/threads", "list recent threads"),
     ("/status", "model, thread, turns, tokens and cost"),
+    ("/share-traces [public|private]", "show or set the visibility of your uploaded traces"),
     ("/yolo", "approve every call from now on (scheduled jobs are still asked); again to stop"),
     ("/quit", "leave (Ctrl-D too); Ctrl-C cancels a running turn, twice quits"),
 )
@@ -278,13 +281,14 @@ def stop_hint(stop_reason: str, iterations: int) -> str | None:
         "doom_loop": "stopped: the model kept repeating the same calls; give it a hint or rephrase",
         "stalled": "stopped: the model gave empty or repeated replies; rephrase, or /model ID",
         "context_overflow": "stopped: the conversation is too long for the model; /compact or /new",
+        "budget": "stopped: the turn reached its budget (--max-cost / --max-tokens); send a message to go on",
     }
     return hints.get(stop_reason, f"stopped ({stop_reason})")
 
 
 def status_text(model: str, status: Any, approval: str, workdir: str) -> Text:
     """The `/status` report."""
-    cost = "unknown" if status.cost_usd is None else f"${status.cost_usd:.4f}"
+    cost = format_cost(status.cost_usd)
     lines = [
         f"model      {model}",
         f"thread     {status.thread_id}",
@@ -292,6 +296,7 @@ def status_text(model: str, status: Any, approval: str, workdir: str) -> Text:
         f"tokens     {status.input_tokens:,} in, {status.cached_tokens:,} of them cached",
         f"           {status.output_tokens:,} out",
         f"cost       {cost}",
+        f"last turn  {format_usage(status.turn_usage)}",
         f"context    {status.context_tokens:,} tokens, {status.compactions} compaction(s)",
         f"approval   {approval}",
         f"directory  {workdir}",
@@ -316,11 +321,13 @@ def banner(model: str, thread_id: str, workdir: str) -> Text:
 def threads_table(rows: list[Any], when: Any, current: str = "") -> Table:
     """Threads as a table: id, last update, title, turns, model, working directory."""
     table = Table(box=None, header_style="bold")
-    for column in ("id", "updated", "title", "turns", "model", "directory"):
-        table.add_column(column, overflow="fold" if column == "title" else "ellipsis")
+    for column in ("id", "updated", "title", "turns", "model", "cost", "directory"):
+        table.add_column(column, overflow="fold" if column == "title" else "ellipsis", min_width=None)
+    table.columns[-1].max_width = 24  # room for titles before long paths
     for row in rows:
         style = "bold" if row.thread_id == current else None
-        cells = (row.thread_id, when(row.updated_at), row.title, str(row.turns), row.model, row.workdir)
+        cells = (row.thread_id, when(row.updated_at), row.title, str(row.turns), row.model,
+                 format_cost(row.cost_usd), row.workdir)  # fmt: skip
         table.add_row(*map(Text, cells), style=style)  # Text: a title like "[/x]" is not markup
     return table
 
@@ -388,15 +395,21 @@ class HeadlessRenderer:
             "cost_usd": outcome.usage.get("cost_usd"),
         }
         if outcome.approval:
-            self.event({"type": "approval_required", **outcome.approval})
+            self.event({**outcome.approval, "type": "approval_required"})
         self.event({"type": "turn_complete", **summary})
         if self.fmt == "json":
             print(json.dumps(summary, default=str))
         elif self.fmt == "text":
             if outcome.final_response:
                 print(outcome.final_response)
+            print(f"usage: {format_usage(outcome.usage)}", file=sys.stderr)
             print(closing_line(outcome.stop_reason, self.thread_id), file=sys.stderr)
         self.event({"type": "shutdown"})
+
+    def failed(self, message: str) -> None:
+        """A fatal error: an `error` event for JSON readers (text mode prints it once, as the exit line)."""
+        if self.fmt == "stream-json":
+            self.event({"type": "error", "message": message})
 
     def interrupted(self, stopped_calls: int) -> None:
         """Ctrl-C: say so, and how to go on."""

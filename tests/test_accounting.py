@@ -129,12 +129,12 @@ async def test_calls_turns_and_thread_totals_add_up(db: Path) -> None:
         first = await agent.send("first")
         second = await agent.send("second")
     assert first.usage["cost_usd"] == pytest.approx(costs[0] + costs[1])
-    assert second.usage["cost_usd"] == pytest.approx(sum(costs))
+    assert second.thread_usage["cost_usd"] == pytest.approx(sum(costs))
     values = (await saved_snapshot(db)).values
     turn = turn_usage(values)
     assert (turn["input_tokens"], turn["output_tokens"], turn["calls"]) == (2_000, 70, 1)
     assert turn["cost_usd"] == pytest.approx(costs[2])
-    assert usage_report(values)["thread"] == second.usage
+    assert usage_report(values)["thread"] == second.thread_usage and second.usage == turn
     assert [m.response_metadata["cost_usd"] for m in values["messages"] if m.type == "ai"] == pytest.approx(
         costs
     )

@@ -313,13 +313,6 @@ def test_errors_print_one_line_and_exit_with_the_right_code(
     assert len(error_lines) == 1 and words in error_lines[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: (1) litellm prints a 'Give Feedback / Get Help' banner to stdout on every provider error "
-    "(litellm.suppress_debug_info is never set, services.make_chat_model); (2) text mode prints the error "
-    "twice: cli._run emits an error event (the text renderer's _progress_line prints 'error: ...') and then "
-    "raises the same message, which _guarded prints again as 'ml-intern: error: ...'",
-)
 def test_model_failure_prints_one_error_line_and_nothing_on_stdout(
     cli_env: dict[str, str], llm_server: ScriptedLLMServer
 ) -> None:

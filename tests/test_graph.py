@@ -364,9 +364,9 @@ async def test_usage_totals_accumulate_across_calls_and_turns(db: Path) -> None:
     assert first.usage == {
         "input_tokens": 300, "output_tokens": 30, "cached_tokens": 190, "calls": 2, "cost_usd": None,
     }  # fmt: skip
-    assert second.usage["input_tokens"] == 600 and second.usage["calls"] == 3
+    assert second.thread_usage["input_tokens"] == 600 and second.thread_usage["calls"] == 3
     saved = await saved_snapshot(db)
-    assert saved.values["usage"] == second.usage
+    assert saved.values["usage"] == second.thread_usage
     assert saved.values["context_tokens"] == 330  # the latest call's prompt + completion
     row = thread_row(db)
     assert (row["input_tokens"], row["output_tokens"], row["turns"]) == (600, 60, 2)

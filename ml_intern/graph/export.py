@@ -23,7 +23,7 @@ from ml_intern.graph.errors import UserError
 from ml_intern.graph.messages import MARK, model_view
 from ml_intern.graph.secrets import redact_value, register_secrets
 
-FORMATS = ("jsonl", "json")
+FORMATS = ("claude-jsonl", "jsonl", "json")  # jsonl: short for claude-jsonl
 LINE_NAMESPACE = uuid.UUID("5b0c6f7e-4f1e-4c39-9a55-6d6c2d696e74")  # line uuids stay stable across exports
 
 

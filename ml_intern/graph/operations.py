@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import HumanMessage
 
+from ml_intern.graph.accounting import labelled, turn_usage
 from ml_intern.graph.context import RunContext, services_of
 from ml_intern.graph.errors import UserError, explain_model_error, redact
 from ml_intern.graph.messages import is_user_turn, pending_calls, tool_result
@@ -93,7 +94,11 @@ async def compact_now(session: Any, thread_id: str, ctx: RunContext) -> Compacti
         return None
     compacted, usage = result
     after = estimate_tokens(compacted)
-    update = {"messages": Overwrite(compacted), "context_tokens": after, "usage": {**usage, "compactions": 1}}
+    update = {
+        "messages": Overwrite(compacted),
+        "context_tokens": after,
+        "usage": {**labelled(usage, "compaction"), "compactions": 1},
+    }
     await session.app.aupdate_state(config, update, as_node="compact")
     return Compaction(before, after)
 
@@ -153,6 +158,7 @@ class ThreadStatus:
     cost_usd: float | None  # None: some call's price is unknown
     context_tokens: int  # size of the latest prompt: what compaction watches
     compactions: int
+    turn_usage: dict[str, Any] = field(default_factory=dict)  # tokens and cost of the latest turn
 
 
 async def thread_status(session: Any, thread_id: str) -> ThreadStatus:
@@ -169,6 +175,7 @@ async def thread_status(session: Any, thread_id: str) -> ThreadStatus:
         cost_usd=usage.get("cost_usd", 0.0 if not usage else None),
         context_tokens=values.get("context_tokens", 0),
         compactions=usage.get("compactions", 0),
+        turn_usage=turn_usage(values),
     )
 
 

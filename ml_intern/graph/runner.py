@@ -10,6 +10,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 
+from ml_intern.graph.accounting import turn_usage
 from ml_intern.graph.context import RunContext
 from ml_intern.graph.routing import recursion_limit
 from ml_intern.graph.secrets import redact
@@ -24,7 +25,8 @@ class TurnOutcome:
     stop_reason: str  # end_turn, max_iterations, doom_loop, context_overflow, approval_required, ...
     final_response: str = ""  # the text of the last assistant message
     iterations: int = 0  # model calls made in the turn
-    usage: dict[str, Any] = field(default_factory=dict)  # thread totals
+    usage: dict[str, Any] = field(default_factory=dict)  # this turn's tokens and cost
+    thread_usage: dict[str, Any] = field(default_factory=dict)  # the thread's totals
     approval: dict[str, Any] | None = None  # the interrupt payload when a human must approve calls
 
 
@@ -88,6 +90,7 @@ async def outcome(app: Any, config: dict[str, Any], forced_reason: str | None = 
         stop_reason=reason,
         final_response=replies[-1].text if replies else "",
         iterations=values.get("iterations", 0),
-        usage=values.get("usage") or {},
+        usage=turn_usage(values),
+        thread_usage=values.get("usage") or {},
         approval=approval,
     )

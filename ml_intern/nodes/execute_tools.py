@@ -9,6 +9,7 @@ from langchain_core.messages import ToolMessage
 from langgraph.runtime import Runtime
 from pydantic import ValidationError
 
+from ml_intern.graph.accounting import labelled
 from ml_intern.graph.context import RunContext, services_of
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import pending_calls, tool_result
@@ -91,5 +92,5 @@ def sub_agent_usage(results: list[ToolMessage]) -> dict[str, Any]:
         artifact = result.artifact if isinstance(result.artifact, dict) else {}
         usage, label = artifact.get("usage"), artifact.get("label", "tools")
         if usage:
-            total = add_usage(add_usage(total, usage), {f"{label}_{k}": v for k, v in usage.items()})
+            total = add_usage(total, labelled(usage, label))
     return total
