@@ -1,7 +1,7 @@
 """Benchmarks of the agent loop against a local scripted OpenAI-compatible server; prints the numbers.
 
-    python bench/loop.py            # all measurements
-    python bench/loop.py --quick    # fewer repetitions
+python bench/loop.py            # all measurements
+python bench/loop.py --quick    # fewer repetitions
 """
 
 from __future__ import annotations
@@ -46,7 +46,10 @@ def timed(cmd: list[str], **kwargs) -> tuple[float, subprocess.CompletedProcess]
 
 def bench_help(repeat: int) -> None:
     times = [timed([str(Path(sys.executable).with_name("ml-intern")), "--help"])[0] for _ in range(repeat)]
-    print(f"ml-intern --help: median {statistics.median(times) * 1000:.0f} ms over {repeat} runs (target <= 300 ms)")
+    print(
+        f"ml-intern --help: median {statistics.median(times) * 1000:.0f} ms over {repeat} runs "
+        "(target <= 300 ms)"
+    )
 
 
 def bench_one_answer(repeat: int) -> None:
@@ -59,14 +62,21 @@ def bench_one_answer(repeat: int) -> None:
             assert done.returncode == 0, done.stderr
             imp, _ = timed([sys.executable, "-c", "import langchain_litellm"], env=env)
             ratios.append(run / imp)
-            print(f"  one-answer run {run:.2f} s, import langchain_litellm {imp:.2f} s, ratio {run / imp:.2f}")
-    print(f"one-answer headless run / import langchain_litellm: median {statistics.median(ratios):.2f} (target <= 1.5)")
+            print(
+                f"  one-answer run {run:.2f} s, import langchain_litellm {imp:.2f} s, ratio {run / imp:.2f}"
+            )
+    print(
+        "one-answer headless run / import langchain_litellm: "
+        f"median {statistics.median(ratios):.2f} (target <= 1.5)"
+    )
 
 
 def loop_script(iterations: int, workdir: Path, result_bytes: int) -> list[dict]:
     """`iterations` reads of distinct files (so no doom loop), then a final answer."""
     words = random.Random(0)
-    vocabulary = [f"{w}{n}" for w in ("loss", "step", "epoch", "lr", "grad", "token", "eval") for n in range(50)]
+    vocabulary = [
+        f"{w}{n}" for w in ("loss", "step", "epoch", "lr", "grad", "token", "eval") for n in range(50)
+    ]
     for i in range(iterations):
         lines = [" ".join(words.choice(vocabulary) for _ in range(14)) for _ in range(result_bytes // 100)]
         (workdir / f"f{i}.txt").write_text("\n".join(lines) + "\n")  # log-like: compresses ~3x
@@ -82,7 +92,15 @@ def bench_loop(iterations: int, result_bytes: int) -> None:
         env["ML_INTERN_CONFIG"] = str(Path(home) / "config.json")
         Path(env["ML_INTERN_CONFIG"]).write_text(json.dumps({"compaction": {"threshold_tokens": 10_000_000}}))
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        cmd = [*ML_INTERN, "--model", "vllm/bench", "--max-iterations", str(iterations + 5), "--output-format", "json"]
+        cmd = [
+            *ML_INTERN,
+            "--model",
+            "vllm/bench",
+            "--max-iterations",
+            str(iterations + 5),
+            "--output-format",
+            "json",
+        ]
         wall, done = timed([*cmd, "read the files"], env=env, cwd=workdir)
         assert done.returncode == 0, done.stderr[-2000:]
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
