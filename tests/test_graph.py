@@ -424,3 +424,15 @@ async def test_checkpoint_storage_grows_linearly_with_the_transcript(db: Path) -
     transcript = sum(len(str(m.content)) + len(str(getattr(m, "tool_calls", ""))) for m in messages)
     assert total - first_half < 1.25 * first_half, f"sizes {first_half} then {total}: not linear"
     assert total < 4 * transcript, f"{total} bytes stored for a {transcript}-byte transcript"
+
+
+async def test_a_turn_sent_as_messages_only_starts_fresh(db: Path) -> None:
+    """LangGraph Studio and the SDK send only {"messages": [...]}: the turn's counters still reset."""
+    from langchain_core.messages import HumanMessage
+
+    answers = [calls(("echo", {"value": "a"})), "first done", "second done"]
+    async with open_agent(db, answers, max_iterations=2) as agent:
+        first = await agent.send("first")
+        second = await agent.run({"messages": [HumanMessage(content="second")]})
+    assert (first.stop_reason, first.iterations) == ("end_turn", 2)
+    assert (second.stop_reason, second.final_response, second.iterations) == ("end_turn", "second done", 1)

@@ -12,6 +12,7 @@ from langgraph.types import Command
 
 from ml_intern.graph.accounting import turn_usage
 from ml_intern.graph.context import RunContext
+from ml_intern.graph.messages import is_user_turn
 from ml_intern.graph.routing import recursion_limit
 from ml_intern.graph.secrets import redact
 
@@ -33,6 +34,15 @@ class TurnOutcome:
 def new_turn(prompt: str) -> dict[str, Any]:
     """The graph input that starts a user turn (and resets the per-turn counters)."""
     return {"messages": [HumanMessage(content=redact(prompt))], **continue_turn()}
+
+
+def turn_opening(state: dict[str, Any]) -> dict[str, Any]:
+    """The per-turn reset when a user message has just arrived: clients that send only `messages`
+    (LangGraph Studio, the SDK) get a fresh turn as the CLI's `new_turn` gives one."""
+    messages = state.get("messages") or []
+    if messages and is_user_turn(messages[-1]) and (state.get("stop_reason") or state.get("iterations")):
+        return continue_turn()
+    return {}
 
 
 def continue_turn() -> dict[str, Any]:

@@ -12,6 +12,7 @@ from ml_intern.graph.accounting import compaction_update
 from ml_intern.graph.context import RunContext, services_of
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import MARK, is_user_turn
+from ml_intern.graph.runner import turn_opening
 from ml_intern.graph.state import AgentState
 from ml_intern.nodes.call_model import usage_of
 
@@ -92,12 +93,14 @@ async def summarise(
 
 async def compact(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Compact when over budget; end the turn if even compaction cannot get under it."""
+    opening = turn_opening(state)  # the entry node also opens a turn for clients that send only messages
+    state = {**state, **opening}
     services = services_of(runtime.context)
     budget = threshold(services.config, services.context_window)
     before = context_size(state)
     forced = bool(state.get("force_compact"))
     if before <= budget and not forced:
-        return {}
+        return opening
     keep = int((services.config.get("compaction") or {}).get("keep_recent_tokens", 20_000))
     # Forced (the model said the context overflowed): its window is smaller than we knew, so keep a
     # quarter of what is there rather than the configured tail.
@@ -111,9 +114,10 @@ async def compact(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, 
                 "message": f"The conversation ({after} tokens) cannot be compacted under {budget}.",
             }
         )
-        return {"stop_reason": "context_overflow"}
+        return {**opening, "stop_reason": "context_overflow"}
     emit({"type": "compacted", "tokens_before": before, "tokens_after": after})
     return {
+        **opening,
         "messages": Overwrite(result[0]),
         "context_tokens": after,
         "force_compact": False,
