@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -14,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+FINISHED = object()  # `resume --continue` on a turn that was not cut off
 TRACE_UPLOAD_WAIT_S = 10.0  # how long a headless run gives an opted-in trace upload before exiting
 STOPPED_REASONS = {"max_iterations", "recursion_limit", "budget", "doom_loop", "stalled"}
 
@@ -339,6 +341,7 @@ async def _headless(options: dict[str, Any], thread: str, prompt: str | None, co
     from ml_intern.graph.operations import INTERRUPTED, abandon_pending_approval, settle_pending_calls
     from ml_intern.graph.runner import continue_turn as continue_input
     from ml_intern.graph.runner import new_turn
+    from ml_intern.graph.runner import outcome as outcome_of
     from ml_intern.graph.threads import new_thread_id
     from ml_intern.graph.traces import upload_thread_trace
 
@@ -352,7 +355,10 @@ async def _headless(options: dict[str, Any], thread: str, prompt: str | None, co
         try:
             if continue_turn:
                 graph_input = await _continue_input(session, thread_id, continue_input())
-                outcome = await _run(session, thread_id, graph_input, ctx, renderer, title="")
+                if graph_input is FINISHED:  # nothing was cut off: report the turn as it ended
+                    outcome = await outcome_of(session.app, {"configurable": {"thread_id": thread_id}})
+                else:
+                    outcome = await _run(session, thread_id, graph_input, ctx, renderer, title="")
             else:
                 if stored:
                     await abandon_pending_approval(session, thread_id)
@@ -377,16 +383,26 @@ async def _continue_input(session: Any, thread_id: str, fresh: dict[str, Any]) -
         raise fail(
             f"thread {thread_id} is waiting for an approval: answer it with ml-intern resume {thread_id}"
         )
-    return None if state.next else fresh
+    if state.next or state.tasks:  # steps in flight when the process died (or a checkpoint write failed)
+        return None
+    if (state.values or {}).get("stop_reason") == "end_turn":
+        return FINISHED
+    return fresh
 
 
 async def _run(session: Any, thread_id: str, graph_input: Any, ctx: Any, renderer: Any, title: str) -> Any:
     from ml_intern.graph.errors import UserError, explain_model_error
+    from ml_intern.graph.paths import database_path
 
     try:
         return await session.turn(thread_id, graph_input, ctx, renderer.event, title=title)
     except UserError:
         raise
+    except (sqlite3.Error, OSError) as exc:  # the database or the disk, not the model
+        where = database_path(os.environ)
+        message = f"cannot save thread {thread_id} in {where}: {exc}; check disk space and ML_INTERN_HOME"
+        renderer.failed(message)
+        raise fail(message, EXIT_FAILURE) from None
     except Exception as exc:
         message, code = explain_model_error(exc, ctx.model)
         renderer.failed(message)

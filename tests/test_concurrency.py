@@ -114,13 +114,6 @@ def test_a_briefly_locked_database_is_waited_for(locked_runs: dict[str, LockedRu
     assert [r["stop_reason"] for r in run.workspace.thread_rows()] == ["end_turn"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cli.py _run passes every exception to explain_model_error, so a sqlite3.OperationalError "
-    "from the thread table reads 'the model call failed for vllm/scripted: OperationalError: database is "
-    "locked (thread X: ml-intern resume X --continue)': it names neither the database nor the other process, "
-    "and offers to resume a thread that was never saved",
-)
 def test_a_database_locked_past_the_busy_timeout_fails_with_one_clear_line(
     locked_runs: dict[str, LockedRun],
 ) -> None:
@@ -202,14 +195,6 @@ def disk_full_run(tmp_path_factory: pytest.TempPathFactory) -> DiskFullRun:
     return run
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: (1) cli.py _run passes every exception to explain_model_error, so the full disk reads 'the "
-    "model call failed for vllm/scripted: OperationalError: database or disk is full'; (2) tools/shell.py "
-    "OutputCollector._start_spill/add write the spill file inside the event-loop callback record_lines "
-    "without handling OSError: ENOSPC prints 'Exception in callback ... Traceback' on stderr and the rest "
-    "of the command's output is lost",
-)
 def test_disk_full_fails_with_one_clear_line(disk_full_run: DiskFullRun) -> None:
     done = disk_full_run.done
     assert done.returncode in (1, 2)
@@ -219,26 +204,12 @@ def test_disk_full_fails_with_one_clear_line(disk_full_run: DiskFullRun) -> None
     assert "disk is full" in line and "model call failed" not in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: graph/runner.py streams with durability='async': a failed checkpoint write does not stop "
-    "the run, LangGraph raises it only when the run ends, so every later tool call runs unsaved (and runs "
-    "again on resume); durability='sync' stops at the first failed write (checked in-process)",
-)
 def test_disk_full_stops_the_run_at_the_first_failed_write(disk_full_run: DiskFullRun) -> None:
     executed, saved = len(disk_full_run.log_at_failure), len(disk_full_run.saved_at_failure)
     assert executed < STEPS, "the disk never filled: enlarge the step output or shrink TMPFS_SIZE"
     assert executed - saved <= 1  # at most the step in flight is lost
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: cli.py _continue_input resumes from the checkpoint only when state.next is non-empty; after "
-    "the failed write the head checkpoint's task (approval_interrupt) has saved writes, so aget_state "
-    "reports next=() though state.tasks is not empty and graph input None would run execute_tools; "
-    "--continue restarts the loop instead, and the saved step1 call never gets its result (the model is "
-    "told 'Not executed' for a command that ran)",
-)
 def test_disk_full_leaves_a_consistent_thread_that_resumes_once_space_is_freed(
     disk_full_run: DiskFullRun,
 ) -> None:

@@ -264,12 +264,7 @@ HIDDEN = ("429", "500", "502", "503", "truncated-body")
 
 @pytest.mark.parametrize(
     ("fault", "stream", "min_wait"),
-    [
-        pytest.param(*p.values, id=p.id, marks=pytest.mark.xfail(strict=True, reason=SDK_RETRIES))
-        if p.id in HIDDEN
-        else p
-        for p in TRANSIENT
-    ],
+    [pytest.param(*p.values, id=p.id) if p.id in HIDDEN else p for p in TRANSIENT],
 )
 async def test_transient_fault_is_retried_once_with_a_log_line(
     llm_server: ScriptedLLMServer, sandbox: Sandbox, fault: dict, stream: bool, min_wait: float
@@ -285,7 +280,6 @@ async def test_transient_fault_is_retried_once_with_a_log_line(
 
 
 @pytest.mark.llm_script_leftovers
-@pytest.mark.xfail(strict=True, reason=SDK_RETRIES)
 async def test_retries_stop_after_the_configured_attempts(
     llm_server: ScriptedLLMServer, sandbox: Sandbox
 ) -> None:
@@ -296,7 +290,6 @@ async def test_retries_stop_after_the_configured_attempts(
     assert [m.content for m in turn.messages] == ["hi"]  # nothing half-written: the turn can be continued
 
 
-@pytest.mark.xfail(strict=True, reason=SDK_RETRIES)
 async def test_timeout_is_retried(llm_server: ScriptedLLMServer, sandbox: Sandbox) -> None:
     config = {**agent_config(), "request_timeout": 0.5}  # not a config-file key: see the report
     llm_server.push(script.delay(3, script.text("too late")), script.text("on time"))
@@ -306,7 +299,6 @@ async def test_timeout_is_retried(llm_server: ScriptedLLMServer, sandbox: Sandbo
     assert "Timeout" in log
 
 
-@pytest.mark.xfail(strict=True, reason=SDK_RETRIES)
 async def test_connection_reset_is_retried(llm_server: ScriptedLLMServer, sandbox: Sandbox) -> None:
     llm_server.push(script.text("after the reset"))
     proxy = ResettingProxy(llm_server.url, resets=1)
@@ -334,18 +326,7 @@ PERMANENT = [  # status, provider message, words of our line
     pytest.param(401, "Incorrect API key provided: sk-loc****", "check its API key", id="401"),
     pytest.param(403, "Your key may not use this model", "permissions", id="403"),
     pytest.param(404, "The model `scripted` does not exist", "was not found", id="404"),
-    pytest.param(
-        402,
-        "Insufficient credits: add credits to your account",
-        "credits",
-        id="402",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="BUG: graph/errors.py explain_model_error has no 402 branch: litellm raises APIError "
-            "(status_code 402) for insufficient credits, which falls through to the generic 'the model call "
-            "failed' line with exit code 1 instead of a line about credits/billing with exit code 2",
-        ),
-    ),
+    pytest.param(402, "Insufficient credits: add credits to your account", "credits", id="402"),
 ]
 
 
@@ -362,12 +343,6 @@ async def test_permanent_fault_is_not_retried_and_names_the_setting(
     assert words in line and MODEL in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the 401 line says 'check its API key' without naming where the key comes from: "
-    "graph/errors.py explain_model_error gets only the model id, while configs/models.py resolve_model "
-    "knows the variable (VLLM_API_KEY, else LOCAL_LLM_API_KEY; litellm's own for hosted providers)",
-)
 async def test_rejected_key_line_names_the_variable_to_set(
     llm_server: ScriptedLLMServer, sandbox: Sandbox
 ) -> None:
@@ -435,17 +410,7 @@ async def test_context_overflow_again_after_compaction_ends_the_turn(
     "stream",
     [
         pytest.param(False, id="whole"),
-        pytest.param(
-            True,
-            id="streamed",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: a streamed reply's tool-call arguments are parsed by langchain_core's "
-                'parse_partial_json, which closes cut-off JSON (\'{"command": "touch x\' becomes valid), so '
-                "invalid_tool_calls stays empty and nodes/doom_check.py runs the call; the raw string is "
-                "in additional_kwargs['tool_calls'][i]['function']['arguments'] and fails json.loads",
-            ),
-        ),
+        pytest.param(True, id="streamed"),
     ],
 )
 async def test_malformed_tool_call_is_not_run_and_the_model_is_told(
@@ -567,7 +532,6 @@ def test_cli_gives_up_after_retries_with_one_error_line_and_exit_1(
     assert "resume" in line and "--continue" in line
 
 
-@pytest.mark.xfail(strict=True, reason=SDK_RETRIES)
 def test_cli_retries_are_bounded_and_shown_as_stream_json_events(
     overloaded_run: tuple[subprocess.CompletedProcess, int],
 ) -> None:

@@ -155,35 +155,17 @@ def test_the_scenario_exercised_every_path(secret_runs: dict[str, SecretRun]) ->
         assert "[redacted]" in run.done.stdout, fmt
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the thread title is stored unredacted: cli.py passes the raw prompt as `title` to "
-    "Session.turn, and graph/threads.py ThreadStore.start_turn writes title[:80] as is "
-    "(new_turn redacts only the message)",
-)
 def test_thread_title_holds_no_secret(secret_runs: dict[str, SecretRun]) -> None:
     titles = [row["title"] for run in scenario_runs(secret_runs) for row in run.workspace.thread_rows()]
     assert titles and [leaks(title) for title in titles] == [[]] * len(titles)
 
 
-CHECKPOINT_XFAIL = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: without streaming, ChatLiteLLM keeps litellm ChatCompletionMessageToolCall objects "
-    "(pydantic models, not dicts) in AIMessage.additional_kwargs['tool_calls']; graph/secrets.py "
-    "redact_value walks only str/dict/list, so call_model.redact_reply leaves their raw `arguments` "
-    "strings in the checkpoint",
-)
-
-
-@pytest.mark.parametrize(
-    "fmt", [pytest.param(f, marks=CHECKPOINT_XFAIL) if f != "stream-json" else f for f in FORMATS]
-)
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_checkpoints_hold_no_secret(secret_runs: dict[str, SecretRun], fmt: str) -> None:
     values = stored_values(secret_runs[fmt].workspace.database, ("checkpoints", "writes"))
     assert values and [name for value in values for name in leaks(value)] == []
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: the thread title and the checkpoints, as in the two tests above")
 def test_database_holds_no_secret(secret_runs: dict[str, SecretRun]) -> None:
     """Every table, decompressed, and the raw bytes of the database, -wal and -shm files."""
     for run in scenario_runs(secret_runs):
@@ -192,11 +174,6 @@ def test_database_holds_no_secret(secret_runs: dict[str, SecretRun]) -> None:
         assert files and found == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: tools/shell.py OutputCollector writes the raw command output to the spill file under "
-    "ML_INTERN_HOME/outputs (add/_start_spill); only the clipped text returned to the model is redacted",
-)
 def test_spill_files_hold_no_secret(secret_runs: dict[str, SecretRun]) -> None:
     spills = [
         p for run in scenario_runs(secret_runs) for p in (run.workspace.ml_intern_home / "outputs").iterdir()
@@ -218,15 +195,7 @@ def test_other_files_under_ml_intern_home_hold_no_secret(secret_runs: dict[str, 
     [
         "text",
         "json",
-        pytest.param(
-            "stream-json",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: graph/runner.py run_turn sends each streamed chunk as an assistant_chunk event "
-                "without redaction (events from emit() are redacted, these bypass it); a token split across "
-                "chunks also needs redaction over the joined text, e.g. holding back a possible token prefix",
-            ),
-        ),
+        pytest.param("stream-json"),
     ],
 )
 def test_stdout_and_stderr_hold_no_secret(secret_runs: dict[str, SecretRun], fmt: str) -> None:
@@ -247,12 +216,6 @@ def test_error_lines_hold_no_secret(secret_runs: dict[str, SecretRun]) -> None:
     assert (leaks(failed.stdout), leaks(failed.stderr)) == ([], [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: LangGraph saves a failed node's exception text as an `__error__` pending write (writes "
-    "table); the provider's 401 text echoes the key and call_model re-raises it unredacted. Redact there, "
-    "or in checkpointer.CompressingSerializer.dumps_typed for str payloads",
-)
 def test_a_failed_model_call_leaves_no_secret_in_the_checkpoints(secret_runs: dict[str, SecretRun]) -> None:
     values = stored_values(secret_runs["error"].workspace.database, ("checkpoints", "writes"))
     assert values and [name for value in values for name in leaks(value)] == []

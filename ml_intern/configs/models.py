@@ -87,3 +87,14 @@ def _check_provider(prefix: str, model_id: str) -> None:
             f"unknown model provider '{prefix}' in '{model_id}': use a litellm provider prefix "
             f"(anthropic/, openai/, huggingface/, ...) or a local server prefix ({local})"
         )
+
+
+PROVIDER_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY", "huggingface": "HF_TOKEN"}
+
+
+def credential_variable(model_id: str) -> str:
+    """The environment variable holding the key for `model_id` (what to fix after a 401)."""
+    prefix = model_id.partition("/")[0]
+    if prefix in LOCAL_SERVERS:
+        return f"{LOCAL_SERVERS[prefix][0]}_API_KEY (or LOCAL_LLM_API_KEY)"
+    return PROVIDER_KEYS.get(prefix, f"{prefix.upper()}_API_KEY")

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_intern.graph.errors import UserError
+from ml_intern.graph.secrets import redact
 
 BUSY_TIMEOUT_S = 30.0
 
@@ -30,6 +31,8 @@ class CompressingSerializer:
         self.inner = JsonPlusSerializer()
 
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        if isinstance(obj, str):  # error texts LangGraph saves for failed steps: never a credential
+            obj = redact(obj)
         kind, data = self.inner.dumps_typed(obj)
         if len(data) <= COMPRESS_OVER:
             return kind, data

@@ -28,7 +28,18 @@ def explain_model_error(exc: BaseException, model_id: str) -> tuple[str, int]:
     status = getattr(exc, "status_code", None)
     detail = _first_line(exc)
     if name == "AuthenticationError" or status == 401:
-        return f"the model provider rejected the credentials for {model_id}: check its API key ({detail})", 2
+        from ml_intern.configs.models import credential_variable
+
+        key = credential_variable(model_id)
+        return (
+            f"the provider rejected the credentials for {model_id}: check its API key, {key} ({detail})",
+            2,
+        )
+    if name == "PaymentRequiredError" or status == 402:
+        return (
+            f"the provider refused {model_id}: insufficient credits, add some or switch model ({detail})",
+            2,
+        )
     if name == "PermissionDeniedError" or status == 403:
         return f"access to {model_id} was denied: check the API key's permissions or credits ({detail})", 2
     if name == "NotFoundError" or status == 404:

@@ -14,7 +14,7 @@ from ml_intern.graph.accounting import turn_usage
 from ml_intern.graph.context import RunContext
 from ml_intern.graph.messages import is_user_turn
 from ml_intern.graph.routing import recursion_limit
-from ml_intern.graph.secrets import redact
+from ml_intern.graph.secrets import StreamRedactor, redact
 
 EventSink = Callable[[dict[str, Any]], None]
 
@@ -65,18 +65,23 @@ async def run_turn(
 ) -> TurnOutcome:
     """Stream `graph_input` through the graph for `thread_id`, sending events to `on_event`."""
     config = thread_config(thread_id, ctx)
-    streamed = False
+    streamed, redactor = False, StreamRedactor()
     try:
         async for mode, chunk in app.astream(
-            graph_input, config, context=ctx, stream_mode=["messages", "custom"], durability="async"
+            graph_input, config, context=ctx, stream_mode=["messages", "custom"], durability="sync"
         ):
             if mode == "custom":
+                if chunk.get("type") == "assistant_message" and (rest := redactor.flush()):
+                    on_event({"type": "assistant_chunk", "content": rest})
                 on_event(chunk)
             elif _is_reply_chunk(chunk) and chunk[0].text:
                 streamed = True
-                on_event({"type": "assistant_chunk", "content": chunk[0].text})
+                if text := redactor.feed(chunk[0].text):
+                    on_event({"type": "assistant_chunk", "content": text})
     except GraphRecursionError:
         return await outcome(app, config, "recursion_limit")
+    if rest := redactor.flush():
+        on_event({"type": "assistant_chunk", "content": rest})
     if streamed:
         on_event({"type": "assistant_stream_end"})
     return await outcome(app, config)

@@ -46,6 +46,37 @@ def redact_value(value: Any) -> Any:
         return redact(value)
     if isinstance(value, dict):
         return {key: redact_value(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [redact_value(item) for item in value]
+    if hasattr(value, "model_dump"):  # litellm's pydantic objects (raw tool calls) in additional_kwargs
+        return redact_value(value.model_dump())
     return value
+
+
+def redact_exception(exc: BaseException) -> BaseException:
+    """`exc` with its message redacted in place (LangGraph saves a failed node's error in the checkpoint)."""
+    exc.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in exc.args)
+    if isinstance(getattr(exc, "message", None), str):
+        exc.message = redact(exc.message)  # type: ignore[attr-defined]
+    return exc
+
+
+class StreamRedactor:
+    """Redacts streamed text: holds back the last words until more arrive, so a token split across
+    chunks is still seen whole."""
+
+    def __init__(self) -> None:
+        self.pending = ""
+
+    def feed(self, text: str) -> str:
+        self.pending += text
+        # Keep the last two words: a keyword and its token ("Bearer abc...") must be redacted together.
+        words = re.split(r"(\s+)", self.pending)
+        if len(words) < 5:
+            return ""
+        ready, self.pending = "".join(words[:-4]), "".join(words[-4:])
+        return redact(ready)
+
+    def flush(self) -> str:
+        ready, self.pending = self.pending, ""
+        return redact(ready)

@@ -107,6 +107,9 @@ def make_chat_model(spec: ModelSpec, stream: bool, config: Mapping[str, Any]) ->
         api_key=spec.api_key,
         streaming=stream,
         max_retries=0,
+        model_kwargs={
+            "max_retries": 0
+        },  # the OpenAI SDK under litellm would retry silently; graph/retry.py retries
         request_timeout=float(config.get("request_timeout", 600)),
     )
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ml_intern.graph.errors import UserError
+from ml_intern.graph.secrets import redact
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ml_intern_threads (
@@ -95,7 +96,7 @@ class ThreadStore:
             " VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT(thread_id) DO UPDATE SET"
             " turns = turns + 1, updated_at = excluded.updated_at, model = excluded.model,"
             " title = CASE WHEN title = '' THEN excluded.title ELSE title END",
-            (thread_id, title[:80], model, workdir, now, now),
+            (thread_id, redact(title)[:80], model, workdir, now, now),
         )
         await self.conn.commit()
 

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import os
+import re
 import stat
 import threading
 import time
@@ -25,6 +26,7 @@ MAX_FILE_BYTES = 20 * 1024 * 1024  # larger files are listed, never copied: undo
 MAX_FILES = 20_000  # files scanned per snapshot; changes beyond them are not tracked (undo says so)
 MAX_NEW_BYTES = 512 * 1024 * 1024  # bytes read per snapshot; the rest waits for a later snapshot
 SKIPPED_DIRS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", ".langgraph_api"})
+SECRET_FILES = re.compile(r"^\.env(\..*)?$|\.(pem|key)$")  # never copied into the snapshot store
 RACY_NS = 2_000_000_000  # files modified this close to the previous scan are hashed again (coarse mtimes)
 
 Entry = tuple[int, int, str | None, int]  # size, mtime_ns, sha256 (None: not snapshotted), mode bits
@@ -123,7 +125,7 @@ class Scanner:
                     continue
                 if entry.is_dir(follow_symlinks=False):
                     subdirs += [] if entry.name in SKIPPED_DIRS else [rel]
-                elif entry.is_file(follow_symlinks=False):
+                elif entry.is_file(follow_symlinks=False) and not SECRET_FILES.search(entry.name):
                     if len(manifest.files) >= self.max_files:
                         manifest.truncated = True
                         return manifest

@@ -20,7 +20,7 @@ from ml_intern.graph.context import RunContext, services_of
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import model_view
 from ml_intern.graph.retry import RetryPolicy, with_retries
-from ml_intern.graph.secrets import redact_value
+from ml_intern.graph.secrets import redact_exception, redact_value
 from ml_intern.graph.state import AgentState
 
 
@@ -93,6 +93,7 @@ async def call_model(state: AgentState, runtime: Runtime[RunContext]) -> dict[st
         )
     except Exception as exc:
         if type(exc).__name__ != "ContextWindowExceededError":
+            redact_exception(exc)
             raise
         return {**turn, **overflowed(state)}
     usage = usage_of(reply, services.model.litellm_model)

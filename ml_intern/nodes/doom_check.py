@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from langchain_core.messages import AIMessage, ToolMessage
@@ -59,7 +60,7 @@ def doom_check(state: AgentState) -> dict[str, Any]:
     reply = messages[-1]
     if not isinstance(reply, AIMessage):
         return {}
-    if reply.invalid_tool_calls:
+    if reply.invalid_tool_calls or unparseable_calls(reply):
         return _malformed(state, reply)
     if not reply.tool_calls:
         return _text_reply(state, reply)
@@ -118,8 +119,25 @@ def _loop(state: AgentState, reply: AIMessage) -> dict[str, Any]:
     return {"messages": [*blocked, guard_message("doom_loop", DOOM_GUARD)], "guards": guards + 1}
 
 
+def unparseable_calls(reply: AIMessage) -> dict[str, str]:
+    """Call id -> JSON error for streamed calls whose raw arguments do not parse (langchain closes cut-off
+    JSON when it merges chunks, so `tool_calls` alone would run half-written arguments)."""
+    bad = {}
+    for raw in reply.additional_kwargs.get("tool_calls") or []:
+        raw = raw.model_dump() if hasattr(raw, "model_dump") else raw
+        arguments = (raw.get("function") or {}).get("arguments") if isinstance(raw, dict) else None
+        if isinstance(arguments, str) and arguments.strip():
+            try:
+                json.loads(arguments)
+            except ValueError as exc:
+                bad[raw.get("id")] = f"{exc.msg} at character {exc.pos}"
+    return bad
+
+
 def _malformed(state: AgentState, reply: AIMessage) -> dict[str, Any]:
     """Turn unparseable calls into answered calls, so the model reads why they did not run."""
+    streamed = unparseable_calls(reply)
+    invalid = [*reply.invalid_tool_calls, *(c for c in reply.tool_calls if c["id"] in streamed)]
     bad = [
         {
             "name": c.get("name") or "unknown",
@@ -127,9 +145,11 @@ def _malformed(state: AgentState, reply: AIMessage) -> dict[str, Any]:
             "id": c.get("id") or f"invalid-{i}",
             "type": "tool_call",
         }
-        for i, c in enumerate(reply.invalid_tool_calls)
+        for i, c in enumerate(invalid)
     ]
-    errors = [str(c.get("error") or "unparseable arguments")[:200] for c in reply.invalid_tool_calls]
+    errors = [
+        str(c.get("error") or streamed.get(c.get("id")) or "unparseable arguments")[:200] for c in invalid
+    ]
     answers = []
     for call, error in zip(bad, errors, strict=True):
         text = MALFORMED.format(tool=call["name"], error=error)
@@ -138,7 +158,7 @@ def _malformed(state: AgentState, reply: AIMessage) -> dict[str, Any]:
         answers.append(skipped(call, text, "malformed"))
     fixed = reply.model_copy(
         update={
-            "tool_calls": [*reply.tool_calls, *bad],
+            "tool_calls": [*(c for c in reply.tool_calls if c["id"] not in streamed), *bad],
             "invalid_tool_calls": [],
             "additional_kwargs": {**reply.additional_kwargs, MARK: {"malformed": [c["name"] for c in bad]}},
         }

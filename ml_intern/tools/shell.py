@@ -20,6 +20,7 @@ from typing import IO
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
+from ml_intern.graph.secrets import redact
 from ml_intern.tools.base import MAX_RESULT_CHARS, ToolEnv, ToolError, emit
 
 DEFAULT_TIMEOUT = 120
@@ -57,9 +58,10 @@ class OutputCollector:
         self.tail: deque[str] = deque()
         self.tail_chars = 0
         self.total_chars = 0
-        self.spill: IO[str] | None = None
+        self.spill: IO[str] | _Discard | None = None
         self.spill_path: Path | None = None
         self.detached = False  # the call has returned: later output is drained, not kept
+        self.spill_error: str | None = None  # why the full output could not be saved
 
     def add(self, text: str) -> None:
         """Record a piece of output."""
@@ -71,18 +73,29 @@ class OutputCollector:
         if self.spill is None:
             self.head.append(text)
             return
-        self.spill.write(text)
+        self._spill(text)
         self.tail.append(text)
         self.tail_chars += len(text)
         while self.tail_chars - len(self.tail[0]) >= TAIL_CHARS:
             self.tail_chars -= len(self.tail.popleft())
 
+    def _spill(self, text: str) -> None:
+        """Save to the spill file; a full disk ends the saving, never the command or the event loop."""
+        try:
+            self.spill.write(text)
+        except OSError as exc:
+            self.spill_error = exc.strerror or str(exc)
+            self.spill = _Discard()
+
     def _start_spill(self) -> None:
-        self.spill_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.spill_path = self.spill_dir / f"bash-{stamp}-{uuid.uuid4().hex[:8]}.txt"
-        self.spill = self.spill_path.open("w", encoding="utf-8")
-        self.spill.write("".join(self.head))
+        try:
+            self.spill_dir.mkdir(parents=True, exist_ok=True)
+            self.spill = self.spill_path.open("w", encoding="utf-8")
+        except OSError as exc:
+            self.spill_error, self.spill = exc.strerror or str(exc), _Discard()
+        self._spill("".join(self.head))
         self.tail.extend(self.head)
         self.tail_chars = sum(map(len, self.head))
         self.head = []
@@ -98,6 +111,9 @@ class OutputCollector:
         if self.spill_path is None:
             return "".join(self.head)
         tail = "".join(self.tail)[-TAIL_CHARS:]
+        if self.spill_error:
+            omitted = self.total_chars - len(tail)
+            return f"... [{omitted:,} characters omitted; not saved: {self.spill_error}]\n{tail}"
         with self.spill_path.open(encoding="utf-8") as spilled:
             head = spilled.read(HEAD_CHARS)
         omitted = self.total_chars - len(head) - len(tail)
@@ -107,12 +123,22 @@ class OutputCollector:
         )
 
 
+class _Discard:
+    """Stands in for a spill file that could not be written."""
+
+    def write(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def record_lines(lines: list[str], output: OutputCollector) -> None:
     """Strip terminal escapes, stream each line as a progress event and keep it."""
     for line in lines:
         if output.detached:
             return
-        line = ANSI_ESCAPE.sub("", line)
+        line = redact(ANSI_ESCAPE.sub("", line))  # before the tool_log, the spill file and the result
         emit({"type": "tool_log", "tool": "bash", "text": line.rstrip("\n")})
         output.add(line)
 
