@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import sqlite3
 import zlib
 from collections.abc import AsyncIterator
@@ -61,6 +63,18 @@ def _compact_saver_class(base: type) -> type:
     return CompactVersionSaver
 
 
+async def when_unlocked(setup: Any, attempts: int = 60) -> None:
+    """Run `setup`, retrying while another process holds the database: switching to WAL mode does not
+    wait on the busy timeout, so two processes starting at once can meet a lock."""
+    for attempt in range(attempts):
+        try:
+            return await setup()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.05 + random.random() * 0.1)
+
+
 @asynccontextmanager
 async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
     """An AsyncSqliteSaver on `path`, with the database set up for several processes at once."""
@@ -76,7 +90,7 @@ async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
         await conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         await conn.execute("PRAGMA synchronous=NORMAL")
         saver = _compact_saver_class(AsyncSqliteSaver)(conn, serde=CompressingSerializer())
-        await saver.setup()
+        await when_unlocked(saver.setup)
         yield saver
     except sqlite3.OperationalError as exc:
         raise StorageError(f"database error in {path}: {exc}; check disk space and permissions") from None

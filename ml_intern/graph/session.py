@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.messages import BaseMessage
 
 from ml_intern.graph.builder import build_graph
-from ml_intern.graph.checkpointer import open_checkpointer
+from ml_intern.graph.checkpointer import open_checkpointer, when_unlocked
 from ml_intern.graph.context import RunContext
 from ml_intern.graph.messages import is_user_turn
 from ml_intern.graph.runner import EventSink, TurnOutcome, run_turn
@@ -95,7 +95,7 @@ async def open_session(database: Path) -> AsyncIterator[Session]:
     """Open the database in `database` and compile the graph against it."""
     async with open_checkpointer(database) as saver:
         threads = ThreadStore(saver.conn)
-        await threads.setup()
+        await when_unlocked(threads.setup)
         snapshots = WorkspaceSnapshots(saver.conn, database.parent, database)
-        await snapshots.setup()
+        await when_unlocked(snapshots.setup)
         yield Session(app=build_graph(checkpointer=saver), threads=threads, snapshots=snapshots)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
 from ml_intern.tools.base import ToolEnv, ToolError, emit
+
+# The sub-agent keeps no checkpoints; LangGraph warns that the parent's durability setting does nothing.
+warnings.filterwarnings("ignore", message="`durability` has no effect")
 
 READ_ONLY_TOOLS = (
     "hf_papers",
@@ -71,6 +75,7 @@ async def run_research(task: str, context: str) -> tuple[str, dict[str, Any]]:
         {"recursion_limit": 5 * sub.max_iterations + 10},
         context=sub,
         stream_mode=["custom", "values"],
+        durability="exit",
     ):
         if mode == "values":
             state = chunk
