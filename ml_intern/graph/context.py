@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ml_intern.graph.services import Services, build_services
 
@@ -46,8 +45,3 @@ def services_of(ctx: RunContext | None) -> Services:
             config=None,
         )
     return _built[key]
-
-
-def describe(ctx: RunContext) -> dict[str, Any]:
-    """The context as stored with a thread (no secrets, no objects)."""
-    return {"model": ctx.model, "workdir": ctx.workdir, "approval": ctx.approval}
