@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -323,3 +324,15 @@ def test_model_failure_prints_one_error_line_and_nothing_on_stdout(
     assert [line for line in done.stderr.splitlines() if "rejected the credentials" in line] == [
         next(line for line in done.stderr.splitlines() if line.startswith("ml-intern: error:"))
     ]
+
+
+def test_litellm_never_fetches_its_price_list(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+    """Even without LITELLM_LOCAL_MODEL_COST_MAP in the environment, no network is touched for prices."""
+    env = {k: v for k, v in subprocess_env.items() if k != "LITELLM_LOCAL_MODEL_COST_MAP"}
+    done = subprocess.run(
+        [sys.executable, "-m", "ml_intern", "--model", "anthropic/claude-sonnet-4-5", "hi"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "ANTHROPIC_API_KEY" in done.stderr
+    assert "cost map" not in done.stderr and "network guard" not in done.stderr
