@@ -11,7 +11,6 @@ maximum cost of the HF jobs it started and has not seen end).
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -28,7 +27,6 @@ JOB_ESTIMATE = re.compile(r"est\. at most \$([0-9]+(?:\.[0-9]+)?)")
 
 def _price_table() -> dict[str, Any]:
     """litellm's bundled price table (imported lazily: litellm takes seconds to import)."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
     return litellm.model_cost

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -93,7 +92,6 @@ class Services:
 
 def make_chat_model(spec: ModelSpec, stream: bool, config: Mapping[str, Any]) -> Any:
     """A ChatLiteLLM for `spec`; litellm is imported here, never at start-up."""
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import logging
 
     import litellm
