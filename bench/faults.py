@@ -225,7 +225,7 @@ PERMANENT = {401: "check its API key", 403: "permissions", 404: "was not found",
 
 
 def permanent_faults(root: Path) -> list[Row]:
-    from ml_intern.graph.errors import explain_model_error
+    from ml_intern.errors import explain_model_error
 
     rows = []
     for status, words in PERMANENT.items():
@@ -332,7 +332,7 @@ async def seed_dangling_thread(workspace: Workspace, thread_id: str) -> None:
     """A thread edited by hand: two of its three tool calls never got results."""
     from langgraph.types import Overwrite
 
-    from ml_intern.graph.session import open_session
+    from ml_intern.session.session import open_session
 
     call = {"name": "bash", "type": "tool_call"}
     messages = [
@@ -508,8 +508,8 @@ def disk_full(root: Path) -> list[Row]:
 
 def exported_traces(run: Any) -> list[str]:
     """The thread exported as JSONL and JSON, as a trace upload would send it."""
-    from ml_intern.graph.export import export_thread
-    from ml_intern.graph.session import open_session
+    from ml_intern.session.export import export_thread
+    from ml_intern.session.session import open_session
 
     async def export(fmt: str) -> str:
         async with open_session(run.workspace.database) as session:

@@ -66,7 +66,7 @@ app = typer.Typer(
 
 def fail(message: str, code: int = EXIT_USAGE) -> Exception:
     """A user-facing failure: one line and an exit code."""
-    from ml_intern.graph.errors import UserError
+    from ml_intern.errors import UserError
 
     error = UserError(message)
     error.exit_code = code
@@ -229,7 +229,7 @@ def _read_prompt(prompt: str) -> str:
 
 def _guarded(job: Any) -> int:
     """Run an async job; turn known failures into one line and an exit code."""
-    from ml_intern.graph.errors import UserError
+    from ml_intern.errors import UserError
 
     try:
         return asyncio.run(job())
@@ -261,7 +261,7 @@ def _print_error(message: str) -> None:
     """One red line on stderr (plain text when stderr is not a terminal)."""
     from rich.console import Console
 
-    from ml_intern.graph.errors import redact
+    from ml_intern.errors import redact
 
     Console(stderr=True, highlight=False).print(
         f"ml-intern: error: {redact(message)}", style="bold red", markup=False, soft_wrap=True
@@ -285,8 +285,8 @@ def _load_config() -> dict[str, Any]:
 
 def _model_id(options: dict[str, Any], config: dict[str, Any], thread_model: str | None) -> str:
     """`--model`, else the thread's model, else config and credentials (a saved HF token counts)."""
-    from ml_intern.configs.models import pick_model
-    from ml_intern.graph.operations import adopt_saved_hf_token
+    from ml_intern.model.ids import pick_model
+    from ml_intern.session.operations import adopt_saved_hf_token
 
     adopt_saved_hf_token(os.environ)
     return pick_model(options["model"] or thread_model, config.get("model_name"), os.environ)
@@ -295,8 +295,8 @@ def _model_id(options: dict[str, Any], config: dict[str, Any], thread_model: str
 def _context(options: dict[str, Any], config: dict[str, Any], model_id: str, interactive: bool) -> Any:
     """Model, tools and run settings for this process."""
     from ml_intern.graph.context import RunContext
-    from ml_intern.graph.operations import needs_hf_token
-    from ml_intern.graph.services import build_services
+    from ml_intern.services import build_services
+    from ml_intern.session.operations import needs_hf_token
 
     if needs_hf_token(model_id, os.environ):
         raise fail(
@@ -330,20 +330,20 @@ def _context(options: dict[str, Any], config: dict[str, Any], model_id: str, int
 
 def _open() -> Any:
     """The session on this user's database (an async context manager)."""
-    from ml_intern.graph.paths import database_path
-    from ml_intern.graph.session import open_session
+    from ml_intern.paths import database_path
+    from ml_intern.session.session import open_session
 
     return open_session(database_path(os.environ))
 
 
 async def _headless(options: dict[str, Any], thread: str, prompt: str | None, continue_turn: bool) -> int:
-    from ml_intern.cli_render import HeadlessRenderer
-    from ml_intern.graph.operations import INTERRUPTED, abandon_pending_approval, settle_pending_calls
-    from ml_intern.graph.runner import continue_turn as continue_input
-    from ml_intern.graph.runner import new_turn
-    from ml_intern.graph.runner import outcome as outcome_of
-    from ml_intern.graph.threads import new_thread_id
-    from ml_intern.graph.traces import upload_thread_trace
+    from ml_intern.session.operations import INTERRUPTED, abandon_pending_approval, settle_pending_calls
+    from ml_intern.session.runner import continue_turn as continue_input
+    from ml_intern.session.runner import new_turn
+    from ml_intern.session.runner import outcome as outcome_of
+    from ml_intern.session.threads import new_thread_id
+    from ml_intern.session.traces import upload_thread_trace
+    from ml_intern.terminal.render import HeadlessRenderer
 
     config = _load_config()
     async with _open() as session:
@@ -391,8 +391,8 @@ async def _continue_input(session: Any, thread_id: str, fresh: dict[str, Any]) -
 
 
 async def _run(session: Any, thread_id: str, graph_input: Any, ctx: Any, renderer: Any, title: str) -> Any:
-    from ml_intern.graph.errors import UserError, explain_model_error
-    from ml_intern.graph.paths import database_path
+    from ml_intern.errors import UserError, explain_model_error
+    from ml_intern.paths import database_path
 
     try:
         return await session.turn(thread_id, graph_input, ctx, renderer.event, title=title)
@@ -423,7 +423,7 @@ def _exit_code(stop_reason: str) -> int:
 async def _list_threads(limit: int) -> int:
     from rich.console import Console
 
-    from ml_intern.cli_render import threads_table
+    from ml_intern.terminal.render import threads_table
 
     async with _open() as session:
         rows = await session.threads.list(limit)
@@ -441,7 +441,7 @@ def when(timestamp: float) -> str:
 
 
 async def _show(thread: str) -> int:
-    from ml_intern.cli_render import transcript_line
+    from ml_intern.terminal.render import transcript_line
 
     async with _open() as session:
         row = await session.threads.find(thread)
@@ -453,7 +453,7 @@ async def _show(thread: str) -> int:
 
 
 async def _export(thread: str | None, fmt: str, output: Path | None) -> int:
-    from ml_intern.graph.export import export_thread
+    from ml_intern.session.export import export_thread
 
     async with _open() as session:
         text = await export_thread(session, thread, fmt, environ=os.environ)
@@ -469,7 +469,7 @@ async def _export(thread: str | None, fmt: str, output: Path | None) -> int:
 
 
 async def _undo(thread: str | None, turns: int, fmt: str) -> int:
-    from ml_intern.graph.undo import undo_turns
+    from ml_intern.session.undo import undo_turns
 
     async with _open() as session:
         row = await session.threads.find(thread)
@@ -488,9 +488,9 @@ async def _chat(options: dict[str, Any], thread: str | None) -> int:
     """The interactive chat on a new thread, or on `thread` ("" is the most recent)."""
     from rich.console import Console
 
-    from ml_intern.cli_chat import Chat
-    from ml_intern.graph.operations import needs_hf_token
-    from ml_intern.graph.threads import new_thread_id
+    from ml_intern.session.operations import needs_hf_token
+    from ml_intern.session.threads import new_thread_id
+    from ml_intern.terminal.chat import Chat
 
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise fail(
@@ -516,9 +516,9 @@ async def _ask_hf_token(console: Any, model_id: str) -> None:
     """Offer to paste a Hugging Face token; check it with the Hub and save it as `hf auth login` does."""
     from prompt_toolkit import PromptSession
 
-    from ml_intern.cli_render import red
-    from ml_intern.graph.errors import UserError
-    from ml_intern.graph.operations import save_hf_token, verify_hf_token
+    from ml_intern.errors import UserError
+    from ml_intern.session.operations import save_hf_token, verify_hf_token
+    from ml_intern.terminal.render import red
 
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
     console.print(f"{model_id} runs on Hugging Face and needs an access token; none is set or saved.")

@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage
 
-from ml_intern.configs.models import ModelSpec
-from ml_intern.graph import accounting
+import ml_intern.graph.accounting as accounting
+import ml_intern.tools.jobs.tool as jobs
+import ml_intern.tools.local.files as files
+import ml_intern.tools.research as research
 from ml_intern.graph.accounting import call_usage, format_usage, price, turn_usage, usage_report
-from ml_intern.graph.session import open_session
-from ml_intern.tools import files, jobs, research
+from ml_intern.model.ids import ModelSpec
+from ml_intern.session.session import open_session
 from ml_intern.tools.base import ToolEnv
 from tests.fakes.jobs_server import FakeJobsHub, Plan
 from tests.test_compaction import TINY, TOOLS, first_turn

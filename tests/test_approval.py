@@ -10,8 +10,8 @@ from langchain_core.messages import ToolMessage
 
 from ml_intern.graph.messages import NOT_EXECUTED
 from ml_intern.tools.base import ToolEnv
+from ml_intern.tools.local.shell import needs_approval
 from ml_intern.tools.registry import build_tools
-from ml_intern.tools.shell import needs_approval
 from tests.conftest import Sandbox
 from tests.test_graph import (
     THREAD,

@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 
 from ml_intern.graph.context import RunContext
-from ml_intern.graph.paths import database_path
-from ml_intern.graph.runner import new_turn
-from ml_intern.graph.services import build_services
-from ml_intern.graph.session import open_session
+from ml_intern.paths import database_path
+from ml_intern.services import build_services
+from ml_intern.session.runner import new_turn
+from ml_intern.session.session import open_session
 from tests.conftest import CLOSED_LOOPBACK_URL, Sandbox
 from tests.fakes import llm_server as script
 from tests.fakes.chat_model import ScriptedChatModel
 from tests.fakes.llm_server import ScriptedLLMServer
 
-ML_INTERN = Path("/work/venv/bin/ml-intern")
+ML_INTERN = Path(sys.executable).parent / "ml-intern"
 MODEL = "vllm/scripted"
 STREAM_TYPES = {
     "thread_started", "processing", "assistant_chunk", "assistant_message", "assistant_stream_end",

@@ -18,8 +18,14 @@ import pexpect
 import pytest
 from rich.console import Console
 
-from ml_intern.cli_render import ChatRenderer, MarkdownBlocks, approval_card, plan_checklist, threads_table
-from ml_intern.graph.operations import ABANDONED, CANCELLED, INTERRUPTED
+from ml_intern.session.operations import ABANDONED, CANCELLED, INTERRUPTED
+from ml_intern.terminal.render import (
+    ChatRenderer,
+    MarkdownBlocks,
+    approval_card,
+    plan_checklist,
+    threads_table,
+)
 from tests.conftest import Sandbox
 from tests.fakes import llm_server as script
 from tests.fakes.hub_server import USER, FakeHub

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_intern.graph.session import open_session
+from ml_intern.session.session import open_session
 from tests.test_crash_resume import FINAL, STEPS, CountingServer, only_thread, read_log, saved_results
 from tests.test_faults import MODEL, Workspace, error_lines
 

@@ -14,11 +14,11 @@ import pytest
 from langchain_core.messages import ToolMessage
 
 from ml_intern.configs.loader import default_config
+from ml_intern.errors import UserError
 from ml_intern.graph.builder import build_graph
 from ml_intern.graph.context import RunContext
-from ml_intern.graph.errors import UserError
-from ml_intern.graph.runner import new_turn
-from ml_intern.graph.services import Services, build_services
+from ml_intern.services import Services, build_services
+from ml_intern.session.runner import new_turn
 from ml_intern.tools.custom import CustomToolError
 from tests.conftest import Sandbox
 from tests.fakes import llm_server as script

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ml_intern.tools import datasets
+import ml_intern.tools.datasets.tool as datasets
 from ml_intern.tools.base import ToolEnv, ToolError
 from tests.fakes.datasets_server import FakeDatasetsServer, class_label, value
 from tests.fakes.hub_server import FakeHub

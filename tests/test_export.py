@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-from ml_intern.graph.errors import UserError
-from ml_intern.graph.export import export_thread
+from ml_intern.errors import UserError
 from ml_intern.graph.messages import NOT_EXECUTED
-from ml_intern.graph.session import open_session
-from ml_intern.graph.threads import UnknownThreadError
+from ml_intern.session.export import export_thread
+from ml_intern.session.session import open_session
+from ml_intern.session.threads import UnknownThreadError
 from tests.test_compaction import TASK, TINY, TOOLS, first_turn
 from tests.test_graph import THREAD, calls, open_agent
 

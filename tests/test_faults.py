@@ -24,14 +24,14 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMes
 from langgraph.types import Overwrite
 
 from ml_intern.configs.schema import AgentConfig
+from ml_intern.errors import explain_model_error
 from ml_intern.graph.context import RunContext
-from ml_intern.graph.errors import explain_model_error
 from ml_intern.graph.messages import NOT_EXECUTED
-from ml_intern.graph.runner import TurnOutcome, new_turn
-from ml_intern.graph.services import build_services
-from ml_intern.graph.session import open_session
 from ml_intern.nodes.compact import SUMMARY_PROMPT
 from ml_intern.nodes.doom_check import STALL_GUARD, TRUNCATED
+from ml_intern.services import build_services
+from ml_intern.session.runner import TurnOutcome, new_turn
+from ml_intern.session.session import open_session
 from tests.conftest import NETGUARD_DIR, REPO_ROOT, SAFE_ENVIRONMENT, Sandbox, is_dropped_variable
 from tests.fakes import llm_server as script
 from tests.fakes.llm_server import ScriptedLLMServer
@@ -48,7 +48,7 @@ CONTEXT_OVERFLOW = (
 SDK_RETRIES = (
     "BUG: the OpenAI SDK under litellm retries 429/5xx/timeouts/dropped connections itself (2 hidden retries "
     "with its own backoff): services.make_chat_model passes max_retries=0 to ChatLiteLLM only, not "
-    "model_kwargs={'max_retries': 0}, so graph/retry.py never sees these faults (no tool_log, config "
+    "model_kwargs={'max_retries': 0}, so model/retry.py never sees these faults (no tool_log, config "
     "`retries` ignored, up to 3x the requests)"
 )
 

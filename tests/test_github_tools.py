@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_intern.tools import github
+import ml_intern.tools.web.github as github
 from ml_intern.tools.base import ToolEnv, ToolError
 from tests.fakes.http_fake import json_reply
 from tests.fakes.research_servers import LARGE_FILE, FakeGitHub, FakeWebsite, fresh

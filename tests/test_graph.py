@@ -17,11 +17,11 @@ import pytest
 from langchain_core.messages import AIMessage, AnyMessage, SystemMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
 
-from ml_intern.configs.models import ModelSpec
 from ml_intern.graph.context import RunContext
-from ml_intern.graph.runner import TurnOutcome, continue_turn, new_turn, resume_with
-from ml_intern.graph.services import Services
-from ml_intern.graph.session import Session, open_session
+from ml_intern.model.ids import ModelSpec
+from ml_intern.services import Services
+from ml_intern.session.runner import TurnOutcome, continue_turn, new_turn, resume_with
+from ml_intern.session.session import Session, open_session
 from ml_intern.tools.base import ToolError
 from tests.fakes import llm_server as script
 from tests.fakes.chat_model import ScriptedChatModel

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ml_intern.tools import hub_repo, hub_repo_git
+import ml_intern.tools.hub.repo as hub_repo
+import ml_intern.tools.hub.repo_git as hub_repo_git
 from ml_intern.tools.base import ToolEnv, ToolError
 from tests.fakes.hub_server import FakeHub
 

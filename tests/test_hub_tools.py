@@ -8,7 +8,10 @@ from collections.abc import Iterator
 import pytest
 from langchain_core.utils.function_calling import convert_to_openai_tool
 
-from ml_intern.tools import datasets, hub_repo, hub_repo_git, hub_search
+import ml_intern.tools.datasets.tool as datasets
+import ml_intern.tools.hub.repo as hub_repo
+import ml_intern.tools.hub.repo_git as hub_repo_git
+import ml_intern.tools.hub.search as hub_search
 from ml_intern.tools.base import ToolEnv, ToolError
 from tests.fakes.hub_server import FakeHub
 

@@ -16,8 +16,8 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.graph import END, START, StateGraph
 
 from ml_intern.tools.base import ToolEnv, ToolError
-from ml_intern.tools.jobs import APPROVAL, is_scheduled_operation, make_tools
-from ml_intern.tools.jobs_pricing import estimate_cost, parse_timeout
+from ml_intern.tools.jobs.pricing import estimate_cost, parse_timeout
+from ml_intern.tools.jobs.tool import APPROVAL, is_scheduled_operation, make_tools
 from tests.fakes.jobs_server import FakeJobsHub, Plan
 
 APPROVE = APPROVAL["hf_jobs"]

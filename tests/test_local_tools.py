@@ -12,7 +12,8 @@ from typing import Any, TypedDict
 import pytest
 from langgraph.graph import END, START, StateGraph
 
-from ml_intern.tools import files, shell
+import ml_intern.tools.local.files as files
+import ml_intern.tools.local.shell as shell
 from ml_intern.tools.base import MAX_RESULT_CHARS, ToolEnv, ToolError
 
 

@@ -23,10 +23,10 @@ from ml_intern.configs.loader import default_config
 from ml_intern.configs.schema import McpServer
 from ml_intern.graph.builder import build_graph
 from ml_intern.graph.context import RunContext
-from ml_intern.graph.runner import new_turn
-from ml_intern.graph.services import Services, build_services
+from ml_intern.services import Services, build_services
+from ml_intern.session.runner import new_turn
 from ml_intern.tools.base import MAX_RESULT_CHARS, ToolError
-from ml_intern.tools.mcp import close_all, offered_names
+from ml_intern.tools.mcp.servers import close_all, offered_names
 from tests.conftest import REPO_ROOT, Sandbox
 from tests.fakes import llm_server as script
 from tests.fakes.chat_model import ScriptedChatModel

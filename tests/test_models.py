@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ml_intern.configs.models import ModelError, ModelSpec, pick_model, resolve_model
-from ml_intern.graph.errors import USAGE_ERROR
+from ml_intern.errors import USAGE_ERROR
+from ml_intern.model.ids import ModelError, ModelSpec, pick_model, resolve_model
 
 LOCAL = [  # prefix, environment variable stem, usual port
     ("ollama", "OLLAMA", 11434),

@@ -9,7 +9,7 @@ import pytest
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 from langgraph.graph import END
 
-from ml_intern.graph.errors import explain_model_error
+from ml_intern.errors import explain_model_error
 from ml_intern.graph.loops import call_key, executed_calls, loop_continuation
 from ml_intern.graph.messages import NOT_EXECUTED, guard_message, model_view, pending_calls
 from ml_intern.graph.routing import (

@@ -11,13 +11,13 @@ import huggingface_hub.constants
 import pytest
 from langchain_core.messages import AIMessage, SystemMessage
 
-from ml_intern.graph import operations
+import ml_intern.session.operations as operations
+import ml_intern.tools.registry as registry
+from ml_intern.errors import UserError
 from ml_intern.graph.context import RunContext
-from ml_intern.graph.errors import UserError
 from ml_intern.graph.messages import MARK
-from ml_intern.graph.services import build_services
 from ml_intern.nodes.compact import SUMMARY_PROMPT
-from ml_intern.tools import registry
+from ml_intern.services import build_services
 from tests.fakes import llm_server as script
 from tests.fakes.hub_server import USER, FakeHub
 from tests.fakes.llm_server import ScriptedLLMServer

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_intern.tools import papers
+import ml_intern.tools.web.papers as papers
 from ml_intern.tools.base import MAX_RESULT_CHARS, ToolEnv, ToolError
 from tests.fakes.research_servers import DPO_ID, FakeArxiv, FakeHub, fresh
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+import ml_intern.tools.local.files as files
+import ml_intern.tools.local.plan as plan
+import ml_intern.tools.research as research
 from ml_intern.graph.messages import is_guard
-from ml_intern.tools import files, plan, research
 from ml_intern.tools.base import ToolEnv
 from tests.fakes.llm_server import text
 from tests.test_graph import calls, open_agent, tool_messages

@@ -17,8 +17,8 @@ import pytest
 from langchain_core.messages import ToolMessage
 
 from ml_intern.configs.schema import packaged_defaults
-from ml_intern.graph.session import open_session
 from ml_intern.nodes.approval_interrupt import DENIED
+from ml_intern.session.session import open_session
 from tests.fakes import llm_server as script
 from tests.fakes.llm_server import ScriptedLLMServer
 from tests.test_faults import MODEL, QUICK_RETRIES, Workspace, error_lines, json_events
@@ -223,7 +223,7 @@ def test_a_failed_model_call_leaves_no_secret_in_the_checkpoints(secret_runs: di
 
 @pytest.mark.parametrize("fmt", ["jsonl", "json"])
 def test_exported_traces_hold_no_secret(secret_runs: dict[str, SecretRun], fmt: str) -> None:
-    from ml_intern.graph.export import export_thread
+    from ml_intern.session.export import export_thread
 
     async def export(run: SecretRun) -> str:
         async with open_session(run.workspace.database) as session:

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from ml_intern.graph.errors import UserError
-from ml_intern.graph.export import export_thread
-from ml_intern.graph.session import open_session
-from ml_intern.graph.traces import (
+from ml_intern.errors import UserError
+from ml_intern.session.export import export_thread
+from ml_intern.session.session import open_session
+from ml_intern.session.traces import (
     DATASET_NAME,
     LOG_NAME,
     HubAccess,

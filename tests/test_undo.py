@@ -16,14 +16,16 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage
 
-from ml_intern.configs.models import ModelSpec
+import ml_intern.tools.hub.repo as hub_repo
+import ml_intern.tools.hub.repo_git as hub_repo_git
+import ml_intern.tools.jobs.tool as jobs
+from ml_intern.errors import UserError
 from ml_intern.graph.context import RunContext
-from ml_intern.graph.errors import UserError
-from ml_intern.graph.runner import TurnOutcome, new_turn
-from ml_intern.graph.services import Services
-from ml_intern.graph.session import Session, open_session
-from ml_intern.graph.undo import NothingToUndo, UndoReport, undo_turns
-from ml_intern.tools import hub_repo, hub_repo_git, jobs
+from ml_intern.model.ids import ModelSpec
+from ml_intern.services import Services
+from ml_intern.session.runner import TurnOutcome, new_turn
+from ml_intern.session.session import Session, open_session
+from ml_intern.session.undo import NothingToUndo, UndoReport, undo_turns
 from ml_intern.tools.base import ToolEnv
 from ml_intern.tools.registry import build_tools
 from tests.fakes.chat_model import ScriptedChatModel

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_intern.tools import web_search
+import ml_intern.tools.web.search as web_search
 from ml_intern.tools.base import ToolEnv, ToolError
 from tests.fakes.http_fake import FakeHTTPServer
 from tests.fakes.research_servers import FakeSearchEngine, fresh, html_reply

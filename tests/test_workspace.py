@@ -6,8 +6,8 @@ import os
 import time
 from pathlib import Path
 
-from ml_intern.graph.session import open_session
-from ml_intern.graph.workspace import (
+from ml_intern.session.session import open_session
+from ml_intern.session.workspace import (
     MAX_FILE_BYTES,
     BlobStore,
     Manifest,

@@ -19,7 +19,7 @@ from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
 
 OUTPUT_ALLOWANCE = 1_000  # output tokens assumed for the next call when checking the budget
 LABELS = ("research", "compaction")  # usage also counted under `<label>_<key>`
-# What the hf_jobs tool answers (ml_intern/tools/jobs_ops.py): a job left running, a job that ended.
+# What the hf_jobs tool answers (ml_intern/tools/jobs/ops.py): a job left running, a job that ended.
 JOB_RUNNING = re.compile(r"Job (?:submitted: (\S+)|(\S+) is still )")
 JOB_ENDED = re.compile(r"Job (\S+?):? (?:finished:|cancelled\.|(?:COMPLETED|CANCELED|ERROR|DELETED)\b)")
 JOB_ESTIMATE = re.compile(r"est\. at most \$([0-9]+(?:\.[0-9]+)?)")

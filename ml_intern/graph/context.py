@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ml_intern.graph.services import Services, build_services
+from ml_intern.services import Services, build_services
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ml_intern.graph.secrets import redact_value
+from ml_intern.secrets import redact_value
 
 
 def emit(event: dict[str, Any]) -> None:

@@ -19,9 +19,9 @@ from ml_intern.graph.accounting import (
 from ml_intern.graph.context import RunContext, services_of
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import model_view
-from ml_intern.graph.retry import RetryPolicy, with_retries
-from ml_intern.graph.secrets import redact_exception, redact_value
 from ml_intern.graph.state import AgentState
+from ml_intern.model.retry import RetryPolicy, with_retries
+from ml_intern.secrets import redact_exception, redact_value
 
 
 def usage_of(reply: AIMessage, model: str = "") -> dict[str, Any]:

@@ -12,9 +12,9 @@ from ml_intern.graph.accounting import compaction_update
 from ml_intern.graph.context import RunContext, services_of
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import MARK, is_user_turn
-from ml_intern.graph.runner import turn_opening
 from ml_intern.graph.state import AgentState
 from ml_intern.nodes.call_model import usage_of
+from ml_intern.session.runner import turn_opening
 
 SUMMARY_PROMPT = (
     "Summarise this part of an ML engineering agent's session so the agent can continue without it. "

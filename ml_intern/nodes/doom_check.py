@@ -11,7 +11,7 @@ from ml_intern.graph.events import emit
 from ml_intern.graph.loops import is_stalled, malformed_streak, repeats_loop
 from ml_intern.graph.messages import MARK, guard_message
 from ml_intern.graph.state import AgentState
-from ml_intern.tools.plan import current_plan, unfinished
+from ml_intern.tools.local.plan import current_plan, unfinished
 
 MAX_GUARDS = 2  # loop guards before the turn is stopped
 MAX_NUDGES = 1  # stall nudges before the turn is stopped

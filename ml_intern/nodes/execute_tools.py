@@ -13,8 +13,8 @@ from ml_intern.graph.accounting import labelled
 from ml_intern.graph.context import RunContext, services_of
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import pending_calls, tool_result
-from ml_intern.graph.secrets import redact
 from ml_intern.graph.state import AgentState, add_usage
+from ml_intern.secrets import redact
 from ml_intern.tools.base import ToolError, clip
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
 
-from ml_intern.graph.errors import UserError
+from ml_intern.errors import UserError
 from ml_intern.tools.base import ToolEnv
 
 ENTRY_POINT_GROUP = "ml_intern.tools"

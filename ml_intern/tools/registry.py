@@ -8,24 +8,24 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from ml_intern.graph.errors import UserError
+from ml_intern.errors import UserError
 from ml_intern.tools.base import ToolEnv
 
 # Tool family modules under ml_intern.tools, in the order their tools are offered to the model.
 FAMILIES = (
-    "plan",
+    "local.plan",
     "research",
-    "shell",
-    "files",
-    "hub_search",
-    "datasets",
-    "hub_repo",
-    "hub_repo_git",
-    "papers",
-    "docs",
-    "web_search",
-    "github",
-    "jobs",
+    "local.shell",
+    "local.files",
+    "hub.search",
+    "datasets.tool",
+    "hub.repo",
+    "hub.repo_git",
+    "web.papers",
+    "web.docs",
+    "web.search",
+    "web.github",
+    "jobs.tool",
 )
 
 
@@ -83,5 +83,5 @@ def approval_need(name: str, args: dict[str, Any], config: dict[str, Any]) -> Ap
     reason = rule(args, config) if rule else None
     if reason is None:
         return None
-    always_ask = name == "hf_jobs" and _family("jobs").is_scheduled_operation(args)
+    always_ask = name == "hf_jobs" and _family("jobs.tool").is_scheduled_operation(args)
     return ApprovalNeed(reason=reason, always_ask=always_ask)

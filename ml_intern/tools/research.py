@@ -46,8 +46,8 @@ async def run_research(task: str, context: str) -> tuple[str, dict[str, Any]]:
     from ml_intern.configs.prompt import research_prompt
     from ml_intern.graph.builder import build_graph
     from ml_intern.graph.context import RunContext, services_of
-    from ml_intern.graph.runner import new_turn
-    from ml_intern.graph.services import Services
+    from ml_intern.services import Services
+    from ml_intern.session.runner import new_turn
 
     parent = get_runtime(RunContext).context or RunContext()
     services = services_of(parent)

@@ -1,0 +1,162 @@
+"""The objects a run needs — chat model, tools, system prompt — built once from its settings."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from ml_intern.configs.prompt import system_prompt
+from ml_intern.model.ids import ModelSpec, pick_model, resolve_model
+from ml_intern.paths import home_dir
+from ml_intern.secrets import register_secrets
+from ml_intern.tools.base import ToolEnv, emit
+
+
+@dataclass(frozen=True)
+class McpPlan:
+    """What a run needs to start its MCP servers later, inside the event loop (`Services.start`)."""
+
+    servers: dict[str, dict[str, Any]]  # the config's `mcpServers`, validated
+    home: Path  # ML_INTERN_HOME: server logs and spilled results go here
+    workdir: str  # for the system prompt, rebuilt once the servers' tools are known
+    reserved: frozenset[str]  # every built-in and custom tool name: MCP tools must not shadow them
+    only: list[str] | None = None  # `--tools`: MCP tools (or servers) to offer; None: all
+
+
+@dataclass
+class Services:
+    """What nodes use to do their work."""
+
+    model: ModelSpec  # which model, and how to reach it
+    chat_model: Any  # a LangChain chat model, tools not bound
+    tools: list[Any]  # LangChain tools offered to the model
+    config: dict[str, Any] = field(default_factory=dict)  # the merged agent config
+    prompt: str = ""  # the system prompt
+    context_window: int | None = None  # the model's input window in tokens, when litellm knows it
+    mcp: McpPlan | None = None  # MCP servers to start before the first model call; None: none configured
+    warnings: list[str] = field(default_factory=list)  # problems to show the user once (config, MCP start-up)
+    _starting: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
+    _servers: Any = field(default=None, init=False, repr=False)  # the started McpServers
+
+    async def start(self) -> None:
+        """Start the MCP servers and offer their tools, once; afterwards a cheap no-op."""
+        if self.mcp is None:
+            return
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start_mcp(self.mcp))
+        await asyncio.shield(self._starting)  # a cancelled caller must not cancel the start for the others
+
+    async def _start_mcp(self, plan: McpPlan) -> None:
+        from ml_intern.tools.mcp.servers import shared_servers
+
+        self._servers = shared_servers(plan.servers, plan.home)
+        problems = await self._servers.start()
+        offered = [
+            tool
+            for tool in self._servers.tools(set(plan.reserved))
+            if plan.only is None or {tool.name, tool.metadata["mcp_server"]} & set(plan.only)
+        ]
+        if plan.only is not None:
+            known = {tool.name for tool in [*self.tools, *offered]} | set(plan.servers)
+            unknown = [name for name in plan.only if name not in known]
+            problems = [*problems, f"--tools: unknown tool(s) {', '.join(unknown)}"] if unknown else problems
+        for problem in problems:
+            self.warnings.append(problem)
+            emit({"type": "tool_log", "tool": "mcp", "text": problem})
+        if offered:
+            self.tools = [*self.tools, *offered]
+            self.prompt = system_prompt(plan.workdir, [tool.name for tool in self.tools])
+            for cached in ("bound_model", "tools_by_name"):
+                self.__dict__.pop(cached, None)
+
+    async def aclose(self) -> None:
+        """Stop the MCP servers this run started (the CLI calls this at exit)."""
+        if self._starting is not None and not self._starting.done():
+            await asyncio.wait({self._starting})
+        if self._servers is not None:
+            await self._servers.aclose()
+
+    @cached_property
+    def bound_model(self) -> Any:
+        """The chat model with every tool bound."""
+        return self.chat_model.bind_tools(self.tools) if self.tools else self.chat_model
+
+    @cached_property
+    def tools_by_name(self) -> dict[str, Any]:
+        return {tool.name: tool for tool in self.tools}
+
+
+def make_chat_model(spec: ModelSpec, stream: bool, config: Mapping[str, Any]) -> Any:
+    """A ChatLiteLLM for `spec`; litellm is imported here, never at start-up."""
+    import logging
+
+    import litellm
+    from langchain_litellm import ChatLiteLLM
+
+    litellm.suppress_debug_info = True  # else provider errors print a help banner on stdout
+    logging.getLogger("LiteLLM").setLevel(logging.CRITICAL)
+    return ChatLiteLLM(
+        model=spec.litellm_model,
+        api_base=spec.api_base,
+        api_key=spec.api_key,
+        streaming=stream,
+        max_retries=0,
+        model_kwargs={
+            "max_retries": 0
+        },  # the OpenAI SDK under litellm would retry silently; model/retry.py retries
+        request_timeout=float(config.get("request_timeout", 600)),
+    )
+
+
+def model_window(litellm_model: str) -> int | None:
+    """The model's input window from litellm's table, None when unknown (local servers)."""
+    import litellm
+
+    try:
+        return litellm.get_model_info(litellm_model).get("max_input_tokens")
+    except Exception:  # litellm raises for models missing from its table
+        return None
+
+
+def build_services(
+    *,
+    model: str | None,
+    workdir: Path,
+    tool_names: list[str] | None,
+    stream: bool,
+    environ: Mapping[str, str],
+    config: dict[str, Any] | None,
+    chat_model: Any = None,
+) -> Services:
+    """Resolve the model, build the tools and the prompt; `chat_model` replaces the litellm one (tests)."""
+    from ml_intern.tools.registry import all_tools, select_tools
+
+    warnings: list[str] = []
+    if config is None:  # LangGraph Studio: the user's config, as the CLI loads it
+        from ml_intern.configs.loader import load_config
+
+        loaded = load_config(workdir, environ)
+        config, environ, warnings = loaded.config.model_dump(), loaded.env, list(loaded.warnings)
+    register_secrets(environ)
+    spec = resolve_model(pick_model(model, config.get("model_name"), environ), environ)
+    env = ToolEnv.from_environ(workdir, home_dir(environ), config, dict(environ))
+    everything = all_tools(env)
+    servers = config.get("mcpServers") or {}
+    tools = select_tools(everything, tool_names, bool(servers))
+    reserved = frozenset(tool.name for tool in everything)
+    # MCP servers need the event loop: they start in Services.start, at the first model call.
+    plan = McpPlan(servers, env.home, str(workdir), reserved, tool_names) if servers else None
+    return Services(
+        model=spec,
+        chat_model=chat_model or make_chat_model(spec, stream, config),
+        context_window=None if chat_model else model_window(spec.litellm_model),
+        tools=tools,
+        config=config,
+        prompt=system_prompt(str(workdir), [tool.name for tool in tools]),
+        mcp=plan,
+        warnings=warnings,
+    )

@@ -1,0 +1,98 @@
+"""The SQLite checkpointer in ML_INTERN_HOME, opened for one process (WAL, busy timeout)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from ml_intern.errors import UserError
+from ml_intern.secrets import redact
+
+BUSY_TIMEOUT_S = 30.0
+
+
+class StorageError(UserError):
+    """The database cannot be opened or written; the message says what to do."""
+
+
+COMPRESS_OVER = 1024  # bytes: smaller blobs (counters, ids) are not worth compressing
+
+
+class CompressingSerializer:
+    """LangGraph's serializer, with large blobs (tool results, long replies) zlib-compressed on disk."""
+
+    def __init__(self) -> None:
+        from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+
+        self.inner = JsonPlusSerializer()
+
+    def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
+        if isinstance(obj, str):  # error texts LangGraph saves for failed steps: never a credential
+            obj = redact(obj)
+        kind, data = self.inner.dumps_typed(obj)
+        if len(data) <= COMPRESS_OVER:
+            return kind, data
+        return f"{kind}+zlib", zlib.compress(data, 1)
+
+    def loads_typed(self, data: tuple[str, bytes]) -> Any:
+        kind, blob = data
+        if kind.endswith("+zlib"):
+            return self.inner.loads_typed((kind.removesuffix("+zlib"), zlib.decompress(blob)))
+        return self.inner.loads_typed(data)
+
+
+def _compact_saver_class(base: type) -> type:
+    """The SQLite saver with integer channel versions.
+
+    The stock saver writes each version as a 50-character string with a random suffix; a checkpoint
+    stores ~20 of them, which made version strings most of the database for tool-heavy turns.
+    """
+
+    class CompactVersionSaver(base):
+        def get_next_version(self, current: Any, channel: None) -> int:
+            if isinstance(current, str):  # a thread written by the stock saver
+                current = int(current.split(".")[0])
+            return (current or 0) + 1
+
+    return CompactVersionSaver
+
+
+async def when_unlocked(setup: Any, attempts: int = 60) -> None:
+    """Run `setup`, retrying while another process holds the database: switching to WAL mode does not
+    wait on the busy timeout, so two processes starting at once can meet a lock."""
+    for attempt in range(attempts):
+        try:
+            return await setup()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            await asyncio.sleep(0.05 + random.random() * 0.1)
+
+
+@asynccontextmanager
+async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
+    """An AsyncSqliteSaver on `path`, with the database set up for several processes at once."""
+    import aiosqlite
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(str(path), timeout=BUSY_TIMEOUT_S)
+    except (OSError, sqlite3.Error) as exc:
+        raise StorageError(f"cannot open {path}: {exc}; set ML_INTERN_HOME to a writable directory") from None
+    try:
+        await conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        await conn.execute("PRAGMA synchronous=NORMAL")
+        saver = _compact_saver_class(AsyncSqliteSaver)(conn, serde=CompressingSerializer())
+        await when_unlocked(saver.setup)
+        yield saver
+    except sqlite3.OperationalError as exc:
+        raise StorageError(f"database error in {path}: {exc}; check disk space and permissions") from None
+    finally:
+        await conn.close()

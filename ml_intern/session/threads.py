@@ -1,0 +1,151 @@
+"""Thread metadata kept beside the checkpoints, so listing threads never decodes a checkpoint."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from ml_intern.errors import UserError
+from ml_intern.secrets import redact
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ml_intern_threads (
+    thread_id TEXT PRIMARY KEY,
+    title TEXT NOT NULL DEFAULT '',
+    model TEXT NOT NULL DEFAULT '',
+    workdir TEXT NOT NULL DEFAULT '',
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    turns INTEGER NOT NULL DEFAULT 0,
+    stop_reason TEXT,
+    input_tokens INTEGER NOT NULL DEFAULT 0,
+    output_tokens INTEGER NOT NULL DEFAULT 0,
+    cost_usd REAL,
+    cached_tokens INTEGER NOT NULL DEFAULT 0,
+    usage_json TEXT NOT NULL DEFAULT '{}'
+)
+"""
+# Columns added after the first release, with their definitions: added to older databases on setup.
+ADDED_COLUMNS = {
+    "cached_tokens": "INTEGER NOT NULL DEFAULT 0",
+    "usage_json": "TEXT NOT NULL DEFAULT '{}'",
+}
+COLUMNS = (
+    "thread_id, title, model, workdir, created_at, updated_at, turns, stop_reason, input_tokens,"
+    " output_tokens, cost_usd, cached_tokens, usage_json"
+)
+
+
+@dataclass
+class ThreadInfo:
+    """One row of the thread list."""
+
+    thread_id: str
+    title: str
+    model: str
+    workdir: str
+    created_at: float
+    updated_at: float
+    turns: int
+    stop_reason: str | None
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float | None  # None: some call's price is unknown
+    cached_tokens: int = 0
+    usage: dict[str, Any] = field(default_factory=dict)  # usage totals, with research/compaction shares
+
+
+def thread_info(row: Any) -> ThreadInfo:
+    """A ThreadInfo from a row selected with COLUMNS."""
+    *fields, usage_json = row
+    return ThreadInfo(*fields, usage=json.loads(usage_json or "{}"))
+
+
+class UnknownThreadError(UserError):
+    """No thread (or more than one) matches the given id."""
+
+
+def new_thread_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+class ThreadStore:
+    """Reads and writes thread rows through the checkpointer's own connection."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    async def setup(self) -> None:
+        """Create the table, or add the columns an older database lacks."""
+        await self.conn.execute(SCHEMA)
+        async with self.conn.execute("PRAGMA table_info(ml_intern_threads)") as cursor:
+            present = {row[1] for row in await cursor.fetchall()}
+        for name, definition in ADDED_COLUMNS.items():
+            if name not in present:
+                await self.conn.execute(f"ALTER TABLE ml_intern_threads ADD COLUMN {name} {definition}")
+        await self.conn.commit()
+
+    async def start_turn(self, thread_id: str, title: str, model: str, workdir: str) -> None:
+        """Record a new user turn (creating the thread row on its first turn)."""
+        now = time.time()
+        await self.conn.execute(
+            "INSERT INTO ml_intern_threads (thread_id, title, model, workdir, created_at, updated_at, turns)"
+            " VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT(thread_id) DO UPDATE SET"
+            " turns = turns + 1, updated_at = excluded.updated_at, model = excluded.model,"
+            " title = CASE WHEN title = '' THEN excluded.title ELSE title END",
+            (thread_id, redact(title)[:80], model, workdir, now, now),
+        )
+        await self.conn.commit()
+
+    async def end_turn(self, thread_id: str, stop_reason: str | None, usage: dict[str, Any]) -> None:
+        """Record how the turn ended and the thread's usage totals."""
+        await self.conn.execute(
+            "UPDATE ml_intern_threads SET updated_at = ?, stop_reason = ?, input_tokens = ?,"
+            " output_tokens = ?, cost_usd = ?, cached_tokens = ?, usage_json = ? WHERE thread_id = ?",
+            (
+                time.time(),
+                stop_reason,
+                usage.get("input_tokens", 0),
+                usage.get("output_tokens", 0),
+                usage.get("cost_usd", 0.0 if not usage else None),
+                usage.get("cached_tokens", 0),
+                json.dumps(usage),
+                thread_id,
+            ),
+        )
+        await self.conn.commit()
+
+    async def set_turns(self, thread_id: str, turns: int) -> None:
+        await self.conn.execute(
+            "UPDATE ml_intern_threads SET turns = ?, updated_at = ? WHERE thread_id = ?",
+            (turns, time.time(), thread_id),
+        )
+        await self.conn.commit()
+
+    async def list(self, limit: int = 50) -> list[ThreadInfo]:
+        """Most recently updated first."""
+        async with self.conn.execute(
+            f"SELECT {COLUMNS} FROM ml_intern_threads ORDER BY updated_at DESC LIMIT ?", (limit,)
+        ) as cursor:
+            return [thread_info(row) for row in await cursor.fetchall()]
+
+    async def find(self, prefix: str | None) -> ThreadInfo:
+        """The thread whose id starts with `prefix` (the most recent one when `prefix` is None)."""
+        if prefix is None:
+            rows = await self.list(limit=1)
+            if not rows:
+                raise UnknownThreadError('no threads yet: start one with ml-intern "PROMPT"')
+            return rows[0]
+        async with self.conn.execute(
+            f"SELECT {COLUMNS} FROM ml_intern_threads WHERE thread_id LIKE ?"
+            " ORDER BY updated_at DESC LIMIT 3",
+            (prefix.replace("%", "").replace("_", "") + "%",),
+        ) as cursor:
+            rows = [thread_info(row) for row in await cursor.fetchall()]
+        if len(rows) != 1:
+            what = "no thread" if not rows else "several threads"
+            raise UnknownThreadError(f"{what} matching '{prefix}': run ml-intern threads to list them")
+        return rows[0]

@@ -1,0 +1,182 @@
+"""Opt-in trace upload to the user's own PRIVATE Hub dataset `{hf_user}/ml-intern-sessions`.
+
+Off unless the config sets `share_traces` or `save_sessions`. After a turn the thread is exported as Claude
+Code JSONL (session/export.py) and pushed to `sessions/<date>/<thread>.jsonl` from a daemon thread: an upload
+never blocks or fails a run. Each is tried a few times with backoff; failures are logged to
+`trace-uploads.log` in ML_INTERN_HOME, never shown on the terminal. `/share-traces public|private` flips the
+dataset's visibility.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ml_intern.errors import UserError
+from ml_intern.paths import home_dir
+from ml_intern.secrets import redact
+from ml_intern.session.export import export_thread
+
+DATASET_NAME = "ml-intern-sessions"
+LOG_NAME = "trace-uploads.log"
+ATTEMPTS = 3
+FIRST_DELAY = 2.0  # seconds before the first retry, doubled after each
+DATASET_CARD = """---
+pretty_name: ml-intern session traces
+tags:
+- agent-traces
+- ml-intern
+- claude-code
+configs:
+- config_name: default
+  data_files:
+  - split: train
+    path: "sessions/**/*.jsonl"
+---
+
+# ml-intern session traces
+
+One ml-intern thread per file, in the Claude Code JSONL format the Hugging Face Agent Trace Viewer reads.
+Known token shapes and secret environment values were redacted automatically; nothing was reviewed by a
+person. Traces can hold prompts, code, paths and tool output: read them before making this dataset public.
+"""
+
+
+@dataclass
+class HubAccess:
+    """Where the Hub is and the token to use there."""
+
+    endpoint: str = "https://huggingface.co"
+    token: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> HubAccess:
+        endpoint = environ.get("HF_ENDPOINT") or "https://huggingface.co"
+        return cls(endpoint.rstrip("/"), environ.get("HF_TOKEN") or None)
+
+    def api(self) -> Any:
+        from huggingface_hub import HfApi
+
+        return HfApi(endpoint=self.endpoint, token=self.token)
+
+
+def uploads_enabled(config: Mapping[str, Any]) -> bool:
+    """Whether the user opted in to trace uploads."""
+    return bool(config.get("share_traces") or config.get("save_sessions"))
+
+
+def trace_repo_id(api: Any) -> str:
+    """`{hf_user}/ml-intern-sessions` for the token's user."""
+    return f"{api.whoami()['name']}/{DATASET_NAME}"
+
+
+def session_path(thread_id: str, created_at: float) -> str:
+    """Where a thread's trace goes in the dataset (re-uploads of a thread replace it)."""
+    return f"sessions/{datetime.fromtimestamp(created_at, UTC):%Y-%m-%d}/{thread_id}.jsonl"
+
+
+def push_trace(access: HubAccess, jsonl: str, path_in_repo: str) -> str:
+    """Create the private dataset if needed and commit the trace (plus a card the first time); its URL."""
+    from huggingface_hub import CommitOperationAdd
+
+    api = access.api()
+    repo_id = trace_repo_id(api)
+    api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True)  # keeps a chosen visibility
+    operations = [CommitOperationAdd(path_in_repo=path_in_repo, path_or_fileobj=jsonl.encode())]
+    if not api.file_exists(repo_id, "README.md", repo_type="dataset"):
+        operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=DATASET_CARD.encode()))
+    message = f"Add session {Path(path_in_repo).stem}"
+    api.create_commit(repo_id, operations, commit_message=message, repo_type="dataset")
+    return f"{access.endpoint}/datasets/{repo_id}"
+
+
+def log_failure(home: Path, what: str, problem: str) -> None:
+    """Append one line to the upload log; a log that cannot be written is given up on silently."""
+    with suppress(OSError):
+        home.mkdir(parents=True, exist_ok=True)
+        with (home / LOG_NAME).open("a", encoding="utf-8") as log:
+            line = " ".join(redact(problem).split())[:500]  # one line per failure
+            log.write(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {what}: {line}\n")
+
+
+def upload_trace(
+    access: HubAccess,
+    jsonl: str,
+    path_in_repo: str,
+    home: Path,
+    attempts: int = ATTEMPTS,
+    delay: float = FIRST_DELAY,
+) -> str | None:
+    """Push one trace, retrying with backoff (blocking); the dataset URL, or None with the failures logged."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return push_trace(access, jsonl, path_in_repo)
+        except Exception as exc:  # any failure: logged, retried, never raised into the run
+            log_failure(home, path_in_repo, f"attempt {attempt}/{attempts}: {type(exc).__name__}: {exc}")
+        if attempt < attempts:
+            time.sleep(delay * 2 ** (attempt - 1))
+    return None
+
+
+class TraceUpload:
+    """An upload running in a daemon thread; `wait` lets a headless run give it a moment before exiting."""
+
+    def __init__(self, job: Callable[[], str | None]) -> None:
+        self.url: str | None = None  # the dataset URL once uploaded
+        self._thread = threading.Thread(target=self._run, args=(job,), daemon=True, name="trace-upload")
+        self._thread.start()
+
+    def _run(self, job: Callable[[], str | None]) -> None:
+        with suppress(Exception):  # upload_trace logs its failures: no traceback may reach the terminal
+            self.url = job()
+
+    def wait(self, timeout: float | None = None) -> str | None:
+        """Wait up to `timeout` seconds; the URL when the upload succeeded by then."""
+        self._thread.join(timeout)
+        return self.url
+
+
+async def upload_thread_trace(
+    session: Any, thread_id: str, config: Mapping[str, Any], environ: Mapping[str, str], **retry: Any
+) -> TraceUpload | None:
+    """After a turn, if the user opted in: export the thread and start its upload (None: nothing started)."""
+    if not uploads_enabled(config):
+        return None
+    access, home = HubAccess.from_environ(environ), home_dir(environ)
+    if not access.token:
+        log_failure(home, thread_id, "no HF_TOKEN: trace not uploaded (run `hf auth login` or set HF_TOKEN)")
+        return None
+    try:
+        info = await session.threads.find(thread_id)
+        jsonl = await export_thread(session, info.thread_id, "jsonl", environ)
+    except Exception as exc:  # sharing must never fail the run
+        log_failure(home, thread_id, f"export failed: {type(exc).__name__}: {exc}")
+        return None
+    path = session_path(info.thread_id, info.created_at)
+    return TraceUpload(lambda: upload_trace(access, jsonl, path, home, **retry))
+
+
+def trace_visibility(access: HubAccess, private: bool | None = None) -> str:
+    """Show (None) or set the trace dataset's visibility (blocking); one line for the user, or a UserError."""
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    if not access.token:
+        raise UserError("sharing traces needs a Hugging Face token: run `hf auth login` or set HF_TOKEN")
+    api = access.api()
+    repo_id = DATASET_NAME
+    try:
+        repo_id = trace_repo_id(api)
+        if private is not None:
+            api.update_repo_settings(repo_id, private=private, repo_type="dataset")
+        is_private = api.repo_info(repo_id, repo_type="dataset").private
+    except RepositoryNotFoundError:
+        raise UserError(f"no trace dataset {repo_id} yet: it is created by the first upload") from None
+    except Exception as exc:
+        raise UserError(f"could not reach the trace dataset {repo_id}: {redact(str(exc))[:200]}") from None
+    return f"{repo_id} is {'private' if is_private else 'public'}: {access.endpoint}/datasets/{repo_id}"

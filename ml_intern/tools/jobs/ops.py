@@ -1,0 +1,203 @@
+"""The `hf_jobs` operations: run, ps, logs, inspect, cancel and the scheduled-job ones."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+
+from huggingface_hub import JobInfo
+
+from ml_intern.tools.base import ToolEnv, ToolError, emit
+from ml_intern.tools.jobs.client import JobsClient
+from ml_intern.tools.jobs.follow import FollowOutcome, follow_job, read_logs
+from ml_intern.tools.jobs.format import (
+    call_hint,
+    job_details,
+    job_table,
+    not_found,
+    scheduled_details,
+    scheduled_table,
+)
+from ml_intern.tools.jobs.pricing import default_timeout, estimate_cost, format_duration, parse_seconds
+from ml_intern.tools.jobs.spec import JobArgs, Submission, build_submission
+
+LOG_CHARS = 12_000  # room for job logs in one result
+
+
+class JobOperations:
+    """The operations of one run, sharing one Hub client."""
+
+    def __init__(self, env: ToolEnv) -> None:
+        self.env = env
+        self.client = JobsClient(env)
+        settings = env.config.get("hf_jobs") or {}
+        self.default_timeout = default_timeout(env.config)
+        self.wait_limit_seconds = parse_seconds(settings.get("wait_limit", "30m"))  # then return, job runs on
+        self.poll_seconds = parse_seconds(settings.get("poll_interval", "10s"))  # status checks while quiet
+
+    async def dispatch(self, args: JobArgs) -> str:
+        """Run one operation; the HF token never appears in what comes back."""
+        handlers: dict[str, Callable[[JobArgs], Awaitable[str]]] = {
+            "run": self.run,
+            "ps": self.ps,
+            "logs": self.logs,
+            "inspect": self.inspect,
+            "cancel": self.cancel,
+            "scheduled run": self.scheduled_run,
+            "scheduled ps": self.scheduled_ps,
+            "scheduled inspect": self.scheduled_inspect,
+        }
+        for action in ("delete", "suspend", "resume"):
+            handlers[f"scheduled {action}"] = self.scheduled_change
+        text = await handlers[args.operation](args)
+        return text.replace(self.env.hf_token, "[HF_TOKEN]") if self.env.hf_token else text
+
+    async def run(self, args: JobArgs) -> str:
+        """Submit a job; with `wait`, follow it to its end (within the wait limit)."""
+        submission = build_submission(args, self.env.workdir, self.client.token, self.default_timeout)
+        job = await self._submit(submission)
+        emit({"type": "tool_log", "tool": "hf_jobs", "text": f"Job {job.id} submitted: {job.url}"})
+        if not args.wait:
+            hints = ", ".join(call_hint(op, job_id=job.id) for op in ("inspect", "logs", "cancel"))
+            return f"Job submitted: {job.id}\n{describe(job, submission)}\nIt runs in the background: {hints}"
+        try:
+            outcome = await follow_job(self.client, job.id, self.wait_limit_seconds, self.poll_seconds)
+        except asyncio.CancelledError:  # the user interrupted the turn: do not leave a paid job running
+            await self._cancel_quietly(job.id)
+            raise
+        return self._report(job, submission, outcome)
+
+    async def _submit(self, submission: Submission) -> JobInfo:
+        """Create the job; if interrupted meanwhile, cancel the job once the Hub has created it."""
+        creating = asyncio.ensure_future(
+            self.client.create(
+                "submitting the job",
+                self.client.api.run_job,
+                image=submission.image,
+                command=submission.command,
+                env=submission.env,
+                secrets=submission.secrets,
+                flavor=submission.flavor,
+                timeout=submission.timeout_seconds,
+            )
+        )
+        try:
+            return await asyncio.shield(creating)
+        except asyncio.CancelledError:
+            with suppress(Exception):
+                await self._cancel_quietly((await creating).id)
+            raise
+
+    async def _cancel_quietly(self, job_id: str) -> None:
+        """Best-effort cancel on interruption; failures must not hide the interruption itself."""
+        with suppress(Exception):
+            await self.client.jobs(f"cancelling job {job_id}", self.client.api.cancel_job, job_id=job_id)
+            emit({"type": "tool_log", "tool": "hf_jobs", "text": f"Job {job_id} cancelled (interrupted)."})
+
+    def _report(self, job: JobInfo, submission: Submission, outcome: FollowOutcome) -> str:
+        """Final status plus the head and tail of the logs."""
+        latest = outcome.job or job
+        logs = outcome.logs.render(LOG_CHARS, hint=f"full log: {call_hint('logs', job_id=job.id)}")
+        stage = f"{latest.status.stage}" + (f" ({latest.status.message})" if latest.status.message else "")
+        if outcome.finished:
+            head = f"Job {job.id} finished: {stage}"
+        else:
+            waited = format_duration(int(self.wait_limit_seconds))
+            head = (
+                f"Job {job.id} is still {stage} after waiting {waited}; it keeps running. Check it with "
+                f"{call_hint('inspect', job_id=job.id)}, stop it with {call_hint('cancel', job_id=job.id)}."
+            )
+        broken = f"\n(log stream interrupted: {outcome.stream_error})" if outcome.stream_error else ""
+        return f"{head}\n{describe(job, submission)}{broken}\nLogs ({outcome.logs.count} lines):\n{logs}"
+
+    async def ps(self, args: JobArgs) -> str:
+        """List jobs: running ones, or all with `all`."""
+        jobs = await self.client.jobs("listing jobs", self.client.api.list_jobs)
+        shown = jobs if args.all else [job for job in jobs if job.status.stage in ("RUNNING", "SCHEDULING")]
+        return job_table(shown, args.all)
+
+    async def logs(self, args: JobArgs) -> str:
+        """The logs available now for a job."""
+        job_id = require(args.job_id, "job_id", "logs")
+        keeper = await read_logs(self.client, job_id)
+        return f"Logs of job {job_id} ({keeper.count} lines):\n" + keeper.render(
+            LOG_CHARS, "showing head and tail"
+        )
+
+    async def inspect(self, args: JobArgs) -> str:
+        """Status and details of a job."""
+        job_id = require(args.job_id, "job_id", "inspect")
+        job = await self.client.jobs(
+            f"inspecting job {job_id}", self.client.api.inspect_job, missing=not_found(job_id), job_id=job_id
+        )
+        return job_details(job)
+
+    async def cancel(self, args: JobArgs) -> str:
+        """Cancel a job."""
+        job_id = require(args.job_id, "job_id", "cancel")
+        await self.client.jobs(
+            f"cancelling job {job_id}", self.client.api.cancel_job, missing=not_found(job_id), job_id=job_id
+        )
+        return f"Job {job_id} cancelled. Verify with {call_hint('inspect', job_id=job_id)}."
+
+    async def scheduled_run(self, args: JobArgs) -> str:
+        """Create a job that runs on a schedule."""
+        schedule = require(args.schedule, "schedule", "scheduled run")
+        sub = build_submission(args, self.env.workdir, self.client.token, self.default_timeout)
+        created = await self.client.create(
+            "creating the scheduled job",
+            self.client.api.create_scheduled_job,
+            image=sub.image,
+            command=sub.command,
+            schedule=schedule,
+            env=sub.env,
+            secrets=sub.secrets,
+            flavor=sub.flavor,
+            timeout=sub.timeout_seconds,
+        )
+        hint = call_hint("scheduled delete", scheduled_job_id=created.id)
+        return f"Scheduled job created.\n{scheduled_details(created)}\nRemove it with {hint}."
+
+    async def scheduled_ps(self, args: JobArgs) -> str:
+        """List scheduled jobs."""
+        jobs = await self.client.jobs("listing scheduled jobs", self.client.api.list_scheduled_jobs)
+        return scheduled_table(jobs, args.all)
+
+    async def scheduled_inspect(self, args: JobArgs) -> str:
+        """Details of a scheduled job."""
+        job_id = require(args.scheduled_job_id, "scheduled_job_id", args.operation)
+        job = await self.client.jobs(
+            f"inspecting scheduled job {job_id}",
+            self.client.api.inspect_scheduled_job,
+            missing=not_found(job_id, scheduled=True),
+            scheduled_job_id=job_id,
+        )
+        return scheduled_details(job)
+
+    async def scheduled_change(self, args: JobArgs) -> str:
+        """Delete, suspend or resume a scheduled job."""
+        job_id = require(args.scheduled_job_id, "scheduled_job_id", args.operation)
+        action = args.operation.split()[1]
+        method = getattr(self.client.api, f"{action}_scheduled_job")  # delete_/suspend_/resume_scheduled_job
+        missing = not_found(job_id, scheduled=True)
+        await self.client.jobs(
+            f"changing scheduled job {job_id}", method, missing=missing, scheduled_job_id=job_id
+        )
+        done = {"delete": "deleted", "suspend": "suspended", "resume": "resumed"}[action]
+        return f"Scheduled job {job_id} {done}."
+
+
+def describe(job: JobInfo, submission: Submission) -> str:
+    """URL, hardware, timeout and the most the run can cost."""
+    cost = estimate_cost(submission.flavor, submission.timeout_seconds)
+    cost_text = f"est. at most ${cost:.2f}" if cost is not None else "cost unknown"
+    timeout = format_duration(submission.timeout_seconds)
+    return f"URL: {job.url}\nHardware: {submission.flavor}, timeout {timeout} ({cost_text})"
+
+
+def require(value: str, name: str, operation: str) -> str:
+    """The value of a required argument, or a ToolError naming it."""
+    if not value.strip():
+        raise ToolError(f"'{name}' is required for operation '{operation}'.")
+    return value.strip()

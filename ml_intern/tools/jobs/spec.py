@@ -1,0 +1,170 @@
+"""The `hf_jobs` arguments and how a run request becomes an image + command for the Hub.
+
+Scripts run with uv in the uv image, as `uv run --with DEP ... SCRIPT ARGS` (the command `HfApi.run_uv_job`
+builds). We submit that command with `run_job` rather than calling `run_uv_job`, because `run_uv_job`
+resolves local paths against the process's current directory (not the agent's workdir), uploads them to a
+bucket in the user's namespace, and rejects arguments that merely look like missing local files. Inline code
+and workdir files travel inside the command instead, base64-encoded, written to /tmp in the container.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import shlex
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from ml_intern.tools.base import ToolError
+from ml_intern.tools.jobs.pricing import DEFAULT_FLAVOR, FLAVORS, flavor_table, parse_timeout
+
+UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"  # huggingface_hub's default image for uv jobs
+DOCKER_IMAGE = "python:3.12"
+# Quiet progress bars so that logs stay readable for the model.
+DEFAULT_ENV = {
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    "TQDM_DISABLE": "1",
+    "TRANSFORMERS_VERBOSITY": "warning",
+    "UV_NO_PROGRESS": "1",
+}
+TOKEN_NAMES = {"HF_TOKEN", "HUGGINGFACE_HUB_TOKEN"}
+
+Operation = Literal[
+    "run", "ps", "logs", "inspect", "cancel", "scheduled run", "scheduled ps", "scheduled inspect",
+    "scheduled delete", "scheduled suspend", "scheduled resume",
+]  # fmt: skip
+FLAVOR_HINT = (
+    "cpu-basic, cpu-upgrade, t4-small, l4x1, a10g-small, a10g-large, a100-large, h200, multi-GPU e.g. h200x8"
+)
+
+
+class JobArgs(BaseModel):
+    """Arguments of `hf_jobs`; which ones matter depends on `operation`."""
+
+    operation: Operation
+    script: str = Field("", description="inline code, .py path or URL")
+    dependencies: list[str] = []
+    script_args: list[str] = []
+    command: list[str] = Field([], description="Docker mode, with image")
+    image: str = ""
+    hardware_flavor: str = Field(DEFAULT_FLAVOR, description=FLAVOR_HINT)
+    timeout: str = Field("", description="e.g. 45m, 4h")
+    env: dict[str, Any] = {}
+    wait: bool = True
+    job_id: str = ""
+    scheduled_job_id: str = ""
+    schedule: str = Field("", description="cron or @hourly/@daily/@weekly")
+    all: bool = Field(False, description="ps: include finished/suspended")
+
+    @model_validator(mode="before")
+    @classmethod
+    def drop_nulls(cls, data: Any) -> Any:
+        """Treat `null` like an omitted argument (models often send nulls for unused fields)."""
+        return {k: v for k, v in data.items() if v is not None} if isinstance(data, dict) else data
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def timeout_as_text(cls, value: Any) -> Any:
+        """Accept a bare number of seconds as well as '30m'."""
+        return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+    @field_validator("operation", mode="before")
+    @classmethod
+    def normalise_operation(cls, value: Any) -> Any:
+        """Accept 'Scheduled_Run' and friends."""
+        return " ".join(value.lower().replace("_", " ").split()) if isinstance(value, str) else value
+
+
+def compact_schema() -> dict[str, Any]:
+    """JobArgs' JSON schema without titles or empty defaults: every character here is in every prompt."""
+    schema = JobArgs.model_json_schema()
+    schema.pop("title", None)
+    schema.pop("description", None)
+    for prop in schema["properties"].values():
+        prop.pop("title", None)
+        prop.pop("additionalProperties", None)
+        if prop.get("default") in ("", [], {}, False):
+            prop.pop("default")
+    return schema
+
+
+@dataclass
+class Submission:
+    """What run_job / create_scheduled_job receive."""
+
+    image: str
+    command: list[str]
+    env: dict[str, str]
+    secrets: dict[str, str]
+    flavor: str
+    timeout_seconds: int
+
+
+def build_submission(args: JobArgs, workdir: Path, token: str | None, timeout: str) -> Submission:
+    """Validate a run request (`timeout` when it gives none) into an image, a command, env and secrets."""
+    if bool(args.script) == bool(args.command):
+        raise ToolError("Give exactly one of 'script' (Python mode, run with uv) or 'command' (Docker mode).")
+    if args.hardware_flavor not in FLAVORS:
+        raise ToolError(f"Unknown hardware_flavor {args.hardware_flavor!r}. Available: {flavor_table()}.")
+    try:
+        timeout_seconds = parse_timeout(args.timeout or timeout)
+    except ValueError as err:
+        raise ToolError(f"timeout: {err}") from err
+    if args.script:
+        image, command = args.image or UV_IMAGE, uv_command(args, workdir)
+    else:
+        image, command = args.image or DOCKER_IMAGE, list(args.command)
+    env = {**DEFAULT_ENV, **{k: str(v) for k, v in args.env.items() if k not in TOKEN_NAMES}}
+    secrets = {"HF_TOKEN": token} if token else {}
+    return Submission(image, command, env, secrets, args.hardware_flavor, timeout_seconds)
+
+
+def uv_command(args: JobArgs, workdir: Path) -> list[str]:
+    """`uv run --with DEP ... SCRIPT ARGS`, shipping inline code or a workdir file inside the command."""
+    with_deps = [part for dep in args.dependencies for part in ("--with", dep)]
+    if is_url(args.script):
+        return ["uv", "run", *with_deps, args.script, *args.script_args]
+    name, code = read_script(args.script, workdir)
+    encoded = base64.b64encode(code.encode()).decode()
+    target = f"/tmp/{name}"
+    run = shlex.join(["uv", "run", *with_deps, target, *args.script_args])
+    return ["/bin/sh", "-c", f"printf %s {encoded} | base64 -d > {target} && exec {run}"]
+
+
+def read_script(script: str, workdir: Path) -> tuple[str, str]:
+    """(file name to use in the job, code) for inline code or a .py file relative to the workdir."""
+    if "\n" not in script:
+        path = Path(script.strip()).expanduser()
+        path = path if path.is_absolute() else workdir / path
+        with suppress(OSError):  # inline code can make a path too long to stat
+            if path.is_file():
+                return re.sub(r"[^\w.-]", "_", path.stem) + ".py", path.read_text(encoding="utf-8")
+        if path.suffix == ".py":
+            raise ToolError(
+                f"Script file not found: {path}. Pass inline code, a URL, or a path in the workdir."
+            )
+    return "script.py", script
+
+
+def is_url(script: str) -> bool:
+    """True for http(s) URLs, which uv fetches itself."""
+    return script.startswith(("https://", "http://"))
+
+
+def payload_summary(args: dict[str, Any], width: int = 70) -> str:
+    """The first meaningful line of the script, or the command, for an approval line."""
+    script, command = args.get("script") or "", args.get("command") or []
+    more = ""
+    if script:
+        lines = [
+            ln.strip() for ln in str(script).splitlines() if ln.strip() and not ln.strip().startswith("#")
+        ]
+        text = lines[0] if lines else str(script).strip()
+        more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
+    else:
+        text = shlex.join(str(part) for part in command) if isinstance(command, list) else str(command)
+    return (text if len(text) <= width else text[: width - 1] + "…") + more

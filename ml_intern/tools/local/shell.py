@@ -1,0 +1,273 @@
+"""The `bash` tool: run a shell command in the working directory without blocking the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import contextlib
+import contextvars
+import os
+import re
+import signal
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from langchain_core.tools import BaseTool, StructuredTool
+from pydantic import BaseModel, Field
+
+from ml_intern.secrets import redact
+from ml_intern.tools.base import MAX_RESULT_CHARS, ToolEnv, ToolError, emit
+
+DEFAULT_TIMEOUT = 120
+MAX_TIMEOUT = 1800
+HEAD_CHARS = MAX_RESULT_CHARS // 4  # tail-biased: errors and summaries come last
+TAIL_CHARS = MAX_RESULT_CHARS - HEAD_CHARS
+READ_CHUNK = 65_536
+MAX_PENDING_LINE = 8_192  # flush a line that has no newline yet (progress bars) past this size
+DRAIN_SECONDS = 1.0  # how long to keep reading after bash exits (background jobs may hold the pipe)
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]|\x1b\].*?\x07")
+CHILD_ENV = {"PYTHONUNBUFFERED": "1", "PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
+
+BASH_DESCRIPTION = (
+    "Run a shell command (/bin/bash -c) in the working directory; returns combined stdout/stderr and the "
+    "exit code. Use read/write/edit for files, not cat/sed/echo. Each call is independent (chain with &&); "
+    "independent commands can be separate calls in parallel. For long runs (training), start in the "
+    "background and poll: `nohup CMD > run.log 2>&1 & echo $!`, then `tail -n 50 run.log`. "
+    f"Timeout default {DEFAULT_TIMEOUT}s, max {MAX_TIMEOUT}s."
+)
+
+
+class BashArgs(BaseModel):
+    command: str = Field(description="The shell command to execute.")
+    description: str = Field("", description="Short description (5-10 words, active voice).")
+    work_dir: str = Field("", description="Directory to run in (default: the working directory).")
+    timeout: int = Field(0, description=f"Seconds (0: default {DEFAULT_TIMEOUT}, max {MAX_TIMEOUT}).")
+
+
+class OutputCollector:
+    """Keeps the head and tail of a command's output; past the limit the full text goes to a spill file."""
+
+    def __init__(self, spill_dir: Path) -> None:
+        self.spill_dir = spill_dir
+        self.head: list[str] = []
+        self.tail: deque[str] = deque()
+        self.tail_chars = 0
+        self.total_chars = 0
+        self.spill: IO[str] | _Discard | None = None
+        self.spill_path: Path | None = None
+        self.detached = False  # the call has returned: later output is drained, not kept
+        self.spill_error: str | None = None  # why the full output could not be saved
+
+    def add(self, text: str) -> None:
+        """Record a piece of output."""
+        if self.detached:
+            return
+        self.total_chars += len(text)
+        if self.spill is None and self.total_chars > MAX_RESULT_CHARS:
+            self._start_spill()
+        if self.spill is None:
+            self.head.append(text)
+            return
+        self._spill(text)
+        self.tail.append(text)
+        self.tail_chars += len(text)
+        while self.tail_chars - len(self.tail[0]) >= TAIL_CHARS:
+            self.tail_chars -= len(self.tail.popleft())
+
+    def _spill(self, text: str) -> None:
+        """Save to the spill file; a full disk ends the saving, never the command or the event loop."""
+        try:
+            self.spill.write(text)
+        except OSError as exc:
+            self.spill_error = exc.strerror or str(exc)
+            self.spill = _Discard()
+
+    def _start_spill(self) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.spill_path = self.spill_dir / f"bash-{stamp}-{uuid.uuid4().hex[:8]}.txt"
+        try:
+            self.spill_dir.mkdir(parents=True, exist_ok=True)
+            self.spill = self.spill_path.open("w", encoding="utf-8")
+        except OSError as exc:
+            self.spill_error, self.spill = exc.strerror or str(exc), _Discard()
+        self._spill("".join(self.head))
+        self.tail.extend(self.head)
+        self.tail_chars = sum(map(len, self.head))
+        self.head = []
+
+    def close(self) -> None:
+        """Close the spill file, if any."""
+        if self.spill is not None:
+            self.spill.close()
+
+    def finish(self) -> str:
+        """Close the spill file and return the bounded text."""
+        self.close()
+        if self.spill_path is None:
+            return "".join(self.head)
+        tail = "".join(self.tail)[-TAIL_CHARS:]
+        if self.spill_error:
+            omitted = self.total_chars - len(tail)
+            return f"... [{omitted:,} characters omitted; not saved: {self.spill_error}]\n{tail}"
+        with self.spill_path.open(encoding="utf-8") as spilled:
+            head = spilled.read(HEAD_CHARS)
+        omitted = self.total_chars - len(head) - len(tail)
+        return (
+            f"{head}\n\n... [{omitted:,} of {self.total_chars:,} characters omitted. Full output saved to "
+            f"{self.spill_path}; use the read tool with offset/limit to inspect it.] ...\n\n{tail}"
+        )
+
+
+class _Discard:
+    """Stands in for a spill file that could not be written."""
+
+    def write(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def record_lines(lines: list[str], output: OutputCollector) -> None:
+    """Strip terminal escapes, stream each line as a progress event and keep it."""
+    for line in lines:
+        if output.detached:
+            return
+        line = redact(ANSI_ESCAPE.sub("", line))  # before the tool_log, the spill file and the result
+        emit({"type": "tool_log", "tool": "bash", "text": line.rstrip("\n")})
+        output.add(line)
+
+
+def read_pipe(fd: int, deliver: Callable[[list[str]], None]) -> None:
+    """Blocking (runs in a thread): read the pipe until EOF, handing over complete lines."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending = ""
+    with open(fd, "rb", buffering=0) as pipe:
+        while chunk := pipe.read(READ_CHUNK):
+            *lines, pending = (pending + decoder.decode(chunk)).split("\n")
+            lines = [line + "\n" for line in lines]
+            if len(pending) > MAX_PENDING_LINE:
+                lines, pending = [*lines, pending], ""
+            if lines:
+                deliver(lines)
+    if pending := pending + decoder.decode(b"", final=True):
+        deliver([pending])
+
+
+def start_reader(fd: int, output: OutputCollector) -> asyncio.Future[None]:
+    """Read `fd` in a daemon thread (background jobs may hold it open for hours); the future marks EOF."""
+    loop, context = asyncio.get_running_loop(), contextvars.copy_context()  # context: for emit()
+    eof = loop.create_future()
+
+    def call_in_loop(callback: Callable[..., object], *args: object) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody listens any more
+            loop.call_soon_threadsafe(callback, *args, context=context)
+
+    def deliver(lines: list[str]) -> None:
+        if not output.detached:
+            call_in_loop(record_lines, lines, output)
+
+    def mark_eof() -> None:
+        if not eof.done():
+            eof.set_result(None)
+
+    def read_all() -> None:
+        read_pipe(fd, deliver)
+        call_in_loop(mark_eof)
+
+    threading.Thread(target=read_all, name="bash-output", daemon=True).start()
+    return eof
+
+
+def kill_process_group(proc: asyncio.subprocess.Process) -> None:
+    """Kill the command and everything it started (it leads its own session and process group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+async def finish_reading(eof: asyncio.Future[None], output: OutputCollector) -> None:
+    """Let the reader catch up; if background jobs keep the pipe open, stop recording their output."""
+    await asyncio.wait({eof}, timeout=DRAIN_SECONDS)
+    if not eof.done():
+        output.add("\n[background processes still hold the output open; their later output is discarded]\n")
+        output.detached = True
+
+
+async def spawn(command: str, cwd: Path) -> tuple[asyncio.subprocess.Process, int]:
+    """Start `/bin/bash -c command` in its own session; return it and the read end of its output pipe."""
+    read_fd, write_fd = os.pipe()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            "/bin/bash", "-c", command, cwd=cwd, env={**os.environ, **CHILD_ENV},
+            stdin=asyncio.subprocess.DEVNULL, stdout=write_fd, stderr=write_fd, start_new_session=True,
+        )  # fmt: skip
+    except BaseException:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    return proc, read_fd
+
+
+async def run_command(command: str, cwd: Path, timeout: int, spill_dir: Path) -> str:
+    """Run `command` with a timeout; kill its process group on timeout or cancellation."""
+    proc, read_fd = await spawn(command, cwd)
+    output = OutputCollector(spill_dir)
+    eof = start_reader(read_fd, output)
+    try:
+        try:
+            code = await asyncio.wait_for(proc.wait(), timeout)
+        except TimeoutError:
+            kill_process_group(proc)
+            await finish_reading(eof, output)
+            raise ToolError(
+                f"{output.finish()}\n\nCommand timed out after {timeout}s and was killed with its child "
+                "processes. For long-running commands, run in the background and poll:\n"
+                "  nohup <command> > /tmp/output.log 2>&1 & echo $!\n  tail -n 50 /tmp/output.log"
+            ) from None
+        await finish_reading(eof, output)
+    except asyncio.CancelledError:
+        kill_process_group(proc)
+        output.detached = True
+        output.close()
+        await proc.wait()
+        raise
+    text = output.finish().rstrip("\n") or "(no output)"
+    return text if code == 0 else f"{text}\n\nexit code {code}"
+
+
+def needs_approval(args: dict, config: dict) -> str | None:
+    """Commands matching a configured `bash.approval_patterns` regex (destructive outside the workdir)."""
+    command = str(args.get("command", ""))
+    for pattern in (config.get("bash") or {}).get("approval_patterns", []):
+        if re.search(pattern, command):
+            return f"shell command that may be destructive outside the working directory: {command[:200]}"
+    return None
+
+
+APPROVAL = {"bash": needs_approval}
+
+
+def make_tools(env: ToolEnv) -> list[BaseTool]:
+    """Build the `bash` tool bound to the run's working directory."""
+    default_timeout = int((env.config.get("bash") or {}).get("timeout", DEFAULT_TIMEOUT))
+
+    async def bash(command: str, description: str = "", work_dir: str = "", timeout: int = 0) -> str:
+        if not command.strip():
+            raise ToolError("No command provided.")
+        cwd = (env.workdir / work_dir).resolve() if work_dir else env.workdir
+        if not cwd.is_dir():
+            raise ToolError(f"work_dir is not an existing directory: {cwd}")
+        timeout = min(max(timeout or default_timeout, 1), MAX_TIMEOUT)
+        return await run_command(command, cwd, timeout, env.home / "outputs")
+
+    return [
+        StructuredTool.from_function(
+            coroutine=bash, name="bash", description=BASH_DESCRIPTION, args_schema=BashArgs
+        )
+    ]

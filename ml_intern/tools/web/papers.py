@@ -1,0 +1,216 @@
+"""The `hf_papers` tool: find papers on the Hub, read them section by section, find what links to them."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
+
+from huggingface_hub import HfApi
+from langchain_core.tools import BaseTool, StructuredTool
+
+from ml_intern.tools.base import ToolEnv, ToolError, clip
+from ml_intern.tools.web import paper_listing as listing
+from ml_intern.tools.web.page_text import page_of_text
+from ml_intern.tools.web.paper_html import ParsedPaper, parse_paper_html
+from ml_intern.tools.web.research_http import RetryPolicy, hf_auth, http_get, hub_call
+
+T = TypeVar("T")
+Operation = Literal[
+    "search", "trending", "paper_details", "read_paper",
+    "find_models", "find_datasets", "find_collections", "find_all_resources",
+]  # fmt: skip
+Sort = Literal["downloads", "likes", "trending"]
+HUB_SORT = {"downloads": "downloads", "likes": "likes", "trending": "trending_score"}
+# Where papers' HTML is read from, in order; config["papers"]["html_urls"] overrides.
+HTML_SOURCES = ("https://arxiv.org/html", "https://ar5iv.labs.arxiv.org/html")
+SECTION_CHARS = 10_000
+MAX_LIMIT = 50
+CACHED_PAPERS = 16
+
+DESCRIPTION = """Find ML papers on the Hugging Face Hub, read them, find the models/datasets/collections
+using them.
+Operations:
+- search: papers matching query
+- trending: daily papers (optional date YYYY-MM-DD; query filters them)
+- paper_details: metadata, AI summary, abstract, GitHub link
+- read_paper: no section = abstract + section list; section='4', '4.2' or a title = that section
+- find_models / find_datasets (sort) / find_collections: Hub resources citing arxiv_id
+- find_all_resources: all three at once
+Flow: search -> read_paper -> find_all_resources -> hf_inspect_dataset."""
+
+
+def normalise_arxiv_id(value: str) -> str:
+    """'https://arxiv.org/abs/2305.18290v2' or 'arxiv:2305.18290' -> '2305.18290'."""
+    identifier = value.strip().rstrip("/").rsplit("/", 1)[-1].removesuffix(".pdf")
+    identifier = re.sub(r"^arxiv:", "", identifier, flags=re.IGNORECASE)
+    return re.sub(r"v\d+$", "", identifier)
+
+
+class PaperResearch:
+    """The operations of `hf_papers` against one Hub endpoint and the configured paper HTML sources."""
+
+    def __init__(self, env: ToolEnv) -> None:
+        self.env = env
+        self.hub_url = env.hf_endpoint
+        self.api = HfApi(endpoint=env.hf_endpoint, token=env.hf_token or False)
+        self.policy = RetryPolicy.from_config(env.config)
+        papers_config = env.config.get("papers") or {}
+        self.html_sources = [u.rstrip("/") for u in papers_config.get("html_urls", HTML_SOURCES)]
+        self._parsed: dict[str, tuple[ParsedPaper, str]] = {}  # arxiv id -> parsed paper and its URL
+
+    async def hub(self, call: Callable[[], T], missing: str) -> T:
+        """Run a blocking HfApi call with retries; a 404 becomes `missing`."""
+        return await hub_call(call, self.policy, missing)
+
+    async def search(self, query: str, limit: int) -> str:
+        papers = await self.hub(
+            lambda: list(self.api.list_papers(query=query, limit=limit)), "No papers found."
+        )
+        if not papers:
+            return f"No papers found for '{query}'. Try broader terms."
+        return listing.format_paper_list(papers, f"Papers matching '{query}'", self.hub_url)
+
+    async def trending(self, query: str, date: str, limit: int) -> str:
+        fetch = max(limit * 3, 30) if query else limit
+        papers = await self.hub(
+            lambda: list(self.api.list_daily_papers(date=date or None, limit=fetch)), "No daily papers found."
+        )
+        if query:
+            papers = [p for p in papers if _mentions(p, query.lower())]
+        heading = "Trending papers" + (f" on {date}" if date else "") + (f" about '{query}'" if query else "")
+        if not papers:
+            return f"No {heading.lower()}."
+        return listing.format_paper_list(papers[:limit], heading, self.hub_url)
+
+    async def paper_details(self, arxiv_id: str) -> str:
+        paper = await self.hub(lambda: self.api.paper_info(arxiv_id), _not_on_hub(arxiv_id))
+        return listing.format_paper_details(paper, self.hub_url)
+
+    async def read_paper(self, arxiv_id: str, section: str, offset: int) -> str:
+        parsed = await self._parsed_paper(arxiv_id)
+        if parsed is None:
+            return await self._abstract_only(arxiv_id)
+        paper, source_url = parsed
+        if not section:
+            return clip(
+                listing.format_contents(paper, arxiv_id, source_url), hint="read one section at a time"
+            )
+        found = paper.find_section(section)
+        if found is None:
+            titles = "\n".join(f"- {s.title}" for s in paper.sections)
+            raise ToolError(clip(f"Section '{section}' not found in {arxiv_id}. Sections:\n{titles}", 4_000))
+        return page_of_text(f"# {found.title}\n{source_url}", found.text, offset, SECTION_CHARS)
+
+    async def _parsed_paper(self, arxiv_id: str) -> tuple[ParsedPaper, str] | None:
+        if arxiv_id in self._parsed:
+            return self._parsed[arxiv_id]
+        for base in self.html_sources:
+            url = f"{base}/{arxiv_id}"
+            response = await http_get(url, auth_for=hf_auth(self.env), policy=self.policy)
+            if response.status_code == 200:
+                paper = parse_paper_html(response.text)
+                if paper.sections:
+                    if len(self._parsed) >= CACHED_PAPERS:
+                        self._parsed.pop(next(iter(self._parsed)))
+                    self._parsed[arxiv_id] = (paper, str(response.url))
+                    return self._parsed[arxiv_id]
+        return None
+
+    async def _abstract_only(self, arxiv_id: str) -> str:
+        paper = await self.hub(lambda: self.api.paper_info(arxiv_id), _not_on_hub(arxiv_id))
+        return (
+            f"# {paper.title}\nhttps://arxiv.org/abs/{arxiv_id}\n\n"
+            f"## Abstract\n{(paper.summary or '').strip()}\n\n"
+            f"No HTML version of this paper was found, so only the abstract is shown. "
+            f"PDF: https://arxiv.org/pdf/{arxiv_id}"
+        )
+
+    async def find_repos(self, kind: str, arxiv_id: str, sort: str, limit: int) -> str:
+        """Models or datasets (`kind`) whose cards cite the paper."""
+        lister = self.api.list_models if kind == "models" else self.api.list_datasets
+        found = await self.hub(
+            lambda: list(lister(filter=f"arxiv:{arxiv_id}", sort=HUB_SORT[sort], limit=limit)), ""
+        )
+        if not found:
+            return f"No {kind} cite arxiv:{arxiv_id}."
+        return (listing.format_models if kind == "models" else listing.format_datasets)(found, arxiv_id, sort)
+
+    async def find_collections(self, arxiv_id: str, limit: int) -> str:
+        collections = await self.hub(
+            lambda: list(self.api.list_collections(item=f"papers/{arxiv_id}", limit=limit)), ""
+        )
+        if not collections:
+            return f"No collections include arxiv:{arxiv_id}."
+        return listing.format_collections(collections, arxiv_id, self.hub_url)
+
+    async def find_all_resources(self, arxiv_id: str, sort: str, limit: int) -> str:
+        per_kind = min(limit, 10)
+        parts = await asyncio.gather(
+            self.find_repos("models", arxiv_id, sort, per_kind),
+            self.find_repos("datasets", arxiv_id, sort, per_kind),
+            self.find_collections(arxiv_id, per_kind),
+        )
+        return f"Resources linked to {self.hub_url}/papers/{arxiv_id}\n\n" + "\n\n".join(parts)
+
+
+def _mentions(paper: Any, query: str) -> bool:
+    text = " ".join([paper.title or "", paper.summary or "", *(paper.ai_keywords or [])]).lower()
+    return query in text
+
+
+def _not_on_hub(arxiv_id: str) -> str:
+    return f"Paper {arxiv_id} was not found on the Hub; check the arxiv id (operation='search' finds ids)."
+
+
+async def run_operation(research: PaperResearch, operation: str, args: dict[str, Any]) -> str:
+    """Check the arguments an operation needs, then run it."""
+    limit = max(1, min(int(args.get("limit") or 10), MAX_LIMIT))
+    query, sort = args.get("query", "").strip(), args.get("sort") or "downloads"
+    if operation == "search":
+        if not query:
+            raise ToolError("'query' is required for search.")
+        return await research.search(query, limit)
+    if operation == "trending":
+        return await research.trending(query, args.get("date", "").strip(), limit)
+    arxiv_id = normalise_arxiv_id(args.get("arxiv_id", ""))
+    if not arxiv_id:
+        raise ToolError(f"'arxiv_id' is required for {operation} (operation='search' finds ids).")
+    if operation == "read_paper":
+        return await research.read_paper(
+            arxiv_id, args.get("section", "").strip(), int(args.get("offset") or 0)
+        )
+    calls = {
+        "paper_details": lambda: research.paper_details(arxiv_id),
+        "find_models": lambda: research.find_repos("models", arxiv_id, sort, limit),
+        "find_datasets": lambda: research.find_repos("datasets", arxiv_id, sort, limit),
+        "find_collections": lambda: research.find_collections(arxiv_id, limit),
+        "find_all_resources": lambda: research.find_all_resources(arxiv_id, sort, limit),
+    }
+    if operation not in calls:
+        raise ToolError(
+            f"Unknown operation '{operation}'. Valid: search, trending, read_paper, {', '.join(calls)}."
+        )
+    return await calls[operation]()
+
+
+def make_tools(env: ToolEnv) -> list[BaseTool]:
+    """The `hf_papers` tool bound to this run's endpoints."""
+    research = PaperResearch(env)
+
+    async def hf_papers(
+        operation: Operation,
+        query: Annotated[str, "search: terms; trending: keyword filter"] = "",
+        arxiv_id: Annotated[str, "e.g. '2305.18290'"] = "",
+        section: Annotated[str, "read_paper: section number or title"] = "",
+        date: Annotated[str, "trending: YYYY-MM-DD"] = "",
+        sort: Sort = "downloads",
+        limit: Annotated[int, "max results (max 50)"] = 10,
+        offset: Annotated[int, "read_paper: char offset in a long section"] = 0,
+    ) -> str:
+        args = {"query": query, "arxiv_id": arxiv_id, "section": section, "date": date}
+        args |= {"sort": sort, "limit": limit, "offset": offset}
+        return clip(await run_operation(research, operation, args))
+
+    return [StructuredTool.from_function(coroutine=hf_papers, name="hf_papers", description=DESCRIPTION)]
