@@ -225,7 +225,7 @@ PERMANENT = {401: "check its API key", 403: "permissions", 404: "was not found",
 
 
 def permanent_faults(root: Path) -> list[Row]:
-    from ml_intern.errors import explain_model_error
+    from ml_intern.model.errors import explain_model_error
 
     rows = []
     for status, words in PERMANENT.items():

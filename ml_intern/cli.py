@@ -9,10 +9,13 @@ import sqlite3
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    from ml_intern.configs.schema import AgentConfig
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_STOPPED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 FINISHED = object()  # `resume --continue` on a turn that was not cut off
@@ -268,7 +271,7 @@ def _print_error(message: str) -> None:
     )
 
 
-def _load_config() -> dict[str, Any]:
+def _load_config() -> Any:
     """The validated config; `.env` values fill unset environment variables (never override them)."""
     from ml_intern.configs.loader import ConfigError, load_config
 
@@ -280,23 +283,23 @@ def _load_config() -> dict[str, Any]:
         print(f"ml-intern: warning: {warning}", file=sys.stderr)
     for key, value in loaded.env.items():
         os.environ.setdefault(key, value)
-    return loaded.config.model_dump()
+    return loaded.config
 
 
-def _model_id(options: dict[str, Any], config: dict[str, Any], thread_model: str | None) -> str:
+def _model_id(options: dict[str, Any], config: AgentConfig, thread_model: str | None) -> str:
     """`--model`, else the thread's model, else config and credentials (a saved HF token counts)."""
+    from ml_intern.model.credentials import adopt_saved_hf_token
     from ml_intern.model.ids import pick_model
-    from ml_intern.session.operations import adopt_saved_hf_token
 
     adopt_saved_hf_token(os.environ)
-    return pick_model(options["model"] or thread_model, config.get("model_name"), os.environ)
+    return pick_model(options["model"] or thread_model, config.model_name, os.environ)
 
 
-def _context(options: dict[str, Any], config: dict[str, Any], model_id: str, interactive: bool) -> Any:
+def _context(options: dict[str, Any], config: AgentConfig, model_id: str, interactive: bool) -> Any:
     """Model, tools and run settings for this process."""
     from ml_intern.graph.context import RunContext
+    from ml_intern.model.credentials import needs_hf_token
     from ml_intern.services import build_services
-    from ml_intern.session.operations import needs_hf_token
 
     if needs_hf_token(model_id, os.environ):
         raise fail(
@@ -312,14 +315,14 @@ def _context(options: dict[str, Any], config: dict[str, Any], model_id: str, int
         environ=dict(os.environ),
         config=config,
     )
-    approval = options["approval"] or config.get("approval") or ("ask" if interactive else "auto")
-    if config.get("yolo_mode") and not options["approval"]:
+    approval = options["approval"] or config.approval or ("ask" if interactive else "auto")
+    if config.yolo_mode and not options["approval"]:
         approval = "auto"
     return RunContext(
         model=model_id,
         workdir=str(workdir),
         approval=approval,
-        max_iterations=options["max_iterations"] or config.get("max_iterations", 300),
+        max_iterations=options["max_iterations"] or config.max_iterations,
         tools=options["tools"],
         stream=options["stream"],
         services=services,
@@ -391,7 +394,8 @@ async def _continue_input(session: Any, thread_id: str, fresh: dict[str, Any]) -
 
 
 async def _run(session: Any, thread_id: str, graph_input: Any, ctx: Any, renderer: Any, title: str) -> Any:
-    from ml_intern.errors import UserError, explain_model_error
+    from ml_intern.errors import UserError
+    from ml_intern.model.errors import explain_model_error
     from ml_intern.paths import database_path
 
     try:
@@ -488,7 +492,7 @@ async def _chat(options: dict[str, Any], thread: str | None) -> int:
     """The interactive chat on a new thread, or on `thread` ("" is the most recent)."""
     from rich.console import Console
 
-    from ml_intern.session.operations import needs_hf_token
+    from ml_intern.model.credentials import needs_hf_token
     from ml_intern.session.threads import new_thread_id
     from ml_intern.terminal.chat import Chat
 
@@ -517,7 +521,7 @@ async def _ask_hf_token(console: Any, model_id: str) -> None:
     from prompt_toolkit import PromptSession
 
     from ml_intern.errors import UserError
-    from ml_intern.session.operations import save_hf_token, verify_hf_token
+    from ml_intern.model.credentials import save_hf_token, verify_hf_token
     from ml_intern.terminal.render import red
 
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")

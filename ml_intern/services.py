@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ml_intern.configs.prompt import system_prompt
+from ml_intern.configs.schema import AgentConfig, as_config
+from ml_intern.model.factory import make_chat_model, model_window
 from ml_intern.model.ids import ModelSpec, pick_model, resolve_model
 from ml_intern.paths import home_dir
 from ml_intern.secrets import register_secrets
@@ -34,13 +36,16 @@ class Services:
     model: ModelSpec  # which model, and how to reach it
     chat_model: Any  # a LangChain chat model, tools not bound
     tools: list[Any]  # LangChain tools offered to the model
-    config: dict[str, Any] = field(default_factory=dict)  # the merged agent config
+    config: AgentConfig = field(default_factory=AgentConfig)  # the validated agent config
     prompt: str = ""  # the system prompt
     context_window: int | None = None  # the model's input window in tokens, when litellm knows it
     mcp: McpPlan | None = None  # MCP servers to start before the first model call; None: none configured
     warnings: list[str] = field(default_factory=list)  # problems to show the user once (config, MCP start-up)
     _starting: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
     _servers: Any = field(default=None, init=False, repr=False)  # the started McpServers
+
+    def __post_init__(self) -> None:
+        self.config = as_config(self.config)  # tests may hand a plain dict
 
     async def start(self) -> None:
         """Start the MCP servers and offer their tools, once; afterwards a cheap no-op."""
@@ -90,38 +95,6 @@ class Services:
         return {tool.name: tool for tool in self.tools}
 
 
-def make_chat_model(spec: ModelSpec, stream: bool, config: Mapping[str, Any]) -> Any:
-    """A ChatLiteLLM for `spec`; litellm is imported here, never at start-up."""
-    import logging
-
-    import litellm
-    from langchain_litellm import ChatLiteLLM
-
-    litellm.suppress_debug_info = True  # else provider errors print a help banner on stdout
-    logging.getLogger("LiteLLM").setLevel(logging.CRITICAL)
-    return ChatLiteLLM(
-        model=spec.litellm_model,
-        api_base=spec.api_base,
-        api_key=spec.api_key,
-        streaming=stream,
-        max_retries=0,
-        model_kwargs={
-            "max_retries": 0
-        },  # the OpenAI SDK under litellm would retry silently; model/retry.py retries
-        request_timeout=float(config.get("request_timeout", 600)),
-    )
-
-
-def model_window(litellm_model: str) -> int | None:
-    """The model's input window from litellm's table, None when unknown (local servers)."""
-    import litellm
-
-    try:
-        return litellm.get_model_info(litellm_model).get("max_input_tokens")
-    except Exception:  # litellm raises for models missing from its table
-        return None
-
-
 def build_services(
     *,
     model: str | None,
@@ -129,7 +102,7 @@ def build_services(
     tool_names: list[str] | None,
     stream: bool,
     environ: Mapping[str, str],
-    config: dict[str, Any] | None,
+    config: AgentConfig | dict[str, Any] | None,
     chat_model: Any = None,
 ) -> Services:
     """Resolve the model, build the tools and the prompt; `chat_model` replaces the litellm one (tests)."""
@@ -140,19 +113,20 @@ def build_services(
         from ml_intern.configs.loader import load_config
 
         loaded = load_config(workdir, environ)
-        config, environ, warnings = loaded.config.model_dump(), loaded.env, list(loaded.warnings)
+        config, environ, warnings = loaded.config, loaded.env, list(loaded.warnings)
+    config = as_config(config)
     register_secrets(environ)
-    spec = resolve_model(pick_model(model, config.get("model_name"), environ), environ)
+    spec = resolve_model(pick_model(model, config.model_name, environ), environ)
     env = ToolEnv.from_environ(workdir, home_dir(environ), config, dict(environ))
     everything = all_tools(env)
-    servers = config.get("mcpServers") or {}
+    servers = {name: server.model_dump() for name, server in config.mcpServers.items()}
     tools = select_tools(everything, tool_names, bool(servers))
     reserved = frozenset(tool.name for tool in everything)
     # MCP servers need the event loop: they start in Services.start, at the first model call.
     plan = McpPlan(servers, env.home, str(workdir), reserved, tool_names) if servers else None
     return Services(
         model=spec,
-        chat_model=chat_model or make_chat_model(spec, stream, config),
+        chat_model=chat_model or make_chat_model(spec, stream, config.request_timeout),
         context_window=None if chat_model else model_window(spec.litellm_model),
         tools=tools,
         config=config,

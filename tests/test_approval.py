@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from langchain_core.messages import ToolMessage
 
+from ml_intern.configs.schema import as_config
 from ml_intern.graph.messages import NOT_EXECUTED
 from ml_intern.tools.base import ToolEnv
 from ml_intern.tools.local.shell import needs_approval
@@ -69,7 +70,7 @@ async def test_ask_interrupts_with_the_design_payload_before_anything_runs(db: P
     async with agent_on(db, [reply], outbox, "ask", ran) as agent:
         outcome = await agent.send("make a file")
     call = reply.tool_calls[1]
-    reason = needs_approval(call["args"], CONFIG)
+    reason = needs_approval(call["args"], as_config(CONFIG))
     assert reason and "touch a.txt" in reason
     expected = {
         "type": "approval",

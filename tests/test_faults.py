@@ -24,9 +24,9 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMes
 from langgraph.types import Overwrite
 
 from ml_intern.configs.schema import AgentConfig
-from ml_intern.errors import explain_model_error
 from ml_intern.graph.context import RunContext
 from ml_intern.graph.messages import NOT_EXECUTED
+from ml_intern.model.errors import explain_model_error
 from ml_intern.nodes.compact import SUMMARY_PROMPT
 from ml_intern.nodes.doom_check import STALL_GUARD, TRUNCATED
 from ml_intern.services import build_services
@@ -291,7 +291,7 @@ async def test_retries_stop_after_the_configured_attempts(
 
 
 async def test_timeout_is_retried(llm_server: ScriptedLLMServer, sandbox: Sandbox) -> None:
-    config = {**agent_config(), "request_timeout": 0.5}  # not a config-file key: see the report
+    config = {**agent_config(), "request_timeout": 0.5}
     llm_server.push(script.delay(3, script.text("too late")), script.text("on time"))
     turn = await run_real_turn(llm_server.url, sandbox, "hi", config=config)
     assert turn.outcome.final_response == "on time"

@@ -15,6 +15,7 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langgraph.graph import END, START, StateGraph
 
+from ml_intern.configs.schema import as_config
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.jobs.pricing import estimate_cost, parse_timeout
 from ml_intern.tools.jobs.tool import APPROVAL, is_scheduled_operation, make_tools
@@ -135,7 +136,9 @@ async def test_configured_default_timeout_applies_when_none_is_given(hub, tmp_pa
     tool = make_tool(hub, tmp_path, default_timeout="2h")
     await tool.ainvoke({"operation": "run", "command": ["echo"], "wait": False})
     assert posted_job(hub)["timeoutSeconds"] == 7200
-    reason = APPROVE({"operation": "run", "command": ["echo"]}, {"hf_jobs": {"default_timeout": "2h"}})
+    reason = APPROVE(
+        {"operation": "run", "command": ["echo"]}, as_config({"hf_jobs": {"default_timeout": "2h"}})
+    )
     assert reason == "CPU job on cpu-basic for up to 2h (est. $0.02): echo"
 
 
@@ -339,7 +342,7 @@ async def test_bad_arguments_are_explained_without_calling_the_hub(hub, tool, ar
     ],
 )
 def test_approval_reasons(args, config, reason):
-    assert APPROVE(args, config) == reason
+    assert APPROVE(args, as_config(config)) == reason
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 from langgraph.graph import END
 
-from ml_intern.errors import explain_model_error
+from ml_intern.configs.schema import as_config
 from ml_intern.graph.loops import call_key, executed_calls, loop_continuation
 from ml_intern.graph.messages import NOT_EXECUTED, guard_message, model_view, pending_calls
 from ml_intern.graph.routing import (
@@ -19,6 +19,7 @@ from ml_intern.graph.routing import (
     route_after_doom_check,
 )
 from ml_intern.graph.state import add_usage
+from ml_intern.model.errors import explain_model_error
 from ml_intern.nodes.approval_interrupt import DENIED, NEVER_AUTO, decide_without_asking, parse_resume
 from ml_intern.nodes.call_model import usage_of
 from ml_intern.nodes.compact import estimate_tokens, split_for_summary, threshold
@@ -209,7 +210,7 @@ def test_compaction_split_is_none_when_there_is_nothing_to_cut() -> None:
     ],
 )
 def test_compaction_threshold_is_the_smaller_of_config_and_window(config, window, expected) -> None:
-    assert threshold(config, window) == expected
+    assert threshold(as_config(config), window) == expected
 
 
 # ---- usage ------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import huggingface_hub.constants
 import pytest
 from langchain_core.messages import AIMessage, SystemMessage
 
+import ml_intern.model.credentials as credentials
 import ml_intern.session.operations as operations
 import ml_intern.tools.registry as registry
 from ml_intern.errors import UserError
@@ -213,14 +214,14 @@ async def test_thread_status_reports_turns_tokens_and_cost(db: Path) -> None:
     ],
 )
 def test_only_hugging_face_models_need_a_token(model: str, environ: dict[str, str], needed: bool) -> None:
-    assert operations.needs_hf_token(model, environ) is needed
+    assert credentials.needs_hf_token(model, environ) is needed
 
 
 def test_verify_hf_token_asks_the_hub_who_the_token_belongs_to() -> None:
     with FakeHub(token="hf_valid0001") as hub:
-        assert operations.verify_hf_token("hf_valid0001", hub.url) == USER
+        assert credentials.verify_hf_token("hf_valid0001", hub.url) == USER
         with pytest.raises(UserError) as rejected:
-            operations.verify_hf_token("hf_invalid9999", hub.url)
+            credentials.verify_hf_token("hf_invalid9999", hub.url)
         sent = [r.headers.get("authorization") for r in hub.find("GET", "/api/whoami-v2")]
     assert sent == ["Bearer hf_valid0001", "Bearer hf_invalid9999"]
     assert str(rejected.value).startswith(f"{hub.url} did not accept the token")
@@ -233,9 +234,9 @@ def test_a_token_saved_by_hf_auth_login_counts_as_present(
     token_file = tmp_path / "token"
     monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(token_file))
     environ: dict[str, Any] = {}
-    assert not operations.adopt_saved_hf_token(environ) and environ == {}
+    assert not credentials.adopt_saved_hf_token(environ) and environ == {}
     token_file.write_text("hf_saved0001\n")
-    assert operations.adopt_saved_hf_token(environ) and environ == {"HF_TOKEN": "hf_saved0001"}
+    assert credentials.adopt_saved_hf_token(environ) and environ == {"HF_TOKEN": "hf_saved0001"}
     explicit = {"HF_TOKEN": "hf_explicit01"}
-    assert not operations.adopt_saved_hf_token(explicit) and explicit == {"HF_TOKEN": "hf_explicit01"}
-    assert not operations.needs_hf_token("huggingface/org/model", environ)
+    assert not credentials.adopt_saved_hf_token(explicit) and explicit == {"HF_TOKEN": "hf_explicit01"}
+    assert not credentials.needs_hf_token("huggingface/org/model", environ)

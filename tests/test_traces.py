@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from ml_intern.configs.schema import as_config
 from ml_intern.errors import UserError
 from ml_intern.session.export import export_thread
 from ml_intern.session.session import open_session
@@ -89,7 +90,9 @@ async def test_a_thread_is_uploaded_in_the_background_after_a_turn(hub: FakeHub,
     environ = {"HF_TOKEN": TOKEN, "HF_ENDPOINT": hub.url, "ML_INTERN_HOME": str(sandbox.ml_intern_home)}
     async with open_agent(db, ["Hello."]) as agent:
         await agent.send("hi")
-        upload = await upload_thread_trace(agent.session, THREAD, {"share_traces": True}, environ, delay=0)
+        upload = await upload_thread_trace(
+            agent.session, THREAD, as_config({"share_traces": True}), environ, delay=0
+        )
         expected = await export_thread(agent.session, THREAD)
         info = await agent.session.threads.find(THREAD)
     assert upload is not None and upload.wait(timeout=20) is not None
@@ -103,7 +106,9 @@ async def test_an_upload_never_blocks_the_run(hub: FakeHub, tmp_path, sandbox):
     async with open_agent(tmp_path / "checkpoints.sqlite", ["Hello."]) as agent:
         await agent.send("hi")
         started = time.monotonic()
-        upload = await upload_thread_trace(agent.session, THREAD, {"save_sessions": True}, environ, delay=0.5)
+        upload = await upload_thread_trace(
+            agent.session, THREAD, as_config({"save_sessions": True}), environ, delay=0.5
+        )
         returned_after = time.monotonic() - started
     assert upload is not None and returned_after < 0.5  # three attempts with backoff take at least 1.5 s
     assert upload.wait(timeout=20) is None
@@ -128,7 +133,7 @@ async def test_nothing_is_uploaded_unless_opted_in_with_a_token(
     }
     async with open_agent(tmp_path / "checkpoints.sqlite", ["Hello."]) as agent:
         await agent.send("hi")
-        assert await upload_thread_trace(agent.session, THREAD, config, environ) is None
+        assert await upload_thread_trace(agent.session, THREAD, as_config(config), environ) is None
     assert hub.requests == []
     assert (sandbox.ml_intern_home / LOG_NAME).exists() == logged
 
@@ -153,5 +158,7 @@ def test_visibility_needs_a_token_and_an_existing_dataset(hub: FakeHub, access: 
 async def test_upload_of_an_unknown_thread_is_logged_not_raised(hub: FakeHub, tmp_path, sandbox):
     environ = {"HF_TOKEN": TOKEN, "HF_ENDPOINT": hub.url, "ML_INTERN_HOME": str(sandbox.ml_intern_home)}
     async with open_session(tmp_path / "checkpoints.sqlite") as session:
-        assert await upload_thread_trace(session, "missing", {"share_traces": True}, environ) is None
+        assert (
+            await upload_thread_trace(session, "missing", as_config({"share_traces": True}), environ) is None
+        )
     assert "export failed" in (sandbox.ml_intern_home / LOG_NAME).read_text()

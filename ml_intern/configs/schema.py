@@ -59,7 +59,11 @@ Int = Annotated[int, BeforeValidator(_reject_bool)]
 Float = Annotated[float, BeforeValidator(_reject_bool)]
 Regex = Annotated[str, AfterValidator(_check_regex)]
 ImportSpec = Annotated[str, _full_match(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", "expected 'package.module:attr'")]
-Duration = Annotated[str, _full_match(r"\d+(\.\d+)?[smhd]?", "expected a duration such as 30m, 2h or 90s")]
+Duration = Annotated[
+    str,
+    BeforeValidator(lambda v: str(v) if isinstance(v, int | float) and not isinstance(v, bool) else v),
+    _full_match(r"\d+(\.\d+)?[smhd]?", "expected a duration such as 30m, 2h or 90s"),
+]  # a bare number is seconds
 
 
 class Section(BaseModel):
@@ -201,6 +205,7 @@ class AgentConfig(Section):
 
     model_name: str | None = None  # litellm model id; None: the CLI picks one from the credentials found
     max_iterations: Int = Field(300, ge=1)  # model calls per turn
+    request_timeout: Float = Field(600, gt=0)  # seconds one model request may take before it is retried
     approval: Literal["ask", "auto", "deny"] | None = None  # None: the CLI's default for the mode
     yolo_mode: bool = False  # approve every call without asking
     confirm_cpu_jobs: bool = True  # CPU-only HF jobs need approval too
@@ -261,3 +266,10 @@ def suggest_key(key: str) -> str:
     names = {name for model in [AgentConfig, *Section.__subclasses__()] for name in model.model_fields}
     close = difflib.get_close_matches(key, names, n=1)
     return f" (did you mean {close[0]}?)" if close else ""
+
+
+def as_config(value: AgentConfig | dict[str, Any] | None) -> AgentConfig:
+    """`value` as a validated AgentConfig (a dict is validated over the schema's defaults)."""
+    if isinstance(value, AgentConfig):
+        return value
+    return AgentConfig.model_validate(value or {})

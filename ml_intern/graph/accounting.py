@@ -17,6 +17,8 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
 
+from ml_intern.configs.schema import AgentConfig
+
 OUTPUT_ALLOWANCE = 1_000  # output tokens assumed for the next call when checking the budget
 LABELS = ("research", "compaction")  # usage also counted under `<label>_<key>`
 # What the hf_jobs tool answers (ml_intern/tools/jobs/ops.py): a job left running, a job that ended.
@@ -153,10 +155,10 @@ def usage_report(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return {"turn": turn_usage(values), "thread": dict(values.get("usage") or {})}
 
 
-def budget_limits(ctx: Any, config: Mapping[str, Any]) -> tuple[float | None, int | None]:
+def budget_limits(ctx: Any, config: AgentConfig) -> tuple[float | None, int | None]:
     """The per-turn cost and token budgets: the run's settings, else the config's."""
-    cost = ctx.max_cost_usd if ctx.max_cost_usd is not None else config.get("max_cost_usd")
-    tokens = ctx.max_tokens if ctx.max_tokens is not None else config.get("max_tokens")
+    cost = ctx.max_cost_usd if ctx.max_cost_usd is not None else config.max_cost_usd
+    tokens = ctx.max_tokens if ctx.max_tokens is not None else config.max_tokens
     return cost, tokens
 
 

@@ -6,8 +6,9 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from ml_intern.configs.schema import AgentConfig
 from ml_intern.errors import redact
 
 T = TypeVar("T")
@@ -43,8 +44,8 @@ class RetryPolicy:
     max_delay: float = 30.0  # cap on one wait, Retry-After included
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> RetryPolicy:
-        return cls(**(config.get("retries") or {}))
+    def from_config(cls, config: AgentConfig) -> RetryPolicy:
+        return cls(**config.retries.model_dump())
 
 
 def is_transient(exc: BaseException) -> bool:

@@ -8,6 +8,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemM
 from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
+from ml_intern.configs.schema import AgentConfig
 from ml_intern.graph.accounting import compaction_update
 from ml_intern.graph.context import RunContext, services_of
 from ml_intern.graph.events import emit
@@ -39,11 +40,11 @@ def context_size(state: AgentState) -> int:
     return state["context_tokens"] + estimate_tokens(messages[last_reply + 1 :])
 
 
-def threshold(config: dict[str, Any], window: int | None) -> int:
+def threshold(config: AgentConfig, window: int | None) -> int:
     """The smaller of the configured token threshold and a fraction of the model's window."""
-    settings = config.get("compaction") or {}
-    limit = int(settings.get("threshold_tokens", 170_000))
-    return min(limit, int(window * settings.get("window_fraction", 0.9))) if window else limit
+    settings = config.compaction
+    limit = settings.threshold_tokens
+    return min(limit, int(window * settings.window_fraction)) if window else limit
 
 
 def split_for_summary(messages: list[AnyMessage], keep_recent: int) -> tuple[int, int] | None:
@@ -101,7 +102,7 @@ async def compact(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, 
     forced = bool(state.get("force_compact"))
     if before <= budget and not forced:
         return opening
-    keep = int((services.config.get("compaction") or {}).get("keep_recent_tokens", 20_000))
+    keep = services.config.compaction.keep_recent_tokens
     # Forced (the model said the context overflowed): its window is smaller than we knew, so keep a
     # quarter of what is there rather than the configured tail.
     keep = min(keep, budget // 2, before // 4 if forced else keep)

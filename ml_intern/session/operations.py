@@ -1,21 +1,23 @@
 """Operations the chat's slash commands need, with no terminal code: compact, switch model, status, settle
-pending tool calls, Hugging Face token checks."""
+pending tool calls."""
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import HumanMessage
 
-from ml_intern.errors import UserError, explain_model_error, redact
+from ml_intern.configs.schema import AgentConfig
+from ml_intern.errors import UserError
 from ml_intern.graph.accounting import labelled, turn_usage
 from ml_intern.graph.context import RunContext, services_of
 from ml_intern.graph.messages import is_user_turn, pending_calls, tool_result
+from ml_intern.model.errors import explain_model_error
 
 INTERRUPTED = "Interrupted by the user (Ctrl-C) before this call finished; it may have partly run."
 ABANDONED = "Not executed: the user sent a new message instead of answering the approval request."
@@ -87,7 +89,7 @@ async def compact_now(session: Any, thread_id: str, ctx: RunContext) -> Compacti
         return None
     services = services_of(ctx)
     before = context_size(values)
-    configured = int((services.config.get("compaction") or {}).get("keep_recent_tokens", 20_000))
+    configured = services.config.compaction.keep_recent_tokens
     keep = min(configured, estimate_tokens(messages) // 4)
     result = await summarise(messages, services.chat_model, keep)
     if result is None:
@@ -104,7 +106,7 @@ async def compact_now(session: Any, thread_id: str, ctx: RunContext) -> Compacti
 
 
 def rebuild_context(
-    ctx: RunContext, model_id: str, config: dict[str, Any], environ: Mapping[str, str]
+    ctx: RunContext, model_id: str, config: AgentConfig, environ: Mapping[str, str]
 ) -> RunContext:
     """The same run settings with services built for `model_id` (the model is not called)."""
     from ml_intern.services import build_services
@@ -138,7 +140,7 @@ async def check_model(ctx: RunContext) -> None:
 
 
 async def switch_model(
-    ctx: RunContext, model_id: str, config: dict[str, Any], environ: Mapping[str, str]
+    ctx: RunContext, model_id: str, config: AgentConfig, environ: Mapping[str, str]
 ) -> RunContext:
     """A context for `model_id` once it has answered a check call; `ctx` itself is never changed."""
     candidate = rebuild_context(ctx, model_id, config, environ)
@@ -177,42 +179,3 @@ async def thread_status(session: Any, thread_id: str) -> ThreadStatus:
         compactions=usage.get("compactions", 0),
         turn_usage=turn_usage(values),
     )
-
-
-# ---- Hugging Face token -------------------------------------------------------------------------------
-
-
-def needs_hf_token(model_id: str, environ: Mapping[str, str]) -> bool:
-    """Models served through Hugging Face (`huggingface/...`) need a token; is one missing?"""
-    return model_id.startswith("huggingface/") and not environ.get("HF_TOKEN")
-
-
-def adopt_saved_hf_token(environ: MutableMapping[str, str]) -> bool:
-    """Put a token saved by `hf auth login` into HF_TOKEN (when unset), so every component sees it."""
-    if environ.get("HF_TOKEN"):
-        return False
-    from huggingface_hub import get_token
-
-    token = get_token()
-    if token:
-        environ["HF_TOKEN"] = token
-    return bool(token)
-
-
-def verify_hf_token(token: str, endpoint: str) -> str:
-    """The user name the Hub knows `token` as (blocking); a UserError when the Hub rejects it."""
-    from huggingface_hub import HfApi
-
-    try:
-        info = HfApi(endpoint=endpoint).whoami(token=token)
-    except Exception as exc:  # HTTP errors and connection failures alike: say what happened
-        detail = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        raise UserError(f"{endpoint} did not accept the token ({detail})") from None
-    return str(info.get("name") or "?")
-
-
-def save_hf_token(token: str) -> None:
-    """Save the token where huggingface_hub (and `hf auth login`) keep it (blocking)."""
-    from huggingface_hub import login
-
-    login(token=token, add_to_git_credential=False)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ml_intern.configs.schema import AgentConfig
 from ml_intern.errors import UserError
 from ml_intern.paths import home_dir
 from ml_intern.secrets import redact
@@ -66,9 +67,9 @@ class HubAccess:
         return HfApi(endpoint=self.endpoint, token=self.token)
 
 
-def uploads_enabled(config: Mapping[str, Any]) -> bool:
+def uploads_enabled(config: AgentConfig) -> bool:
     """Whether the user opted in to trace uploads."""
-    return bool(config.get("share_traces") or config.get("save_sessions"))
+    return config.share_traces or config.save_sessions
 
 
 def trace_repo_id(api: Any) -> str:
@@ -143,7 +144,7 @@ class TraceUpload:
 
 
 async def upload_thread_trace(
-    session: Any, thread_id: str, config: Mapping[str, Any], environ: Mapping[str, str], **retry: Any
+    session: Any, thread_id: str, config: AgentConfig, environ: Mapping[str, str], **retry: Any
 ) -> TraceUpload | None:
     """After a turn, if the user opted in: export the thread and start its upload (None: nothing started)."""
     if not uploads_enabled(config):

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from ml_intern.cli import EXIT_INTERRUPTED, EXIT_OK, when
+from ml_intern.configs.schema import AgentConfig
 
 DOUBLE_PRESS_S = 1.0  # two Ctrl-C within this many seconds quit the chat
 
@@ -28,7 +29,7 @@ class Cancelled(Exception):
 class Chat:
     """The interactive loop: read a line, run a slash command or a turn, ask about calls needing approval."""
 
-    def __init__(self, session: Any, ctx: Any, config: dict[str, Any], console: Any, thread_id: str) -> None:
+    def __init__(self, session: Any, ctx: Any, config: AgentConfig, console: Any, thread_id: str) -> None:
         self.session, self.ctx, self.config, self.console = session, ctx, config, console
         self.thread_id = thread_id
         self.yolo = False  # approve every call that needs approval, except scheduled jobs
@@ -155,7 +156,8 @@ class Chat:
 
     async def _turn(self, graph_input: Any, title: str) -> Any:
         """Run one turn (or its continuation) and draw it; None when it was cancelled or failed."""
-        from ml_intern.errors import UserError, explain_model_error
+        from ml_intern.errors import UserError
+        from ml_intern.model.errors import explain_model_error
 
         try:
             outcome = await self._drawn_turn(graph_input, title)
@@ -352,7 +354,8 @@ class Chat:
             self.console.print(line, markup=False)
 
     async def _compact(self, argument: str) -> None:
-        from ml_intern.errors import UserError, explain_model_error
+        from ml_intern.errors import UserError
+        from ml_intern.model.errors import explain_model_error
         from ml_intern.session.operations import compact_now
         from ml_intern.terminal.render import dim
 
@@ -370,7 +373,8 @@ class Chat:
 
     async def _model(self, argument: str) -> None:
         from ml_intern.errors import UserError
-        from ml_intern.session.operations import needs_hf_token, switch_model
+        from ml_intern.model.credentials import needs_hf_token
+        from ml_intern.session.operations import switch_model
 
         if not argument:
             self.console.print(

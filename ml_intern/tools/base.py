@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from ml_intern.configs.schema import AgentConfig, as_config
 from ml_intern.graph.events import emit
 
 __all__ = ["MAX_RESULT_CHARS", "ToolEnv", "ToolError", "clip", "emit"]
@@ -19,7 +19,7 @@ class ToolEnv:
 
     workdir: Path  # the user's working directory; local tools resolve relative paths against it
     home: Path  # ML_INTERN_HOME: where spilled outputs and logs may be written (never the workdir)
-    config: dict[str, Any] = field(default_factory=dict)  # the merged agent config
+    config: AgentConfig = field(default_factory=AgentConfig)  # the validated agent config
     read_files: set[str] = field(default_factory=set)  # absolute paths read this run (write guard)
     hf_endpoint: str = "https://huggingface.co"  # HF_ENDPOINT: every Hub call goes here
     hf_token: str | None = field(default=None, repr=False)  # HF_TOKEN; sent only to Hugging Face hosts
@@ -27,9 +27,12 @@ class ToolEnv:
     github_api_url: str = "https://api.github.com"  # GITHUB_API_URL
     github_token: str | None = field(default=None, repr=False)  # GITHUB_TOKEN
 
+    def __post_init__(self) -> None:
+        self.config = as_config(self.config)  # tests and plugins may hand a plain dict
+
     @classmethod
     def from_environ(
-        cls, workdir: Path, home: Path, config: dict[str, Any], environ: dict[str, str]
+        cls, workdir: Path, home: Path, config: AgentConfig, environ: dict[str, str]
     ) -> ToolEnv:
         """Read the endpoints and tokens once, at the config boundary."""
         return cls(

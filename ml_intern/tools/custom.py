@@ -31,7 +31,7 @@ def custom_tools(env: ToolEnv, reserved: set[str]) -> list[BaseTool]:
     """The config's custom tools, then the installed plugins' tools; names must not clash with `reserved`."""
     tools: list[BaseTool] = []
     taken = set(reserved)
-    for spec in env.config.get("tools") or []:
+    for spec in env.config.tools:
         origin = f'custom tool {spec!r} (config "tools")'
         tools += checked_names(resolve(import_spec(spec, origin), env, origin), origin, taken)
     for point in entry_points(group=ENTRY_POINT_GROUP):

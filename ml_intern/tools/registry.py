@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from ml_intern.configs.schema import AgentConfig
 from ml_intern.errors import UserError
 from ml_intern.tools.base import ToolEnv
 
@@ -66,7 +67,7 @@ def select_tools(tools: list[Any], only: list[str] | None, mcp_configured: bool 
 
 def build_tools(env: ToolEnv, only: list[str] | None = None) -> list[Any]:
     """Every tool of every family plus custom tools, or just those named in `only` (in the family order)."""
-    return select_tools(all_tools(env), only, bool(env.config.get("mcpServers")))
+    return select_tools(all_tools(env), only, bool(env.config.mcpServers))
 
 
 @cache
@@ -77,7 +78,7 @@ def _approval_rules() -> dict[str, Callable[[dict, dict], str | None]]:
     return rules
 
 
-def approval_need(name: str, args: dict[str, Any], config: dict[str, Any]) -> ApprovalNeed | None:
+def approval_need(name: str, args: dict[str, Any], config: AgentConfig) -> ApprovalNeed | None:
     """Whether the call `name(args)` needs a human's approval under `config`."""
     rule = _approval_rules().get(name)
     reason = rule(args, config) if rule else None

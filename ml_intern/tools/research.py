@@ -52,12 +52,12 @@ async def run_research(task: str, context: str) -> tuple[str, dict[str, Any]]:
     parent = get_runtime(RunContext).context or RunContext()
     services = services_of(parent)
     tools = [t for t in services.tools if t.name in READ_ONLY_TOOLS]
-    settings = services.config.get("research") or {}
+    settings = services.config.research
     sub = RunContext(
         model=parent.model,
         workdir=parent.workdir,
         approval="deny" if parent.approval == "ask" else parent.approval,  # no human inside a sub-agent
-        max_iterations=int(settings.get("max_iterations", 40)),
+        max_iterations=settings.max_iterations,
         services=Services(
             model=services.model,
             chat_model=services.chat_model,

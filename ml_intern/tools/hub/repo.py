@@ -10,6 +10,7 @@ from huggingface_hub.utils import filter_repo_objects
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
+from ml_intern.configs.schema import AgentConfig
 from ml_intern.tools.args import parse_args, tool_schema
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.hub.client import (
@@ -59,7 +60,7 @@ def local_file(local_path: str, base: Path) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def needs_approval(args: dict[str, Any], config: dict[str, Any]) -> str | None:
+def needs_approval(args: dict[str, Any], config: AgentConfig) -> str | None:
     """Uploads and deletions change a repo: say what would change (repo, path, size, a preview)."""
     operation = arg(args, "operation")
     as_pr = " as a new PR" if flag(args.get("create_pr")) else ""

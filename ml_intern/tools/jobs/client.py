@@ -25,8 +25,7 @@ class JobsClient:
     def __init__(self, env: ToolEnv) -> None:
         self.api = HfApi(endpoint=env.hf_endpoint, token=env.hf_token or False)
         self.token = env.hf_token
-        settings = env.config.get("hf_jobs") or {}
-        self.retry_base_seconds = parse_seconds(settings.get("retry_delay", "1s"))  # doubled at each retry
+        self.retry_base_seconds = parse_seconds(env.config.hf_jobs.retry_delay)  # doubled at each retry
         self._namespace: str | None = None
 
     async def namespace(self) -> str:

@@ -31,10 +31,10 @@ class JobOperations:
     def __init__(self, env: ToolEnv) -> None:
         self.env = env
         self.client = JobsClient(env)
-        settings = env.config.get("hf_jobs") or {}
+        settings = env.config.hf_jobs
         self.default_timeout = default_timeout(env.config)
-        self.wait_limit_seconds = parse_seconds(settings.get("wait_limit", "30m"))  # then return, job runs on
-        self.poll_seconds = parse_seconds(settings.get("poll_interval", "10s"))  # status checks while quiet
+        self.wait_limit_seconds = parse_seconds(settings.wait_limit)  # then return, job runs on
+        self.poll_seconds = parse_seconds(settings.poll_interval)  # status checks while quiet
 
     async def dispatch(self, args: JobArgs) -> str:
         """Run one operation; the HF token never appears in what comes back."""

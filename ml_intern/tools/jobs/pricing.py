@@ -8,9 +8,10 @@ minute, only while a job is starting or running). They are for the approval line
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from huggingface_hub import JobHardware
+
+from ml_intern.configs.schema import AgentConfig
 
 HOURLY_USD: dict[str, float] = {
     "cpu-basic": 0.01,
@@ -75,9 +76,9 @@ def parse_timeout(timeout: str | int | float) -> int:
     return seconds
 
 
-def default_timeout(config: dict[str, Any]) -> str:
-    """The timeout for jobs started without one: `hf_jobs.default_timeout` in the config, else 30m."""
-    return str((config.get("hf_jobs") or {}).get("default_timeout") or DEFAULT_TIMEOUT)
+def default_timeout(config: AgentConfig) -> str:
+    """The timeout for jobs started without one: `hf_jobs.default_timeout` in the config."""
+    return config.hf_jobs.default_timeout
 
 
 def format_duration(seconds: int) -> str:

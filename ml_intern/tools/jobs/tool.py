@@ -7,6 +7,7 @@ from typing import Any
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import ValidationError
 
+from ml_intern.configs.schema import AgentConfig
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.jobs.ops import JobOperations
 from ml_intern.tools.jobs.pricing import (
@@ -59,7 +60,7 @@ def is_scheduled_operation(args: dict[str, Any]) -> bool:
     return _operation(args) in SCHEDULED_CHANGES
 
 
-def approval_reason(args: dict[str, Any], config: dict[str, Any]) -> str | None:
+def approval_reason(args: dict[str, Any], config: AgentConfig) -> str | None:
     """Why an `hf_jobs` call needs the user's approval, or None when it does not."""
     operation = _operation(args)
     if operation not in ("run", *SCHEDULED_CHANGES):
@@ -67,7 +68,7 @@ def approval_reason(args: dict[str, Any], config: dict[str, Any]) -> str | None:
     if operation not in ("run", "scheduled run"):
         return f"Scheduled job {args.get('scheduled_job_id') or '?'}: {operation.split()[1]}"
     flavor = str(args.get("hardware_flavor") or DEFAULT_FLAVOR)
-    if operation == "run" and not is_gpu(flavor) and not config.get("confirm_cpu_jobs", True):
+    if operation == "run" and not is_gpu(flavor) and not config.confirm_cpu_jobs:
         return None
     timeout = args.get("timeout") or default_timeout(config)
     try:

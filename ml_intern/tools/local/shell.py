@@ -20,6 +20,7 @@ from typing import IO
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
+from ml_intern.configs.schema import AgentConfig
 from ml_intern.secrets import redact
 from ml_intern.tools.base import MAX_RESULT_CHARS, ToolEnv, ToolError, emit
 
@@ -241,10 +242,10 @@ async def run_command(command: str, cwd: Path, timeout: int, spill_dir: Path) ->
     return text if code == 0 else f"{text}\n\nexit code {code}"
 
 
-def needs_approval(args: dict, config: dict) -> str | None:
+def needs_approval(args: dict, config: AgentConfig) -> str | None:
     """Commands matching a configured `bash.approval_patterns` regex (destructive outside the workdir)."""
     command = str(args.get("command", ""))
-    for pattern in (config.get("bash") or {}).get("approval_patterns", []):
+    for pattern in config.bash.approval_patterns:
         if re.search(pattern, command):
             return f"shell command that may be destructive outside the working directory: {command[:200]}"
     return None
@@ -255,7 +256,7 @@ APPROVAL = {"bash": needs_approval}
 
 def make_tools(env: ToolEnv) -> list[BaseTool]:
     """Build the `bash` tool bound to the run's working directory."""
-    default_timeout = int((env.config.get("bash") or {}).get("timeout", DEFAULT_TIMEOUT))
+    default_timeout = env.config.bash.timeout
 
     async def bash(command: str, description: str = "", work_dir: str = "", timeout: int = 0) -> str:
         if not command.strip():

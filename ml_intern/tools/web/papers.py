@@ -56,8 +56,7 @@ class PaperResearch:
         self.hub_url = env.hf_endpoint
         self.api = HfApi(endpoint=env.hf_endpoint, token=env.hf_token or False)
         self.policy = RetryPolicy.from_config(env.config)
-        papers_config = env.config.get("papers") or {}
-        self.html_sources = [u.rstrip("/") for u in papers_config.get("html_urls", HTML_SOURCES)]
+        self.html_sources = [u.rstrip("/") for u in env.config.papers.html_urls]
         self._parsed: dict[str, tuple[ParsedPaper, str]] = {}  # arxiv id -> parsed paper and its URL
 
     async def hub(self, call: Callable[[], T], missing: str) -> T:

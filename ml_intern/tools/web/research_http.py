@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import httpx
 from huggingface_hub.errors import HfHubHTTPError
 
+from ml_intern.configs.schema import AgentConfig
 from ml_intern.tools.base import ToolEnv, ToolError
 
 T = TypeVar("T")
@@ -32,14 +33,10 @@ class RetryPolicy:
     max_delay: float = 4.0  # cap on any single wait, Retry-After included
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> RetryPolicy:
-        """Read `config["http"]` (`retry_attempts`, `retry_delay`, `max_retry_delay`) over the defaults."""
-        section = config.get("http") or {}
-        return cls(
-            attempts=max(1, int(section.get("retry_attempts", cls.attempts))),
-            delay=float(section.get("retry_delay", cls.delay)),
-            max_delay=float(section.get("max_retry_delay", cls.max_delay)),
-        )
+    def from_config(cls, config: AgentConfig) -> RetryPolicy:
+        """The `http` section of the config."""
+        section = config.http
+        return cls(section.retry_attempts, section.retry_delay, section.max_retry_delay)
 
     def wait_before_retry(self, response: httpx.Response | None, attempt: int) -> float:
         """Seconds to wait: the server's Retry-After or rate-limit reset if given, else backoff."""

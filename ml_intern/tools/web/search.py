@@ -132,7 +132,7 @@ def format_results(query: str, results: list[SearchResult]) -> str:
 
 def make_tools(env: ToolEnv) -> list[BaseTool]:
     """The `web_search` tool, searching the configured engine URL."""
-    search_url = (env.config.get("web_search") or {}).get("url") or SEARCH_URL
+    search_url = env.config.web_search.url
     policy = RetryPolicy.from_config(env.config)
 
     async def web_search(
