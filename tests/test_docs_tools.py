@@ -10,7 +10,7 @@ import pytest
 
 import ml_intern.tools.web.docs as docs
 from ml_intern.tools.base import ToolEnv, ToolError
-from ml_intern.tools.web.research_http import is_hf_url
+from ml_intern.tools.http import is_hf_url
 from tests.fakes.research_servers import FakeHub, FakeWebsite, fresh
 
 TOKEN = "hf_secret_token"

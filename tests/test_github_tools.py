@@ -197,8 +197,9 @@ async def test_rate_limit_is_retried_after_a_backoff(
 async def test_persistent_rate_limit_is_explained(api: FakeGitHub, tmp_path: Path) -> None:
     api.fail("GET", "/search/repositories", 403, times=5, headers=RATE_LIMITED)
     tools = make_github_tools(api, tmp_path, token=None)
-    with pytest.raises(ToolError, match="rate limit exceeded after 3 tries.*set GITHUB_TOKEN"):
+    with pytest.raises(ToolError, match="rate limit exceeded.*set GITHUB_TOKEN"):
         await tools["github_list_repos"].ainvoke({"owner": "huggingface"})
+    assert len(api.find("GET", "/search/repositories")) == 3  # config http.retry_attempts
 
 
 async def test_token_is_not_sent_when_redirected_to_another_host(tools, api: FakeGitHub) -> None:

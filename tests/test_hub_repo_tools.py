@@ -10,6 +10,7 @@ import pytest
 import ml_intern.tools.hub.repo as hub_repo
 import ml_intern.tools.hub.repo_git as hub_repo_git
 from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.tools.registry import tool_facts
 from tests.fakes.hub_server import FakeHub
 
 TOKEN = "hf_test"
@@ -88,7 +89,7 @@ async def test_read_refuses_binary_and_huge_files(hub, sandbox):
 
 async def test_read_of_a_missing_file_says_how_to_find_files(hub, sandbox):
     with pytest.raises(
-        ToolError, match="File not found in alice/tiny-model; list its files with hf_repo_files"
+        ToolError, match="File not found while running read on model repo alice/tiny-model; .* hf_repo_files"
     ):
         await files_op(hub, sandbox, "read", path="nope.py")
 
@@ -161,7 +162,7 @@ async def test_delete_a_folder_and_nothing_when_nothing_matches(hub, sandbox):
 
 async def test_writes_without_token_explain_how_to_authenticate(hub, sandbox):
     with pytest.raises(
-        ToolError, match=r"Not allowed on alice/tiny-model \(HTTP 401\).*HF_TOKEN.*hf auth login"
+        ToolError, match=r"Not authorised \(HTTP 401\) while running upload on .*HF_TOKEN.*hf auth login"
     ):
         await files_op(hub, sandbox, "upload", token=None, path="a.txt", content="x")
     assert "authorization" not in hub.find("POST", "/preupload/")[0].headers
@@ -193,8 +194,8 @@ def test_reading_needs_no_approval(operation):
 
 
 def test_approval_rules_are_registered_under_the_tool_names():
-    assert {"hf_repo_files": hub_repo.needs_approval} == hub_repo.APPROVAL
-    assert {"hf_repo_git": hub_repo_git.needs_approval} == hub_repo_git.APPROVAL
+    assert tool_facts("hf_repo_files").approval is hub_repo.needs_approval
+    assert tool_facts("hf_repo_git").approval is hub_repo_git.needs_approval
 
 
 @pytest.mark.parametrize(
@@ -232,7 +233,7 @@ async def test_branches_and_tags(hub, sandbox):
     out = await git_op(hub, sandbox, "list_refs")
     assert "Branches: main (aaaaaaaa), dev (aaaaaaaa)\nTags: v1.0 (aaaaaaaa)" in out
     assert "Deleted tag v1.0" in await git_op(hub, sandbox, "delete_tag", tag="v1.0")
-    with pytest.raises(ToolError, match="Revision not found in alice/tiny-model; list branches and tags"):
+    with pytest.raises(ToolError, match="Revision not found while running delete_branch .*list_refs"):
         await git_op(hub, sandbox, "delete_branch", branch="nope")
 
 
@@ -281,12 +282,13 @@ async def test_git_argument_errors_are_explained(hub, sandbox, args, message):
 
 
 async def test_an_unreachable_hub_becomes_a_tool_error(sandbox):
-    env = ToolEnv(workdir=sandbox.workdir, home=sandbox.ml_intern_home, hf_endpoint="http://127.0.0.1:9")
+    config = {"http": {"retry_delay": 0.01}}
+    env = ToolEnv(sandbox.workdir, sandbox.ml_intern_home, config, hf_endpoint="http://127.0.0.1:9")
     (tool,) = hub_repo_git.make_tools(env)
-    with pytest.raises(ToolError, match=r"Could not reach the Hub at http://127.0.0.1:9: .*HF_ENDPOINT"):
+    with pytest.raises(ToolError, match=r"Could not reach the Hub at http://127.0.0.1:9 while .*HF_ENDPOINT"):
         await tool.ainvoke({"operation": "list_refs", "repo_id": REPO})
 
 
 async def test_upload_to_a_missing_repo_says_to_create_it(hub, sandbox):
-    with pytest.raises(ToolError, match="model repo alice/new not found.*create it first: hf_repo_git"):
+    with pytest.raises(ToolError, match="Repo not found .* alice/new.*create it first: hf_repo_git"):
         await files_op(hub, sandbox, "upload", repo_id="alice/new", path="a.txt", content="x")

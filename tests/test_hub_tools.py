@@ -16,6 +16,7 @@ from ml_intern.tools.base import ToolEnv, ToolError
 from tests.fakes.hub_server import FakeHub
 
 TOKEN = "hf_test"
+FAST = {"http": {"retry_delay": 0.01, "max_retry_delay": 0.05}}
 CARD = "---\nlicense: llama3\ntags:\n- facebook\n---\n# Llama 3 8B Instruct\n\n" + "Model details. " * 200
 
 
@@ -122,7 +123,7 @@ async def test_details_auto_detects_the_repo_type(hub, sandbox):
 
 async def test_details_of_a_missing_repo_suggest_close_names(hub, sandbox):
     out = await details(hub, sandbox, "meta-llama/Llama-3-8B-Instrct", repo_type="model")
-    assert "model repo meta-llama/Llama-3-8B-Instrct not found (HTTP 404)." in out
+    assert "Repo not found (HTTP 404) while reading model repo meta-llama/Llama-3-8B-Instrct." in out
     assert "Did you mean: meta-llama/Llama-3-8B-Instruct, meta-llama/Llama-3-70B, acme/llama-lora?" in out
     searched = [r.arg("search") for r in hub.find("GET", "^/api/models$")]
     assert searched == ["Llama-3-8B-Instrct", "Instrct", "Llama"]  # whole name, then its longest words
@@ -130,7 +131,7 @@ async def test_details_of_a_missing_repo_suggest_close_names(hub, sandbox):
 
 async def test_details_of_a_private_repo_without_token_say_how_to_authenticate(hub, sandbox):
     out = await details(hub, sandbox, "acme/secret-model", token=None)
-    assert "is private or gated, or does not exist (HTTP 401)" in out
+    assert "Repo not found, or private or gated (HTTP 401) while reading model/dataset/space repo" in out
     assert "set HF_TOKEN" in out and "hf auth login" in out
     assert all("authorization" not in r.headers for r in hub.requests)
 
@@ -152,8 +153,8 @@ async def test_a_rate_limited_call_is_retried(hub, sandbox):
 async def test_server_errors_are_retried_a_few_times_then_reported(hub, sandbox):
     hub.fail("GET", "^/api/models/acme/llama-lora$", 503, times=10, headers={"Retry-After": "0"})
     out = await details(hub, sandbox, "acme/llama-lora", repo_type="model")
-    assert "The Hub failed with HTTP 503; retry later" in out
-    assert len(hub.find("GET", "^/api/models/acme/llama-lora$")) == 4
+    assert "The Hub failed with HTTP 503 while reading model repo acme/llama-lora after 3 tries" in out
+    assert len(hub.find("GET", "^/api/models/acme/llama-lora$")) == 3  # config http.retry_attempts
 
 
 async def test_details_need_a_repo_id(hub, sandbox):
@@ -172,8 +173,10 @@ def test_tool_schemas_stay_compact(sandbox):
 
 
 async def test_an_unreachable_hub_is_reported_not_raised(sandbox):
-    env = ToolEnv(workdir=sandbox.workdir, home=sandbox.ml_intern_home, hf_endpoint="http://127.0.0.1:9")
+    env = ToolEnv(
+        workdir=sandbox.workdir, home=sandbox.ml_intern_home, config=FAST, hf_endpoint="http://127.0.0.1:9"
+    )
     (_, details_tool) = hub_search.make_tools(env)
     out = await details_tool.ainvoke({"repo_ids": ["org/model"], "repo_type": "model"})
-    assert out.startswith("## org/model\nCould not reach the Hub at http://127.0.0.1:9:")
+    assert out.startswith("## org/model\nCould not reach the Hub at http://127.0.0.1:9 while reading model")
     assert out.endswith("check the network or HF_ENDPOINT.")

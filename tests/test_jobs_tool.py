@@ -18,11 +18,12 @@ from langgraph.graph import END, START, StateGraph
 from ml_intern.configs.schema import as_config
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.jobs.pricing import estimate_cost, parse_timeout
-from ml_intern.tools.jobs.tool import APPROVAL, is_scheduled_operation, make_tools
+from ml_intern.tools.jobs.tool import approval_reason, is_scheduled_operation, make_tools
 from tests.fakes.jobs_server import FakeJobsHub, Plan
 
-APPROVE = APPROVAL["hf_jobs"]
-FAST = {"poll_interval": 0.05, "retry_delay": "0.01s"}
+APPROVE = approval_reason
+FAST = {"poll_interval": 0.05}
+FAST_RETRIES = {"retry_delay": 0.01, "max_retry_delay": 0.05}
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def make_tool(hub: FakeJobsHub, workdir: Path, token: str | None = None, **jobs_
     env = ToolEnv(
         workdir=workdir,
         home=workdir / "home",
-        config={"confirm_cpu_jobs": True, "hf_jobs": {**FAST, **jobs_config}},
+        config={"confirm_cpu_jobs": True, "hf_jobs": {**FAST, **jobs_config}, "http": FAST_RETRIES},
         hf_endpoint=hub.url,
         hf_token=hub.token if token is None else token or None,
     )
@@ -223,13 +224,15 @@ async def test_unknown_job_says_not_found_and_suggests_ps(tool):
 
 async def test_invalid_token_says_how_to_set_hf_token(hub, tmp_path):
     tool = make_tool(hub, tmp_path, token="hf_wrong")
-    with pytest.raises(ToolError, match=r"rejected HF_TOKEN \(401\).*huggingface.co/settings/tokens"):
+    with pytest.raises(
+        ToolError, match=r"Not authorised \(HTTP 401\) while checking your HF account.*settings/tokens"
+    ):
         await tool.ainvoke({"operation": "ps"})
 
 
 async def test_forbidden_run_says_the_token_lacks_the_jobs_permission(hub, tool):
     hub.fail("POST", r"^/api/jobs/alice$", 403)
-    with pytest.raises(ToolError, match=r"lacks the permission needed for Jobs \(403\).*HF_TOKEN"):
+    with pytest.raises(ToolError, match=r"Not allowed \(HTTP 403\) while submitting the job.*Jobs permiss"):
         await tool.ainvoke({"operation": "run", "command": ["echo"]})
 
 

@@ -157,7 +157,7 @@ async def test_throttled_hub_call_is_retried(hf_papers, hub: FakeHub) -> None:
 
 async def test_persistent_hub_error_is_reported(hf_papers, hub: FakeHub) -> None:
     hub.fail("GET", "/api/papers/search", 503, times=5)
-    with pytest.raises(ToolError, match="Hugging Face API error 503"):
+    with pytest.raises(ToolError, match="The Hub failed with HTTP 503 while searching papers after 3 tries"):
         await hf_papers.ainvoke({"operation": "search", "query": "lora"})
     assert len(hub.find("GET", "/api/papers/search")) == 3
 

@@ -21,14 +21,16 @@ from ml_intern.session.traces import (
     upload_thread_trace,
     upload_trace,
 )
+from ml_intern.tools.http import HttpRetry
 from tests.fakes.hub_server import USER, FakeHub
 from tests.fakes.traces_hub import TracesHub
-from tests.test_graph import THREAD, open_agent
+from tests.harness_graph import THREAD, open_agent
 
 TOKEN = "hf_test"
 REPO = ("dataset", f"{USER}/{DATASET_NAME}")
 TRACE = '{"type": "user", "message": {"role": "user", "content": "hi"}}\n'
 PATH = "sessions/2024-05-01/t1.jsonl"
+FAST = {"retry_delay": 0.01, "max_retry_delay": 0.05}  # config section `http`
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ def hub() -> Iterator[FakeHub]:
 
 @pytest.fixture
 def access(hub: FakeHub) -> HubAccess:
-    return HubAccess(endpoint=hub.url, token=TOKEN)
+    return HubAccess(endpoint=hub.url, token=TOKEN, retry=HttpRetry(tries=3, delay=0.01))
 
 
 def committed_paths(hub: FakeHub) -> list[list[str]]:
@@ -51,7 +53,7 @@ def committed_paths(hub: FakeHub) -> list[list[str]]:
 
 
 def test_upload_creates_a_private_dataset_and_commits_the_trace(hub: FakeHub, access: HubAccess, tmp_path):
-    url = upload_trace(access, TRACE, PATH, tmp_path, delay=0)
+    url = upload_trace(access, TRACE, PATH, tmp_path)
     repo = hub.repos[REPO]
     assert url == f"{hub.url}/datasets/{USER}/{DATASET_NAME}"
     assert repo.private and repo.files[PATH] == TRACE.encode()
@@ -62,9 +64,9 @@ def test_upload_creates_a_private_dataset_and_commits_the_trace(hub: FakeHub, ac
 
 
 def test_later_uploads_keep_the_chosen_visibility_and_the_card(hub: FakeHub, access: HubAccess, tmp_path):
-    upload_trace(access, TRACE, PATH, tmp_path, delay=0)
+    upload_trace(access, TRACE, PATH, tmp_path)
     assert trace_visibility(access, private=False).startswith(f"{USER}/{DATASET_NAME} is public")
-    upload_trace(access, TRACE + TRACE, PATH, tmp_path, delay=0)
+    upload_trace(access, TRACE + TRACE, PATH, tmp_path)
     repo = hub.repos[REPO]
     assert not repo.private and repo.files[PATH] == (TRACE + TRACE).encode()
     assert committed_paths(hub) == [[PATH, "README.md"], [PATH]]
@@ -72,17 +74,17 @@ def test_later_uploads_keep_the_chosen_visibility_and_the_card(hub: FakeHub, acc
 
 def test_a_failing_hub_is_retried_then_logged_never_raised(hub: FakeHub, access: HubAccess, tmp_path):
     hub.fail("POST", "/api/repos/create", 500, times=10)
-    assert upload_trace(access, TRACE, PATH, tmp_path, attempts=3, delay=0.01) is None
-    assert len(hub.find("POST", "/api/repos/create")) == 3 and REPO not in hub.repos
-    log = (tmp_path / LOG_NAME).read_text().splitlines()
-    assert [line.split(": ", 2)[1] for line in log] == ["attempt 1/3", "attempt 2/3", "attempt 3/3"]
-    assert all(PATH in line and "500" in line for line in log)
+    assert upload_trace(access, TRACE, PATH, tmp_path) is None
+    assert len(hub.find("POST", "/api/repos/create")) == 3 and REPO not in hub.repos  # http.retry_attempts
+    (line,) = (tmp_path / LOG_NAME).read_text().splitlines()
+    assert f"{PATH}: The Hub failed with HTTP 500 while uploading the trace after 3 tries" in line
 
 
 def test_a_transient_failure_is_retried(hub: FakeHub, access: HubAccess, tmp_path):
     hub.fail("POST", "/commit/", 503, times=1)
-    assert upload_trace(access, TRACE, PATH, tmp_path, delay=0.01) is not None
+    assert upload_trace(access, TRACE, PATH, tmp_path) is not None
     assert hub.repos[REPO].files[PATH] == TRACE.encode()
+    assert len(hub.find("POST", "/commit/")) == 2  # the same commit again: harmless, so retried
 
 
 async def test_a_thread_is_uploaded_in_the_background_after_a_turn(hub: FakeHub, tmp_path, sandbox):
@@ -90,9 +92,8 @@ async def test_a_thread_is_uploaded_in_the_background_after_a_turn(hub: FakeHub,
     environ = {"HF_TOKEN": TOKEN, "HF_ENDPOINT": hub.url, "ML_INTERN_HOME": str(sandbox.ml_intern_home)}
     async with open_agent(db, ["Hello."]) as agent:
         await agent.send("hi")
-        upload = await upload_thread_trace(
-            agent.session, THREAD, as_config({"share_traces": True}), environ, delay=0
-        )
+        config = as_config({"share_traces": True, "http": FAST})
+        upload = await upload_thread_trace(agent.session, THREAD, config, environ)
         expected = await export_thread(agent.session, THREAD)
         info = await agent.session.threads.find(THREAD)
     assert upload is not None and upload.wait(timeout=20) is not None
@@ -106,13 +107,13 @@ async def test_an_upload_never_blocks_the_run(hub: FakeHub, tmp_path, sandbox):
     async with open_agent(tmp_path / "checkpoints.sqlite", ["Hello."]) as agent:
         await agent.send("hi")
         started = time.monotonic()
-        upload = await upload_thread_trace(
-            agent.session, THREAD, as_config({"save_sessions": True}), environ, delay=0.5
-        )
+        config = as_config({"save_sessions": True, "http": {"retry_delay": 0.3}})
+        upload = await upload_thread_trace(agent.session, THREAD, config, environ)
         returned_after = time.monotonic() - started
-    assert upload is not None and returned_after < 0.5  # three attempts with backoff take at least 1.5 s
+    assert upload is not None and returned_after < 0.3  # three tries with backoff take at least 0.9 s
     assert upload.wait(timeout=20) is None
-    assert (sandbox.ml_intern_home / LOG_NAME).read_text().count("attempt") == 3
+    log = (sandbox.ml_intern_home / LOG_NAME).read_text()
+    assert "HTTP 500 while uploading the trace after 3 tries" in log
 
 
 @pytest.mark.parametrize(
@@ -143,7 +144,7 @@ def test_visibility_needs_a_token_and_an_existing_dataset(hub: FakeHub, access: 
         trace_visibility(HubAccess(endpoint=hub.url, token=None))
     with pytest.raises(UserError, match=f"no trace dataset {USER}/{DATASET_NAME} yet"):
         trace_visibility(access, private=False)
-    upload_trace(access, TRACE, PATH, tmp_path, delay=0)
+    upload_trace(access, TRACE, PATH, tmp_path)
     assert (
         trace_visibility(access)
         == f"{USER}/{DATASET_NAME} is private: {hub.url}/datasets/{USER}/{DATASET_NAME}"

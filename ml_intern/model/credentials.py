@@ -27,10 +27,10 @@ def adopt_saved_hf_token(environ: MutableMapping[str, str]) -> bool:
 
 def verify_hf_token(token: str, endpoint: str) -> str:
     """The user name the Hub knows `token` as (blocking); a UserError when the Hub rejects it."""
-    from huggingface_hub import HfApi
+    from ml_intern.tools.hub.client import hub_api
 
     try:
-        info = HfApi(endpoint=endpoint).whoami(token=token)
+        info = hub_api(endpoint, token).whoami()
     except Exception as exc:  # HTTP errors and connection failures alike: say what happened
         detail = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         raise UserError(f"{endpoint} did not accept the token ({detail})") from None

@@ -9,13 +9,10 @@ from ml_intern.model.ids import ModelSpec
 
 def make_chat_model(spec: ModelSpec, stream: bool, request_timeout: float = 600.0) -> Any:
     """A ChatLiteLLM for `spec`; litellm is imported here, never at start-up."""
-    import logging
-
     import litellm
     from langchain_litellm import ChatLiteLLM
 
     litellm.suppress_debug_info = True  # else provider errors print a help banner on stdout
-    logging.getLogger("LiteLLM").setLevel(logging.CRITICAL)
     return ChatLiteLLM(
         model=spec.litellm_model,
         api_base=spec.api_base,

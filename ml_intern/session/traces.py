@@ -2,21 +2,20 @@
 
 Off unless the config sets `share_traces` or `save_sessions`. After a turn the thread is exported as Claude
 Code JSONL (session/export.py) and pushed to `sessions/<date>/<thread>.jsonl` from a daemon thread: an upload
-never blocks or fails a run. Each is tried a few times with backoff; failures are logged to
-`trace-uploads.log` in ML_INTERN_HOME, never shown on the terminal. `/share-traces public|private` flips the
-dataset's visibility.
+never blocks or fails a run. Its requests are retried by the Hub client (config section `http`; sending
+the same trace twice is harmless); a failed upload is logged to `trace-uploads.log` in ML_INTERN_HOME, never
+shown on the terminal. `/share-traces public|private` flips the dataset's visibility.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml_intern.configs.schema import AgentConfig
 from ml_intern.errors import UserError
@@ -24,10 +23,11 @@ from ml_intern.paths import home_dir
 from ml_intern.secrets import redact
 from ml_intern.session.export import export_thread
 
+if TYPE_CHECKING:
+    from ml_intern.tools.http import HttpRetry
+
 DATASET_NAME = "ml-intern-sessions"
 LOG_NAME = "trace-uploads.log"
-ATTEMPTS = 3
-FIRST_DELAY = 2.0  # seconds before the first retry, doubled after each
 DATASET_CARD = """---
 pretty_name: ml-intern session traces
 tags:
@@ -51,20 +51,24 @@ person. Traces can hold prompts, code, paths and tool output: read them before m
 
 @dataclass
 class HubAccess:
-    """Where the Hub is and the token to use there."""
+    """Where the Hub is, the token to use there, and how to retry its requests."""
 
     endpoint: str = "https://huggingface.co"
     token: str | None = field(default=None, repr=False)
+    retry: HttpRetry | None = None  # None: the Hub client's current policy
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> HubAccess:
-        endpoint = environ.get("HF_ENDPOINT") or "https://huggingface.co"
-        return cls(endpoint.rstrip("/"), environ.get("HF_TOKEN") or None)
+    def from_environ(cls, environ: Mapping[str, str], config: AgentConfig | None = None) -> HubAccess:
+        from ml_intern.tools.http import HttpRetry
+
+        endpoint = (environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
+        retry = HttpRetry.from_config(config) if config is not None else None
+        return cls(endpoint, environ.get("HF_TOKEN") or None, retry)
 
     def api(self) -> Any:
-        from huggingface_hub import HfApi
+        from ml_intern.tools.hub.client import hub_api
 
-        return HfApi(endpoint=self.endpoint, token=self.token)
+        return hub_api(self.endpoint, self.token, self.retry)
 
 
 def uploads_enabled(config: AgentConfig) -> bool:
@@ -86,14 +90,19 @@ def push_trace(access: HubAccess, jsonl: str, path_in_repo: str) -> str:
     """Create the private dataset if needed and commit the trace (plus a card the first time); its URL."""
     from huggingface_hub import CommitOperationAdd
 
+    from ml_intern.tools.hub.client import repeatable_writes
+
     api = access.api()
-    repo_id = trace_repo_id(api)
-    api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True)  # keeps a chosen visibility
-    operations = [CommitOperationAdd(path_in_repo=path_in_repo, path_or_fileobj=jsonl.encode())]
-    if not api.file_exists(repo_id, "README.md", repo_type="dataset"):
-        operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=DATASET_CARD.encode()))
-    message = f"Add session {Path(path_in_repo).stem}"
-    api.create_commit(repo_id, operations, commit_message=message, repo_type="dataset")
+    with repeatable_writes():  # creating with exist_ok, or committing the same file again, changes nothing
+        repo_id = trace_repo_id(api)
+        # exist_ok keeps the visibility the user chose
+        api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True)
+        operations = [CommitOperationAdd(path_in_repo=path_in_repo, path_or_fileobj=jsonl.encode())]
+        if not api.file_exists(repo_id, "README.md", repo_type="dataset"):
+            card = CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=DATASET_CARD.encode())
+            operations.append(card)
+        message = f"Add session {Path(path_in_repo).stem}"
+        api.create_commit(repo_id, operations, commit_message=message, repo_type="dataset")
     return f"{access.endpoint}/datasets/{repo_id}"
 
 
@@ -106,22 +115,17 @@ def log_failure(home: Path, what: str, problem: str) -> None:
             log.write(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {what}: {line}\n")
 
 
-def upload_trace(
-    access: HubAccess,
-    jsonl: str,
-    path_in_repo: str,
-    home: Path,
-    attempts: int = ATTEMPTS,
-    delay: float = FIRST_DELAY,
-) -> str | None:
-    """Push one trace, retrying with backoff (blocking); the dataset URL, or None with the failures logged."""
-    for attempt in range(1, attempts + 1):
-        try:
-            return push_trace(access, jsonl, path_in_repo)
-        except Exception as exc:  # any failure: logged, retried, never raised into the run
-            log_failure(home, path_in_repo, f"attempt {attempt}/{attempts}: {type(exc).__name__}: {exc}")
-        if attempt < attempts:
-            time.sleep(delay * 2 ** (attempt - 1))
+def upload_trace(access: HubAccess, jsonl: str, path_in_repo: str, home: Path) -> str | None:
+    """Push one trace (blocking); the dataset URL, or None with the failure logged."""
+    from ml_intern.tools.hub.failures import hub_failure, is_hub_failure
+
+    try:
+        return push_trace(access, jsonl, path_in_repo)
+    except Exception as exc:  # any failure: logged, never raised into the run
+        if not is_hub_failure(exc):
+            log_failure(home, path_in_repo, f"{type(exc).__name__}: {exc}")
+        else:
+            log_failure(home, path_in_repo, hub_failure(exc, "uploading the trace", access.endpoint))
     return None
 
 
@@ -144,12 +148,12 @@ class TraceUpload:
 
 
 async def upload_thread_trace(
-    session: Any, thread_id: str, config: AgentConfig, environ: Mapping[str, str], **retry: Any
+    session: Any, thread_id: str, config: AgentConfig, environ: Mapping[str, str]
 ) -> TraceUpload | None:
     """After a turn, if the user opted in: export the thread and start its upload (None: nothing started)."""
     if not uploads_enabled(config):
         return None
-    access, home = HubAccess.from_environ(environ), home_dir(environ)
+    access, home = HubAccess.from_environ(environ, config), home_dir(environ)
     if not access.token:
         log_failure(home, thread_id, "no HF_TOKEN: trace not uploaded (run `hf auth login` or set HF_TOKEN)")
         return None
@@ -160,7 +164,7 @@ async def upload_thread_trace(
         log_failure(home, thread_id, f"export failed: {type(exc).__name__}: {exc}")
         return None
     path = session_path(info.thread_id, info.created_at)
-    return TraceUpload(lambda: upload_trace(access, jsonl, path, home, **retry))
+    return TraceUpload(lambda: upload_trace(access, jsonl, path, home))
 
 
 def trace_visibility(access: HubAccess, private: bool | None = None) -> str:

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from ml_intern.tools.datasets.audit import audit_sections
-from ml_intern.tools.hub.client import human_size, repo_url
+from ml_intern.tools.hub.client import repo_url
+from ml_intern.tools.hub.file_text import human_size
 
 MAX_VALUE_CHARS = 150
 MAX_SPLIT_LINES = 20

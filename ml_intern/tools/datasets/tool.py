@@ -6,21 +6,15 @@ import asyncio
 from typing import Any
 
 import httpx
-from huggingface_hub import get_token
 from langchain_core.tools import BaseTool
 from pydantic import BaseModel, Field
 
 from ml_intern.tools.args import parse_args, tool_schema
 from ml_intern.tools.base import ToolEnv, ToolError, clip
 from ml_intern.tools.datasets.report import build_report
-from ml_intern.tools.hub.client import (
-    MAX_RETRY_AFTER,
-    RETRY_DELAYS,
-    RETRY_STATUSES,
-    TOKEN_HINT,
-    make_api,
-    suggestion_text,
-)
+from ml_intern.tools.http import WebClient
+from ml_intern.tools.hub.client import make_api
+from ml_intern.tools.hub.failures import missing_repo, suggestion_text
 
 MAX_SAMPLE_ROWS = 10
 MAX_REPORT_CHARS = 15_000
@@ -49,32 +43,14 @@ class ViewerError(Exception):
 
 
 async def fetch(client: httpx.AsyncClient, endpoint: str, **params: str) -> dict[str, Any]:
-    """GET one datasets-server endpoint as JSON, retrying rate limits, server errors and network failures."""
-    for attempt in range(len(RETRY_DELAYS) + 1):
-        try:
-            response = await client.get(endpoint, params=params)
-        except httpx.TransportError as error:
-            failure = ViewerError(endpoint, None, f"network error: {error}")
-            delay = RETRY_DELAYS[attempt] if attempt < len(RETRY_DELAYS) else None
-        else:
-            if response.status_code == 200:
-                return response.json()
-            failure = ViewerError(endpoint, response.status_code, error_text(response))
-            delay = viewer_retry_delay(response, attempt)
-        if delay is None:
-            raise failure
-        await asyncio.sleep(delay)
-    raise failure
-
-
-def viewer_retry_delay(response: httpx.Response, attempt: int) -> float | None:
-    """Seconds before retrying a failed response (Retry-After wins), or None to give up."""
-    if response.status_code not in RETRY_STATUSES or attempt >= len(RETRY_DELAYS):
-        return None
+    """GET one datasets-server endpoint as JSON (the client retries throttling and server errors)."""
     try:
-        return min(float(response.headers.get("Retry-After", "")), MAX_RETRY_AFTER)
-    except ValueError:
-        return RETRY_DELAYS[attempt]
+        response = await client.get(endpoint, params=params)
+    except httpx.RequestError as error:
+        raise ViewerError(endpoint, None, f"network error: {error}") from None
+    if response.status_code != 200:
+        raise ViewerError(endpoint, response.status_code, error_text(response))
+    return response.json()
 
 
 def error_text(response: httpx.Response) -> str:
@@ -108,11 +84,7 @@ def pick_split(splits: dict[str, Any], config: str, split: str) -> tuple[str, st
 
 async def inspect(env: ToolEnv, a: InspectArgs) -> str:
     """Every section of the audit, from two rounds of concurrent requests."""
-    token = env.hf_token or get_token()
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx.AsyncClient(
-        base_url=env.datasets_server_url, headers=headers, timeout=TIMEOUT
-    ) as client:
+    async with WebClient(env, base_url=env.datasets_server_url, timeout=TIMEOUT) as client:
         first = await gather_named(
             {
                 name: fetch(client, f"/{name}", dataset=a.dataset)
@@ -140,7 +112,7 @@ async def access_failure(env: ToolEnv, dataset: str, error: Exception) -> str:
     """Why the dataset could not be read, with what to do about it."""
     status = getattr(error, "status", None)
     if status in (401, 403, 404):
-        lead = f"Dataset {dataset} not found, or private or gated (HTTP {status}): {TOKEN_HINT}."
+        lead = missing_repo(status, f"inspecting dataset {dataset}")
         return lead + await asyncio.to_thread(suggestion_text, make_api(env), dataset, ["dataset"])
     return f"The dataset viewer could not read {dataset}: {error}. Try hub_repo_details for its files."
 

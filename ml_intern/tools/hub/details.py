@@ -10,17 +10,9 @@ from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNot
 from pydantic import BaseModel, Field
 
 from ml_intern.tools.base import ToolError, clip
-from ml_intern.tools.hub.client import (
-    card_body,
-    describe_failure,
-    download_text,
-    human_size,
-    is_network_failure,
-    repo_url,
-    status_of,
-    unreachable,
-    with_retries,
-)
+from ml_intern.tools.hub.client import download_text, repo_url
+from ml_intern.tools.hub.failures import explain, is_hub_failure, status_of
+from ml_intern.tools.hub.file_text import card_body, human_size
 
 MAX_REPOS = 5
 CARD_CHARS = 1500
@@ -47,8 +39,7 @@ def fetch_info(api: HfApi, repo_id: str, repo_types: list[str]) -> tuple[str, An
     failure: RepositoryNotFoundError | None = None
     for repo_type in repo_types:
         try:
-            info = with_retries(lambda t=repo_type: api.repo_info(repo_id, repo_type=t, files_metadata=True))
-            return repo_type, info
+            return repo_type, api.repo_info(repo_id, repo_type=repo_type, files_metadata=True)
         except RepositoryNotFoundError as error:
             if isinstance(error, GatedRepoError):
                 raise
@@ -64,7 +55,7 @@ def card_excerpt(api: HfApi, info: Any, repo_type: str) -> str:
     if "README.md" not in names:
         return "(no README)"
     try:
-        raw = with_retries(lambda: download_text(api, info.id, "README.md", repo_type, info.sha))
+        raw = download_text(api, info.id, "README.md", repo_type, info.sha)
     except GatedRepoError:
         return "(README unavailable: gated; accept its terms on the Hub and set HF_TOKEN)"
     except HfHubHTTPError as error:
@@ -120,12 +111,11 @@ def describe_repo(api: HfApi, endpoint: str, repo_id: str, repo_types: list[str]
     """The details block for one repo, or a one-line failure that says what to do."""
     try:
         repo_type, info = fetch_info(api, repo_id, repo_types)
-    except HfHubHTTPError as error:
-        return f"## {repo_id}\n{describe_failure(api, error, repo_id, repo_types)}"
     except Exception as error:
-        if not is_network_failure(error):
+        if not is_hub_failure(error):
             raise
-        return f"## {repo_id}\n{unreachable(api, error)}"
+        what = f"reading {'/'.join(repo_types)} repo {repo_id}"
+        return f"## {repo_id}\n{explain(api, error, what, repo_id=repo_id, repo_types=repo_types)}"
     tags = info.tags or []
     tag_line = ", ".join(tags[:MAX_TAGS]) + (
         f" (+{len(tags) - MAX_TAGS} more)" if len(tags) > MAX_TAGS else ""

@@ -1,17 +1,38 @@
-"""How repo files are shown: numbered, bounded text for reads, and a one-line preview for upload approvals."""
+"""How repo files are shown: numbered, bounded text for reads, a one-line preview for upload approvals, sizes
+and card bodies."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ml_intern.tools.base import ToolError
-from ml_intern.tools.hub.client import human_size
 
 MAX_READ_BYTES = 10 * 1024 * 1024
 MAX_READ_CHARS = 20_000
 MAX_LINE_CHARS = 2000
 PREVIEW_CHARS = 80
 SNIFF_BYTES = 8192
+
+
+def human_size(size: float | None) -> str:
+    """1536 -> '1.5 KB'."""
+    if size is None:
+        return "?"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1024 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return "?"
+
+
+def card_body(readme: str) -> str:
+    """A README without its YAML front matter."""
+    text = readme.lstrip("\ufeff")
+    if text.startswith("---"):
+        end = text.find("\n---", 3)
+        if end != -1:
+            text = text[end + 4 :]
+    return text.strip()
 
 
 def looks_binary(data: bytes) -> bool:

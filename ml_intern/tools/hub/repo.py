@@ -13,16 +13,8 @@ from pydantic import BaseModel, Field
 from ml_intern.configs.schema import AgentConfig
 from ml_intern.tools.args import parse_args, tool_schema
 from ml_intern.tools.base import ToolEnv, ToolError
-from ml_intern.tools.hub.client import (
-    arg,
-    download_text,
-    flag,
-    hub_call,
-    human_size,
-    make_api,
-    repo_url,
-)
-from ml_intern.tools.hub.file_text import MAX_READ_BYTES, numbered_lines, upload_preview
+from ml_intern.tools.hub.client import download_text, hub_call, make_api, repo_url
+from ml_intern.tools.hub.file_text import MAX_READ_BYTES, human_size, numbered_lines, upload_preview
 
 MAX_LISTED = 200
 
@@ -47,6 +39,21 @@ class RepoFilesArgs(BaseModel):
     limit: int = Field(400, description="read: number of lines.")
     commit_message: str = ""
     create_pr: bool = False
+
+
+def arg(args: dict[str, Any], key: str, default: Any = "") -> Any:
+    """`args[key]` with a default for missing or null values (approval rules see raw model arguments)."""
+    value = args.get(key)
+    return default if value is None else value
+
+
+def flag(value: Any, default: bool = False) -> bool:
+    """A raw boolean argument read the way pydantic will read it ("false", 0 and "no" are false)."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        return value.strip().lower() not in ("false", "0", "no", "off", "f", "n", "")
+    return bool(value)
 
 
 def target_of(args: dict[str, Any]) -> str:
@@ -78,7 +85,6 @@ def needs_approval(args: dict[str, Any], config: AgentConfig) -> str | None:
     return None
 
 
-APPROVAL = {"hf_repo_files": needs_approval}
 
 
 def list_files(api: HfApi, endpoint: str, a: RepoFilesArgs) -> str:
@@ -186,8 +192,11 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
             "upload": lambda: upload(api, env.workdir, a),
             "delete": lambda: delete(api, a),
         }
-        idempotent = a.operation in ("list", "read")
-        return await hub_call(api, operations[a.operation], a.repo_id, [a.repo_type], idempotent)
+        what = f"running {a.operation} on {a.repo_type} repo {a.repo_id}"
+        write = a.operation in ("upload", "delete")
+        return await hub_call(
+            api, operations[a.operation], what, repo_id=a.repo_id, repo_types=[a.repo_type], write=write
+        )
 
     return [
         StructuredTool.from_function(

@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field
 from ml_intern.configs.schema import AgentConfig
 from ml_intern.tools.args import parse_args, tool_schema
 from ml_intern.tools.base import ToolEnv, ToolError
-from ml_intern.tools.hub.client import arg, flag, hub_call, make_api, repo_url
+from ml_intern.tools.hub.client import hub_call, make_api, repo_url
+from ml_intern.tools.hub.repo import arg, flag
 
 MAX_LISTED_PRS = 20
 READ_ONLY = {"list_refs", "list_prs", "get_pr"}
@@ -65,7 +66,6 @@ def needs_approval(args: dict[str, Any], config: AgentConfig) -> str | None:
     return None
 
 
-APPROVAL = {"hf_repo_git": needs_approval}
 
 
 def require(a: RepoGitArgs, *names: str) -> None:
@@ -210,8 +210,11 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
         a = parse_args(RepoGitArgs, kwargs)
         url = repo_url(env.hf_endpoint, a.repo_id, a.repo_type)
         run = OPERATIONS[a.operation]
-        idempotent = a.operation in READ_ONLY
-        return await hub_call(api, lambda: run(api, url, a), a.repo_id, [a.repo_type], idempotent)
+        what = f"running {a.operation} on {a.repo_type} repo {a.repo_id}"
+        write = a.operation not in READ_ONLY
+        return await hub_call(
+            api, lambda: run(api, url, a), what, repo_id=a.repo_id, repo_types=[a.repo_type], write=write
+        )
 
     return [
         StructuredTool.from_function(

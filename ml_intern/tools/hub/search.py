@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Literal
 
 from huggingface_hub import HfApi
@@ -10,8 +11,9 @@ from pydantic import BaseModel, Field
 
 from ml_intern.tools.args import parse_args, tool_schema
 from ml_intern.tools.base import ToolEnv, clip
-from ml_intern.tools.hub.client import LISTERS, hub_call, make_api, repo_url
+from ml_intern.tools.hub.client import hub_call, make_api, repo_url
 from ml_intern.tools.hub.details import DETAILS_DESCRIPTION, DetailsArgs, repo_details
+from ml_intern.tools.hub.failures import LISTERS
 
 RepoType = Literal["model", "dataset", "space"]
 MAX_LIMIT = 50
@@ -122,7 +124,7 @@ async def search_hub(api: HfApi, endpoint: str, args: SearchArgs) -> str:
     for repo_type in dict.fromkeys(args.repo_types):
         lister = getattr(api, LISTERS[repo_type])
         kwargs = search_filters(repo_type, args)
-        found = await hub_call(api, lambda lister=lister, kwargs=kwargs: list(lister(**kwargs)))
+        found = await hub_call(api, partial(lister, **kwargs), f"searching {repo_type}s")
         sort = next(name for name, key in SORT_KEYS.items() if key == kwargs["sort"])
         title = f"{repo_type.capitalize()}s ({len(found)}, by {sort})"
         lines = [describe_result(info, repo_type, endpoint) for info in found] or ["- none found"]

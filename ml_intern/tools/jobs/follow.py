@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from huggingface_hub import JobInfo, JobStage
 
+from ml_intern.graph import events
 from ml_intern.tools.base import clip, emit
 from ml_intern.tools.jobs.client import JobsClient
 from ml_intern.tools.jobs.format import not_found
@@ -63,7 +64,7 @@ class FollowOutcome:
         if isinstance(item, Exception):
             self.stream_error = f"{type(item).__name__}: {item}"
             return False
-        emit({"type": "tool_log", "tool": "hf_jobs", "text": self.logs.add(str(item))})
+        emit(events.tool_log("hf_jobs", self.logs.add(str(item))))
         return True
 
 

@@ -8,10 +8,11 @@ from typing import Annotated
 import httpx
 from langchain_core.tools import BaseTool, StructuredTool
 
+from ml_intern.graph import events
 from ml_intern.tools.base import ToolEnv, ToolError, clip, emit
+from ml_intern.tools.http import fetch, is_hf_url
 from ml_intern.tools.web.docs_index import DocPage, doc_pages, format_pages, rank
 from ml_intern.tools.web.page_text import html_to_text, page_of_text
-from ml_intern.tools.web.research_http import RetryPolicy, hf_auth, http_get, is_hf_url
 
 DEFAULT_RESULTS = 20
 MAX_RESULTS = 50
@@ -62,16 +63,15 @@ class HfDocs:
     """Docs indexes per library and fetched pages, cached for the run."""
 
     def __init__(self, env: ToolEnv) -> None:
+        self.env = env
         self.hub_url = env.hf_endpoint
-        self.auth = hf_auth(env)
-        self.policy = RetryPolicy.from_config(env.config)
         self.libraries: dict[str, list[DocPage]] = {}
         self.texts: dict[str, str] = {}  # fetched URL -> its text
 
     async def text_of(self, url: str) -> str:
         """The text at `url` (markdown as is, HTML as visible text); the HF token goes only to HF hosts."""
         if url not in self.texts:
-            response = await http_get(url, auth_for=self.auth, policy=self.policy)
+            response = await fetch(self.env, url)
             if response.status_code == 404:
                 raise ToolError(f"Not found (404): {url}. Find page URLs with explore_hf_docs or web_search.")
             if response.status_code != 200:
@@ -91,7 +91,7 @@ class HfDocs:
 
     async def _library_pages(self, library: str) -> list[DocPage]:
         url = f"{self.hub_url}/docs/{library}"
-        response = await http_get(url, auth_for=self.auth, policy=self.policy)
+        response = await fetch(self.env, url)
         if response.status_code != 200:
             raise ToolError(
                 f"No docs at {url} (HTTP {response.status_code}). endpoint must be a docs slug such as "
@@ -106,7 +106,7 @@ class HfDocs:
         """Fetch the markdown of pages not fetched yet, a few at a time."""
         missing = [page for page in pages if not page.content and not page.error]
         if len(missing) > CONCURRENT_FETCHES:
-            emit({"type": "tool_log", "tool": tool, "text": f"reading {len(missing)} docs pages"})
+            emit(events.tool_log(tool, f"reading {len(missing)} docs pages"))
         gate = asyncio.Semaphore(CONCURRENT_FETCHES)
 
         async def load_one(page: DocPage) -> None:

@@ -1,4 +1,4 @@
-"""GitHub REST calls for the github_* tools: token only to the API host, rate limits retried."""
+"""GitHub REST calls for the github_* tools (the token goes to the API host only, see tools/http.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from urllib.parse import quote
 import httpx
 
 from ml_intern.tools.base import ToolEnv, ToolError
-from ml_intern.tools.web.research_http import RETRY_STATUSES, RetryPolicy, http_get, same_origin
+from ml_intern.tools.http import fetch
 
 JSON_ACCEPT = "application/vnd.github+json"
 RAW_ACCEPT = "application/vnd.github.raw"
@@ -19,11 +19,6 @@ def is_rate_limited(response: httpx.Response) -> bool:
     """GitHub signals exhausted quotas as 429, or 403 with no requests remaining."""
     exhausted = response.status_code == 403 and response.headers.get("x-ratelimit-remaining") == "0"
     return response.status_code == 429 or exhausted
-
-
-def should_retry(response: httpx.Response) -> bool:
-    """Rate limits and transient server errors are worth another try."""
-    return is_rate_limited(response) or response.status_code in RETRY_STATUSES
 
 
 def split_repo(repo: str, org: str = "") -> tuple[str, str]:
@@ -46,14 +41,9 @@ class GitHubApi:
     """GET requests to the configured GitHub API with the run's token."""
 
     def __init__(self, env: ToolEnv) -> None:
+        self.env = env
         self.base = env.github_api_url.rstrip("/")
         self.token = env.github_token
-        self.policy = RetryPolicy.from_config(env.config)
-
-    def _auth_for(self, url: httpx.URL) -> dict[str, str]:
-        if self.token and same_origin(url, httpx.URL(self.base)):
-            return {"Authorization": f"Bearer {self.token}"}
-        return {}
 
     async def get(
         self,
@@ -65,14 +55,7 @@ class GitHubApi:
     ) -> Any:
         """JSON (or raw text) from `path`; failures become ToolError with advice (422: `invalid`)."""
         headers = {"Accept": RAW_ACCEPT if raw else JSON_ACCEPT, "X-GitHub-Api-Version": "2022-11-28"}
-        response = await http_get(
-            self.base + path,
-            params=params,
-            headers=headers,
-            auth_for=self._auth_for,
-            policy=self.policy,
-            retry_if=should_retry,
-        )
+        response = await fetch(self.env, self.base + path, params=params, headers=headers)
         if response.status_code == 200:
             return response.text if raw else response.json()
         if response.status_code == 422 and invalid:
@@ -91,7 +74,7 @@ class GitHubApi:
                 else ""
             )
             advice = "wait and retry" if self.token else "set GITHUB_TOKEN for a much higher limit, or wait"
-            return f"GitHub rate limit exceeded after {self.policy.attempts} tries{wait}: {advice}."
+            return f"GitHub rate limit exceeded{wait}: {advice}."
         if status == 401:
             if self.token:
                 return (

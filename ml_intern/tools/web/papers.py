@@ -7,14 +7,14 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
-from huggingface_hub import HfApi
 from langchain_core.tools import BaseTool, StructuredTool
 
 from ml_intern.tools.base import ToolEnv, ToolError, clip
+from ml_intern.tools.http import fetch
+from ml_intern.tools.hub.client import hub_call, make_api
 from ml_intern.tools.web import paper_listing as listing
 from ml_intern.tools.web.page_text import page_of_text
 from ml_intern.tools.web.paper_html import ParsedPaper, parse_paper_html
-from ml_intern.tools.web.research_http import RetryPolicy, hf_auth, http_get, hub_call
 
 T = TypeVar("T")
 Operation = Literal[
@@ -54,27 +54,28 @@ class PaperResearch:
     def __init__(self, env: ToolEnv) -> None:
         self.env = env
         self.hub_url = env.hf_endpoint
-        self.api = HfApi(endpoint=env.hf_endpoint, token=env.hf_token or False)
-        self.policy = RetryPolicy.from_config(env.config)
+        self.api = make_api(env)
         self.html_sources = [u.rstrip("/") for u in env.config.papers.html_urls]
         self._parsed: dict[str, tuple[ParsedPaper, str]] = {}  # arxiv id -> parsed paper and its URL
 
-    async def hub(self, call: Callable[[], T], missing: str) -> T:
-        """Run a blocking HfApi call with retries; a 404 becomes `missing`."""
-        return await hub_call(call, self.policy, missing)
+    async def hub(self, call: Callable[[], T], what: str, missing: str = "") -> T:
+        """Run a blocking HfApi call; a 404 becomes `missing` (when given)."""
+        return await hub_call(self.api, call, what, missing=missing)
 
     async def search(self, query: str, limit: int) -> str:
         papers = await self.hub(
-            lambda: list(self.api.list_papers(query=query, limit=limit)), "No papers found."
+            lambda: self.api.list_papers(query=query, limit=limit), "searching papers", "No papers found."
         )
         if not papers:
             return f"No papers found for '{query}'. Try broader terms."
         return listing.format_paper_list(papers, f"Papers matching '{query}'", self.hub_url)
 
     async def trending(self, query: str, date: str, limit: int) -> str:
-        fetch = max(limit * 3, 30) if query else limit
+        wanted = max(limit * 3, 30) if query else limit
         papers = await self.hub(
-            lambda: list(self.api.list_daily_papers(date=date or None, limit=fetch)), "No daily papers found."
+            lambda: self.api.list_daily_papers(date=date or None, limit=wanted),
+            "listing daily papers",
+            "No daily papers found.",
         )
         if query:
             papers = [p for p in papers if _mentions(p, query.lower())]
@@ -84,7 +85,9 @@ class PaperResearch:
         return listing.format_paper_list(papers[:limit], heading, self.hub_url)
 
     async def paper_details(self, arxiv_id: str) -> str:
-        paper = await self.hub(lambda: self.api.paper_info(arxiv_id), _not_on_hub(arxiv_id))
+        paper = await self.hub(
+            lambda: self.api.paper_info(arxiv_id), f"reading paper {arxiv_id}", _not_on_hub(arxiv_id)
+        )
         return listing.format_paper_details(paper, self.hub_url)
 
     async def read_paper(self, arxiv_id: str, section: str, offset: int) -> str:
@@ -107,7 +110,7 @@ class PaperResearch:
             return self._parsed[arxiv_id]
         for base in self.html_sources:
             url = f"{base}/{arxiv_id}"
-            response = await http_get(url, auth_for=hf_auth(self.env), policy=self.policy)
+            response = await fetch(self.env, url)
             if response.status_code == 200:
                 paper = parse_paper_html(response.text)
                 if paper.sections:
@@ -118,7 +121,9 @@ class PaperResearch:
         return None
 
     async def _abstract_only(self, arxiv_id: str) -> str:
-        paper = await self.hub(lambda: self.api.paper_info(arxiv_id), _not_on_hub(arxiv_id))
+        paper = await self.hub(
+            lambda: self.api.paper_info(arxiv_id), f"reading paper {arxiv_id}", _not_on_hub(arxiv_id)
+        )
         return (
             f"# {paper.title}\nhttps://arxiv.org/abs/{arxiv_id}\n\n"
             f"## Abstract\n{(paper.summary or '').strip()}\n\n"
@@ -130,7 +135,8 @@ class PaperResearch:
         """Models or datasets (`kind`) whose cards cite the paper."""
         lister = self.api.list_models if kind == "models" else self.api.list_datasets
         found = await self.hub(
-            lambda: list(lister(filter=f"arxiv:{arxiv_id}", sort=HUB_SORT[sort], limit=limit)), ""
+            lambda: lister(filter=f"arxiv:{arxiv_id}", sort=HUB_SORT[sort], limit=limit),
+            f"finding {kind} citing arxiv:{arxiv_id}",
         )
         if not found:
             return f"No {kind} cite arxiv:{arxiv_id}."
@@ -138,7 +144,8 @@ class PaperResearch:
 
     async def find_collections(self, arxiv_id: str, limit: int) -> str:
         collections = await self.hub(
-            lambda: list(self.api.list_collections(item=f"papers/{arxiv_id}", limit=limit)), ""
+            lambda: self.api.list_collections(item=f"papers/{arxiv_id}", limit=limit),
+            f"finding collections with arxiv:{arxiv_id}",
         )
         if not collections:
             return f"No collections include arxiv:{arxiv_id}."

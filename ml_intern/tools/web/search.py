@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 from langchain_core.tools import BaseTool, StructuredTool
 
 from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.tools.http import fetch
 from ml_intern.tools.web.page_text import TextExtractor, has_class, tidy
-from ml_intern.tools.web.research_http import RetryPolicy, http_get
 
 SEARCH_URL = "https://html.duckduckgo.com/html/"  # override: config["web_search"]["url"]
 MAX_RESULTS = 8
@@ -133,7 +133,6 @@ def format_results(query: str, results: list[SearchResult]) -> str:
 def make_tools(env: ToolEnv) -> list[BaseTool]:
     """The `web_search` tool, searching the configured engine URL."""
     search_url = env.config.web_search.url
-    policy = RetryPolicy.from_config(env.config)
 
     async def web_search(
         query: Annotated[str, "What to search for"],
@@ -146,7 +145,7 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
         include = [normalised_domain(d) for d in include_domains or [] if d.strip()]
         exclude = [normalised_domain(d) for d in exclude_domains or [] if d.strip()]
         sent_query = f"{query} site:{include[0]}" if len(include) == 1 else query
-        response = await http_get(search_url, params={"q": sent_query}, policy=policy)
+        response = await fetch(env, search_url, params={"q": sent_query})
         if response.status_code != 200:
             raise ToolError(f"The search engine answered HTTP {response.status_code}; try again later.")
         found = parse_results(response.text)

@@ -1,0 +1,117 @@
+"""setup_logging: library logs and warnings go to $ML_INTERN_HOME/logs/ml-intern.log, never the terminal
+(unless verbose), without secrets, however often it is called and whenever the libraries are imported."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ml_intern.logs import LIBRARY_LOGGERS, setup_logging
+from ml_intern.secrets import register_secrets
+from tests.harness import LoggingRestored
+
+
+@pytest.fixture(autouse=True)
+def restored() -> Iterator[None]:
+    with LoggingRestored():
+        yield
+
+
+def our_handlers() -> list[logging.Handler]:
+    return [h for h in logging.getLogger().handlers if h.name and h.name.startswith("ml-intern")]
+
+
+def test_library_logs_and_warnings_go_to_the_file_not_the_terminal(sandbox, capfd) -> None:
+    path = setup_logging(sandbox.ml_intern_home)
+    assert path == sandbox.ml_intern_home / "logs" / "ml-intern.log"
+    logging.getLogger("huggingface_hub.utils._http").warning("Retrying in 1s [Retry 1/5].")
+    logging.getLogger("httpx").warning("an httpx warning")
+    logging.getLogger("LiteLLM").error("a litellm error")
+    logging.getLogger("mcp.client.stdio").warning("an mcp warning")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn("a deprecation from somewhere", DeprecationWarning, stacklevel=1)
+    text = path.read_text()
+    for line in ("Retrying in 1s", "an httpx warning", "a litellm error", "an mcp warning", "a deprecation"):
+        assert line in text
+    assert capfd.readouterr().err == ""
+
+
+def test_huggingface_hubs_own_stream_handler_is_removed(sandbox, capfd) -> None:
+    import huggingface_hub.utils.logging  # noqa: F401 - adds a StreamHandler to "huggingface_hub"
+
+    hub = logging.getLogger("huggingface_hub")
+    assert any(type(h) is logging.StreamHandler for h in hub.handlers)
+    setup_logging(sandbox.ml_intern_home)
+    assert not any(type(h) is logging.StreamHandler for h in hub.handlers)
+    hub.warning("from the hub")
+    assert capfd.readouterr().err == ""
+
+
+def test_a_library_imported_later_cannot_add_a_console_handler(sandbox, capfd) -> None:
+    setup_logging(sandbox.ml_intern_home)
+    late = logging.getLogger("LiteLLM")
+    late.addHandler(logging.StreamHandler())  # what litellm does when it is first imported
+    late.warning("late warning")
+    assert capfd.readouterr().err == ""
+    assert "late warning" in (sandbox.ml_intern_home / "logs" / "ml-intern.log").read_text()
+
+
+def test_verbose_shows_library_logs_on_stderr_too(sandbox, capfd) -> None:
+    path = setup_logging(sandbox.ml_intern_home, verbose=True)
+    logging.getLogger("httpx").info("HTTP Request: GET https://example.org")
+    assert "HTTP Request: GET https://example.org" in capfd.readouterr().err
+    assert "HTTP Request" in path.read_text()
+
+
+def test_secrets_never_reach_the_log_file(sandbox, capfd) -> None:
+    register_secrets({"MY_SERVICE_TOKEN": "plain-secret-value-42"})
+    path = setup_logging(sandbox.ml_intern_home, verbose=True)
+    logger = logging.getLogger("huggingface_hub")
+    logger.warning("token %s and %s", "hf_abcdefghijklmnopqrstuvwxyz", "plain-secret-value-42")
+    try:
+        raise RuntimeError("Authorization: Bearer hf_zyxwvutsrqponmlkjihgfedcba")
+    except RuntimeError:
+        logger.exception("request failed")
+    text, shown = path.read_text(), capfd.readouterr().err
+    for output in (text, shown):
+        assert "request failed" in output and "RuntimeError" in output
+        assert "hf_abcdef" not in output and "plain-secret-value-42" not in output
+        assert "hf_zyxwvu" not in output and "[redacted]" in output
+
+
+def test_calling_it_again_adds_no_handler(sandbox, tmp_path) -> None:
+    setup_logging(sandbox.ml_intern_home)
+    setup_logging(sandbox.ml_intern_home)
+    assert len(our_handlers()) == 1
+    other = setup_logging(tmp_path / "elsewhere", verbose=True)
+    assert len(our_handlers()) == 2  # the file (now the new one) and stderr
+    logging.getLogger("httpx").warning("after the switch")
+    assert "after the switch" in other.read_text()
+    assert not (sandbox.ml_intern_home / "logs" / "ml-intern.log").exists()  # nothing written there
+
+
+def test_every_library_logger_is_covered() -> None:
+    for name in ("huggingface_hub", "httpx", "httpcore", "LiteLLM", "mcp", "langchain", "urllib3"):
+        assert name in LIBRARY_LOGGERS
+
+
+@pytest.mark.e2e
+def test_importing_the_module_stays_cheap(subprocess_env) -> None:
+    heavy = "{'litellm', 'huggingface_hub', 'httpx'}"
+    code = f"import sys, ml_intern.logs; print(sorted({heavy} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], env=subprocess_env, capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_the_log_file_is_capped(sandbox) -> None:
+    path = setup_logging(sandbox.ml_intern_home)
+    (handler,) = our_handlers()
+    assert handler.maxBytes > 0 and handler.backupCount >= 1  # type: ignore[attr-defined]
+    assert isinstance(path, Path)
