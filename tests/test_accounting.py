@@ -10,19 +10,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, ToolMessage
 
 import ml_intern.graph.accounting as accounting
 import ml_intern.tools.jobs.tool as jobs
 import ml_intern.tools.local.files as files
 import ml_intern.tools.research as research
-from ml_intern.graph.accounting import call_usage, format_usage, price, turn_usage, usage_report
+from ml_intern.graph.accounting import call_usage, format_usage, price, track_jobs, turn_usage
+from ml_intern.graph.budget import OUTPUT_ALLOWANCE
 from ml_intern.model.ids import ModelSpec
 from ml_intern.session.session import open_session
 from ml_intern.tools.base import ToolEnv
 from tests.fakes.jobs_server import FakeJobsHub, Plan
-from tests.test_compaction import TINY, TOOLS, first_turn
-from tests.test_graph import assert_every_call_answered, open_agent, saved_snapshot, thread_row
+from tests.harness_graph import (
+    TINY,
+    TOOLS,
+    assert_every_call_answered,
+    first_turn,
+    open_agent,
+    saved_snapshot,
+    thread_row,
+)
 
 SONNET = "anthropic/claude-sonnet-4-5"
 _ids = itertools.count(1)
@@ -136,7 +144,7 @@ async def test_calls_turns_and_thread_totals_add_up(db: Path) -> None:
     turn = turn_usage(values)
     assert (turn["input_tokens"], turn["output_tokens"], turn["calls"]) == (2_000, 70, 1)
     assert turn["cost_usd"] == pytest.approx(costs[2])
-    assert usage_report(values)["thread"] == second.thread_usage and second.usage == turn
+    assert values["usage"] == second.thread_usage and second.usage == turn
     assert [m.response_metadata["cost_usd"] for m in values["messages"] if m.type == "ai"] == pytest.approx(
         costs
     )
@@ -254,7 +262,7 @@ async def test_token_budget_stops_before_the_call_that_would_cross_it(
 
 async def test_cost_budget_stops_before_the_call_that_would_cross_it(db: Path) -> None:
     per_call = table_cost("claude-sonnet-4-5", 10_000, 1_000)
-    upcoming = price(SONNET, 11_001, accounting.OUTPUT_ALLOWANCE)  # last prompt + reply + "echo:a"
+    upcoming = price(SONNET, 11_001, OUTPUT_ALLOWANCE)  # last prompt + reply + "echo:a"
     limit = (per_call + upcoming + 2 * per_call + upcoming) / 2  # call 2 fits, call 3 would not
     answers = [reply("", echo_call(), tokens=(10_000, 1_000)) for _ in range(3)]
     async with open_agent(db, answers, max_cost_usd=limit) as agent:
@@ -298,5 +306,39 @@ async def test_running_hf_jobs_count_at_their_estimated_cost_until_they_end(db: 
     assert (await saved_snapshot(db)).values["turn_jobs"] == dict.fromkeys(running, 1.5) and len(running) == 2
     [error] = [e for e in agent.events if e["type"] == "error"]
     assert "plus up to $3.00 for 2 running HF job(s)" in error["message"]
-    warnings = [e["text"] for e in agent.events if e["type"] == "tool_log" and e["tool"] == "budget"]
+    notices = [e for e in agent.events if e["type"] == "tool_log" and e.get("notice")]
+    warnings = [e["text"] for e in notices if e["tool"] == "budget"]
     assert warnings == ["no price known for test/scripted: the cost budget counts only HF jobs"]
+
+
+def job_result(artifact: dict[str, Any] | None) -> ToolMessage:
+    text = "Job submitted: abc\nURL: ...\nHardware: a10g-large, timeout 1h (est. at most $9.00)"
+    return ToolMessage(content=text, tool_call_id=f"call_{next(_ids)}", name="hf_jobs", artifact=artifact)
+
+
+def job(job_id: str, state: str, cost: float | None = None) -> dict[str, Any]:
+    return {"job": {"id": job_id, "state": state, "max_cost_usd": cost}}
+
+
+def test_the_budget_reads_jobs_from_the_tool_artifacts_not_their_text() -> None:
+    started = [job_result(job("j1", "started", 1.5)), job_result(job("j2", "started")), job_result(None)]
+    assert track_jobs({}, started) == {"j1": 1.5, "j2": None}  # the text without an artifact counts nothing
+    later = [job_result(job("j1", "ended")), job_result(job("j3", "running"))]
+    assert track_jobs({"j1": 1.5, "j2": None}, later) == {"j2": None}  # seen running: not started this turn
+
+
+async def test_the_jobs_tool_reports_the_job_and_its_estimate(db: Path, tmp_path: Path) -> None:
+    first_job = f"{1:024x}"  # the fake hub numbers its jobs
+    run = {"operation": "run", "command": ["sleep", "1000"], "wait": False, "timeout": "1h"}
+    answers = [
+        reply("", ("hf_jobs", {**run, "hardware_flavor": "a10g-large"})),  # $1.50 at most
+        reply("", ("hf_jobs", {"operation": "cancel", "job_id": first_job})),
+        reply("done"),
+    ]
+    with FakeJobsHub() as hub:
+        hub.plan = Plan(hold=True)
+        env = ToolEnv(workdir=tmp_path, home=tmp_path / "home", hf_endpoint=hub.url, hf_token=hub.token)
+        async with open_agent(db, answers, tools=jobs.make_tools(env), approval="auto") as agent:
+            await agent.send("train")
+    results = [m for m in (await saved_snapshot(db)).values["messages"] if isinstance(m, ToolMessage)]
+    assert [m.artifact for m in results] == [job(first_job, "started", 1.5), job(first_job, "ended")]

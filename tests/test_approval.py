@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 from langchain_core.messages import ToolMessage
+from langgraph.errors import NodeCancelledError
 
 from ml_intern.configs.schema import as_config
 from ml_intern.graph.messages import NOT_EXECUTED
 from ml_intern.tools.base import ToolEnv
 from ml_intern.tools.local.shell import needs_approval
-from ml_intern.tools.registry import build_tools
-from tests.conftest import Sandbox
-from tests.test_graph import (
+from ml_intern.tools.registry import UNDECLARED, all_tools, build_tools, call_effect, tool_facts
+from tests.harness import Sandbox
+from tests.harness_graph import (
     THREAD,
     assert_every_call_answered,
     calls,
@@ -75,7 +77,13 @@ async def test_ask_interrupts_with_the_design_payload_before_anything_runs(db: P
     expected = {
         "type": "approval",
         "tool_calls": [
-            {"id": call["id"], "name": "bash", "args": {"command": "touch a.txt"}, "reason": reason}
+            {
+                "id": call["id"],
+                "name": "bash",
+                "args": {"command": "touch a.txt"},
+                "reason": reason,
+                "always_ask": False,
+            }
         ],
     }
     assert (outcome.stop_reason, outcome.approval) == ("approval_required", expected)
@@ -188,3 +196,97 @@ async def test_new_message_instead_of_resume_answers_every_pending_call(db: Path
     assert [m.content for m in sent if isinstance(m, ToolMessage)] == [NOT_EXECUTED, NOT_EXECUTED]
     saved = await saved_snapshot(db, THREAD)
     assert not saved.interrupts and saved.values["stop_reason"] == "end_turn"
+
+
+async def test_payload_marks_scheduled_jobs_always_ask_and_uploads_not(db: Path) -> None:
+    async def hf_jobs(operation: str, script: str = "", schedule: str = "") -> str:
+        """A stand-in for the jobs tool; the approval rule is the jobs family's own."""
+        return "scheduled"
+
+    async def hf_repo_files(operation: str, repo_id: str, path: str = "", content: str = "") -> str:
+        """A stand-in for the repo files tool; the approval rule is the Hub family's own."""
+        return "uploaded"
+
+    nightly = {"operation": "scheduled run", "script": "print(1)", "schedule": "@daily"}
+    upload = {"operation": "upload", "repo_id": "me/model", "path": "notes.md", "content": "hello"}
+    reply = calls(("hf_jobs", nightly), ("hf_repo_files", upload))
+    tools = [make_tool(hf_jobs), make_tool(hf_repo_files)]
+    async with open_agent(db, [reply], tools=tools, approval="ask") as agent:
+        outcome = await agent.send("ship it")
+    assert outcome.approval is not None
+    asked = [(call["name"], call["always_ask"]) for call in outcome.approval["tool_calls"]]
+    assert asked == [("hf_jobs", True), ("hf_repo_files", False)]
+    assert "upload notes.md" in outcome.approval["tool_calls"][1]["reason"]
+
+
+def call_states(events: list[dict[str, Any]], call_id: str) -> list[str]:
+    """The states one call went through, from the turn's tool_state_change events."""
+    return [e["state"] for e in events if e["type"] == "tool_state_change" and e["id"] == call_id]
+
+
+async def test_an_approved_call_goes_approved_running_completed(db: Path, outbox: Path) -> None:
+    reply = calls(touch("a.txt"), ("note", {"text": "free"}))
+    touch_id, note_id = (call["id"] for call in reply.tool_calls)
+    async with agent_on(db, [reply, "made"], outbox, "ask") as agent:
+        await agent.send("make a file")
+        await agent.resume({"approve": True})
+    assert call_states(agent.events, touch_id) == ["approved", "running", "completed"]
+    assert call_states(agent.events, note_id) == ["running", "completed"]  # it needed no approval
+
+
+async def test_an_approved_call_that_fails_goes_approved_running_failed(db: Path, outbox: Path) -> None:
+    reply = calls(("bash", {"command": "touch a.txt", "work_dir": "missing"}))
+    async with agent_on(db, [reply, "it failed"], outbox, "ask") as agent:
+        await agent.send("make a file")
+        await agent.resume({"approve": True})
+    assert call_states(agent.events, reply.tool_calls[0]["id"]) == ["approved", "running", "failed"]
+    assert tool_messages(await saved_messages(db))[0].status == "error"
+
+
+async def test_a_rejected_call_is_only_rejected(db: Path, outbox: Path) -> None:
+    reply = calls(touch("a.txt"))
+    async with agent_on(db, [reply, "fine"], outbox, "ask") as agent:
+        await agent.send("make a file")
+        await agent.resume({"approve": False, "feedback": "no"})
+    assert call_states(agent.events, reply.tool_calls[0]["id"]) == ["rejected"]
+    assert not [e for e in agent.events if e["type"] == "tool_call"]  # it never ran
+
+
+async def test_auto_approval_is_announced_as_approved(db: Path, outbox: Path) -> None:
+    reply = calls(touch("a.txt"))
+    async with agent_on(db, [reply, "made"], outbox, "auto") as agent:
+        await agent.send("make a file")
+    assert call_states(agent.events, reply.tool_calls[0]["id"]) == ["approved", "running", "completed"]
+
+
+async def test_a_cancelled_call_goes_running_cancelled(db: Path) -> None:
+    async def cancelled() -> str:
+        """Get cancelled while running (as a task of the node is when its run is stopped)."""
+        raise asyncio.CancelledError
+
+    reply = calls(("cancelled", {}))
+    async with open_agent(db, [reply], tools=[make_tool(cancelled)]) as agent:
+        with pytest.raises(NodeCancelledError):  # LangGraph's name for a node whose task was cancelled
+            await agent.send("go")
+    assert call_states(agent.events, reply.tool_calls[0]["id"]) == ["running", "cancelled"]
+
+
+@pytest.mark.parametrize(
+    ("name", "args", "effect"),
+    [
+        ("read", {"path": "a.txt"}, "nothing"),
+        ("write", {"path": "a.txt", "content": ""}, "local files"),
+        ("hf_repo_git", {"operation": "list_refs", "repo_id": "a/b"}, "nothing"),
+        ("hf_repo_git", {"operation": "merge_pr", "repo_id": "a/b"}, "remote repo"),
+        ("hf_jobs", {"operation": "ps"}, "nothing"),
+        ("hf_jobs", {"operation": "run"}, "job"),
+        ("some_mcp_tool", {}, "unknown"),
+    ],
+)
+def test_the_registry_says_what_a_call_changes(name: str, args: dict[str, Any], effect: str) -> None:
+    assert call_effect(name, args) == effect
+
+
+def test_every_built_in_tool_declares_its_facts(tmp_path: Path) -> None:
+    tools = all_tools(ToolEnv(workdir=tmp_path, home=tmp_path / "home"))
+    assert [tool.name for tool in tools if tool_facts(tool.name) is UNDECLARED] == []

@@ -10,41 +10,22 @@ from langchain_core.messages import HumanMessage, SystemMessage
 
 from ml_intern.graph.messages import MARK, is_user_turn
 from ml_intern.nodes.compact import SUMMARY_PROMPT
-from tests.test_graph import calls, kinds, make_tool, open_agent, saved_snapshot, thread_row
-
-TASK = "TASK: train a small text classifier on imdb and report accuracy."
-TINY = {"compaction": {"threshold_tokens": 1_200, "keep_recent_tokens": 400}}
+from tests.harness_graph import (
+    TASK,
+    TINY,
+    TOOLS,
+    calls,
+    first_turn,
+    kinds,
+    open_agent,
+    saved_snapshot,
+    thread_row,
+)
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "checkpoints.sqlite"
-
-
-async def read_page(number: int) -> str:
-    """Read a page of documentation."""
-    return f"page {number}: " + "lorem ipsum " * 170  # ~2 KB
-
-
-async def save(path: str, content: str) -> str:
-    """Save a file."""
-    return f"saved {path}"
-
-
-TOOLS = [make_tool(read_page), make_tool(save)]
-
-
-async def first_turn(db: Path, task: str = TASK) -> None:
-    """A turn under the default budget: three 2 KB pages read, then a 3 KB file saved (small result)."""
-    answers = [
-        calls(("read_page", {"number": 1})),
-        calls(("read_page", {"number": 2})),
-        calls(("read_page", {"number": 3})),
-        calls(("save", {"path": "train.py", "content": "import torch\n" * 230})),
-        "Saved train.py.",
-    ]
-    async with open_agent(db, answers, tools=TOOLS) as agent:
-        assert (await agent.send(task)).stop_reason == "end_turn"
 
 
 async def test_compaction_summarises_the_middle_and_keeps_head_and_tail(db: Path) -> None:

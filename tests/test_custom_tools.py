@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,9 @@ from ml_intern.graph.context import RunContext
 from ml_intern.services import Services, build_services
 from ml_intern.session.runner import new_turn
 from ml_intern.tools.custom import CustomToolError
-from tests.conftest import Sandbox
 from tests.fakes import llm_server as script
 from tests.fakes.chat_model import ScriptedChatModel
+from tests.harness import Sandbox
 
 PKG = "tests.fakes.custom_tools_pkg"
 
@@ -163,14 +162,15 @@ def test_a_broken_plugin_fails_with_one_line_naming_it(
     )
 
 
+@pytest.mark.e2e
 def test_the_cli_exits_2_with_one_line_for_a_bad_custom_tool(
-    sandbox: Sandbox, subprocess_env: dict[str, str]
+    sandbox: Sandbox, subprocess_env: dict[str, str], ml_intern_cli: Path
 ) -> None:
     config = sandbox.root / "config.json"
     config.write_text('{"model_name": "vllm/scripted", "tools": ["no_such_package.tools:thing"]}')
     env = {**subprocess_env, "ML_INTERN_CONFIG": str(config), "VLLM_BASE_URL": "http://127.0.0.1:9"}
     done = subprocess.run(
-        [sys.executable, "-m", "ml_intern", "say hi"], env=env, capture_output=True, text=True, timeout=120
+        [str(ml_intern_cli), "say hi"], env=env, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 2, done.stderr
     assert "custom tool 'no_such_package.tools:thing'" in done.stderr

@@ -10,7 +10,7 @@ from langchain_core.messages import HumanMessage, ToolMessage
 
 from ml_intern.graph.messages import is_guard, is_user_turn
 from ml_intern.nodes.doom_check import BLOCKED, DOOM_GUARD
-from tests.test_graph import (
+from tests.harness_graph import (
     assert_every_call_answered,
     calls,
     make_tool,

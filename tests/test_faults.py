@@ -1,252 +1,42 @@
 """Model and provider faults through the real path: ChatLiteLLM -> litellm -> HTTP -> a scripted local server.
 
-Also the harness the other reliability tests (crash/resume, concurrency, secrets) and `bench/faults.py` reuse:
-`run_real_turn` drives the graph in-process with the real litellm client; `Workspace` runs `ml-intern`
-processes in an isolated home against a scripted server.
+`run_real_turn` (tests/harness_litellm.py) drives the graph in-process with the real litellm client; the last
+tests run `ml-intern` processes (tests/harness_cli.py).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import sqlite3
-import struct
 import subprocess
-import sys
-import threading
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.types import Overwrite
 
-from ml_intern.configs.schema import AgentConfig
-from ml_intern.graph.context import RunContext
 from ml_intern.graph.messages import NOT_EXECUTED
 from ml_intern.model.errors import explain_model_error
 from ml_intern.nodes.compact import SUMMARY_PROMPT
 from ml_intern.nodes.doom_check import STALL_GUARD, TRUNCATED
-from ml_intern.services import build_services
-from ml_intern.session.runner import TurnOutcome, new_turn
 from ml_intern.session.session import open_session
-from tests.conftest import NETGUARD_DIR, REPO_ROOT, SAFE_ENVIRONMENT, Sandbox, is_dropped_variable
 from tests.fakes import llm_server as script
 from tests.fakes.llm_server import ScriptedLLMServer
-
-MODEL = "vllm/scripted"
-_SCRIPT = Path(sys.executable).with_name("ml-intern")
-ML_INTERN = [str(_SCRIPT)] if _SCRIPT.exists() else [sys.executable, "-m", "ml_intern"]  # the console script
-THREAD = "fault-thread"
-QUICK_RETRIES = {"attempts": 2, "base_delay": 0.05, "max_delay": 0.5}
-CONTEXT_OVERFLOW = (
-    "This model's maximum context length is 8192 tokens. However, your messages resulted in 9120 tokens. "
-    "Please reduce the length of the messages."
+from tests.fakes.resetting_proxy import ResettingProxy
+from tests.harness import Sandbox
+from tests.harness_cli import MODEL, QUICK_RETRIES, Workspace, json_events
+from tests.harness_litellm import (
+    CONTEXT_OVERFLOW,
+    THREAD,
+    agent_config,
+    run_real_turn,
+    sent,
+    unanswered_calls,
 )
+
 SDK_RETRIES = (
     "BUG: the OpenAI SDK under litellm retries 429/5xx/timeouts/dropped connections itself (2 hidden retries "
     "with its own backoff): services.make_chat_model passes max_retries=0 to ChatLiteLLM only, not "
     "model_kwargs={'max_retries': 0}, so model/retry.py never sees these faults (no tool_log, config "
     "`retries` ignored, up to 3x the requests)"
 )
-
-
-# ---- in-process harness: the graph with the real litellm client --------------------------------------------
-
-
-def agent_config(**sections: Any) -> dict[str, Any]:
-    """The validated default config with quick retries and `sections` overridden."""
-    return AgentConfig(**{"retries": QUICK_RETRIES, **sections}).model_dump()
-
-
-@dataclass
-class RealTurn:
-    """What one turn did: its outcome (or the exception it raised), the events, the saved transcript."""
-
-    outcome: TurnOutcome | None
-    error: Exception | None
-    events: list[dict[str, Any]]
-    messages: list[AnyMessage]
-
-    def logs(self, tool: str = "model") -> list[str]:
-        return [e["text"] for e in self.events if e["type"] == "tool_log" and e.get("tool") == tool]
-
-
-async def run_real_turn(
-    base_url: str,
-    sandbox: Sandbox,
-    graph_input: Any,
-    config: dict[str, Any] | None = None,
-    stream: bool = False,
-    tools: tuple[str, ...] = ("bash",),
-) -> RealTurn:
-    """Run one turn of THREAD on the sandbox's database, the model served at `base_url`."""
-    environ = {"VLLM_BASE_URL": base_url, "ML_INTERN_HOME": str(sandbox.ml_intern_home)}
-    services = build_services(
-        model=MODEL,
-        workdir=sandbox.workdir,
-        tool_names=list(tools),
-        stream=stream,
-        environ=environ,
-        config=config or agent_config(),
-    )
-    ctx = RunContext(
-        model=MODEL, workdir=str(sandbox.workdir), approval="auto", stream=stream, services=services
-    )
-    if isinstance(graph_input, str):
-        graph_input = new_turn(graph_input)
-    events: list[dict[str, Any]] = []
-    outcome, error = None, None
-    async with open_session(sandbox.ml_intern_home / "checkpoints.sqlite") as session:
-        try:
-            outcome = await session.turn(THREAD, graph_input, ctx, events.append, title="fault test")
-        except Exception as exc:  # the fault under test: kept for the assertions
-            error = exc
-        messages = await session.messages(THREAD)
-    return RealTurn(outcome, error, events, messages)
-
-
-def sent(request: dict[str, Any]) -> list[tuple[str, str]]:
-    """(role, content) of the messages one request carried, system prompt excluded."""
-    return [(m["role"], m.get("content") or "") for m in request["messages"][1:]]
-
-
-def unanswered_calls(request: dict[str, Any]) -> list[str]:
-    """Ids of assistant tool calls not answered before the next non-tool message of a request."""
-    missing: list[str] = []
-    open_ids: list[str] = []
-    for message in request["messages"]:
-        if message["role"] == "tool":
-            open_ids = [i for i in open_ids if i != message["tool_call_id"]]
-            continue
-        missing += open_ids
-        open_ids = [c["id"] for c in message.get("tool_calls") or []]
-    return missing + open_ids
-
-
-class ResettingProxy:
-    """A TCP proxy to `upstream` that resets the first `resets` connections after reading their request."""
-
-    def __init__(self, upstream_url: str, resets: int) -> None:
-        self.upstream = ("127.0.0.1", int(upstream_url.rsplit(":", 1)[1].split("/")[0]))
-        self.resets_left = resets
-        self.connections = 0
-        self.server = socket.create_server(("127.0.0.1", 0))
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.getsockname()[1]}/v1"
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            self.connections += 1
-            if self.resets_left > 0:
-                self.resets_left -= 1
-                client.recv(65536)
-                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                client.close()  # SO_LINGER 0: the peer reads "connection reset by peer"
-                continue
-            upstream = socket.create_connection(self.upstream)
-            for source, target in ((client, upstream), (upstream, client)):
-                threading.Thread(target=_pipe, args=(source, target), daemon=True).start()
-
-    def close(self) -> None:
-        self.server.close()
-
-
-def _pipe(source: socket.socket, target: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            target.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, target):
-            sock.close()
-
-
-# ---- process harness: ml-intern in an isolated home -------------------------------------------------------
-
-
-@dataclass
-class Workspace:
-    """Temp dirs and the environment of `ml-intern` processes; several workspaces may share one home."""
-
-    root: Path  # parent of HOME, the working directory and the config file
-    ml_intern_home: Path  # ML_INTERN_HOME
-    env: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def create(
-        cls, root: Path, llm_url: str, config: dict[str, Any] | None = None, home: Path | None = None
-    ) -> Workspace:
-        """Dirs under `root` (ML_INTERN_HOME too unless `home`), a config file (quick retries), the env."""
-        ws = cls(root, home or root / "ml-intern-home")
-        for path in (ws.home, ws.ml_intern_home, ws.workdir):
-            path.mkdir(parents=True, exist_ok=True)
-        config_file = root / "config.json"
-        config_file.write_text(json.dumps(config or {"retries": QUICK_RETRIES}))
-        base = {k: v for k, v in os.environ.items() if not is_dropped_variable(k)}
-        ws.env = {
-            **base, **SAFE_ENVIRONMENT, "HOME": str(ws.home), "ML_INTERN_HOME": str(ws.ml_intern_home),
-            "XDG_CONFIG_HOME": str(ws.home / ".config"), "XDG_DATA_HOME": str(ws.home / ".local/share"),
-            "XDG_CACHE_HOME": str(ws.home / ".cache"), "VLLM_BASE_URL": llm_url,
-            "ML_INTERN_CONFIG": str(config_file), "PYTHONPATH": f"{NETGUARD_DIR}{os.pathsep}{REPO_ROOT}",
-            "NO_COLOR": "1", "COLUMNS": "200",
-        }  # fmt: skip
-        return ws
-
-    @property
-    def home(self) -> Path:
-        return self.root / "home"
-
-    @property
-    def workdir(self) -> Path:
-        return self.root / "work"
-
-    @property
-    def database(self) -> Path:
-        return self.ml_intern_home / "checkpoints.sqlite"
-
-    def run(self, *args: str, stdin: str = "", timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        """`ml-intern ARGS` to completion, in the workdir."""
-        return subprocess.run(
-            [*ML_INTERN, *args], env=self.env, cwd=self.workdir, input=stdin,
-            capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
-
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        """`ml-intern ARGS` in the background (stdin closed, output captured)."""
-        return subprocess.Popen(
-            [*ML_INTERN, *args], env=self.env, cwd=self.workdir, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-
-    def thread_rows(self) -> list[dict[str, Any]]:
-        with sqlite3.connect(self.database) as conn:
-            conn.row_factory = sqlite3.Row
-            return [dict(r) for r in conn.execute("SELECT * FROM ml_intern_threads ORDER BY created_at")]
-
-    async def messages(self, thread_id: str) -> list[AnyMessage]:
-        """A thread's saved transcript, as a fresh process loads it."""
-        async with open_session(self.database) as session:
-            return await session.messages(thread_id)
-
-
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("ml-intern: error:")]
-
-
-def json_events(stdout: str) -> list[dict[str, Any]]:
-    """The stream-json events; fails on any line that is not a JSON object."""
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
 # ---- transient faults are retried with backoff, visibly --------------------------------------------------
@@ -521,6 +311,7 @@ def overloaded_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess
         return done, len(server.requests)
 
 
+@pytest.mark.e2e
 def test_cli_gives_up_after_retries_with_one_error_line_and_exit_1(
     overloaded_run: tuple[subprocess.CompletedProcess, int],
 ) -> None:
@@ -532,6 +323,7 @@ def test_cli_gives_up_after_retries_with_one_error_line_and_exit_1(
     assert "resume" in line and "--continue" in line
 
 
+@pytest.mark.e2e
 def test_cli_retries_are_bounded_and_shown_as_stream_json_events(
     overloaded_run: tuple[subprocess.CompletedProcess, int],
 ) -> None:

@@ -1,147 +1,30 @@
 """The agent loop end to end with a scripted model and a real SQLite checkpointer: replies, tool calls,
-errors, the iteration cap, usage, checkpoint storage. The harness below is shared by the other graph tests."""
+errors, the iteration cap, usage, checkpoint storage. The harness is `tests/harness_graph.py`."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import itertools
-import sqlite3
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.messages import AIMessage, AnyMessage, SystemMessage, ToolMessage
-from langchain_core.tools import BaseTool, StructuredTool
+from langchain_core.messages import AIMessage, SystemMessage
 
-from ml_intern.graph.context import RunContext
-from ml_intern.model.ids import ModelSpec
-from ml_intern.services import Services
-from ml_intern.session.runner import TurnOutcome, continue_turn, new_turn, resume_with
-from ml_intern.session.session import Session, open_session
 from ml_intern.tools.base import ToolError
 from tests.fakes import llm_server as script
-from tests.fakes.chat_model import ScriptedChatModel
-
-THREAD = "thread-1"
-SYSTEM_PROMPT = "You are the test agent."
-_call_ids = itertools.count(1)
-
-# ---- harness (imported by test_approval, test_doom_loop, test_compaction) ------------------------------
-
-
-def calls(*pairs: tuple[str, dict[str, Any]], text: str = "") -> AIMessage:
-    """An assistant reply calling tools, with unique call ids."""
-    return AIMessage(
-        content=text,
-        tool_calls=[
-            {"name": name, "args": args, "id": f"call_{next(_call_ids)}", "type": "tool_call"}
-            for name, args in pairs
-        ],
-    )
-
-
-def make_tool(coroutine: Callable[..., Any], name: str | None = None) -> BaseTool:
-    """A LangChain tool from an async function (its docstring is the description)."""
-    return StructuredTool.from_function(coroutine=coroutine, name=name or coroutine.__name__)
-
-
-async def echo(value: str) -> str:
-    """Echo the value."""
-    return f"echo:{value}"
-
-
-@dataclass
-class Agent:
-    """A compiled graph on a SQLite file, driven by a scripted model."""
-
-    session: Session
-    model: ScriptedChatModel
-    ctx: RunContext
-    db: Path
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    async def run(self, graph_input: Any, thread: str = THREAD, title: str = "") -> TurnOutcome:
-        return await self.session.turn(thread, graph_input, self.ctx, self.events.append, title=title)
-
-    async def send(self, prompt: str, thread: str = THREAD) -> TurnOutcome:
-        """Start a user turn."""
-        return await self.run(new_turn(prompt), thread, title=prompt)
-
-    async def resume(self, value: dict[str, Any], thread: str = THREAD) -> TurnOutcome:
-        """Answer a pending approval."""
-        return await self.run(resume_with(value), thread)
-
-    async def continue_(self, thread: str = THREAD) -> TurnOutcome:
-        return await self.run(continue_turn(), thread)
-
-    def event_types(self) -> list[str]:
-        return [event["type"] for event in self.events]
-
-
-@asynccontextmanager
-async def open_agent(
-    db: Path,
-    answers: list[Any],
-    tools: list[BaseTool] | None = None,
-    config: dict[str, Any] | None = None,
-    **settings: Any,
-) -> AsyncIterator[Agent]:
-    """An Agent whose model plays `answers`; `settings` are RunContext fields (approval, ...)."""
-    model = ScriptedChatModel(answers)
-    services = Services(
-        model=ModelSpec(model_id="test/scripted", litellm_model="test/scripted"),
-        chat_model=model,
-        tools=[make_tool(echo)] if tools is None else tools,
-        config=config or {},
-        prompt=SYSTEM_PROMPT,
-    )
-    ctx = RunContext(model="test/scripted", workdir=str(db.parent), services=services, **settings)
-    async with open_session(db) as session:
-        yield Agent(session=session, model=model, ctx=ctx, db=db)
-
-
-async def saved_snapshot(db: Path, thread: str = THREAD) -> Any:
-    """The thread's state as a fresh process would load it from the SQLite file."""
-    async with open_session(db) as session:
-        return await session.app.aget_state({"configurable": {"thread_id": thread}})
-
-
-async def saved_messages(db: Path, thread: str = THREAD) -> list[AnyMessage]:
-    return (await saved_snapshot(db, thread)).values["messages"]
-
-
-def thread_row(db: Path, thread: str = THREAD) -> dict[str, Any]:
-    """The thread's metadata row, read with plain sqlite3."""
-    with sqlite3.connect(db) as conn:
-        conn.row_factory = sqlite3.Row
-        row = conn.execute("SELECT * FROM ml_intern_threads WHERE thread_id = ?", (thread,)).fetchone()
-    assert row is not None, f"no ml_intern_threads row for {thread}"
-    return dict(row)
-
-
-def kinds(messages: list[AnyMessage]) -> list[str]:
-    return [message.type for message in messages]
-
-
-def tool_messages(messages: list[AnyMessage]) -> list[ToolMessage]:
-    return [m for m in messages if isinstance(m, ToolMessage)]
-
-
-def assert_every_call_answered(messages: list[AnyMessage]) -> None:
-    """Each tool call has exactly one result, placed before the next non-tool message."""
-    open_ids: list[str] = []
-    for message in messages:
-        if isinstance(message, ToolMessage):
-            assert message.tool_call_id in open_ids, f"result for no open call: {message.tool_call_id}"
-            open_ids.remove(message.tool_call_id)
-            continue
-        assert not open_ids, f"calls {open_ids} unanswered before a {message.type} message"
-        open_ids = [c["id"] for c in message.tool_calls] if isinstance(message, AIMessage) else []
-    assert not open_ids, f"calls {open_ids} unanswered at the end"
+from tests.harness_graph import (
+    SYSTEM_PROMPT,
+    assert_every_call_answered,
+    calls,
+    kinds,
+    make_tool,
+    open_agent,
+    saved_messages,
+    saved_snapshot,
+    thread_row,
+    tool_messages,
+)
 
 
 @pytest.fixture

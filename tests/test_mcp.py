@@ -19,43 +19,22 @@ from typing import Any
 import pytest
 from langchain_core.messages import ToolMessage
 
-from ml_intern.configs.loader import default_config
 from ml_intern.configs.schema import McpServer
 from ml_intern.graph.builder import build_graph
 from ml_intern.graph.context import RunContext
-from ml_intern.services import Services, build_services
+from ml_intern.services import Services
 from ml_intern.session.runner import new_turn
 from ml_intern.tools.base import MAX_RESULT_CHARS, ToolError
 from ml_intern.tools.mcp.servers import close_all, offered_names
-from tests.conftest import REPO_ROOT, Sandbox
 from tests.fakes import llm_server as script
-from tests.fakes.chat_model import ScriptedChatModel
 from tests.fakes.mcp_server import STDERR_BANNER
+from tests.harness import FAKE_MCP_SERVER, Sandbox, is_running, started_pids
+from tests.harness_graph import make_services, stdio_server
 
-FAKE_SERVER = REPO_ROOT / "tests" / "fakes" / "mcp_server.py"
+pytestmark = pytest.mark.e2e  # the MCP servers are real processes (stdio, HTTP, SSE)
+
 SDK_DEFAULT_ENV = {"HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER"}  # the MCP SDK always passes these
 PYTHON_ADDED_ENV = {"LC_CTYPE"}  # Python's C-locale coercion may add it in the child
-
-
-def stdio_server(starts: Path, **settings: Any) -> dict[str, Any]:
-    """A validated `mcpServers` entry starting the fake server over stdio."""
-    entry = {"command": sys.executable, "args": [str(FAKE_SERVER), "--starts", str(starts)], **settings}
-    return McpServer.model_validate(entry).model_dump()
-
-
-def make_services(servers: dict[str, dict[str, Any]], answers: list[Any] = (), **options: Any) -> Services:
-    """Services with real tools, the given MCP servers and a scripted model."""
-    config = default_config().model_dump()
-    config["mcpServers"] = servers
-    return build_services(
-        model="vllm/scripted",
-        workdir=Path.cwd(),
-        tool_names=options.get("tool_names"),
-        stream=False,
-        environ=dict(os.environ),
-        config=config,
-        chat_model=ScriptedChatModel(list(answers)),
-    )
 
 
 @asynccontextmanager
@@ -93,19 +72,8 @@ def tool_texts(state: dict[str, Any]) -> list[str]:
 
 
 def mcp_logs(events: list[dict[str, Any]]) -> list[str]:
-    return [e["text"] for e in events if e.get("type") == "tool_log" and e.get("tool") == "mcp"]
-
-
-def started_pids(starts: Path) -> list[int]:
-    return [int(line) for line in starts.read_text().split()] if starts.exists() else []
-
-
-def is_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return not Path(f"/proc/{pid}/stat").exists() or Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    notices = [e for e in events if e.get("type") == "tool_log" and e.get("notice")]  # kept lines in the chat
+    return [e["text"] for e in notices if e.get("tool") == "mcp"]
 
 
 @pytest.fixture
@@ -180,7 +148,7 @@ def test_leaving_the_event_loop_without_closing_stops_the_server(
     program = f"""
 import asyncio, sys
 sys.argv = ["x"]
-from tests.test_mcp import make_services, stdio_server
+from tests.harness_graph import make_services, stdio_server
 from pathlib import Path
 async def main():
     await make_services({{"fake": stdio_server(Path({str(starts)!r}))}}).start()
@@ -354,7 +322,7 @@ def http_server(
     def start(transport: str) -> int:
         port = free_port()
         log = (tmp_path / f"{transport}.log").open("w")
-        command = [sys.executable, str(FAKE_SERVER), "--starts", str(starts), "--transport", transport]
+        command = [sys.executable, str(FAKE_MCP_SERVER), "--starts", str(starts), "--transport", transport]
         processes.append(
             subprocess.Popen([*command, "--port", str(port)], env=subprocess_env, stdout=log, stderr=log)
         )

@@ -10,6 +10,7 @@ from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMes
 from langgraph.graph import END
 
 from ml_intern.configs.schema import as_config
+from ml_intern.graph.accounting import call_usage
 from ml_intern.graph.loops import call_key, executed_calls, loop_continuation
 from ml_intern.graph.messages import NOT_EXECUTED, guard_message, model_view, pending_calls
 from ml_intern.graph.routing import (
@@ -21,7 +22,6 @@ from ml_intern.graph.routing import (
 from ml_intern.graph.state import add_usage
 from ml_intern.model.errors import explain_model_error
 from ml_intern.nodes.approval_interrupt import DENIED, NEVER_AUTO, decide_without_asking, parse_resume
-from ml_intern.nodes.call_model import usage_of
 from ml_intern.nodes.compact import estimate_tokens, split_for_summary, threshold
 
 
@@ -216,7 +216,7 @@ def test_compaction_threshold_is_the_smaller_of_config_and_window(config, window
 # ---- usage ------------------------------------------------------------------------------------------------
 
 
-def test_usage_of_reads_tokens_cache_and_cost() -> None:
+def test_call_usage_reads_tokens_cache_and_cost() -> None:
     reply = AIMessage(
         content="x",
         usage_metadata={
@@ -227,7 +227,7 @@ def test_usage_of_reads_tokens_cache_and_cost() -> None:
         },
         response_metadata={"response_cost": 0.002},
     )
-    assert usage_of(reply) == {
+    assert call_usage(reply) == {
         "input_tokens": 120,
         "output_tokens": 7,
         "cached_tokens": 100,

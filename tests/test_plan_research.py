@@ -13,7 +13,7 @@ import ml_intern.tools.research as research
 from ml_intern.graph.messages import is_guard
 from ml_intern.tools.base import ToolEnv
 from tests.fakes.llm_server import text
-from tests.test_graph import calls, open_agent, tool_messages
+from tests.harness_graph import calls, open_agent, tool_messages
 
 
 @pytest.fixture
@@ -84,14 +84,14 @@ async def test_research_runs_a_sub_agent_with_read_only_tools(tmp_path, db):
     assert all(m.type != "tool" or m.name == "research" for m in agent.model.calls[-1])
 
 
-async def test_first_request_fits_the_prompt_budget(llm_server, subprocess_env, tmp_path):
+@pytest.mark.e2e
+async def test_first_request_fits_the_prompt_budget(llm_server, subprocess_env, tmp_path, ml_intern_cli):
     """System prompt plus every tool schema stay under 24 KB (the original sent 56 KB)."""
     import subprocess
-    import sys
 
     llm_server.push(text("hi"))
     env = {**subprocess_env, "VLLM_BASE_URL": llm_server.url}
-    cmd = [sys.executable, "-m", "ml_intern", "--model", "vllm/scripted", "x"]
+    cmd = [str(ml_intern_cli), "--model", "vllm/scripted", "x"]
     done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     body = llm_server.requests[0]
@@ -99,3 +99,12 @@ async def test_first_request_fits_the_prompt_budget(llm_server, subprocess_env, 
     names = {t["function"]["name"] for t in body["tools"]}
     assert {"research", "plan_tool", "hf_jobs", "hub_repo_search", "bash"} <= names
     assert size < 24_000, size
+
+
+async def test_plan_tool_streams_its_items_as_a_plan_update(tmp_path, db):
+    plan_args = todos("completed", "in_progress")
+    answers = [calls(("plan_tool", plan_args)), "ok", "ok then", "ok!"]
+    async with open_agent(db, answers, tools=plan.make_tools(env_for(tmp_path))) as agent:
+        await agent.send("plan it")
+    updates = [e for e in agent.events if e["type"] == "plan_update"]
+    assert updates == [{"type": "plan_update", "plan": plan_args["todos"]}]

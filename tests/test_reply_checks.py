@@ -10,7 +10,7 @@ import pytest
 from ml_intern.graph.messages import is_guard
 from ml_intern.nodes.doom_check import MALFORMED_AGAIN, STALL_GUARD, TRUNCATED
 from tests.fakes import llm_server as script
-from tests.test_graph import (
+from tests.harness_graph import (
     assert_every_call_answered,
     calls,
     make_tool,

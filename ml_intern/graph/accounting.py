@@ -1,30 +1,29 @@
-"""Tokens and cost: prices from litellm's table, per-call usage, per-turn totals and the per-turn budget.
+"""Tokens and cost: prices from litellm's table, per-call usage, per-turn totals, the HF jobs a turn started.
 
 A turn is a user message and all it leads to (a headless run is one turn); `resume --continue` starts a fresh
-count, as it does for the iteration cap. Before each model call of the agent loop the call is estimated (the
-last prompt and reply plus ~chars/4 of what came since, at the model's input price, plus an output allowance).
-The turn stops (stop reason `budget`) before a call that would take it over `max_tokens` (input + output
-tokens of all its calls, research and compaction included) or `max_cost_usd` (their cost plus the estimated
-maximum cost of the HF jobs it started and has not seen end).
+count, as it does for the iteration cap. The per-turn budget that reads these is in graph/budget.py.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal, TypedDict
 
 from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
 
-from ml_intern.configs.schema import AgentConfig
-
-OUTPUT_ALLOWANCE = 1_000  # output tokens assumed for the next call when checking the budget
 LABELS = ("research", "compaction")  # usage also counted under `<label>_<key>`
-# What the hf_jobs tool answers (ml_intern/tools/jobs/ops.py): a job left running, a job that ended.
-JOB_RUNNING = re.compile(r"Job (?:submitted: (\S+)|(\S+) is still )")
-JOB_ENDED = re.compile(r"Job (\S+?):? (?:finished:|cancelled\.|(?:COMPLETED|CANCELED|ERROR|DELETED)\b)")
-JOB_ESTIMATE = re.compile(r"est\. at most \$([0-9]+(?:\.[0-9]+)?)")
+
+
+# An HF job as a tool result reports it: started by that call (and not ended yet), seen running, ended.
+JobState = Literal["started", "running", "ended"]
+
+
+class JobReport(TypedDict):
+    """What a tool reports about an HF job in its result's artifact, under "job" (the hf_jobs tool does)."""
+
+    id: str
+    state: JobState
+    max_cost_usd: float | None  # the most it can cost if it runs to its timeout (None: unknown)
 
 
 def _price_table() -> dict[str, Any]:
@@ -115,15 +114,15 @@ def latest_results(messages: list[AnyMessage]) -> list[ToolMessage]:
 
 
 def track_jobs(jobs: Mapping[str, float | None], results: list[ToolMessage]) -> dict[str, float | None]:
-    """`jobs` (id -> estimated max cost) with the jobs these hf_jobs results started or ended."""
+    """`jobs` (id -> estimated max cost) with the jobs these results report started or ended."""
     running = dict(jobs)
     for result in results:
-        text = str(result.content) if result.name == "hf_jobs" else ""
-        if ended := JOB_ENDED.match(text):
-            running.pop(ended[1], None)
-        elif started := JOB_RUNNING.match(text):
-            estimate = JOB_ESTIMATE.search(text)
-            running[started[1] or started[2]] = float(estimate[1]) if estimate else None
+        artifact = result.artifact if isinstance(result.artifact, dict) else {}
+        report: JobReport | None = artifact.get("job")
+        if report and report["state"] == "ended":
+            running.pop(report["id"], None)
+        elif report and report["state"] == "started":
+            running[report["id"]] = report["max_cost_usd"]
     return running
 
 
@@ -148,81 +147,6 @@ def turn_usage(values: Mapping[str, Any]) -> dict[str, Any]:
     usage = values.get("usage") or {}
     began_since = values.get("iterations", 0) < values.get("turn_mark", 0)
     return usage_since(usage, usage if began_since else values.get("turn_start_usage") or {})
-
-
-def usage_report(values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The latest turn's usage and the thread's totals (JSON-ready)."""
-    return {"turn": turn_usage(values), "thread": dict(values.get("usage") or {})}
-
-
-def budget_limits(ctx: Any, config: AgentConfig) -> tuple[float | None, int | None]:
-    """The per-turn cost and token budgets: the run's settings, else the config's."""
-    cost = ctx.max_cost_usd if ctx.max_cost_usd is not None else config.max_cost_usd
-    tokens = ctx.max_tokens if ctx.max_tokens is not None else config.max_tokens
-    return cost, tokens
-
-
-def _chars(messages: list[AnyMessage]) -> int:
-    return sum(len(str(m.content)) + len(str(getattr(m, "tool_calls", None) or "")) for m in messages)
-
-
-def _schema_chars(tool: Any) -> int:
-    try:
-        return len(tool.description or "") + len(json.dumps(tool.args))
-    except Exception:  # a tool without a JSON-able schema: its description is the estimate
-        return len(str(getattr(tool, "description", "")))
-
-
-def next_prompt_tokens(state: Mapping[str, Any], prompt: list[AnyMessage], tools: list[Any]) -> int:
-    """The next prompt's size: the last call's prompt and reply plus ~chars/4 of what came since; before the
-    thread's first call, ~chars/4 of the whole prompt and the tool schemas."""
-    messages = state.get("messages", [])
-    last = next((i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], AIMessage)), None)
-    if last is None or not state.get("context_tokens"):
-        return (_chars(prompt) + sum(_schema_chars(tool) for tool in tools)) // 4
-    return state["context_tokens"] + _chars(messages[last + 1 :]) // 4
-
-
-def budget_stop(
-    state: Mapping[str, Any], turn: Mapping[str, Any], next_tokens: int, model: str, limits: tuple[Any, Any]
-) -> str | None:
-    """Why the next call (`next_tokens` of prompt) would take the turn over its budget; None if it fits."""
-    max_cost, max_tokens = limits
-    spent = usage_since(state.get("usage") or {}, turn["turn_start_usage"])
-    if max_tokens is not None and (stop := token_stop(spent, next_tokens, max_tokens)):
-        return stop
-    jobs = turn.get("turn_jobs") or {}
-    return cost_stop(spent, jobs, next_tokens, model, max_cost) if max_cost is not None else None
-
-
-def token_stop(spent: Mapping[str, Any], next_tokens: int, limit: int) -> str | None:
-    """The message when the turn's tokens and the next call's would pass `limit`; else None."""
-    used = spent.get("input_tokens", 0) + spent.get("output_tokens", 0)
-    needed = next_tokens + OUTPUT_ALLOWANCE
-    if used + needed <= limit:
-        return None
-    return (
-        f"Token budget reached: this turn used {used:,} tokens and the next model call needs about "
-        f"{needed:,} more, over the limit of {limit:,} per turn (max_tokens)."
-    )
-
-
-def cost_stop(
-    spent: Mapping[str, Any], jobs: Mapping[str, float | None], next_tokens: int, model: str, limit: float
-) -> str | None:
-    """The message when the turn's cost, its running jobs and the next call would pass `limit`; else None."""
-    calls = spent.get("cost_usd")
-    if calls is None:  # a call without a price this turn: count the turn's tokens at the model's price
-        calls = price(model, spent.get("input_tokens", 0), spent.get("output_tokens", 0)) or 0.0
-    committed = sum(cost or 0.0 for cost in jobs.values())  # running jobs at their most
-    upcoming = price(model, next_tokens, OUTPUT_ALLOWANCE) or 0.0
-    if calls + committed + upcoming <= limit:
-        return None
-    held = f" plus up to ${committed:.2f} for {len(jobs)} running HF job(s)" if jobs else ""
-    return (
-        f"Cost budget reached: this turn spent ${calls:.4f}{held} and the next model call would add about "
-        f"${upcoming:.4f}, over the limit of ${limit:.2f} per turn (max_cost_usd)."
-    )
 
 
 def format_cost(cost: float | None) -> str:

@@ -124,6 +124,17 @@ def tool_state_change(call_id: str, tool: str, state: CallState, **detail: Any) 
     return {"type": "tool_state_change", "id": call_id, "tool": tool, "state": state, **detail}
 
 
+def pending_call(call: dict[str, Any], reason: str, always_ask: bool) -> Event:
+    """One call of an approval request; `always_ask`: no blanket approval (/yolo, auto) may approve it."""
+    fields = {key: call[key] for key in ("id", "name", "args")}
+    return {**fields, "reason": reason, "always_ask": always_ask}
+
+
+def approval_request(tool_calls: list[Event]) -> Event:
+    """The approval interrupt's payload (DESIGN.md "Approval protocol"): the calls a human must decide."""
+    return {"type": "approval", "tool_calls": tool_calls}
+
+
 def approval_required(tool_calls: list[dict[str, Any]]) -> Event:
     """Calls wait for a human (the interrupt payload's calls, `always_ask` included)."""
     return {"type": "approval_required", "tool_calls": tool_calls, "count": len(tool_calls)}

@@ -10,6 +10,8 @@ from typing import TypeVar
 
 from ml_intern.configs.schema import AgentConfig
 from ml_intern.errors import redact
+from ml_intern.graph import events
+from ml_intern.graph.events import emit
 
 T = TypeVar("T")
 
@@ -77,10 +79,8 @@ def backoff(policy: RetryPolicy, attempt: int, exc: BaseException) -> float:
     return min(policy.max_delay, policy.base_delay * 2**attempt) * random.uniform(0.5, 1.0)
 
 
-async def with_retries(
-    call: Callable[[], Awaitable[T]], policy: RetryPolicy, on_retry: Callable[[str], None]
-) -> T:
-    """Await `call()`, retrying transient faults up to `policy.attempts` times."""
+async def with_retries(call: Callable[[], Awaitable[T]], policy: RetryPolicy) -> T:
+    """Await `call()`, retrying transient faults up to `policy.attempts` times (each retry a notice)."""
     for attempt in range(policy.attempts + 1):
         try:
             return await call()
@@ -89,9 +89,10 @@ async def with_retries(
                 raise
             delay = backoff(policy, attempt, exc)
             detail = redact(str(exc).strip().splitlines()[0][:160]) if str(exc).strip() else ""
-            on_retry(
+            text = (
                 f"model call failed ({type(exc).__name__}: {detail}); "
                 f"retry {attempt + 1}/{policy.attempts} in {delay:.1f}s"
             )
+            emit(events.notice("model", text))
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
-from ml_intern.graph.context import RunContext, services_of
+from ml_intern.graph import events
+from ml_intern.graph.context import RunContext
 from ml_intern.graph.messages import pending_calls
 from ml_intern.graph.state import AgentState
+from ml_intern.services import services_for
 from ml_intern.tools.registry import approval_need
 
 DENIED = "rejected by the approval policy (--approval deny)"
@@ -41,22 +44,26 @@ def _decision(raw: Any) -> dict[str, Any]:
     return {"approved": approved, "feedback": str(raw.get("feedback") or "")}
 
 
-def approval_interrupt(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Decide every pending call that needs approval; interrupt only when a human must answer."""
+async def approval_interrupt(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Decide every pending call that needs approval; interrupt only when a human must answer.
+
+    Nothing before `interrupt()` may have side effects: on resume the node runs again from the top."""
     ctx = runtime.context or RunContext()
-    config = services_of(ctx).config
+    config = (await services_for(ctx)).config
+    calls = pending_calls(state["messages"])
+    # Rules may read local files (an upload's preview): off the event loop.
+    needs = await asyncio.to_thread(lambda: [approval_need(c["name"], c["args"], config) for c in calls])
     decisions: dict[str, dict[str, Any]] = {}
     ask: list[dict[str, Any]] = []
-    for call in pending_calls(state["messages"]):
-        need = approval_need(call["name"], call["args"], config)
+    for call, need in zip(calls, needs, strict=True):
         if need is None:
             continue
         decision = decide_without_asking(ctx.approval, need.always_ask)
         if decision is None:
-            ask.append({"id": call["id"], "name": call["name"], "args": call["args"], "reason": need.reason})
+            ask.append(events.pending_call(call, need.reason, need.always_ask))
         else:
             decisions[call["id"]] = decision
     if ask:
-        answer = interrupt({"type": "approval", "tool_calls": ask})
+        answer = interrupt(events.approval_request(ask))
         decisions.update(parse_resume(answer, [call["id"] for call in ask]))
     return {"approvals": decisions}

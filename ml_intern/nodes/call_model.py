@@ -8,25 +8,16 @@ from typing import Any
 from langchain_core.messages import AIMessage, SystemMessage
 from langgraph.runtime import Runtime
 
-from ml_intern.graph.accounting import (
-    budget_limits,
-    budget_stop,
-    call_usage,
-    next_prompt_tokens,
-    open_turn,
-    price,
-)
-from ml_intern.graph.context import RunContext, services_of
+from ml_intern.graph import events
+from ml_intern.graph.accounting import call_usage, open_turn, price
+from ml_intern.graph.budget import budget_limits, budget_stop, next_prompt_tokens
+from ml_intern.graph.context import RunContext
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import model_view
 from ml_intern.graph.state import AgentState
 from ml_intern.model.retry import RetryPolicy, with_retries
 from ml_intern.secrets import redact_exception, redact_value
-
-
-def usage_of(reply: AIMessage, model: str = "") -> dict[str, Any]:
-    """Tokens and cost of one reply; cost is None when the price is unknown (see graph/accounting)."""
-    return call_usage(reply, model)
+from ml_intern.services import services_for
 
 
 def with_record(reply: AIMessage, usage: dict[str, Any]) -> AIMessage:
@@ -45,7 +36,7 @@ def over_budget(
     model = services.model.litellm_model
     if limits[0] is not None and not state.get("iterations") and price(model, 1, 1) is None:
         text = f"no price known for {model}: the cost budget counts only HF jobs"
-        emit({"type": "tool_log", "tool": "budget", "text": text})
+        emit(events.notice("budget", text))
     return budget_stop(state, turn, next_prompt_tokens(state, prompt, services.tools), model, limits)
 
 
@@ -63,9 +54,9 @@ def redact_reply(reply: AIMessage) -> AIMessage:
 def overflowed(state: AgentState) -> dict[str, Any]:
     """The context was too large for the model: compact and retry once, then give up on the turn."""
     if state.get("overflows", 0) >= 1:
-        emit({"type": "error", "message": "The conversation is too long for the model, even compacted."})
+        emit(events.error("The conversation is too long for the model, even compacted."))
         return {"stop_reason": "context_overflow"}
-    emit({"type": "tool_log", "tool": "model", "text": "context window exceeded: compacting, then retrying"})
+    emit(events.notice("model", "context window exceeded: compacting, then retrying"))
     return {"overflows": state.get("overflows", 0) + 1, "force_compact": True}
 
 
@@ -75,30 +66,26 @@ async def call_model(state: AgentState, runtime: Runtime[RunContext]) -> dict[st
     iterations = state.get("iterations", 0)
     if iterations >= ctx.max_iterations:
         return {"stop_reason": "max_iterations"}
-    services = services_of(ctx)
+    services = await services_for(ctx)
     await services.start()  # MCP servers, once per run; a no-op afterwards
     turn = open_turn(state)
     prompt = [SystemMessage(content=services.prompt), *model_view(state["messages"])]
     stop = over_budget(state, turn, prompt, ctx, services)
     if stop:
-        emit({"type": "error", "message": stop})
+        emit(events.error(stop))
         return {**turn, "stop_reason": "budget"}
-    emit({"type": "processing", "iteration": iterations + 1})
+    emit(events.processing(iterations + 1))
     policy = RetryPolicy.from_config(services.config)
     try:
-        reply = await with_retries(
-            lambda: services.bound_model.ainvoke(prompt),
-            policy,
-            lambda text: emit({"type": "tool_log", "tool": "model", "text": text}),
-        )
+        reply = await with_retries(lambda: services.bound_model.ainvoke(prompt), policy)
     except Exception as exc:
         if type(exc).__name__ != "ContextWindowExceededError":
             redact_exception(exc)
             raise
         return {**turn, **overflowed(state)}
-    usage = usage_of(reply, services.model.litellm_model)
+    usage = call_usage(reply, services.model.litellm_model)
     reply = with_record(redact_reply(reply), usage)
-    emit({"type": "assistant_message", "content": reply.text, "tool_calls": len(reply.tool_calls)})
+    emit(events.assistant_message(reply.text, len(reply.tool_calls)))
     return {
         **turn,
         "messages": [reply],

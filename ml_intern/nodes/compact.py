@@ -9,13 +9,14 @@ from langgraph.runtime import Runtime
 from langgraph.types import Overwrite
 
 from ml_intern.configs.schema import AgentConfig
-from ml_intern.graph.accounting import compaction_update
-from ml_intern.graph.context import RunContext, services_of
+from ml_intern.graph import events
+from ml_intern.graph.accounting import call_usage, compaction_update
+from ml_intern.graph.context import RunContext
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import MARK, is_user_turn
 from ml_intern.graph.state import AgentState
-from ml_intern.nodes.call_model import usage_of
-from ml_intern.session.runner import turn_opening
+from ml_intern.graph.turns import turn_opening
+from ml_intern.services import services_for
 
 SUMMARY_PROMPT = (
     "Summarise this part of an ML engineering agent's session so the agent can continue without it. "
@@ -89,14 +90,14 @@ async def summarise(
     )
     # The request being worked on stays verbatim even when its turn is summarised.
     current = [m for m in messages[start:end] if is_user_turn(m)][-1:]
-    return [*messages[:start], summary, *current, *messages[end:]], usage_of(reply)
+    return [*messages[:start], summary, *current, *messages[end:]], call_usage(reply)
 
 
 async def compact(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Compact when over budget; end the turn if even compaction cannot get under it."""
     opening = turn_opening(state)  # the entry node also opens a turn for clients that send only messages
     state = {**state, **opening}
-    services = services_of(runtime.context)
+    services = await services_for(runtime.context)
     budget = threshold(services.config, services.context_window)
     before = context_size(state)
     forced = bool(state.get("force_compact"))
@@ -109,14 +110,9 @@ async def compact(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, 
     result = await summarise(state["messages"], services.chat_model, keep)
     after = estimate_tokens(result[0]) if result else before
     if result is None or (after > budget and not forced):
-        emit(
-            {
-                "type": "error",
-                "message": f"The conversation ({after} tokens) cannot be compacted under {budget}.",
-            }
-        )
+        emit(events.error(f"The conversation ({after} tokens) cannot be compacted under {budget}."))
         return {**opening, "stop_reason": "context_overflow"}
-    emit({"type": "compacted", "tokens_before": before, "tokens_after": after})
+    emit(events.compacted(before, after))
     return {
         **opening,
         "messages": Overwrite(result[0]),

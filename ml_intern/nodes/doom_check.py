@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 from langchain_core.messages import AIMessage, ToolMessage
+from langchain_core.messages.tool import tool_call
 
+from ml_intern.graph import events
 from ml_intern.graph.events import emit
 from ml_intern.graph.loops import is_stalled, malformed_streak, repeats_loop
 from ml_intern.graph.messages import MARK, guard_message
@@ -66,7 +68,7 @@ def doom_check(state: AgentState) -> dict[str, Any]:
         return _text_reply(state, reply)
     if (reply.response_metadata or {}).get("finish_reason") == "length":
         lost = ", ".join(c["name"] for c in reply.tool_calls)
-        emit({"type": "tool_log", "tool": "doom_check", "text": f"reply truncated: dropped {lost}"})
+        emit(events.notice("doom_check", f"reply truncated: dropped {lost}"))
         return {"messages": [skipped(c, TRUNCATED, "truncated") for c in reply.tool_calls]}
     if repeats_loop(messages, reply):
         return _loop(state, reply)
@@ -78,12 +80,7 @@ def _text_reply(state: AgentState, reply: AIMessage) -> dict[str, Any]:
         return _unfinished_plan(state) or {"stop_reason": "end_turn"}
     nudges = state.get("nudges", 0)
     if nudges >= MAX_NUDGES:
-        emit(
-            {
-                "type": "error",
-                "message": "The model stalled (empty or repeated replies); the turn was stopped.",
-            }
-        )
+        emit(events.error("The model stalled (empty or repeated replies); the turn was stopped."))
         return {"stop_reason": "stalled"}
     return {"messages": [guard_message("stall", STALL_GUARD)], "nudges": nudges + 1}
 
@@ -102,20 +99,9 @@ def _loop(state: AgentState, reply: AIMessage) -> dict[str, Any]:
     blocked = [skipped(c, BLOCKED, "doom_loop") for c in reply.tool_calls]
     guards = state.get("guards", 0)
     if guards >= MAX_GUARDS:
-        emit(
-            {
-                "type": "error",
-                "message": "The model kept repeating the same tool calls; the turn was stopped.",
-            }
-        )
+        emit(events.error("The model kept repeating the same tool calls; the turn was stopped."))
         return {"stop_reason": "doom_loop", "messages": blocked}
-    emit(
-        {
-            "type": "tool_log",
-            "tool": "doom_check",
-            "text": "loop detected: asking the model to change strategy",
-        }
-    )
+    emit(events.notice("doom_check", "loop detected: asking the model to change strategy"))
     return {"messages": [*blocked, guard_message("doom_loop", DOOM_GUARD)], "guards": guards + 1}
 
 
@@ -139,12 +125,7 @@ def _malformed(state: AgentState, reply: AIMessage) -> dict[str, Any]:
     streamed = unparseable_calls(reply)
     invalid = [*reply.invalid_tool_calls, *(c for c in reply.tool_calls if c["id"] in streamed)]
     bad = [
-        {
-            "name": c.get("name") or "unknown",
-            "args": {},
-            "id": c.get("id") or f"invalid-{i}",
-            "type": "tool_call",
-        }
+        tool_call(name=c.get("name") or "unknown", args={}, id=c.get("id") or f"invalid-{i}")
         for i, c in enumerate(invalid)
     ]
     errors = [
@@ -163,11 +144,5 @@ def _malformed(state: AgentState, reply: AIMessage) -> dict[str, Any]:
             "additional_kwargs": {**reply.additional_kwargs, MARK: {"malformed": [c["name"] for c in bad]}},
         }
     )
-    emit(
-        {
-            "type": "tool_log",
-            "tool": "doom_check",
-            "text": f"malformed tool call arguments: {', '.join(errors)}",
-        }
-    )
+    emit(events.notice("doom_check", f"malformed tool call arguments: {', '.join(errors)}"))
     return {"messages": [fixed, *answers]}

@@ -6,15 +6,18 @@ import asyncio
 from typing import Any
 
 from langchain_core.messages import ToolMessage
+from langchain_core.messages.tool import tool_call
 from langgraph.runtime import Runtime
 from pydantic import ValidationError
 
+from ml_intern.graph import events
 from ml_intern.graph.accounting import labelled
-from ml_intern.graph.context import RunContext, services_of
+from ml_intern.graph.context import RunContext
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import pending_calls, tool_result
 from ml_intern.graph.state import AgentState, add_usage
 from ml_intern.secrets import redact
+from ml_intern.services import services_for
 from ml_intern.tools.base import ToolError, clip
 
 
@@ -25,39 +28,46 @@ def rejection_text(feedback: str) -> str:
 
 
 async def run_call(call: dict[str, Any], tools: dict[str, Any]) -> ToolMessage:
-    """Run one call; failures of any kind become an error message to the model."""
+    """Run one call, announcing each state it passes; any failure becomes an error message to the model."""
     tool = tools.get(call["name"])
     if tool is None:
+        emit(state_change(call, "failed"))
         names = ", ".join(sorted(tools))
         return tool_result(call, f"Error: unknown tool '{call['name']}'. Available tools: {names}.", "error")
-    emit({"type": "tool_call", "id": call["id"], "tool": call["name"], "args": call["args"]})
-    artifact = None
+    emit(events.tool_call(call["id"], call["name"], call["args"]))
+    emit(state_change(call, "running"))
     try:
-        output = await tool.ainvoke({**call, "type": "tool_call"})
-        artifact = getattr(output, "artifact", None)
-        content = output.content if isinstance(output, ToolMessage) else output
-        text, status = clip(content if isinstance(content, str) else str(content)), "success"
-    except ToolError as exc:
-        text, status = f"Error: {exc}", "error"
-    except ValidationError as exc:
-        text, status = f"Error: invalid arguments for {call['name']}: {_short_errors(exc)}", "error"
+        text, status, artifact = await invoke(tool, call)
     except asyncio.CancelledError:
+        emit(state_change(call, "cancelled"))
         raise
-    except Exception as exc:  # a tool bug must not end the run: the model reads it and adapts
-        text, status = f"Error: {call['name']} failed: {type(exc).__name__}: {exc}", "error"
     text = redact(clip(text))
-    emit(
-        {
-            "type": "tool_output",
-            "id": call["id"],
-            "tool": call["name"],
-            "output": text,
-            "success": status == "success",
-        }
-    )
+    emit(events.tool_output(call["id"], call["name"], text, status == "success"))
+    emit(state_change(call, "completed" if status == "success" else "failed"))
     result = tool_result(call, text, status)
     result.artifact = artifact
     return result
+
+
+async def invoke(tool: Any, call: dict[str, Any]) -> tuple[str, str, Any]:
+    """The tool's answer to `call`: (text, status, artifact); a failure is an error text, not an exception."""
+    try:
+        output = await tool.ainvoke(tool_call(name=call["name"], args=call["args"], id=call["id"]))
+    except ToolError as exc:
+        return f"Error: {exc}", "error", None
+    except ValidationError as exc:
+        return f"Error: invalid arguments for {call['name']}: {_short_errors(exc)}", "error", None
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a tool bug must not end the run: the model reads it and adapts
+        return f"Error: {call['name']} failed: {type(exc).__name__}: {exc}", "error", None
+    content = output.content if isinstance(output, ToolMessage) else output
+    text = content if isinstance(content, str) else str(content)
+    return clip(text), "success", getattr(output, "artifact", None)
+
+
+def state_change(call: dict[str, Any], state: events.CallState) -> events.Event:
+    return events.tool_state_change(call["id"], call["name"], state)
 
 
 def _short_errors(exc: ValidationError) -> str:
@@ -66,7 +76,7 @@ def _short_errors(exc: ValidationError) -> str:
 
 async def execute_tools(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Answer every pending call: rejected ones with the rejection, approved ones by running them."""
-    services = services_of(runtime.context)
+    services = await services_for(runtime.context)
     await services.start()  # a resumed thread may reach here before any model call started MCP servers
     tools = services.tools_by_name
     approvals = state.get("approvals") or {}
@@ -75,8 +85,10 @@ async def execute_tools(state: AgentState, runtime: Runtime[RunContext]) -> dict
     async def answer(call: dict[str, Any]) -> ToolMessage:
         decision = approvals.get(call["id"], {"approved": True})
         if not decision["approved"]:
-            emit({"type": "tool_state_change", "id": call["id"], "tool": call["name"], "state": "rejected"})
+            emit(state_change(call, "rejected"))
             return tool_result(call, rejection_text(decision.get("feedback", "")), "error")
+        if call["id"] in approvals:
+            emit(state_change(call, "approved"))
         return await run_call(call, tools)
 
     results = await asyncio.gather(*(answer(call) for call in calls))

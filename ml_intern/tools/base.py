@@ -1,16 +1,53 @@
-"""What every tool family shares: the environment a tool runs in, bounded output, progress events."""
+"""What every tool family shares: the environment a tool runs in, the facts it declares about its tools,
+bounded output, progress events."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
 from ml_intern.configs.schema import AgentConfig, as_config
 from ml_intern.graph.events import emit
 
-__all__ = ["MAX_RESULT_CHARS", "ToolEnv", "ToolError", "clip", "emit"]
+__all__ = ["MAX_RESULT_CHARS", "Effect", "ToolEnv", "ToolError", "ToolFacts", "clip", "emit", "operation_of"]
 
 MAX_RESULT_CHARS = 25_000
+
+# What a call changes: nothing, the agent's own plan, local files, a remote (Hub) repo, an HF job, or
+# something its tool does not declare (MCP and custom tools).
+Effect = Literal["nothing", "plan", "local files", "remote repo", "job", "unknown"]
+ApprovalRule = Callable[[dict[str, Any], AgentConfig], str | None]  # why a call needs approval, or None
+
+
+@dataclass(frozen=True)
+class ToolFacts:
+    """What a tool family declares about one of its tools; `tools/registry.py` collects them."""
+
+    effect: Effect  # what a call changes (unless its operation is one of `read_only_operations`)
+    read_only_operations: frozenset[str] = frozenset()  # operations that change nothing, e.g. "list refs"
+    approval: ApprovalRule | None = None  # the family's approval rule; None: calls never need approval
+    always_ask: Callable[[dict[str, Any]], bool] | None = None  # calls no blanket approval may approve
+    targets: tuple[str, ...] = ()  # arguments that name what a call changes (listed by undo)
+
+    def effect_of(self, args: dict[str, Any]) -> Effect:
+        """What the call `args` changes; a call naming no operation changes nothing (it cannot run)."""
+        if self.read_only_operations:
+            operation = operation_of(args)
+            if not operation or operation in self.read_only_operations:
+                return "nothing"
+        return self.effect
+
+    @property
+    def read_only(self) -> bool:
+        """No call of the tool changes anything."""
+        return self.effect == "nothing"
+
+
+def operation_of(args: dict[str, Any]) -> str:
+    """A call's `operation` argument, lower case with spaces: "list_refs" and "List refs" read "list refs"."""
+    return " ".join(str(args.get("operation", "")).lower().replace("_", " ").split())
 
 
 @dataclass
@@ -31,9 +68,7 @@ class ToolEnv:
         self.config = as_config(self.config)  # tests and plugins may hand a plain dict
 
     @classmethod
-    def from_environ(
-        cls, workdir: Path, home: Path, config: AgentConfig, environ: dict[str, str]
-    ) -> ToolEnv:
+    def from_environ(cls, workdir: Path, home: Path, config: AgentConfig, environ: dict[str, str]) -> ToolEnv:
         """Read the endpoints and tokens once, at the config boundary."""
         return cls(
             workdir=workdir,

@@ -3,6 +3,8 @@
 An `attr` (or entry point) may be a LangChain tool, a typed function whose docstring is its description, a
 list of those, a factory `f(env)` returning any of those (a callable whose one parameter is named `env` or
 annotated `ToolEnv`), or a module with a `make_tools(env)` factory, like ml-intern's own tool families.
+Custom tools declare no facts: the registry treats them as undeclared (no approval rule, never read-only,
+effect unknown).
 """
 
 from __future__ import annotations

@@ -1,16 +1,16 @@
-"""The tool registry: which tool families a run offers, and which calls need a human's approval."""
+"""The tool registry: which tool families a run offers, and what their tools are (the facts each family
+declares next to its tools: approval rule, read-only operations, what a call changes)."""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from ml_intern.configs.schema import AgentConfig
 from ml_intern.errors import UserError
-from ml_intern.tools.base import ToolEnv
+from ml_intern.tools.base import Effect, ToolEnv, ToolFacts
 
 # Tool family modules under ml_intern.tools, in the order their tools are offered to the model.
 FAMILIES = (
@@ -70,19 +70,38 @@ def build_tools(env: ToolEnv, only: list[str] | None = None) -> list[Any]:
     return select_tools(all_tools(env), only, bool(env.config.mcpServers))
 
 
+# MCP and custom tools declare nothing (yet): no approval rule, never read-only, effect unknown.
+UNDECLARED = ToolFacts(effect="unknown")
+
+
 @cache
-def _approval_rules() -> dict[str, Callable[[dict, dict], str | None]]:
-    rules: dict[str, Callable[[dict, dict], str | None]] = {}
-    for name in FAMILIES:
-        rules.update(getattr(_family(name), "APPROVAL", {}))
-    return rules
+def declared_facts() -> dict[str, ToolFacts]:
+    """Tool name -> facts, from each family's `TOOL_FACTS` (its package `__init__`, or its module)."""
+    facts: dict[str, ToolFacts] = {}
+    for source in dict.fromkeys(name.split(".")[0] for name in FAMILIES):
+        facts.update(_family(source).TOOL_FACTS)
+    return facts
+
+
+def tool_facts(name: str) -> ToolFacts:
+    """What the tool `name` is: its family's declaration, or UNDECLARED."""
+    return declared_facts().get(name, UNDECLARED)
+
+
+def read_only_tools(tools: list[Any]) -> list[Any]:
+    """The tools of `tools` that change nothing, whatever the call."""
+    return [tool for tool in tools if tool_facts(tool.name).read_only]
+
+
+def call_effect(name: str, args: dict[str, Any]) -> Effect:
+    """What the call `name(args)` changes."""
+    return tool_facts(name).effect_of(args)
 
 
 def approval_need(name: str, args: dict[str, Any], config: AgentConfig) -> ApprovalNeed | None:
-    """Whether the call `name(args)` needs a human's approval under `config`."""
-    rule = _approval_rules().get(name)
-    reason = rule(args, config) if rule else None
+    """Whether the call `name(args)` needs a human's approval under `config`, by its family's rule."""
+    facts = tool_facts(name)
+    reason = facts.approval(args, config) if facts.approval else None
     if reason is None:
         return None
-    always_ask = name == "hf_jobs" and _family("jobs.tool").is_scheduled_operation(args)
-    return ApprovalNeed(reason=reason, always_ask=always_ask)
+    return ApprovalNeed(reason=reason, always_ask=bool(facts.always_ask and facts.always_ask(args)))

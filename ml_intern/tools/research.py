@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import warnings
+from dataclasses import replace
 from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
-from ml_intern.tools.base import ToolEnv, ToolError, emit
+from ml_intern.configs.prompt import research_prompt
+from ml_intern.graph import events
+from ml_intern.graph.context import RunContext
+from ml_intern.graph.routing import recursion_limit
+from ml_intern.graph.turns import new_turn
+from ml_intern.tools.base import ToolEnv, ToolError, ToolFacts, emit
+from ml_intern.tools.registry import read_only_tools
 
 # The sub-agent keeps no checkpoints; LangGraph warns that the parent's durability setting does nothing.
 warnings.filterwarnings("ignore", message="`durability` has no effect")
 
-READ_ONLY_TOOLS = (
-    "hf_papers",
-    "explore_hf_docs",
-    "fetch_hf_docs",
-    "web_search",
-    "hub_repo_search",
-    "hub_repo_details",
-    "hf_inspect_dataset",
-    "github_find_examples",
-    "github_list_repos",
-    "github_read_file",
-    "read",
-)
 DESCRIPTION = (
     "Delegate a research question to a sub-agent with its own context and read-only tools (papers, docs, "
     "Hub, datasets, GitHub, web). It goes papers -> methods -> datasets -> code and returns a concise recipe "
@@ -43,36 +38,19 @@ async def run_research(task: str, context: str) -> tuple[str, dict[str, Any]]:
     """Run the sub-agent graph (no checkpointer: its context is thrown away) and return its answer."""
     from langgraph.runtime import get_runtime
 
-    from ml_intern.configs.prompt import research_prompt
-    from ml_intern.graph.builder import build_graph
-    from ml_intern.graph.context import RunContext, services_of
-    from ml_intern.services import Services
-    from ml_intern.session.runner import new_turn
+    from ml_intern.graph.builder import build_graph  # the graph's nodes run tools: not at import time
 
-    parent = get_runtime(RunContext).context or RunContext()
-    services = services_of(parent)
-    tools = [t for t in services.tools if t.name in READ_ONLY_TOOLS]
-    settings = services.config.research
-    sub = RunContext(
-        model=parent.model,
-        workdir=parent.workdir,
-        approval="deny" if parent.approval == "ask" else parent.approval,  # no human inside a sub-agent
-        max_iterations=settings.max_iterations,
-        services=Services(
-            model=services.model,
-            chat_model=services.chat_model,
-            tools=tools,
-            config=services.config,
-            prompt=research_prompt([t.name for t in tools]),
-            context_window=services.context_window,
-        ),
-    )
-    graph = build_graph(checkpointer=False)
+    parent = get_runtime(RunContext).context
+    if parent is None or parent.services is None:
+        raise ToolError("research runs only inside an agent run")
+    tools = [tool for tool in read_only_tools(parent.services.tools) if tool.name != "research"]
+    system = await asyncio.to_thread(research_prompt, [tool.name for tool in tools])  # reads a file
+    sub = sub_agent_context(parent, tools, system)
     prompt = f"{task}\n\nAlready known:\n{context}" if context else task
     state: dict[str, Any] = {}
-    async for mode, chunk in graph.astream(
+    async for mode, chunk in build_graph(checkpointer=False).astream(
         new_turn(prompt),
-        {"recursion_limit": 5 * sub.max_iterations + 10},
+        {"recursion_limit": recursion_limit(sub.max_iterations)},
         context=sub,
         stream_mode=["custom", "values"],
         durability="exit",
@@ -80,14 +58,20 @@ async def run_research(task: str, context: str) -> tuple[str, dict[str, Any]]:
         if mode == "values":
             state = chunk
         elif chunk.get("type") == "tool_call":
-            emit(
-                {
-                    "type": "tool_log",
-                    "tool": "research",
-                    "text": f"→ {chunk['tool']} {json.dumps(chunk['args'])[:150]}",
-                }
-            )
+            emit(events.tool_log("research", f"→ {chunk['tool']} {json.dumps(chunk['args'])[:150]}"))
     return _answer(state)
+
+
+def sub_agent_context(parent: RunContext, tools: list[BaseTool], prompt: str) -> RunContext:
+    """The sub-agent's run: the parent's model with `tools` and `prompt`, and no human to ask."""
+    services = parent.services
+    return RunContext(
+        model=parent.model,
+        workdir=parent.workdir,
+        approval="deny" if parent.approval == "ask" else parent.approval,
+        max_iterations=services.config.research.max_iterations,
+        services=replace(services, tools=tools, prompt=prompt, mcp=None),  # no MCP tool is read-only
+    )
 
 
 def _answer(state: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -113,3 +97,6 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
             response_format="content_and_artifact",
         )
     ]
+
+
+TOOL_FACTS = {"research": ToolFacts(effect="nothing")}  # its sub-agent gets only tools that change nothing

@@ -1,0 +1,16 @@
+"""Hugging Face Jobs: the `hf_jobs` tool; what it is, for the registry."""
+
+from __future__ import annotations
+
+from ml_intern.tools.base import ToolFacts
+from ml_intern.tools.jobs.tool import approval_reason, is_scheduled_operation
+
+TOOL_FACTS = {
+    "hf_jobs": ToolFacts(
+        effect="job",
+        read_only_operations=frozenset({"ps", "logs", "inspect", "scheduled ps", "scheduled inspect"}),
+        approval=approval_reason,
+        always_ask=is_scheduled_operation,  # scheduled jobs outlive the session: a human always decides
+        targets=("job_id", "scheduled_job_id"),
+    ),
+}

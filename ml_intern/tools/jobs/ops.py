@@ -8,9 +8,11 @@ from contextlib import suppress
 
 from huggingface_hub import JobInfo
 
+from ml_intern.graph import events
+from ml_intern.graph.accounting import JobReport, JobState
 from ml_intern.tools.base import ToolEnv, ToolError, emit
 from ml_intern.tools.jobs.client import JobsClient
-from ml_intern.tools.jobs.follow import FollowOutcome, follow_job, read_logs
+from ml_intern.tools.jobs.follow import TERMINAL_STAGES, FollowOutcome, follow_job, read_logs
 from ml_intern.tools.jobs.format import (
     call_hint,
     job_details,
@@ -23,6 +25,7 @@ from ml_intern.tools.jobs.pricing import default_timeout, estimate_cost, format_
 from ml_intern.tools.jobs.spec import JobArgs, Submission, build_submission
 
 LOG_CHARS = 12_000  # room for job logs in one result
+Answer = tuple[str, dict[str, JobReport] | None]  # the result text, and the artifact: {"job": JobReport}
 
 
 class JobOperations:
@@ -36,9 +39,9 @@ class JobOperations:
         self.wait_limit_seconds = parse_seconds(settings.wait_limit)  # then return, job runs on
         self.poll_seconds = parse_seconds(settings.poll_interval)  # status checks while quiet
 
-    async def dispatch(self, args: JobArgs) -> str:
-        """Run one operation; the HF token never appears in what comes back."""
-        handlers: dict[str, Callable[[JobArgs], Awaitable[str]]] = {
+    async def dispatch(self, args: JobArgs) -> Answer:
+        """Run one operation: its text (never the HF token) and, when it concerns a job, the job's report."""
+        handlers: dict[str, Callable[[JobArgs], Awaitable[str | Answer]]] = {
             "run": self.run,
             "ps": self.ps,
             "logs": self.logs,
@@ -50,23 +53,32 @@ class JobOperations:
         }
         for action in ("delete", "suspend", "resume"):
             handlers[f"scheduled {action}"] = self.scheduled_change
-        text = await handlers[args.operation](args)
-        return text.replace(self.env.hf_token, "[HF_TOKEN]") if self.env.hf_token else text
+        answer = await handlers[args.operation](args)
+        text, artifact = answer if isinstance(answer, tuple) else (answer, None)
+        return (text.replace(self.env.hf_token, "[HF_TOKEN]") if self.env.hf_token else text), artifact
 
-    async def run(self, args: JobArgs) -> str:
+    async def _build(self, args: JobArgs) -> Submission:
+        """The job to submit; a script named by path is read off the event loop."""
+        token, timeout = self.client.token, self.default_timeout
+        return await asyncio.to_thread(build_submission, args, self.env.workdir, token, timeout)
+
+    async def run(self, args: JobArgs) -> Answer:
         """Submit a job; with `wait`, follow it to its end (within the wait limit)."""
-        submission = build_submission(args, self.env.workdir, self.client.token, self.default_timeout)
+        submission = await self._build(args)
         job = await self._submit(submission)
-        emit({"type": "tool_log", "tool": "hf_jobs", "text": f"Job {job.id} submitted: {job.url}"})
+        emit(events.tool_log("hf_jobs", f"Job {job.id} submitted: {job.url}"))
+        cost = estimate_cost(submission.flavor, submission.timeout_seconds)
         if not args.wait:
             hints = ", ".join(call_hint(op, job_id=job.id) for op in ("inspect", "logs", "cancel"))
-            return f"Job submitted: {job.id}\n{describe(job, submission)}\nIt runs in the background: {hints}"
+            text = f"Job submitted: {job.id}\n{describe(job, submission)}\nIt runs in the background: {hints}"
+            return text, job_artifact(job.id, "started", cost)
         try:
             outcome = await follow_job(self.client, job.id, self.wait_limit_seconds, self.poll_seconds)
         except asyncio.CancelledError:  # the user interrupted the turn: do not leave a paid job running
             await self._cancel_quietly(job.id)
             raise
-        return self._report(job, submission, outcome)
+        text = self._report(job, submission, outcome)
+        return text, job_artifact(job.id, "ended" if outcome.finished else "started", cost)
 
     async def _submit(self, submission: Submission) -> JobInfo:
         """Create the job; if interrupted meanwhile, cancel the job once the Hub has created it."""
@@ -93,7 +105,7 @@ class JobOperations:
         """Best-effort cancel on interruption; failures must not hide the interruption itself."""
         with suppress(Exception):
             await self.client.jobs(f"cancelling job {job_id}", self.client.api.cancel_job, job_id=job_id)
-            emit({"type": "tool_log", "tool": "hf_jobs", "text": f"Job {job_id} cancelled (interrupted)."})
+            emit(events.tool_log("hf_jobs", f"Job {job_id} cancelled (interrupted)."))
 
     def _report(self, job: JobInfo, submission: Submission, outcome: FollowOutcome) -> str:
         """Final status plus the head and tail of the logs."""
@@ -125,26 +137,28 @@ class JobOperations:
             LOG_CHARS, "showing head and tail"
         )
 
-    async def inspect(self, args: JobArgs) -> str:
+    async def inspect(self, args: JobArgs) -> Answer:
         """Status and details of a job."""
         job_id = require(args.job_id, "job_id", "inspect")
         job = await self.client.jobs(
             f"inspecting job {job_id}", self.client.api.inspect_job, missing=not_found(job_id), job_id=job_id
         )
-        return job_details(job)
+        state = "ended" if job.status.stage in TERMINAL_STAGES else "running"
+        return job_details(job), job_artifact(job.id, state)
 
-    async def cancel(self, args: JobArgs) -> str:
+    async def cancel(self, args: JobArgs) -> Answer:
         """Cancel a job."""
         job_id = require(args.job_id, "job_id", "cancel")
         await self.client.jobs(
             f"cancelling job {job_id}", self.client.api.cancel_job, missing=not_found(job_id), job_id=job_id
         )
-        return f"Job {job_id} cancelled. Verify with {call_hint('inspect', job_id=job_id)}."
+        text = f"Job {job_id} cancelled. Verify with {call_hint('inspect', job_id=job_id)}."
+        return text, job_artifact(job_id, "ended")
 
     async def scheduled_run(self, args: JobArgs) -> str:
         """Create a job that runs on a schedule."""
         schedule = require(args.schedule, "schedule", "scheduled run")
-        sub = build_submission(args, self.env.workdir, self.client.token, self.default_timeout)
+        sub = await self._build(args)
         created = await self.client.create(
             "creating the scheduled job",
             self.client.api.create_scheduled_job,
@@ -194,6 +208,11 @@ def describe(job: JobInfo, submission: Submission) -> str:
     cost_text = f"est. at most ${cost:.2f}" if cost is not None else "cost unknown"
     timeout = format_duration(submission.timeout_seconds)
     return f"URL: {job.url}\nHardware: {submission.flavor}, timeout {timeout} ({cost_text})"
+
+
+def job_artifact(job_id: str, state: JobState, max_cost_usd: float | None = None) -> dict[str, JobReport]:
+    """The artifact that tells the turn's budget about a job (graph/accounting.py `track_jobs`)."""
+    return {"job": JobReport(id=job_id, state=state, max_cost_usd=max_cost_usd)}
 
 
 def require(value: str, name: str, operation: str) -> str:

@@ -8,7 +8,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import ValidationError
 
 from ml_intern.configs.schema import AgentConfig
-from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.tools.base import ToolEnv, ToolError, operation_of
 from ml_intern.tools.jobs.ops import JobOperations
 from ml_intern.tools.jobs.pricing import (
     DEFAULT_FLAVOR,
@@ -33,7 +33,7 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
     """The `hf_jobs` tool bound to this run's endpoint, token and config."""
     operations = JobOperations(env)
 
-    async def hf_jobs(**kwargs: Any) -> str:
+    async def hf_jobs(**kwargs: Any) -> tuple[str, dict[str, Any] | None]:
         try:
             args = JobArgs.model_validate(kwargs)
         except ValidationError as err:
@@ -46,23 +46,23 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
     # A JSON-schema dict keeps the prompt short; JobArgs validates each call.
     return [
         StructuredTool.from_function(
-            coroutine=hf_jobs, name="hf_jobs", description=DESCRIPTION, args_schema=compact_schema()
+            coroutine=hf_jobs,
+            name="hf_jobs",
+            description=DESCRIPTION,
+            args_schema=compact_schema(),
+            response_format="content_and_artifact",  # the artifact reports the job to the turn's budget
         )
     ]
 
 
-def _operation(args: dict[str, Any]) -> str:
-    return " ".join(str(args.get("operation", "")).lower().replace("_", " ").split())
-
-
 def is_scheduled_operation(args: dict[str, Any]) -> bool:
     """True for calls that create or change scheduled jobs, which outlive the session: never auto-approve."""
-    return _operation(args) in SCHEDULED_CHANGES
+    return operation_of(args) in SCHEDULED_CHANGES
 
 
 def approval_reason(args: dict[str, Any], config: AgentConfig) -> str | None:
     """Why an `hf_jobs` call needs the user's approval, or None when it does not."""
-    operation = _operation(args)
+    operation = operation_of(args)
     if operation not in ("run", *SCHEDULED_CHANGES):
         return None
     if operation not in ("run", "scheduled run"):
@@ -85,6 +85,3 @@ def approval_reason(args: dict[str, Any], config: AgentConfig) -> str | None:
         f"Scheduled job ({schedule}): {kind} on {flavor}, up to {duration} per run ({cost_text} per run): "
         f"{payload_summary(args)}"
     )
-
-
-APPROVAL = {"hf_jobs": approval_reason}

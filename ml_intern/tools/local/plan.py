@@ -8,7 +8,8 @@ from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
-from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.graph import events
+from ml_intern.tools.base import ToolEnv, ToolError, emit
 
 DESCRIPTION = (
     "Write the plan for a multi-step task as a todo list; each call replaces the whole list. Keep exactly "
@@ -61,6 +62,7 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
         items = [t.model_dump() if isinstance(t, Todo) else dict(t) for t in todos]
         if sum(t["status"] == "in_progress" for t in items) > 1:
             raise ToolError("Keep at most one item in_progress; finish it before starting the next.")
+        emit(events.plan_update(items))
         return render(items)
 
     return [

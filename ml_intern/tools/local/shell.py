@@ -10,24 +10,20 @@ import os
 import re
 import signal
 import threading
-import time
-import uuid
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
 from ml_intern.configs.schema import AgentConfig
+from ml_intern.graph import events
 from ml_intern.secrets import redact
-from ml_intern.tools.base import MAX_RESULT_CHARS, ToolEnv, ToolError, emit
+from ml_intern.tools.base import ToolEnv, ToolError, emit
+from ml_intern.tools.local.output import OutputCollector
 
 DEFAULT_TIMEOUT = 120
 MAX_TIMEOUT = 1800
-HEAD_CHARS = MAX_RESULT_CHARS // 4  # tail-biased: errors and summaries come last
-TAIL_CHARS = MAX_RESULT_CHARS - HEAD_CHARS
 READ_CHUNK = 65_536
 MAX_PENDING_LINE = 8_192  # flush a line that has no newline yet (progress bars) past this size
 DRAIN_SECONDS = 1.0  # how long to keep reading after bash exits (background jobs may hold the pipe)
@@ -50,97 +46,13 @@ class BashArgs(BaseModel):
     timeout: int = Field(0, description=f"Seconds (0: default {DEFAULT_TIMEOUT}, max {MAX_TIMEOUT}).")
 
 
-class OutputCollector:
-    """Keeps the head and tail of a command's output; past the limit the full text goes to a spill file."""
-
-    def __init__(self, spill_dir: Path) -> None:
-        self.spill_dir = spill_dir
-        self.head: list[str] = []
-        self.tail: deque[str] = deque()
-        self.tail_chars = 0
-        self.total_chars = 0
-        self.spill: IO[str] | _Discard | None = None
-        self.spill_path: Path | None = None
-        self.detached = False  # the call has returned: later output is drained, not kept
-        self.spill_error: str | None = None  # why the full output could not be saved
-
-    def add(self, text: str) -> None:
-        """Record a piece of output."""
-        if self.detached:
-            return
-        self.total_chars += len(text)
-        if self.spill is None and self.total_chars > MAX_RESULT_CHARS:
-            self._start_spill()
-        if self.spill is None:
-            self.head.append(text)
-            return
-        self._spill(text)
-        self.tail.append(text)
-        self.tail_chars += len(text)
-        while self.tail_chars - len(self.tail[0]) >= TAIL_CHARS:
-            self.tail_chars -= len(self.tail.popleft())
-
-    def _spill(self, text: str) -> None:
-        """Save to the spill file; a full disk ends the saving, never the command or the event loop."""
-        try:
-            self.spill.write(text)
-        except OSError as exc:
-            self.spill_error = exc.strerror or str(exc)
-            self.spill = _Discard()
-
-    def _start_spill(self) -> None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        self.spill_path = self.spill_dir / f"bash-{stamp}-{uuid.uuid4().hex[:8]}.txt"
-        try:
-            self.spill_dir.mkdir(parents=True, exist_ok=True)
-            self.spill = self.spill_path.open("w", encoding="utf-8")
-        except OSError as exc:
-            self.spill_error, self.spill = exc.strerror or str(exc), _Discard()
-        self._spill("".join(self.head))
-        self.tail.extend(self.head)
-        self.tail_chars = sum(map(len, self.head))
-        self.head = []
-
-    def close(self) -> None:
-        """Close the spill file, if any."""
-        if self.spill is not None:
-            self.spill.close()
-
-    def finish(self) -> str:
-        """Close the spill file and return the bounded text."""
-        self.close()
-        if self.spill_path is None:
-            return "".join(self.head)
-        tail = "".join(self.tail)[-TAIL_CHARS:]
-        if self.spill_error:
-            omitted = self.total_chars - len(tail)
-            return f"... [{omitted:,} characters omitted; not saved: {self.spill_error}]\n{tail}"
-        with self.spill_path.open(encoding="utf-8") as spilled:
-            head = spilled.read(HEAD_CHARS)
-        omitted = self.total_chars - len(head) - len(tail)
-        return (
-            f"{head}\n\n... [{omitted:,} of {self.total_chars:,} characters omitted. Full output saved to "
-            f"{self.spill_path}; use the read tool with offset/limit to inspect it.] ...\n\n{tail}"
-        )
-
-
-class _Discard:
-    """Stands in for a spill file that could not be written."""
-
-    def write(self, text: str) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def record_lines(lines: list[str], output: OutputCollector) -> None:
     """Strip terminal escapes, stream each line as a progress event and keep it."""
     for line in lines:
         if output.detached:
             return
         line = redact(ANSI_ESCAPE.sub("", line))  # before the tool_log, the spill file and the result
-        emit({"type": "tool_log", "tool": "bash", "text": line.rstrip("\n")})
+        emit(events.tool_log("bash", line.rstrip("\n")))
         output.add(line)
 
 
@@ -217,6 +129,7 @@ async def spawn(command: str, cwd: Path) -> tuple[asyncio.subprocess.Process, in
 
 async def run_command(command: str, cwd: Path, timeout: int, spill_dir: Path) -> str:
     """Run `command` with a timeout; kill its process group on timeout or cancellation."""
+    await asyncio.to_thread(spill_dir.mkdir, parents=True, exist_ok=True)  # for a spill file; off the loop
     proc, read_fd = await spawn(command, cwd)
     output = OutputCollector(spill_dir)
     eof = start_reader(read_fd, output)
@@ -245,13 +158,9 @@ async def run_command(command: str, cwd: Path, timeout: int, spill_dir: Path) ->
 def needs_approval(args: dict, config: AgentConfig) -> str | None:
     """Commands matching a configured `bash.approval_patterns` regex (destructive outside the workdir)."""
     command = str(args.get("command", ""))
-    for pattern in config.bash.approval_patterns:
-        if re.search(pattern, command):
-            return f"shell command that may be destructive outside the working directory: {command[:200]}"
-    return None
-
-
-APPROVAL = {"bash": needs_approval}
+    if config.bash.matched_approval_pattern(command) is None:
+        return None
+    return f"shell command that may be destructive outside the working directory: {command[:200]}"
 
 
 def make_tools(env: ToolEnv) -> list[BaseTool]:

@@ -45,7 +45,7 @@ class McpServers:
         return problems if first else []
 
     async def _start_all(self) -> list[str]:
-        send_sdk_logs_to(self.home / "logs" / "mcp-client.log")
+        await asyncio.to_thread(send_sdk_logs_to, self.home / "logs" / "mcp-client.log")  # off the loop
         await asyncio.gather(*(connection.start() for connection in self.connections))
         problems = []
         for connection in self.connections:
@@ -94,7 +94,7 @@ def offered_tool(connection: McpConnection, tool: BaseTool, name: str, spill_dir
 
     async def run(**arguments: Any) -> str:
         content, artifact = await connection.call(tool, arguments)
-        return bounded(result_text(content, artifact), name, spill_dir)
+        return await asyncio.to_thread(bounded, result_text(content, artifact), name, spill_dir)  # may write
 
     description = tool.description or f"Tool {tool.name} of MCP server {connection.name}."
     if len(description) > MAX_DESCRIPTION_CHARS:

@@ -19,6 +19,7 @@ from langchain_core.tools import BaseTool, ToolException
 from mcp import ClientSession, McpError, StdioServerParameters
 from mcp.types import CONNECTION_CLOSED
 
+from ml_intern.graph import events
 from ml_intern.tools.base import ToolError, emit
 
 CLOSE_TIMEOUT_S = 10  # the stdio transport itself waits 2 s for an exit, then terminates the process tree
@@ -115,7 +116,7 @@ class McpConnection:
             env=dict(settings.get("env") or {}),
             cwd=settings.get("cwd"),
         )
-        with self._open_log() as log:
+        with await asyncio.to_thread(self._open_log) as log:  # file I/O off the event loop
             async with (
                 stdio_client(params, errlog=log) as (read, write),
                 ClientSession(read, write) as session,
@@ -166,7 +167,7 @@ class McpConnection:
             self.failure = f"stopped during the run ({reason}){self._log_hint()}"
         if not self._reported:
             self._reported = True
-            emit({"type": "tool_log", "tool": "mcp", "text": f"MCP server {self.name}: {self.failure}"})
+            emit(events.notice("mcp", f"MCP server {self.name}: {self.failure}"))
         self._stop.set()
 
     def mark_reported(self) -> None:
