@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -11,11 +13,13 @@ from typing import Any
 
 from ml_intern.configs.prompt import system_prompt
 from ml_intern.configs.schema import AgentConfig, as_config
+from ml_intern.graph.context import RunContext
+from ml_intern.graph.events import emit, notice
 from ml_intern.model.factory import make_chat_model, model_window
 from ml_intern.model.ids import ModelSpec, pick_model, resolve_model
 from ml_intern.paths import home_dir
 from ml_intern.secrets import register_secrets
-from ml_intern.tools.base import ToolEnv, emit
+from ml_intern.tools.base import ToolEnv
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ class Services:
             problems = [*problems, f"--tools: unknown tool(s) {', '.join(unknown)}"] if unknown else problems
         for problem in problems:
             self.warnings.append(problem)
-            emit({"type": "tool_log", "tool": "mcp", "text": problem})
+            emit(notice("mcp", problem))
         if offered:
             self.tools = [*self.tools, *offered]
             self.prompt = system_prompt(plan.workdir, [tool.name for tool in self.tools])
@@ -134,3 +138,35 @@ def build_services(
         mcp=plan,
         warnings=warnings,
     )
+
+
+_built: dict[tuple, Services] = {}  # services built for LangGraph Studio runs, one per distinct setting
+_building = threading.Lock()  # held by the worker thread that builds, never on the event loop
+
+
+async def services_for(ctx: RunContext | None) -> Services:
+    """The services of `ctx`: the injected ones, else built once per distinct setting, off the event loop.
+
+    LangGraph Studio sends only the plain settings; building reads config files and the working directory,
+    which must not block the server's event loop (langgraph-api refuses blocking calls there).
+    """
+    ctx = ctx or RunContext()
+    if ctx.services is None:
+        key = (ctx.model, ctx.workdir, tuple(ctx.tools or ()), ctx.stream)
+        ctx.services = _built.get(key) or await asyncio.to_thread(_build_once, key, ctx)
+    return ctx.services
+
+
+def _build_once(key: tuple, ctx: RunContext) -> Services:
+    """Build the services for `key` unless another run already did (runs in a worker thread)."""
+    with _building:
+        if key not in _built:
+            _built[key] = build_services(
+                model=ctx.model or None,
+                workdir=Path(ctx.workdir or os.getcwd()),
+                tool_names=ctx.tools,
+                stream=ctx.stream,
+                environ=dict(os.environ),
+                config=None,
+            )
+        return _built[key]

@@ -195,6 +195,8 @@ def test_unset_variable_error_names_key_file_and_variable(cwd, environ):
             {"hf_jobs": {"default_timeout": "soon"}},
             "hf_jobs.default_timeout: expected a duration such as 30m",
         ),
+        ({"undo": {"keep_turns": 0}}, "undo.keep_turns: must be at least 1, got 0"),
+        ({"undo": {"keep_turns": True}}, "undo.keep_turns: expected a number, got true"),
     ],
 )
 def test_wrong_value_error_names_key_and_file(cwd, environ, user_config, expected):
@@ -209,11 +211,18 @@ def test_wrong_value_error_names_key_and_file(cwd, environ, user_config, expecte
         ({"compaction": {"treshold_tokens": 5}}, "compaction.treshold_tokens: unknown key (did you mean"),
         ({"mcpServers": {"s": {"command": "x", "colour": "red"}}}, "mcpServers.s.colour: unknown key"),
         ({"frobnicate": True}, "frobnicate: unknown key"),
+        ({"undo": {"keep_turn": 5}}, "undo.keep_turn: unknown key (did you mean keep_turns?)"),
     ],
 )
 def test_unknown_key_is_an_error(cwd, environ, user_config, expected):
     path = write_user_config(environ, user_config)
     assert load_error(cwd, environ).startswith(f"config error in {path}: {expected}")
+
+
+def test_undo_keeps_50_turns_unless_the_user_config_says_otherwise(cwd, environ):
+    assert load_config(cwd, environ).config.undo.keep_turns == 50
+    write_user_config(environ, {"undo": {"keep_turns": 5}})
+    assert load_config(cwd, environ).config.undo.keep_turns == 5
 
 
 def test_original_config_loads_with_warnings(cwd, environ):

@@ -19,10 +19,18 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NETGUARD_DIR, REPO_ROOT, Sandbox
 from tests.fakes import llm_server as script
 from tests.fakes.llm_server import ScriptedLLMServer
-from tests.test_mcp import FAKE_SERVER, is_running, started_pids
+from tests.harness import (
+    FAKE_MCP_SERVER,
+    NETGUARD_DIR,
+    REPO_ROOT,
+    Sandbox,
+    is_running,
+    started_pids,
+)
+
+pytestmark = pytest.mark.e2e  # `langgraph dev` and an MCP server are real processes
 
 LANGGRAPH = Path(sys.executable).parent / "langgraph"  # installed by the dev extras (langgraph-cli[inmem])
 START_TIMEOUT_S = 90
@@ -32,7 +40,7 @@ OFFLINE_ENVIRONMENT = {
     "LANGSMITH_TRACING": "false",
     "LANGCHAIN_TRACING_V2": "false",
 }
-DANGEROUS_COMMAND = "echo approved > ~/.studio-approval-check"  # matches the "write a dotfile in ~" pattern
+DANGEROUS_COMMAND = "echo approved > ~/.studio-approval-check && echo ran"  # "a dotfile in ~": approval
 
 
 @dataclass
@@ -97,7 +105,7 @@ def dev_server(
     config = sandbox.root / "config.json"  # the user's config, as the CLI reads it: one MCP server
     mcp_server = {
         "command": sys.executable,
-        "args": [str(FAKE_SERVER), "--starts", str(sandbox.root / "starts")],
+        "args": [str(FAKE_MCP_SERVER), "--starts", str(sandbox.root / "starts")],
     }
     config.write_text(json.dumps({"mcpServers": {"fake": mcp_server}}))
     port = free_port()
@@ -109,8 +117,8 @@ def dev_server(
         "VLLM_BASE_URL": llm_server.url,
         "ML_INTERN_CONFIG": str(config),
     }
-    # --allow-blocking: the tools do ordinary blocking file and process I/O, which the dev server forbids.
-    command = [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--allow-blocking", "--port", str(port)]
+    # Plain `langgraph dev`: it refuses blocking calls on its event loop (blockbuster), as a deployment does.
+    command = [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--port", str(port)]
     with server.log.open("w") as log:
         server.process = subprocess.Popen(
             command, cwd=app, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -148,7 +156,7 @@ async def test_studio_runs_the_graph_through_an_approval_and_its_resume(
         script.text("Wrote the file."),
     )
     client = get_client(url=dev_server.url)
-    context = {"model": "vllm/scripted", "approval": "ask", "workdir": str(sandbox.workdir), "stream": False}
+    context = {"model": "vllm/scripted", "approval": "ask", "workdir": str(sandbox.workdir), "stream": True}
     try:
         assistants = await client.assistants.search(graph_id="ml-intern")
         assert [a["graph_id"] for a in assistants] == ["ml-intern"]
@@ -160,7 +168,7 @@ async def test_studio_runs_the_graph_through_an_approval_and_its_resume(
         [task] = [task for task in waiting["tasks"] if task["interrupts"]]
         [pending] = task["interrupts"]
         assert waiting["next"] == ["approval_interrupt"]
-        assert not (sandbox.home / ".studio-approval-check").exists()
+        assert not (sandbox.home / ".studio-approval-check").exists()  # nothing runs before the answer
         second = await stream_run(client, thread_id, context, command={"resume": {"approve": True}})
         final = await client.threads.get_state(thread_id)
         history = await client.threads.get_history(thread_id, limit=50)
@@ -176,17 +184,27 @@ async def test_studio_runs_the_graph_through_an_approval_and_its_resume(
                 "name": "bash",
                 "args": {"command": DANGEROUS_COMMAND},
                 "reason": pending["value"]["tool_calls"][0]["reason"],
+                "always_ask": False,
             }
         ],
     }
     assert pending["value"]["tool_calls"][0]["reason"]
     assert "processing" in custom_event_types(first)
-    assert "tool_output" in custom_event_types(second)
+    assert "tool_output" not in custom_event_types(first)
 
+    # After the resume the approved command really ran: its file, its output, its result in the thread.
     assert (sandbox.home / ".studio-approval-check").read_text() == "approved\n"
+    outputs = [
+        part.data for part in second if part.event == "custom" and part.data.get("type") == "tool_output"
+    ]
+    assert [(o["id"], o["output"], o["success"]) for o in outputs] == [
+        ("call_danger", "ran", True),
+        ("call_mcp", "MCP", True),
+    ]
     messages = final["values"]["messages"]
     assert [m["type"] for m in messages] == ["human", "ai", "tool", "ai", "tool", "ai"]
     assert messages[2]["tool_call_id"] == "call_danger" and messages[2]["status"] == "success"
+    assert messages[2]["content"] == "ran"
     assert messages[4]["tool_call_id"] == "call_mcp" and messages[4]["content"] == "MCP"
     assert messages[-1]["content"] == "Wrote the file."
     assert final["next"] == []
@@ -200,6 +218,7 @@ async def test_studio_runs_the_graph_through_an_approval_and_its_resume(
     assert "shout" in llm_server.requests[0]["messages"][0]["content"]  # ... and in the system prompt
     assert len(started_pids(sandbox.root / "starts")) == 1  # one server for both runs
 
+    assert "BlockingError" not in dev_server.log_text()
     [mcp_pid] = started_pids(sandbox.root / "starts")
     dev_server.stop()
     deadline = time.monotonic() + 15

@@ -3,10 +3,14 @@ conversation along the head's parent chain and puts the working directory back b
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import os
 import sqlite3
 import stat
+import time
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -389,3 +393,64 @@ async def test_nothing_to_undo_and_bad_counts_are_user_errors(sandbox):
             await undo_turns(agent.session, "nope")
         with pytest.raises(UserError, match="at least 1"):
             await undo_turns(agent.session, "nope", n=0)
+
+
+def snapshot_blobs(sandbox: Any) -> list[Path]:
+    root = sandbox.ml_intern_home / "snapshots" / "blobs"
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def age_snapshot_blobs(sandbox: Any) -> None:
+    """Date the blobs an hour back: past the grace a prune gives blobs a scan elsewhere may be writing."""
+    then = time.time() - 3600
+    for path in snapshot_blobs(sandbox):
+        os.utime(path, (then, then))
+
+
+def write_store_as_before_compression(sandbox: Any) -> None:
+    """Rewrite the snapshot store as versions before compression left it: file contents as they are under
+    their sha, manifests as zlib'd JSON under the sha of those bytes (and the rows naming those)."""
+    root = sandbox.ml_intern_home / "snapshots" / "blobs"
+    for packed in root.rglob("*.z"):
+        packed.with_suffix("").write_bytes(zlib.decompress(packed.read_bytes()))
+        packed.unlink()
+    with sqlite3.connect(sandbox.ml_intern_home / "checkpoints.sqlite") as conn:
+        rows = "SELECT start_manifest, end_manifest FROM ml_intern_snapshots"
+        for sha in {sha for row in conn.execute(rows).fetchall() for sha in row if sha}:
+            current = root / sha[:2] / sha[2:]
+            old = zlib.compress(current.read_bytes(), 1)
+            old_sha = hashlib.sha256(old).hexdigest()
+            (root / old_sha[:2]).mkdir(exist_ok=True)
+            (root / old_sha[:2] / old_sha[2:]).write_bytes(old)
+            current.unlink()
+            for column in ("start_manifest", "end_manifest"):
+                update = f"UPDATE ml_intern_snapshots SET {column} = ? WHERE {column} = ?"
+                conn.execute(update, (old_sha, sha))
+
+
+async def test_a_thread_snapshotted_before_compression_still_undoes_byte_for_byte(sandbox):
+    seed_workdir(sandbox.workdir)
+    before = tree(sandbox.workdir)
+    async with open_agent(sandbox, TURN_ONE) as agent:
+        await agent.send("one")
+    write_store_as_before_compression(sandbox)
+    assert not [p for p in snapshot_blobs(sandbox) if p.suffix == ".z"]
+    async with open_agent(sandbox, []) as agent:
+        report = await agent.undo()
+    assert tree(sandbox.workdir) == before
+    assert report.restored == ["data.bin", "doomed.txt", "model.py"] and report.not_restored == []
+
+
+async def test_undoing_a_thread_away_prunes_its_snapshot_blobs(sandbox):
+    seed_workdir(sandbox.workdir)
+    async with open_agent(sandbox, TURN_ONE + TURN_TWO) as agent:
+        await agent.send("one")
+        await agent.send("two")
+        age_snapshot_blobs(sandbox)
+        two = hashlib.sha256(b"two\n").hexdigest()
+        assert [p for p in snapshot_blobs(sandbox) if p.name.startswith(two[2:])]
+        await agent.undo()  # turn two can no longer be undone: what only it wrote goes
+        assert not [p for p in snapshot_blobs(sandbox) if p.name.startswith(two[2:])]
+        assert snapshot_blobs(sandbox)
+        await agent.undo()  # the thread is deleted: nothing of it is kept
+        assert snapshot_blobs(sandbox) == []

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
+import zlib
 from pathlib import Path
 
+import pytest
+
+from ml_intern.session.blobs import BlobStore
+from ml_intern.session.manifests import MAX_FILE_BYTES, Manifest, Scanner, changed_paths
 from ml_intern.session.session import open_session
-from ml_intern.session.workspace import (
-    MAX_FILE_BYTES,
-    BlobStore,
-    Manifest,
-    Scanner,
-    changed_paths,
-)
 
 HOUR_NS = 3600 * 10**9
 
@@ -102,7 +102,7 @@ def test_files_over_the_size_cap_are_listed_but_not_copied(tmp_path):
     write(work, "small.txt", b"x")
     manifest = scan(work, store, max_file_bytes=10)
     assert manifest.files["big.bin"][:3] == (100, manifest.files["big.bin"][1], None)
-    assert [store.get(manifest.files["small.txt"][2])] == [p.read_bytes() for p in blobs(store)]
+    assert store.get(manifest.files["small.txt"][2]) == b"x" and len(blobs(store)) == 1
     assert MAX_FILE_BYTES == 20 * 2**20
 
 
@@ -151,3 +151,121 @@ async def test_snapshots_of_2000_small_files_are_fast(sandbox):
     print(f"snapshot of 2000 files: first {cold * 1000:.0f} ms, next {warm * 1000:.0f} ms")
     assert len(first.files) == 2000
     assert warm < 1.0
+
+
+def store_bytes(store: BlobStore) -> int:
+    return sum(p.stat().st_size for p in blobs(store))
+
+
+def age(store: BlobStore, seconds: float = 3600) -> None:
+    """Date every blob `seconds` back, past the sweep's grace period for scans still running elsewhere."""
+    then = time.time() - seconds
+    for path in blobs(store):
+        os.utime(path, (then, then))
+
+
+def test_a_large_compressible_file_is_stored_compressed_and_read_back_exactly(tmp_path):
+    store = BlobStore(tmp_path / "blobs")
+    work = tmp_path / "work"
+    text = b"".join(b"step %d loss=0.%04d lr=3e-4 grad_norm=1.0\n" % (n, n % 9973) for n in range(50_000))
+    write(work, "train.log", text)
+    manifest = scan(work, store)
+    assert store.get(manifest.files["train.log"][2]) == text
+    assert store_bytes(store) < len(text) // 4
+    assert [p.suffix for p in blobs(store)] == [".z"]
+
+
+def test_contents_that_do_not_shrink_are_stored_as_they_are(tmp_path):
+    store = BlobStore(tmp_path / "blobs")
+    noise = os.urandom(300_000)
+    sha = store.put(noise)
+    assert [p.read_bytes() for p in blobs(store)] == [noise]
+    assert store.get(sha) == noise
+
+
+def test_uncompressed_blobs_and_manifests_of_older_versions_are_read(tmp_path):
+    store = BlobStore(tmp_path / "blobs")
+    content = b"written before blobs were compressed\n" * 100
+    sha = hashlib.sha256(content).hexdigest()
+    write(Path(store.path(sha)).parent, Path(store.path(sha)).name, content)  # the old layout
+    old_manifest = zlib.compress(
+        json.dumps({"files": {"a": [1, 2, sha, 420]}, "dirs": [], "truncated": False}).encode()
+    )
+    assert store.get(sha) == content
+    assert store.put(content) == sha and len(blobs(store)) == 1  # found, not stored again
+    assert Manifest.from_bytes(old_manifest).files == {"a": (1, 2, sha, 420)}
+
+
+def test_sweep_keeps_live_and_recent_blobs(tmp_path):
+    store = BlobStore(tmp_path / "blobs")
+    live, dead = store.put(b"live" * 100), store.put(b"dead" * 100)
+    assert store.sweep({live}, grace_s=600).blobs == 0  # `dead` is new: a scan elsewhere may be using it
+    age(store)
+    swept = store.sweep({live}, grace_s=600)
+    assert (swept.blobs, store.get(live)) == (1, b"live" * 100)
+    with pytest.raises(FileNotFoundError):
+        store.get(dead)
+
+
+async def snapshot_turn(snapshots, thread: str, base: str, work: Path, rel: str, data: bytes) -> None:
+    """One user turn of `thread` that writes `rel`: snapshots at its start and end."""
+    await snapshots.begin_turn(thread, base, work)
+    write(work, rel, data)
+    await snapshots.end_turn(thread)
+
+
+def stored(store: BlobStore, data: bytes) -> bool:
+    try:
+        return store.get(hashlib.sha256(data).hexdigest()) == data
+    except FileNotFoundError:
+        return False
+
+
+async def test_deleting_a_thread_prunes_its_blobs_but_not_those_another_thread_uses(sandbox):
+    work = sandbox.workdir
+    write(work, "shared.txt", b"both threads saw this\n")
+    async with open_session(sandbox.ml_intern_home / "checkpoints.sqlite") as session:
+        snapshots, store = session.snapshots, session.snapshots.store
+        await snapshot_turn(snapshots, "a", "", work, "only-a.txt", b"only thread a wrote this\n")
+        (work / "only-a.txt").unlink()
+        await snapshot_turn(snapshots, "b", "", work, "only-b.txt", b"only thread b wrote this\n")
+        age(store)
+        await snapshots.forget_thread("a")
+        await snapshots.prune()
+        assert not stored(store, b"only thread a wrote this\n")
+        assert stored(store, b"both threads saw this\n") and stored(store, b"only thread b wrote this\n")
+        turn = await snapshots.turn("b", "")
+        assert sorted(turn.end.files) == ["only-b.txt", "shared.txt"]
+        await snapshots.forget_thread("b")
+        await snapshots.prune()
+    assert blobs(store) == []
+
+
+async def test_turns_beyond_the_kept_number_lose_their_snapshots_and_blobs(sandbox):
+    work = sandbox.workdir
+    async with open_session(sandbox.ml_intern_home / "checkpoints.sqlite") as session:
+        snapshots, store = session.snapshots, session.snapshots.store
+        assert snapshots.keep_turns == 50  # the schema's default
+        snapshots.keep_turns = 2
+        for n in range(3):
+            if n:
+                (work / f"f{n - 1}.txt").unlink()
+            await snapshot_turn(snapshots, "t", f"base{n}", work, f"f{n}.txt", b"content %d\n" % n * 50)
+            age(store)
+        await snapshot_turn(snapshots, "t", "base3", work, "g.txt", b"last\n")
+        kept = [base for base in ("base0", "base1", "base2", "base3") if await snapshots.turn("t", base)]
+    assert kept == ["base2", "base3"]
+    assert [stored(store, b"content %d\n" % n * 50) for n in range(3)] == [False, False, True]
+
+
+async def test_turns_past_the_limit_are_dropped_a_fifth_of_the_limit_at_a_time(sandbox):
+    work = sandbox.workdir
+    async with open_session(sandbox.ml_intern_home / "checkpoints.sqlite") as session:
+        snapshots = session.snapshots
+        snapshots.keep_turns = 10
+        counts = []
+        for n in range(13):
+            await snapshot_turn(snapshots, "t", f"base{n:02}", work, "f.txt", b"%d\n" % n)
+            async with snapshots.conn.execute("SELECT COUNT(*) FROM ml_intern_snapshots") as cursor:
+                counts.append((await cursor.fetchone())[0])
+    assert counts == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 10, 11]

@@ -12,14 +12,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ml_intern.configs.schema import (
-    ORIGINAL_MCP_SERVER_KEYS,
-    ORIGINAL_TOP_LEVEL_KEYS,
-    PACKAGED_CONFIG,
-    AgentConfig,
-    describe_error,
-    suggest_key,
-)
+from ml_intern.configs.explain import describe_error, suggest_key
+from ml_intern.configs.mcp_server import ORIGINAL_MCP_SERVER_KEYS
+from ml_intern.configs.schema import ORIGINAL_TOP_LEVEL_KEYS, PACKAGED_CONFIG, AgentConfig
 
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 Loc = tuple[str | int, ...]

@@ -1,35 +1,27 @@
 """Snapshots of the working directory at the start and end of each user turn, so undo can put files back.
 
-A snapshot is a manifest (path -> size, mtime, sha256, mode) plus each file's content stored once,
-content-addressed, under ML_INTERN_HOME/snapshots/ (never in the working directory). A file whose size and
-mtime did not change since the previous snapshot keeps its hash without being read again, unless it was
-modified within RACY_NS of that snapshot (timestamps are coarse). Limits: files over MAX_FILE_BYTES (20 MB)
-are listed but not copied, a scan stops after MAX_FILES (20,000) files, and reads at most MAX_NEW_BYTES.
+A row of `ml_intern_snapshots` links a user turn (thread, base checkpoint) to the manifests taken around it;
+manifests and file contents live in a BlobStore under ML_INTERN_HOME/snapshots/. A blob is kept while a kept
+turn of any thread refers to it: turns that can no longer be undone (undone, their thread deleted, or older
+than the thread's newest `undo.keep_turns`) lose their rows, and `prune` deletes what no row needs.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
-import os
-import re
-import stat
-import threading
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MAX_FILE_BYTES = 20 * 1024 * 1024  # larger files are listed, never copied: undo reports them as not restored
-MAX_FILES = 20_000  # files scanned per snapshot; changes beyond them are not tracked (undo says so)
-MAX_NEW_BYTES = 512 * 1024 * 1024  # bytes read per snapshot; the rest waits for a later snapshot
-SKIPPED_DIRS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", ".langgraph_api"})
-SECRET_FILES = re.compile(r"^\.env(\..*)?$|\.(pem|key)$")  # never copied into the snapshot store
-RACY_NS = 2_000_000_000  # files modified this close to the previous scan are hashed again (coarse mtimes)
+from ml_intern.configs.schema import UndoConfig
+from ml_intern.session.blobs import BlobStore, Swept
+from ml_intern.session.manifests import MAX_FILE_BYTES, MAX_FILES, Manifest, Scanner, blobs_of
 
-Entry = tuple[int, int, str | None, int]  # size, mtime_ns, sha256 (None: not snapshotted), mode bits
+__all__ = ["MAX_FILES", "TurnSnapshots", "WorkspaceSnapshots"]
+
+SWEEP_GRACE_S = 600.0  # blobs written this recently may belong to a scan still running elsewhere: kept
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ml_intern_snapshots (
@@ -45,151 +37,6 @@ CREATE TABLE IF NOT EXISTS ml_intern_snapshots (
 
 
 @dataclass
-class Manifest:
-    """What the working directory held at one moment."""
-
-    files: dict[str, Entry] = field(default_factory=dict)  # workdir-relative posix path -> entry
-    dirs: set[str] = field(default_factory=set)  # workdir-relative directories
-    taken_ns: int = 0  # when the scan started
-    truncated: bool = False  # the scan stopped at the file cap
-
-    def content(self) -> tuple:
-        """What the manifest says about the files (the scan time aside)."""
-        return (self.files, self.dirs, self.truncated)
-
-    def to_bytes(self) -> bytes:
-        """Compressed JSON without the scan time, so that identical manifests are stored once."""
-        data = {"files": self.files, "dirs": sorted(self.dirs), "truncated": self.truncated}
-        return zlib.compress(json.dumps(data, separators=(",", ":")).encode(), 1)
-
-    @classmethod
-    def from_bytes(cls, raw: bytes, taken_ns: int = 0) -> Manifest:
-        data = json.loads(zlib.decompress(raw))
-        files = {path: tuple(entry) for path, entry in data["files"].items()}
-        return cls(files, set(data["dirs"]), taken_ns, data["truncated"])  # type: ignore[arg-type]
-
-
-class BlobStore:
-    """Content-addressed files: each distinct content is stored once, under its sha256."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def path(self, sha: str) -> str:
-        return f"{self.root}/{sha[:2]}/{sha[2:]}"  # a string: the scan calls this per file
-
-    def put(self, data: bytes) -> str:
-        """Store `data` unless already stored; return its sha256."""
-        sha = hashlib.sha256(data).hexdigest()
-        target = self.path(sha)
-        if not os.path.exists(target):
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            partial = f"{target}.{os.getpid()}-{threading.get_ident()}.part"
-            with open(partial, "wb") as out:
-                out.write(data)
-            os.replace(partial, target)  # readers never see a half-written blob
-        return sha
-
-    def get(self, sha: str) -> bytes:
-        return Path(self.path(sha)).read_bytes()
-
-
-@dataclass
-class Scanner:
-    """One walk of a working directory (sorted, symlinks never followed)."""
-
-    store: BlobStore
-    previous: Manifest | None  # hashes are reused from it when size and mtime are unchanged
-    excluded: set[str]  # absolute paths never entered (snapshot storage, ML_INTERN_HOME)
-    max_files: int = MAX_FILES
-    max_file_bytes: int = MAX_FILE_BYTES
-    budget: int = MAX_NEW_BYTES  # bytes this scan may still read
-
-    def __post_init__(self) -> None:
-        self.reusable = self.previous.files if self.previous else {}
-        self.trusted_before = self.previous.taken_ns - RACY_NS if self.previous else 0
-
-    def scan(self, workdir: Path) -> Manifest:
-        manifest = Manifest(taken_ns=time.time_ns())
-        pending = [""]
-        while pending:
-            folder = pending.pop()
-            try:
-                entries = sorted(os.scandir(workdir / folder), key=lambda e: e.name)
-            except OSError:
-                continue
-            subdirs = []
-            for entry in entries:
-                rel = f"{folder}/{entry.name}" if folder else entry.name
-                if entry.path in self.excluded:
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    subdirs += [] if entry.name in SKIPPED_DIRS else [rel]
-                elif entry.is_file(follow_symlinks=False) and not SECRET_FILES.search(entry.name):
-                    if len(manifest.files) >= self.max_files:
-                        manifest.truncated = True
-                        return manifest
-                    manifest.files[rel] = self.entry(entry, rel)
-            manifest.dirs.update(subdirs)
-            pending.extend(reversed(subdirs))
-        return manifest
-
-    def entry(self, item: os.DirEntry, rel: str) -> Entry:
-        """The file's entry, reading it only when its size or mtime changed (or may have: racy mtime)."""
-        try:
-            st = item.stat(follow_symlinks=False)
-        except OSError:
-            return (0, 0, None, 0)
-        size, mtime, mode = st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode)
-        old = self.reusable.get(rel)
-        if old and old[0] == size and old[1] == mtime and old[2] and mtime < self.trusted_before:
-            return (size, mtime, old[2], mode)
-        if size > self.max_file_bytes or size > self.budget:
-            return (size, mtime, None, mode)
-        try:
-            with open(item.path, "rb") as source:
-                data = source.read()
-        except OSError:
-            return (size, mtime, None, mode)
-        self.budget -= len(data)
-        return (size, mtime, self.store.put(data), mode)
-
-
-def file_state(path: Path, max_file_bytes: int = MAX_FILE_BYTES) -> Entry | None:
-    """What is at `path` now: None when nothing is; a sha of None when it cannot be hashed."""
-    try:
-        st = path.lstat()
-    except FileNotFoundError:
-        return None
-    entry = (st.st_size, st.st_mtime_ns, None, stat.S_IMODE(st.st_mode))
-    if not stat.S_ISREG(st.st_mode) or st.st_size > max_file_bytes:
-        return entry
-    return (*entry[:2], hashlib.sha256(path.read_bytes()).hexdigest(), entry[3])
-
-
-def same_content(a: Entry | None, b: Entry | None) -> bool:
-    """Both absent, or both hashed with the same content."""
-    if a is None or b is None:
-        return a is b
-    return a[2] is not None and a[2] == b[2]
-
-
-def changed_paths(start: Manifest, end: Manifest) -> set[str]:
-    """Files that differ between two manifests; with a truncated one, only paths it saw."""
-    paths = set()
-    for path in start.files.keys() | end.files.keys():
-        a, b = start.files.get(path), end.files.get(path)
-        if a is None or b is None or a[2] is None or b[2] is None:
-            differs = a is None or b is None or a[:2] != b[:2]
-        else:
-            differs = (a[0], a[2], a[3]) != (b[0], b[2], b[3])
-        seen = (path in start.files or not start.truncated) and (path in end.files or not end.truncated)
-        if differs and seen:
-            paths.add(path)
-    return paths
-
-
-@dataclass
 class TurnSnapshots:
     """The snapshots of one user turn."""
 
@@ -201,7 +48,7 @@ class TurnSnapshots:
 class WorkspaceSnapshots:
     """Takes the snapshots around user turns and links them to (thread, base checkpoint) rows."""
 
-    def __init__(self, conn: Any, home: Path, database: Path) -> None:
+    def __init__(self, conn: Any, home: Path, database: Path, keep_turns: int | None = None) -> None:
         self.conn = conn
         self.home = home.resolve()
         self.store = BlobStore(self.home / "snapshots" / "blobs")
@@ -209,6 +56,8 @@ class WorkspaceSnapshots:
         self.never_scanned = {str(self.home / "snapshots"), *(f"{database}{s}" for s in ("", "-wal", "-shm"))}
         self.max_files = MAX_FILES
         self.max_file_bytes = MAX_FILE_BYTES
+        self.keep_turns = keep_turns or UndoConfig().keep_turns  # per thread: older turns cannot be undone
+        self.sweep_grace_s = SWEEP_GRACE_S
         self.last: dict[str, tuple[Manifest, str]] = {}  # latest manifest and its blob per workdir
 
     async def setup(self) -> None:
@@ -231,7 +80,7 @@ class WorkspaceSnapshots:
         return manifest
 
     async def end_turn(self, thread_id: str) -> Manifest | None:
-        """Snapshot the workdir of the thread's latest user turn as that turn's end."""
+        """Snapshot the workdir of the thread's latest user turn as its end; forget turns past the limit."""
         async with self.conn.execute(
             "SELECT base_checkpoint, workdir FROM ml_intern_snapshots WHERE thread_id = ?"
             " ORDER BY started_at DESC LIMIT 1",
@@ -242,6 +91,7 @@ class WorkspaceSnapshots:
             return None
         manifest, blob = await self.take(Path(row[1]))
         await self._set(thread_id, row[0], "end_manifest", blob)
+        await self.keep_newest(thread_id)
         return manifest
 
     async def turn(self, thread_id: str, base_checkpoint: str) -> TurnSnapshots | None:
@@ -257,11 +107,51 @@ class WorkspaceSnapshots:
         return TurnSnapshots(Path(row[0]), start, end)
 
     async def forget(self, thread_id: str, base_checkpoints: list[str]) -> None:
+        """Drop the rows of turns that can no longer be undone (`prune` then frees their blobs)."""
         await self.conn.executemany(
             "DELETE FROM ml_intern_snapshots WHERE thread_id = ? AND base_checkpoint = ?",
             [(thread_id, base) for base in base_checkpoints],
         )
         await self.conn.commit()
+
+    async def forget_thread(self, thread_id: str) -> None:
+        """Drop every row of a deleted thread."""
+        await self.conn.execute("DELETE FROM ml_intern_snapshots WHERE thread_id = ?", (thread_id,))
+        await self.conn.commit()
+
+    async def keep_newest(self, thread_id: str) -> None:
+        """Forget the thread's turns beyond its newest `keep_turns`, and prune the blobs only they used."""
+        async with self.conn.execute(
+            "SELECT base_checkpoint FROM ml_intern_snapshots WHERE thread_id = ?"
+            " ORDER BY started_at DESC LIMIT -1 OFFSET ?",
+            (thread_id, self.keep_turns),
+        ) as cursor:
+            older = [row[0] for row in await cursor.fetchall()]
+        if len(older) >= max(1, self.keep_turns // 5):  # in batches: a prune reads every kept manifest
+            await self.forget(thread_id, older)
+            await self.prune()
+
+    async def prune(self) -> Swept:
+        """Delete the blobs that no kept turn of any thread refers to (off the event loop)."""
+        async with self.conn.execute(
+            "SELECT start_manifest FROM ml_intern_snapshots WHERE start_manifest IS NOT NULL"
+            " UNION SELECT end_manifest FROM ml_intern_snapshots WHERE end_manifest IS NOT NULL"
+        ) as cursor:
+            kept = {row[0] for row in await cursor.fetchall()}
+        # The next scan reuses hashes from `last`: only from manifests whose blobs stay.
+        self.last = {workdir: latest for workdir, latest in self.last.items() if latest[1] in kept}
+        return await asyncio.to_thread(self._sweep, kept)
+
+    def _sweep(self, manifests: set[str]) -> Swept:
+        live = set(manifests)
+        for sha in manifests:
+            try:
+                live |= blobs_of(self.store.get(sha))
+            except FileNotFoundError:  # a lost manifest: its turn cannot be restored, nothing to keep for it
+                continue
+            except (OSError, ValueError, KeyError, zlib.error):  # unreadable: what it needs is unknown
+                return Swept()
+        return self.store.sweep(live, self.sweep_grace_s)
 
     async def take(self, workdir: Path) -> tuple[Manifest, str]:
         """Scan `workdir` off the event loop; return the manifest and the hash it is stored under."""
