@@ -4,31 +4,24 @@ threads kept in SQLite under ML_INTERN_HOME. Each process imports litellm (~5 s)
 from __future__ import annotations
 
 import json
-import os
-import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ml_intern.graph.context import RunContext
-from ml_intern.paths import database_path
-from ml_intern.services import build_services
-from ml_intern.session.runner import new_turn
-from ml_intern.session.session import open_session
-from tests.conftest import CLOSED_LOOPBACK_URL, Sandbox
 from tests.fakes import llm_server as script
-from tests.fakes.chat_model import ScriptedChatModel
 from tests.fakes.llm_server import ScriptedLLMServer
+from tests.harness import CLOSED_LOOPBACK_URL, Sandbox, installed_cli
+from tests.harness_cli import MODEL, saved_messages, seed_thread, thread_rows
 
-ML_INTERN = Path(sys.executable).parent / "ml-intern"
-MODEL = "vllm/scripted"
+pytestmark = pytest.mark.e2e  # every test runs `ml-intern` processes
+
 STREAM_TYPES = {
     "thread_started", "processing", "assistant_chunk", "assistant_message", "assistant_stream_end",
     "tool_call", "tool_output", "tool_log", "tool_state_change", "approval_required", "turn_complete",
     "error", "interrupted", "compacted", "undo_complete", "shutdown",
+    "ready", "resume_complete", "new_complete", "plan_update",  # the original's event contract
 }  # fmt: skip
 PRIMES_SCRIPT = "primes = [n for n in range(2, 30) if all(n % d for d in range(2, n))]\nprint(primes[:10])\n"
 
@@ -46,7 +39,7 @@ def cli_env(
 def run_cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     """Run `ml-intern ARGS` in the sandbox's working directory."""
     return subprocess.run(
-        [str(ML_INTERN), *args],
+        [str(installed_cli()), *args],
         env=env,
         cwd=Path.cwd(),
         input=stdin,
@@ -54,40 +47,6 @@ def run_cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.Comp
         text=True,
         timeout=120,
     )
-
-
-def thread_rows(sandbox: Sandbox) -> list[dict[str, Any]]:
-    with sqlite3.connect(sandbox.ml_intern_home / "checkpoints.sqlite") as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(row) for row in conn.execute("SELECT * FROM ml_intern_threads ORDER BY created_at")]
-
-
-async def saved_messages(sandbox: Sandbox, thread_id: str) -> list[Any]:
-    async with open_session(sandbox.ml_intern_home / "checkpoints.sqlite") as session:
-        return await session.messages(thread_id)
-
-
-async def seed_thread(thread_id: str, prompt: str, answers: list[Any], max_iterations: int = 300) -> Any:
-    """Run one turn in this process (real tools, scripted model) on the database the CLI will use."""
-    model = ScriptedChatModel(answers)
-    services = build_services(
-        model=MODEL,
-        workdir=Path.cwd(),
-        tool_names=None,
-        stream=False,
-        environ=dict(os.environ),
-        config=None,
-        chat_model=model,
-    )
-    ctx = RunContext(
-        model=MODEL,
-        workdir=str(Path.cwd()),
-        approval="auto",
-        max_iterations=max_iterations,
-        services=services,
-    )
-    async with open_session(database_path(os.environ)) as session:
-        return await session.turn(thread_id, new_turn(prompt), ctx, lambda event: None, title=prompt)
 
 
 def roles_and_text(request: dict[str, Any]) -> list[tuple[str, str]]:
@@ -196,9 +155,10 @@ def test_stream_json_prints_one_typed_event_per_line(
     events = [json.loads(line) for line in done.stdout.splitlines()]
     types = [event["type"] for event in events]
     assert set(types) <= STREAM_TYPES
-    assert types[0] == "thread_started" and types[-1] == "shutdown"
+    assert types[:2] == ["thread_started", "ready"] and types[-1] == "shutdown"
     [row] = thread_rows(sandbox)
-    assert events[0]["thread_id"] == row["thread_id"]
+    assert events[0]["thread_id"] == row["thread_id"] and events[1]["workdir"] == str(sandbox.workdir)
+    assert events[1]["model"] == MODEL and events[1]["tool_count"] > 10
     for expected in ("processing", "tool_call", "tool_output", "assistant_chunk", "assistant_message"):
         assert expected in types
     [output] = [e for e in events if e["type"] == "tool_output"]
@@ -326,11 +286,13 @@ def test_model_failure_prints_one_error_line_and_nothing_on_stdout(
     ]
 
 
-def test_litellm_never_fetches_its_price_list(subprocess_env: dict[str, str], tmp_path: Path) -> None:
+def test_litellm_never_fetches_its_price_list(
+    subprocess_env: dict[str, str], tmp_path: Path, ml_intern_cli: Path
+) -> None:
     """Even without LITELLM_LOCAL_MODEL_COST_MAP in the environment, no network is touched for prices."""
     env = {k: v for k, v in subprocess_env.items() if k != "LITELLM_LOCAL_MODEL_COST_MAP"}
     done = subprocess.run(
-        [sys.executable, "-m", "ml_intern", "--model", "anthropic/claude-sonnet-4-5", "hi"],
+        [str(ml_intern_cli), "--model", "anthropic/claude-sonnet-4-5", "hi"],
         env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 2, done.stderr

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -18,21 +17,18 @@ import pexpect
 import pytest
 from rich.console import Console
 
-from ml_intern.session.operations import ABANDONED, CANCELLED, INTERRUPTED
-from ml_intern.terminal.render import (
-    ChatRenderer,
-    MarkdownBlocks,
-    approval_card,
-    plan_checklist,
-    threads_table,
-)
-from tests.conftest import Sandbox
+from ml_intern.graph import events
+from ml_intern.session.pending import ABANDONED, CANCELLED, INTERRUPTED
+from ml_intern.terminal.cards import approval_card
+from ml_intern.terminal.formats import JsonOutput, TextOutput
+from ml_intern.terminal.live import ChatView, MarkdownBlocks, plan_checklist
+from ml_intern.terminal.tables import threads_table
 from tests.fakes import llm_server as script
 from tests.fakes.hub_server import USER, FakeHub
 from tests.fakes.llm_server import ScriptedLLMServer
-from tests.test_cli_headless import ML_INTERN, saved_messages, seed_thread
+from tests.harness import Sandbox, installed_cli
+from tests.harness_cli import MODEL, saved_messages, seed_thread, thread_rows
 
-MODEL = "vllm/scripted"
 PROMPT_SHOWN = "\x1b[?2004h"  # prompt_toolkit turns on bracketed paste each time it shows a prompt
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|[\r\x08]")
 
@@ -47,7 +43,7 @@ class Terminal:
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.child = pexpect.spawn(
-            str(ML_INTERN), list(args), env=env, cwd=str(Path.cwd()), dimensions=(50, 120),
+            str(installed_cli()), list(args), env=env, cwd=str(Path.cwd()), dimensions=(50, 120),
             encoding="utf-8", timeout=60,
         )  # fmt: skip
         self.child.logfile_read = self.log = io.StringIO()
@@ -87,12 +83,6 @@ def chat_env(subprocess_env: dict[str, str], llm_server: ScriptedLLMServer) -> d
     }
 
 
-def thread_rows(sandbox: Sandbox) -> list[dict[str, Any]]:
-    with sqlite3.connect(sandbox.ml_intern_home / "checkpoints.sqlite") as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(row) for row in conn.execute("SELECT * FROM ml_intern_threads ORDER BY created_at")]
-
-
 def tool_answer(request: dict[str, Any], call_id: str) -> str:
     """The content of the tool message answering `call_id` in a request the model server received."""
     [content] = [m["content"] for m in request["messages"] if m.get("tool_call_id") == call_id]
@@ -125,6 +115,7 @@ def wait_until(condition: Any, seconds: float = 10.0) -> bool:
 # ---- sessions ---------------------------------------------------------------------------------------------
 
 
+@pytest.mark.e2e
 def test_chat_renders_a_turn_and_runs_the_slash_commands(
     chat_env: dict[str, str], llm_server: ScriptedLLMServer, sandbox: Sandbox
 ) -> None:
@@ -176,6 +167,33 @@ def test_chat_renders_a_turn_and_runs_the_slash_commands(
     assert (row["turns"], row["model"], row["stop_reason"]) == (2, "vllm/second", "end_turn")
 
 
+@pytest.mark.e2e
+@pytest.mark.parametrize("leave", ["/quit", "/exit", "Ctrl-D"])
+def test_the_chat_leaves_at_once_after_several_turns(
+    chat_env: dict[str, str], llm_server: ScriptedLLMServer, leave: str
+) -> None:
+    llm_server.push(
+        script.text("One."),
+        script.tool_call("bash", {"command": "echo two"}, id="t2"),
+        script.text("Two."),
+        script.text("Three."),
+    )
+    term = Terminal(chat_env, "-m", MODEL)
+    term.prompt()
+    assert "One." in term.send("first")
+    assert "Two." in term.send("second")
+    assert "Three." in term.send("third")
+    started = time.monotonic()
+    if leave == "Ctrl-D":
+        term.child.sendeof()
+    else:
+        term.child.sendline(leave)
+    assert term.exit_code() == 0
+    assert time.monotonic() - started < 5
+    assert "error" not in term.output() and "ChatExit" not in term.output()
+
+
+@pytest.mark.e2e
 def test_chat_asks_before_calls_that_need_approval(
     chat_env: dict[str, str], llm_server: ScriptedLLMServer, sandbox: Sandbox
 ) -> None:
@@ -222,6 +240,7 @@ def test_chat_asks_before_calls_that_need_approval(
     assert "Their feedback: keep it inside the working directory" in tool_answer(llm_server.requests[3], "f1")
 
 
+@pytest.mark.e2e
 def test_ctrl_c_cancels_the_turn_and_stops_running_tools(
     chat_env: dict[str, str], llm_server: ScriptedLLMServer, sandbox: Sandbox
 ) -> None:
@@ -264,6 +283,7 @@ def saved_history(sandbox: Sandbox, thread_id: str) -> list[tuple[str, str]]:
     return [(m.type, m.text) for m in asyncio.run(saved_messages(sandbox, thread_id))]
 
 
+@pytest.mark.e2e
 def test_headless_ctrl_c_exits_130_and_says_how_to_resume(
     chat_env: dict[str, str], llm_server: ScriptedLLMServer, sandbox: Sandbox
 ) -> None:
@@ -280,6 +300,7 @@ def test_headless_ctrl_c_exits_130_and_says_how_to_resume(
     assert saved_history(sandbox, row["thread_id"])[-1] == ("tool", INTERRUPTED)
 
 
+@pytest.mark.e2e
 def test_an_approval_survives_quitting_and_is_asked_again_on_resume(
     chat_env: dict[str, str], llm_server: ScriptedLLMServer, sandbox: Sandbox
 ) -> None:
@@ -308,7 +329,7 @@ def test_an_approval_survives_quitting_and_is_asked_again_on_resume(
     assert second.exit_code() == 0
 
     done = subprocess.run(
-        [str(ML_INTERN), "resume", row["thread_id"][:6], "never mind, just say hi"],
+        [str(installed_cli()), "resume", row["thread_id"][:6], "never mind, just say hi"],
         env=chat_env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -318,13 +339,17 @@ def test_an_approval_survives_quitting_and_is_asked_again_on_resume(
     assert history[-3:] == [("tool", ABANDONED), ("human", "never mind, just say hi"), ("ai", "Hi!")]
 
 
+@pytest.mark.e2e
 def test_first_launch_offers_to_paste_a_hugging_face_token(
     chat_env: dict[str, str], sandbox: Sandbox
 ) -> None:
     with FakeHub(token="hf_goodtoken123") as hub:
         env = {**chat_env, "HF_ENDPOINT": hub.url}
         headless = subprocess.run(
-            [str(ML_INTERN), "-m", "huggingface/org/model", "hi"], env=env, capture_output=True, text=True
+            [str(installed_cli()), "-m", "huggingface/org/model", "hi"],
+            env=env,
+            capture_output=True,
+            text=True,
         )
         assert headless.returncode == 2 and "needs a Hugging Face token" in headless.stderr
         assert len(headless.stderr.strip().splitlines()) == 1 and not hub.requests
@@ -342,13 +367,14 @@ def test_first_launch_offers_to_paste_a_hugging_face_token(
     assert "hf_wrongtoken99" not in term.output() and "hf_goodtoken123" not in term.output()
 
 
+@pytest.mark.e2e
 async def test_undo_rewinds_turns_from_the_command_line_and_the_chat(
     chat_env: dict[str, str], sandbox: Sandbox
 ) -> None:
     for prompt in ("first turn", "second turn", "third turn"):
         await seed_thread("undo00000001", prompt, [f"answer to {prompt}"])
     done = subprocess.run(
-        [str(ML_INTERN), "undo", "--output-format", "stream-json"],
+        [str(installed_cli()), "undo", "--output-format", "stream-json"],
         env=chat_env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -363,8 +389,9 @@ async def test_undo_rewinds_turns_from_the_command_line_and_the_chat(
     assert humans == ["first turn"]
 
 
+@pytest.mark.e2e
 def test_chat_without_a_terminal_says_how_to_run_headless(chat_env: dict[str, str]) -> None:
-    done = subprocess.run([str(ML_INTERN)], env=chat_env, input="hi\n", capture_output=True, text=True)
+    done = subprocess.run([str(installed_cli())], env=chat_env, input="hi\n", capture_output=True, text=True)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.strip() == (
         'ml-intern: error: the chat needs a terminal: give the task as an argument (or "-" to read stdin) '
@@ -389,9 +416,9 @@ def test_markdown_blocks_are_released_only_when_complete() -> None:
 
 def test_plan_output_is_drawn_as_a_checklist() -> None:
     console = recording_console()
-    renderer = ChatRenderer(console)
+    renderer = ChatView(console)
     plan = "Plan:\n- [x] load the data\n- [~] train\n- [ ] evaluate"
-    renderer.event({"type": "tool_output", "id": "p", "tool": "plan_tool", "output": plan, "success": True})
+    renderer.event(events.tool_output("p", "plan_tool", plan, True))
     assert console.file.getvalue().splitlines() == [
         "  Plan:", "  ✔ load the data", "  ◐ train", "  ○ evaluate",
     ]  # fmt: skip
@@ -401,25 +428,94 @@ def test_plan_output_is_drawn_as_a_checklist() -> None:
 
 def test_streamed_reply_is_printed_once_as_markdown() -> None:
     console = recording_console()
-    renderer = ChatRenderer(console)
+    renderer = ChatView(console)
     for piece in ("Some **bo", "ld** text.\n\n```python\nprint(1)\n", "```\n\nEnd."):
-        renderer.event({"type": "assistant_chunk", "content": piece})
-    renderer.event({"type": "assistant_message", "content": "ignored: already streamed", "tool_calls": 0})
-    renderer.event({"type": "error", "message": "the model server went away"})
+        renderer.event(events.assistant_chunk(piece))
+    renderer.event(events.assistant_message("ignored: already streamed", 0))
+    renderer.event(events.error("the model server went away"))
     out = console.file.getvalue()
     assert "Some bold text." in out and "print(1)" in out and out.count("End.") == 1
     assert "**" not in out and "```" not in out and "ignored" not in out
     assert out.rstrip().endswith("error: the model server went away")
 
 
-def test_whole_replies_are_printed_when_not_streamed() -> None:
+def test_whole_replies_are_printed_and_notices_kept_when_not_streamed() -> None:
     console = recording_console()
-    renderer = ChatRenderer(console)
-    renderer.event({"type": "processing", "iteration": 1})
-    renderer.event({"type": "assistant_message", "content": "A *whole* reply.", "tool_calls": 0})
-    renderer.event({"type": "tool_log", "tool": "model", "text": "retrying in 2s"})
+    renderer = ChatView(console)
+    renderer.event(events.processing(1))
+    renderer.event(events.assistant_message("A *whole* reply.", 0))
+    renderer.event(events.tool_log("bash", "compiling 3 files"))  # a tool's output: flashed in the spinner
+    renderer.event(events.notice("model", "retrying in 2s"))  # the agent's own message: kept
     lines = [line.rstrip() for line in console.file.getvalue().splitlines()]
     assert lines == ["A whole reply.", "  model: retrying in 2s"]
+    assert renderer.last_log == "compiling 3 files"
+
+
+def test_the_chat_shows_the_sessions_own_events() -> None:
+    console = recording_console()
+    renderer = ChatView(console)
+    for event in (
+        events.ready("abc123", MODEL, 17, "/w"),
+        events.tool_state_change("c1", "bash", "abandoned"),
+        events.tool_state_change("c2", "bash", "approved"),
+        events.interrupted("abc123", 1),
+        events.turn_complete("abc123", "", "max_iterations", 7, {}, None),
+        events.new_complete("def456", "abc123", 2),
+    ):
+        renderer.event(event)
+    lines = [line.rstrip() for line in console.file.getvalue().splitlines()]
+    assert lines[:2] == [f"ml-intern · {MODEL}", "thread abc123 · /w"]
+    assert lines[3:] == [
+        "  ✗ bash abandoned",
+        "interrupted: 1 tool call(s) stopped",
+        "stopped after 7 model calls (the iteration cap): send a message to go on",
+        "new thread def456",
+    ]
+
+
+def test_approval_cards_show_model_text_as_inert_text() -> None:
+    command = "echo \x1b[2J\u202egnp.exe"  # clears the screen; shows the name reversed
+    call = {"id": "c1", "name": "bash", "reason": "asks \x07 twice", "args": {"command": command}}
+    console = recording_console()
+    console.print(approval_card(call, 1, 1))
+    out = console.file.getvalue()
+    assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
+    assert "$ echo \\x1b[2J\\u202egnp.exe" in out and "asks \\x07 twice" in out
+
+
+def test_headless_text_prints_an_error_once_and_notices_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    output = TextOutput()
+    for event in (
+        events.thread_started("abc123", MODEL),
+        events.notice("budget", "80% of the turn's budget spent"),
+        events.error("the model stopped: too long"),  # a turn's error, followed by more: printed
+        events.turn_complete("abc123", "Done.", "context_overflow", 2, {"input_tokens": 10}, None),
+        events.error("cannot reach the model server"),  # the run's last word: its exit line says it
+        events.shutdown(),
+    ):
+        output.event(event)
+    out, err = capsys.readouterr()
+    assert out == "Done.\n"
+    assert err.splitlines() == [
+        f"thread abc123 · {MODEL}",
+        "budget: 80% of the turn's budget spent",
+        "error: the model stopped: too long",
+        "usage: 10 tokens in (0 cached), 0 out, 0 model call(s), cost unknown",
+        "stopped (context_overflow): finish with ml-intern resume abc123 --continue",
+    ]
+
+
+def test_headless_json_prints_one_summary(capsys: pytest.CaptureFixture[str]) -> None:
+    output = JsonOutput()
+    output.event(events.thread_started("abc123", MODEL))
+    output.event(events.turn_complete("abc123", "Done.", "end_turn", 1, {"input_tokens": 10}, 0.5))
+    output.event(events.shutdown())
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {
+        "thread_id": "abc123", "final_response": "Done.", "stop_reason": "end_turn", "iterations": 1,
+        "usage": {"input_tokens": 10}, "cost_usd": 0.5,
+    }  # fmt: skip
+    assert err == ""
 
 
 @pytest.mark.parametrize(

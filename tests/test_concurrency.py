@@ -2,42 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import subprocess
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from ml_intern.session.session import open_session
-from tests.test_crash_resume import FINAL, STEPS, CountingServer, only_thread, read_log, saved_results
-from tests.test_faults import MODEL, Workspace, error_lines
+from tests.fakes.counting_server import ALL_STEPS, FINAL, STEPS, TASK, CountingServer
+from tests.harness_cli import MODEL, Workspace, database_check, error_lines, read_log, saved_results
+from tests.harness_crashes import DiskFullRun, LockedRun, fill_disk_then_resume, run_locked_pair
 
-TASK = f"append the numbers 1 to {STEPS} to log, one bash call each"
-ALL_STEPS = [f"step{n}" for n in range(1, STEPS + 1)]
-
-
-def database_check(database: Path) -> tuple[str, str]:
-    """(PRAGMA integrity_check, journal mode) of a database file."""
-    with sqlite3.connect(database) as conn:
-        return conn.execute("PRAGMA integrity_check").fetchone()[0], conn.execute(
-            "PRAGMA journal_mode"
-        ).fetchone()[0]
-
-
-def create_database(database: Path) -> None:
-    """The tables a first run creates, made in this process."""
-
-    async def open_once() -> None:
-        async with open_session(database):
-            pass
-
-    asyncio.run(open_once())
-
+pytestmark = pytest.mark.e2e  # several `ml-intern` processes at once
 
 # ---- two processes at once --------------------------------------------------------------------------------
 
@@ -61,45 +36,6 @@ def test_two_processes_on_one_home_both_finish_and_the_database_stays_consistent
 
 
 # ---- a locked database ------------------------------------------------------------------------------------
-
-
-@dataclass
-class LockedRun:
-    """A run started while another connection held the database's write lock."""
-
-    workspace: Workspace
-    done: subprocess.CompletedProcess[str]
-    seconds: float  # how long the process ran
-
-
-def run_while_locked(workspace: Workspace, hold: float | None) -> LockedRun:
-    """Run a one-step task while a connection holds BEGIN EXCLUSIVE for `hold` seconds (None: to the end)."""
-    create_database(workspace.database)
-    lock = sqlite3.connect(workspace.database, isolation_level=None, check_same_thread=False)
-    lock.execute("BEGIN EXCLUSIVE")
-    if hold is not None:
-        threading.Timer(hold, lambda: lock.execute("COMMIT")).start()
-    started = time.monotonic()
-    try:
-        done = workspace.run("-m", MODEL, "echo one step", timeout=240)
-    finally:
-        seconds = time.monotonic() - started
-        if hold is None:
-            lock.execute("COMMIT")
-    return LockedRun(workspace, done, seconds)
-
-
-LOCK_HOLDS = {"released": 20.0, "held": None}  # seconds the lock is held; None: past the 30 s busy timeout
-
-
-def run_locked_pair(root: Path) -> dict[str, LockedRun]:
-    """Two runs at once: one whose lock is released after 20 s, one whose lock outlasts the busy timeout."""
-    with CountingServer(steps=1, command="echo one") as server, ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {
-            name: pool.submit(run_while_locked, Workspace.create(root / name, server.url), hold)
-            for name, hold in LOCK_HOLDS.items()
-        }
-        return {name: future.result() for name, future in futures.items()}
 
 
 @pytest.fixture(scope="module")
@@ -138,53 +74,6 @@ def test_a_database_locked_past_the_busy_timeout_leaves_no_half_written_thread(
 
 
 # ---- a full disk ------------------------------------------------------------------------------------------
-
-TMPFS_SIZE = "200k"  # room for the empty database and about one step of this task
-DISK_STEP = "echo {n} >> log; seq 1 $(( {n} == 3 ? 20000 : 1500 ))"  # step 3's output spills to a file
-
-
-@dataclass
-class DiskFullRun:
-    """A run whose ML_INTERN_HOME filled up, and its resume once space was freed."""
-
-    workspace: Workspace
-    done: subprocess.CompletedProcess[str]
-    thread_id: str
-    log_at_failure: list[str]  # steps the failed run executed
-    saved_at_failure: list[tuple[str, str]]  # results it managed to save
-    resume: subprocess.CompletedProcess[str]
-    integrity: tuple[str, str]  # database check after the failure
-    saved_after: list[tuple[str, str]] = field(default_factory=list)  # results after the resume
-    log_after: list[str] = field(default_factory=list)  # steps executed in all
-
-
-def mount_tmpfs(path: Path, size: str) -> bool:
-    """Mount a tmpfs of `size` on `path`; False when this user may not (it needs root)."""
-    command = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)]
-    return subprocess.run(command, check=False, capture_output=True).returncode == 0
-
-
-def fill_disk_then_resume(root: Path) -> DiskFullRun | None:
-    """Run the task with ML_INTERN_HOME on a tiny tmpfs, then enlarge it and resume (None: no tmpfs here)."""
-    home = root / "tiny-home"
-    home.mkdir()
-    if not mount_tmpfs(home, TMPFS_SIZE):
-        return None
-    try:
-        with CountingServer(command=DISK_STEP) as server:
-            workspace = Workspace.create(root, server.url, home=home)
-            done = workspace.run("-m", MODEL, TASK)
-            thread_id = only_thread(workspace)
-            log, saved = read_log(workspace), saved_results(workspace, thread_id)
-            integrity = database_check(workspace.database)
-            subprocess.run(["mount", "-o", "remount,size=20m", str(home)], check=True)
-            resume = workspace.run("resume", thread_id, "--continue")
-            run = DiskFullRun(workspace, done, thread_id, log, saved, resume, integrity)
-            run.saved_after = saved_results(workspace, thread_id)
-            run.log_after = read_log(workspace)
-            return run
-    finally:
-        subprocess.run(["umount", "-l", str(home)], check=False)
 
 
 @pytest.fixture(scope="module")

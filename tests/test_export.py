@@ -16,8 +16,7 @@ from ml_intern.graph.messages import NOT_EXECUTED
 from ml_intern.session.export import export_thread
 from ml_intern.session.session import open_session
 from ml_intern.session.threads import UnknownThreadError
-from tests.test_compaction import TASK, TINY, TOOLS, first_turn
-from tests.test_graph import THREAD, calls, open_agent
+from tests.harness_graph import TASK, THREAD, TINY, TOOLS, calls, first_turn, open_agent
 
 PLANTED_TOKEN = "hf_abcdefghijklmnopqrstuv"
 ENV_SECRET = "swordfish-0123456789"  # not token-shaped: only known as the value of a secret variable
@@ -101,7 +100,7 @@ async def compacted_thread_with_a_guard(db: Path) -> None:
 async def seeded_thread(db: Path, messages: list[Any]) -> None:
     """A thread whose saved transcript is exactly `messages` (e.g. written before redaction existed)."""
     async with open_session(db) as session:
-        await session.threads.start_turn(THREAD, "seeded", "test/scripted", "/work")
+        await session.threads.start_turn(THREAD, "seeded", "test/scripted", str(db.parent))
         config = {"configurable": {"thread_id": THREAD}}
         await session.app.aupdate_state(config, {"messages": messages}, as_node="execute_tools")
 

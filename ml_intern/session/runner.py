@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import sqlite3
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage
+from langchain_core.messages import AIMessage, AIMessageChunk
 from langgraph.errors import GraphRecursionError
 from langgraph.types import Command
 
+from ml_intern.errors import EXIT_FAILURE, TurnFailed, UserError
+from ml_intern.graph import events
 from ml_intern.graph.accounting import turn_usage
 from ml_intern.graph.context import RunContext
-from ml_intern.graph.messages import is_user_turn
+from ml_intern.graph.events import EventSink
 from ml_intern.graph.routing import recursion_limit
-from ml_intern.secrets import StreamRedactor, redact
+from ml_intern.graph.turns import continue_turn, new_turn
+from ml_intern.model.errors import explain_model_error
+from ml_intern.secrets import StreamRedactor
 
-EventSink = Callable[[dict[str, Any]], None]
+__all__ = [  # the graph inputs of a turn are re-exported: callers of run_turn need them
+    "FINISHED", "EventSink", "TurnOutcome", "continue_turn", "new_turn", "outcome", "resume_with",
+    "run_turn", "turn_failure", "unfinished_input",
+]  # fmt: skip
+
+FINISHED = object()  # `resume --continue` on a turn that was not cut off
 
 
 @dataclass
@@ -30,25 +40,13 @@ class TurnOutcome:
     thread_usage: dict[str, Any] = field(default_factory=dict)  # the thread's totals
     approval: dict[str, Any] | None = None  # the interrupt payload when a human must approve calls
 
-
-def new_turn(prompt: str) -> dict[str, Any]:
-    """The graph input that starts a user turn (and resets the per-turn counters)."""
-    return {"messages": [HumanMessage(content=redact(prompt))], **continue_turn()}
-
-
-def turn_opening(state: dict[str, Any]) -> dict[str, Any]:
-    """The per-turn reset when a user message has just arrived: clients that send only `messages`
-    (LangGraph Studio, the SDK) get a fresh turn as the CLI's `new_turn` gives one."""
-    messages = state.get("messages") or []
-    if messages and is_user_turn(messages[-1]) and (state.get("stop_reason") or state.get("iterations")):
-        return continue_turn()
-    return {}
-
-
-def continue_turn() -> dict[str, Any]:
-    """The graph input that goes on with a turn that stopped at its iteration cap."""
-    counters = dict.fromkeys(("iterations", "guards", "nudges", "continuations", "overflows"), 0)
-    return {**counters, "force_compact": False, "stop_reason": None}
+    def completed(self, thread_id: str) -> events.Event:
+        """The `turn_complete` event (the fields of the `json` output format)."""
+        usage = {key: value for key, value in self.usage.items() if key != "cost_usd"}
+        cost = self.usage.get("cost_usd")
+        return events.turn_complete(
+            thread_id, self.final_response, self.stop_reason, self.iterations, usage, cost
+        )
 
 
 def resume_with(decisions: dict[str, Any]) -> Command:
@@ -72,18 +70,18 @@ async def run_turn(
         ):
             if mode == "custom":
                 if chunk.get("type") == "assistant_message" and (rest := redactor.flush()):
-                    on_event({"type": "assistant_chunk", "content": rest})
+                    on_event(events.assistant_chunk(rest))
                 on_event(chunk)
             elif _is_reply_chunk(chunk) and chunk[0].text:
                 streamed = True
                 if text := redactor.feed(chunk[0].text):
-                    on_event({"type": "assistant_chunk", "content": text})
+                    on_event(events.assistant_chunk(text))
     except GraphRecursionError:
         return await outcome(app, config, "recursion_limit")
     if rest := redactor.flush():
-        on_event({"type": "assistant_chunk", "content": rest})
+        on_event(events.assistant_chunk(rest))
     if streamed:
-        on_event({"type": "assistant_stream_end"})
+        on_event(events.assistant_stream_end())
     return await outcome(app, config)
 
 
@@ -109,3 +107,27 @@ async def outcome(app: Any, config: dict[str, Any], forced_reason: str | None = 
         thread_usage=values.get("usage") or {},
         approval=approval,
     )
+
+
+async def unfinished_input(app: Any, thread_id: str) -> Any:
+    """What `resume --continue` sends: None to go on from the saved checkpoint when steps were in flight,
+    a continuation when the turn stopped early, FINISHED when it had ended."""
+    state = await app.aget_state({"configurable": {"thread_id": thread_id}})
+    if state.interrupts:
+        raise UserError(
+            f"thread {thread_id} is waiting for an approval: answer it with ml-intern resume {thread_id}"
+        )
+    if state.next or state.tasks:  # steps in flight when the process died (or a checkpoint write failed)
+        return None
+    if (state.values or {}).get("stop_reason") == "end_turn":
+        return FINISHED
+    return continue_turn()
+
+
+def turn_failure(exc: Exception, thread_id: str, model_id: str, database: Path | None) -> TurnFailed:
+    """A turn that raised `exc`, as one line and an exit code."""
+    if isinstance(exc, sqlite3.Error | OSError):  # the database or the disk, not the model
+        where = f"cannot save thread {thread_id} in {database}"
+        return TurnFailed(f"{where}: {exc}; check disk space and ML_INTERN_HOME", EXIT_FAILURE, False)
+    message, code = explain_model_error(exc, model_id)
+    return TurnFailed(message, code, True)

@@ -1,41 +1,118 @@
-"""A session: the checkpointer, the thread table and the compiled graph, open for one process."""
+"""The Session: what both front-ends (chat, headless) and tests use to open, run and settle threads."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from langchain_core.messages import BaseMessage
-
+from ml_intern.configs.schema import AgentConfig
+from ml_intern.errors import UserError
+from ml_intern.graph import events
 from ml_intern.graph.builder import build_graph
 from ml_intern.graph.context import RunContext
+from ml_intern.graph.events import CallState, EventSink
 from ml_intern.graph.messages import is_user_turn
+from ml_intern.graph.turns import new_turn
+from ml_intern.model.credentials import needs_hf_token
+from ml_intern.session import pending, runner
 from ml_intern.session.checkpointer import open_checkpointer, when_unlocked
-from ml_intern.session.runner import EventSink, TurnOutcome, run_turn
-from ml_intern.session.threads import ThreadStore
-from ml_intern.session.workspace import MAX_FILES, WorkspaceSnapshots
+from ml_intern.session.compaction import Compaction, compact_thread
+from ml_intern.session.model_switch import context_for_model
+from ml_intern.session.options import RunOptions
+from ml_intern.session.runner import TurnOutcome
+from ml_intern.session.start import choose_model, run_context
+from ml_intern.session.status import ThreadStatus, thread_status
+from ml_intern.session.threads import ThreadInfo, ThreadStore, new_thread_id
+from ml_intern.session.traces import TraceUpload, upload_thread_trace
+from ml_intern.session.turn_snapshots import snapshot_turn_end, snapshot_turn_start
+from ml_intern.session.undo import UndoReport, undo_turns
+from ml_intern.session.workspace import WorkspaceSnapshots
 
-if TYPE_CHECKING:
-    from ml_intern.session.undo import UndoReport
+Login = Callable[[str], Awaitable[None]]  # asks the user for a Hugging Face token for a model id
 
 
-def starts_user_turn(graph_input: Any) -> bool:
-    """Whether the graph input carries a message the user typed (not a resume or a continuation)."""
-    messages = graph_input.get("messages") if isinstance(graph_input, dict) else None
-    return any(isinstance(m, BaseMessage) and is_user_turn(m) for m in messages or [])
+def ignore(event: events.Event) -> None:
+    """An event sink that drops everything (tests, `ml-intern threads`)."""
 
 
 @dataclass
 class Session:
-    """Everything needed to run and list threads."""
+    """One database (compiled graph, thread table, workspace snapshots), the thread being worked on and its
+    run settings. Events go to `on_event`; methods taking `thread_id=None` act on the current thread."""
 
-    app: Any  # the compiled graph with the SQLite checkpointer
+    app: Any  # the compiled graph with its checkpointer
     threads: ThreadStore  # thread metadata rows
     snapshots: WorkspaceSnapshots | None = None  # workdir snapshots around user turns (None: no file undo)
+    database: Path | None = None  # where the checkpoints are (named in storage errors)
+    on_event: EventSink = ignore  # the front-end's event consumer
+    environ: MutableMapping[str, str] = field(default_factory=lambda: os.environ)  # credentials, endpoints
+    ctx: RunContext | None = None  # model, tools and settings of the run; set by `begin`
+    thread_id: str = ""  # the current thread
+
+    # ---- opening a thread --------------------------------------------------------------------------------
+
+    async def start(
+        self, options: RunOptions, config: AgentConfig, interactive: bool, login: Login | None = None
+    ) -> None:
+        """Find the thread `options` names, pick the model (asking `login` for a missing HF token), begin."""
+        stored = await self.threads.find(options.thread or None) if options.thread is not None else None
+        model_id = choose_model(options, config, stored.model if stored else None, self.environ)
+        if login is not None and needs_hf_token(model_id, self.environ):
+            await login(model_id)
+        ctx = run_context(options, config, model_id, interactive, self.environ)
+        await self.begin(ctx, stored.thread_id if stored else None)
+
+    async def begin(self, ctx: RunContext, thread_id: str | None = None) -> None:
+        """Work with `ctx` on the stored thread `thread_id`, or on a new one."""
+        self.ctx, self.thread_id = ctx, thread_id or new_thread_id()
+        if self.snapshots is not None and ctx.services is not None:
+            self.snapshots.keep_turns = ctx.services.config.undo.keep_turns
+        tools = len(ctx.services.tools) if ctx.services is not None else 0
+        self.on_event(events.thread_started(self.thread_id, ctx.model))
+        self.on_event(events.ready(self.thread_id, ctx.model, tools, ctx.workdir))
+        if thread_id:
+            waiting = await self.pending_approval() is not None
+            turns = await self.user_turns()
+            self.on_event(events.resume_complete(self.thread_id, ctx.model, turns, waiting))
+
+    async def new_thread(self) -> str:
+        """`/new`: go on in a fresh thread with the same settings."""
+        previous, turns = self.thread_id, await self.user_turns()
+        self.thread_id = new_thread_id()
+        self.on_event(events.new_complete(self.thread_id, previous, turns))
+        return self.thread_id
+
+    async def close(self) -> None:
+        """Stop the run's services (MCP servers); say `shutdown` when a thread was begun."""
+        if self.ctx is None:
+            return
+        if self.ctx.services is not None:
+            await self.ctx.services.aclose()
+        self.on_event(events.shutdown())
+
+    # ---- turns -------------------------------------------------------------------------------------------
+
+    async def send(self, prompt: str) -> TurnOutcome:
+        """A user message: an unanswered approval is settled as abandoned, then the turn runs."""
+        await self.abandon_pending_approval()
+        return await self._run(new_turn(prompt), title=prompt)
+
+    async def answer(self, decisions: dict[str, Any]) -> TurnOutcome:
+        """Resume the turn waiting for approval with `decisions` (DESIGN.md resume value)."""
+        return await self._run(runner.resume_with(decisions))
+
+    async def finish(self) -> TurnOutcome:
+        """`resume --continue`: finish a turn that was cut off, or report the one that had ended."""
+        graph_input = await runner.unfinished_input(self.app, self.thread_id)
+        if graph_input is not runner.FINISHED:
+            return await self._run(graph_input)
+        ended = await runner.outcome(self.app, pending.thread_config(self.thread_id))
+        self.on_event(ended.completed(self.thread_id))
+        return ended
 
     async def turn(
         self, thread_id: str, graph_input: Any, ctx: RunContext, on_event: EventSink, title: str = ""
@@ -43,59 +120,117 @@ class Session:
         """Run one turn and keep the thread row current (a new user message counts as a turn)."""
         if title:
             await self.threads.start_turn(thread_id, title, ctx.model, ctx.workdir)
-        if starts_user_turn(graph_input):
-            await self._snapshot(on_event, self._begin_snapshot(thread_id, ctx))
+        await snapshot_turn_start(self.app, self.snapshots, thread_id, graph_input, ctx, on_event)
         try:
-            return await run_turn(self.app, thread_id, graph_input, ctx, on_event)
+            return await runner.run_turn(self.app, thread_id, graph_input, ctx, on_event)
         finally:
-            state = await self.app.aget_state({"configurable": {"thread_id": thread_id}})
+            state = await self.app.aget_state(pending.thread_config(thread_id))
             values = state.values or {}
             await self.threads.end_turn(thread_id, values.get("stop_reason"), values.get("usage") or {})
-            if self.snapshots is not None:
-                await self._snapshot(on_event, self.snapshots.end_turn(thread_id))
+            await snapshot_turn_end(self.snapshots, thread_id, on_event)
 
-    async def undo(self, thread_id: str, n: int = 1) -> UndoReport:
-        """Rewind the last `n` user turns and the files they changed (see ml_intern.session.undo)."""
-        from ml_intern.session.undo import undo_turns
+    async def _run(self, graph_input: Any, title: str = "") -> TurnOutcome:
+        """A turn of the current thread; a failure becomes one `error` event and a TurnFailed."""
+        assert self.ctx is not None, "begin() first"
+        try:
+            done = await self.turn(self.thread_id, graph_input, self.ctx, self.on_event, title=title)
+        except UserError:
+            raise
+        except Exception as exc:
+            failed = runner.turn_failure(exc, self.thread_id, self.ctx.model, self.database)
+            self.on_event(events.error(str(failed)))
+            raise failed from None
+        if done.approval:
+            self.on_event(events.approval_required(done.approval.get("tool_calls") or []))
+        self.on_event(done.completed(self.thread_id))
+        return done
 
-        return await undo_turns(self, thread_id, n)
+    # ---- settling calls left unanswered ------------------------------------------------------------------
 
-    async def messages(self, thread_id: str) -> list[Any]:
-        state = await self.app.aget_state({"configurable": {"thread_id": thread_id}})
+    async def pending_approval(self, thread_id: str | None = None) -> dict[str, Any] | None:
+        """The approval request the thread waits on (the interrupt payload), if any."""
+        return await pending.pending_approval(self.app, thread_id or self.thread_id)
+
+    async def settle(
+        self, text: str, stop_reason: str, state: CallState, thread_id: str | None = None
+    ) -> int:
+        """Answer every unanswered call with `text`, end the turn; how many calls were answered."""
+        calls = await pending.settle_pending_calls(
+            self.app, self.threads, thread_id or self.thread_id, text, stop_reason
+        )
+        for call in calls:
+            self.on_event(events.tool_state_change(call["id"], call["name"], state))
+        return len(calls)
+
+    async def abandon_pending_approval(self, thread_id: str | None = None) -> int:
+        """Before a new message: the calls of an unanswered approval request are not executed."""
+        if await self.pending_approval(thread_id) is None:
+            return 0
+        return await self.settle(pending.ABANDONED, "abandoned", "abandoned", thread_id)
+
+    async def cancel_approval(self) -> int:
+        """Ctrl-C at the approval question: the calls asked about are not executed."""
+        return await self.settle(pending.CANCELLED, "interrupted", "cancelled")
+
+    async def interrupt(self) -> int:
+        """After Ctrl-C cut a turn short: answer the calls it left, so the thread stays valid."""
+        stopped = await self.settle(pending.INTERRUPTED, "interrupted", "interrupted")
+        self.on_event(events.interrupted(self.thread_id, stopped))
+        return stopped
+
+    # ---- the thread and its settings ---------------------------------------------------------------------
+
+    async def undo(self, thread_id: str | None = None, n: int = 1) -> UndoReport:
+        """Rewind the last `n` user turns and the files they changed."""
+        report = await undo_turns(self, thread_id or self.thread_id, n)
+        self.on_event(report.event())
+        return report
+
+    async def compact(self) -> Compaction | None:
+        """Summarise the current thread now; None when there is nothing to cut."""
+        assert self.ctx is not None, "begin() first"
+        done = await compact_thread(self.app, self.thread_id, self.ctx)
+        if done is not None:
+            self.on_event(events.compacted(done.tokens_before, done.tokens_after))
+        return done
+
+    async def switch_model(self, model_id: str) -> None:
+        """Use `model_id` from now on, once it answered a check call (else a UserError; nothing changes)."""
+        assert self.ctx is not None, "begin() first"
+        self.ctx = await context_for_model(self.ctx, model_id, self.environ)
+
+    async def status(self, thread_id: str | None = None) -> ThreadStatus:
+        return await thread_status(self.app, thread_id or self.thread_id)
+
+    async def share_trace(self) -> TraceUpload | None:
+        """Start uploading the thread's trace when the user opted in (None: nothing started)."""
+        if self.ctx is None or self.ctx.services is None:
+            return None
+        return await upload_thread_trace(self, self.thread_id, self.ctx.services.config, self.environ)
+
+    async def find_thread(self, prefix: str | None) -> ThreadInfo:
+        """The thread whose id starts with `prefix` (None: the most recent)."""
+        return await self.threads.find(prefix)
+
+    async def list_threads(self, limit: int = 50) -> list[ThreadInfo]:
+        """Most recently updated first."""
+        return await self.threads.list(limit)
+
+    async def messages(self, thread_id: str | None = None) -> list[Any]:
+        state = await self.app.aget_state(pending.thread_config(thread_id or self.thread_id))
         return (state.values or {}).get("messages", [])
 
-    async def user_turns(self, thread_id: str) -> int:
+    async def user_turns(self, thread_id: str | None = None) -> int:
         return sum(1 for m in await self.messages(thread_id) if is_user_turn(m))
-
-    async def _begin_snapshot(self, thread_id: str, ctx: RunContext) -> Any:
-        """Snapshot the workdir as the turn starts, keyed by the checkpoint the turn starts from."""
-        if self.snapshots is None:
-            return None
-        head = await self.app.checkpointer.aget_tuple(
-            {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
-        )
-        base = head.config["configurable"]["checkpoint_id"] if head else ""
-        workdir = Path(ctx.workdir or os.getcwd())
-        return await self.snapshots.begin_turn(thread_id, base, workdir)
-
-    async def _snapshot(self, on_event: EventSink, snapshot: Any) -> None:
-        """Await a snapshot; a failure only costs undo its file restore, never the turn."""
-        try:
-            manifest = await snapshot
-        except Exception as exc:  # a full disk or an unreadable workdir must not stop the agent
-            on_event({"type": "tool_log", "tool": "undo", "text": f"workspace snapshot failed: {exc}"})
-            return
-        if manifest is not None and manifest.truncated:
-            text = f"more than {MAX_FILES} files in the working directory: undo tracks only the first"
-            on_event({"type": "tool_log", "tool": "undo", "text": text})
 
 
 @asynccontextmanager
-async def open_session(database: Path) -> AsyncIterator[Session]:
+async def open_session(database: Path, on_event: EventSink = ignore) -> AsyncIterator[Session]:
     """Open the database in `database` and compile the graph against it."""
     async with open_checkpointer(database) as saver:
         threads = ThreadStore(saver.conn)
         await when_unlocked(threads.setup)
         snapshots = WorkspaceSnapshots(saver.conn, database.parent, database)
         await when_unlocked(snapshots.setup)
-        yield Session(app=build_graph(checkpointer=saver), threads=threads, snapshots=snapshots)
+        app = build_graph(checkpointer=saver)
+        yield Session(app, threads, snapshots, database=database, on_event=on_event)

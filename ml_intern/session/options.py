@@ -1,0 +1,39 @@
+"""What a command line asked for, in one frozen object (cli.py builds it, the Session reads it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The options of one `ml-intern` invocation."""
+
+    model: str | None = None  # --model; None: the thread's model, else config and credentials
+    max_iterations: int | None = None  # --max-iterations; None: the config's
+    no_stream: bool = False  # --no-stream
+    output_format: str = "text"  # --output-format: text | json | stream-json (headless only)
+    approval: str | None = None  # --approval ask|auto|deny; None: config, else ask (chat) or auto
+    tools: tuple[str, ...] | None = None  # --tools: offer only these tool names
+    max_cost: float | None = None  # --max-cost (USD per turn)
+    max_tokens: int | None = None  # --max-tokens (per turn)
+    thread: str | None = None  # None: a new thread; "": the most recent; else an id or a unique prefix
+    prompt: str | None = None  # the message to send headless ("-": read stdin); None: the chat
+    continue_turn: bool = False  # `resume --continue`: finish a turn that was cut off, headless
+    verbose: bool = False  # -v: library logs on stderr too
+
+    @property
+    def headless(self) -> bool:
+        """One turn, then exit (a prompt, or `--continue`); otherwise the chat."""
+        return self.prompt is not None or self.continue_turn
+
+    def stream(self, interactive: bool) -> bool:
+        """Whether to stream model output: only to someone watching it arrive.
+
+        litellm's streaming path costs ~15 ms a call, so headless text and json runs ask for whole replies."""
+        return not self.no_stream and (interactive or self.output_format == "stream-json")
+
+
+def tool_names(value: str | None) -> tuple[str, ...] | None:
+    """`--tools a, b` as names; None when not given."""
+    return tuple(name.strip() for name in value.split(",") if name.strip()) if value else None

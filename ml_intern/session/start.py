@@ -1,0 +1,79 @@
+"""From options to a run: the validated config, the model to use, the run context with its services."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from pathlib import Path
+
+from ml_intern.configs.schema import AgentConfig
+from ml_intern.errors import UserError
+from ml_intern.graph.context import RunContext
+from ml_intern.session.options import RunOptions
+
+
+def read_config(workdir: Path, environ: MutableMapping[str, str]) -> tuple[AgentConfig, list[str]]:
+    """The validated config and its warnings; `.env` values fill unset variables (never override them)."""
+    from ml_intern.configs.loader import ConfigError, load_config
+
+    try:
+        loaded = load_config(workdir, environ)
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    for key, value in loaded.env.items():
+        environ.setdefault(key, value)
+    return loaded.config, list(loaded.warnings)
+
+
+def choose_model(
+    options: RunOptions, config: AgentConfig, thread_model: str | None, environ: MutableMapping[str, str]
+) -> str:
+    """`--model`, else the thread's model, else config and credentials (a saved HF token counts)."""
+    from ml_intern.model.credentials import adopt_saved_hf_token
+    from ml_intern.model.ids import pick_model
+
+    adopt_saved_hf_token(environ)
+    return pick_model(options.model or thread_model, config.model_name, environ)
+
+
+def approval_mode(options: RunOptions, config: AgentConfig, interactive: bool) -> str:
+    """`--approval`, else the config's `yolo_mode` or `approval`, else ask (chat) or auto (headless)."""
+    if options.approval:
+        return options.approval
+    if config.yolo_mode:
+        return "auto"
+    return config.approval or ("ask" if interactive else "auto")
+
+
+def run_context(
+    options: RunOptions,
+    config: AgentConfig,
+    model_id: str,
+    interactive: bool,
+    environ: MutableMapping[str, str],
+) -> RunContext:
+    """The model, tools and run settings of this process (the model is not called yet)."""
+    from ml_intern.model.credentials import needs_hf_token
+    from ml_intern.services import build_services
+
+    if needs_hf_token(model_id, environ):
+        raise UserError(
+            f"{model_id} needs a Hugging Face token: export HF_TOKEN=hf_..., run hf auth login, "
+            "or start ml-intern without a prompt to paste one"
+        )
+    workdir = Path.cwd()
+    tools = list(options.tools) if options.tools is not None else None
+    stream = options.stream(interactive)
+    services = build_services(
+        model=model_id, workdir=workdir, tool_names=tools, stream=stream, environ=dict(environ), config=config
+    )
+    return RunContext(
+        model=model_id,
+        workdir=str(workdir),
+        approval=approval_mode(options, config, interactive),
+        max_iterations=options.max_iterations or config.max_iterations,
+        tools=tools,
+        stream=stream,
+        services=services,
+        max_cost_usd=options.max_cost,
+        max_tokens=options.max_tokens,
+    )

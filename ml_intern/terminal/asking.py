@@ -1,0 +1,62 @@
+"""The chat's approval questions: a card per call, then y / n / a / feedback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+
+from ml_intern.errors import EXIT_INTERRUPTED, EXIT_OK
+from ml_intern.session.session import Session
+from ml_intern.terminal.cards import APPROVAL_CHOICES, approval_card, approval_decision
+from ml_intern.terminal.foreground import ChatExit, Foreground
+from ml_intern.terminal.text import dim, inert
+
+YOLO_ON = "approving every call from now on (scheduled jobs are still asked)"
+
+
+class ApprovalQuestions:
+    """Asks about the calls a turn waits on; after "a" (or /yolo) approves all but the always-asked ones."""
+
+    def __init__(self, session: Session, console: Console, foreground: Foreground) -> None:
+        self.session, self.console, self.foreground = session, console, foreground
+        self.yolo = False  # approve every call that needs approval, except those marked `always_ask`
+        self.answers: Any = None  # the prompt_toolkit session answers are read with (set by the chat)
+
+    async def decide(self, approval: dict[str, Any]) -> dict[str, Any] | None:
+        """The resume value for an approval request; None when the user cancelled the turn."""
+        calls = approval.get("tool_calls") or []
+        decisions: dict[str, dict[str, Any]] = {}
+        for index, call in enumerate(calls, 1):
+            if self.yolo and not call.get("always_ask", False):  # the payload says; never asked again here
+                decisions[call["id"]] = {"approved": True, "feedback": ""}
+                self.console.print(dim(f"auto-approved (yolo): {inert(call['name'])}"))
+                continue
+            self.console.print(approval_card(call, index, len(calls)))
+            self.console.print(dim(APPROVAL_CHOICES))
+            answer = await self._answer()
+            if answer is None:
+                await self.session.cancel_approval()
+                self.console.print("turn cancelled", style="yellow")
+                return None
+            decisions[call["id"]], approve_all = approval_decision(answer)
+            if approve_all and not self.yolo:
+                self.yolo = True
+                self.console.print(YOLO_ON)
+        return {"decisions": decisions}
+
+    async def _answer(self) -> str | None:
+        """y, n, a or feedback; None on Ctrl-C; Ctrl-D or /quit leave with the question still pending."""
+        while True:
+            try:
+                answer = (await self.answers.prompt_async("approve? ", handle_sigint=False)).strip()
+            except EOFError:
+                raise ChatExit(EXIT_OK) from None
+            except KeyboardInterrupt:
+                if self.foreground.pressed_twice():
+                    raise ChatExit(EXIT_INTERRUPTED) from None
+                return None
+            if answer in ("/quit", "/exit"):
+                raise ChatExit(EXIT_OK)
+            if answer:
+                return answer

@@ -1,0 +1,82 @@
+"""Tables and reports: the banner, /help, /status, thread lists and transcripts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from ml_intern.graph.accounting import format_cost, format_usage
+from ml_intern.terminal.text import dim, inert, short_args
+
+HELP = (
+    ("/help", "show the commands"),
+    ("/undo [N]", "rewind the last N turns (default 1) and the files they changed"),
+    ("/compact", "summarise the conversation now, to free context"),
+    ("/model [ID]", "show the model, or switch to ID once it answers"),
+    ("/new", "start a new thread"),
+    ("/threads", "list recent threads"),
+    ("/status", "model, thread, turns, tokens and cost"),
+    ("/share-traces [public|private]", "show or set the visibility of your uploaded traces"),
+    ("/yolo", "approve every call from now on (scheduled jobs are still asked); again to stop"),
+    ("/quit", "leave (Ctrl-D too); Ctrl-C cancels a running turn, twice quits"),
+)
+
+
+def banner(model: str, thread_id: str, workdir: str) -> Text:
+    return Text.assemble(
+        ("ml-intern", "bold"), f" · {model}\n", dim(f"thread {thread_id} · {workdir}\n"),
+        dim("/help for commands · Ctrl-C cancels a turn · Ctrl-D quits"),
+    )  # fmt: skip
+
+
+def help_table() -> Table:
+    table = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
+    for command, what in HELP:
+        table.add_row(Text(command, style="cyan"), what)
+    return table
+
+
+def status_text(model: str, status: Any, approval: str, workdir: str) -> Text:
+    """The `/status` report."""
+    lines = [
+        f"model      {model}",
+        f"thread     {status.thread_id}",
+        f"turns      {status.turns}",
+        f"tokens     {status.input_tokens:,} in, {status.cached_tokens:,} of them cached",
+        f"           {status.output_tokens:,} out",
+        f"cost       {format_cost(status.cost_usd)}",
+        f"last turn  {format_usage(status.turn_usage)}",
+        f"context    {status.context_tokens:,} tokens, {status.compactions} compaction(s)",
+        f"approval   {approval}",
+        f"directory  {workdir}",
+    ]
+    return Text("\n".join(lines))
+
+
+def threads_table(rows: list[Any], when: Callable[[float], str], current: str = "") -> Table:
+    """Threads as a table: id, last update, title, turns, model, cost, working directory."""
+    table = Table(box=None, header_style="bold")
+    for column in ("id", "updated", "title", "turns", "model", "cost", "directory"):
+        table.add_column(column, overflow="fold" if column == "title" else "ellipsis", min_width=None)
+    table.columns[-1].max_width = 24  # room for titles before long paths
+    for row in rows:
+        style = "bold" if row.thread_id == current else None
+        cells = (row.thread_id, when(row.updated_at), row.title, str(row.turns), row.model,
+                 format_cost(row.cost_usd), row.workdir)  # fmt: skip
+        table.add_row(*(Text(inert(cell)) for cell in cells), style=style)  # Text: "[/x]" is no markup
+    return table
+
+
+def transcript_line(message: Any) -> str:
+    """A message of `ml-intern show`: tool calls and results abbreviated."""
+    calls = getattr(message, "tool_calls", None) or []
+    head = {"human": "user", "ai": "assistant", "tool": f"  [{getattr(message, 'name', '')}]"}.get(
+        message.type, message.type
+    )
+    body = message.text if message.type != "tool" else message.text[:300]
+    lines = [f"{head}: {body}".rstrip()] if body or not calls else []
+    lines += [f"  → {c['name']} {short_args(c['args'])}" for c in calls]
+    return "\n".join(lines)

@@ -1,0 +1,59 @@
+"""Text every screen shares: inert model text, short arguments, notice wording, error lines."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.text import Text
+
+from ml_intern.secrets import redact
+
+# Control characters (C0 but newline and tab, DEL, C1) and the bidirectional overrides that reorder text.
+CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def inert(text: str) -> str:
+    """Model text made safe to show: control and escape characters written out (`\\x1b`), never sent."""
+    return CONTROLS.sub(lambda match: match[0].encode("unicode_escape").decode("ascii"), str(text))
+
+
+def short_args(args: dict[str, Any], width: int = 100) -> str:
+    """Tool arguments on one line, cut to `width`."""
+    text = " ".join(f"{k}={json.dumps(v, default=str)}" for k, v in args.items())
+    text = text.replace("\\n", " ")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def notice_line(event: dict[str, Any]) -> str:
+    """An agent notice (`events.notice`: budget, MCP, retries, snapshots) as one line."""
+    return f"{event.get('tool')}: {event.get('text', '')}"
+
+
+def when(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def red(message: str) -> Text:
+    return Text(message, style="bold red")
+
+
+def dim(message: str) -> Text:
+    return Text(message, style="dim")
+
+
+def print_error(message: str) -> None:
+    """One red line on stderr (plain text when stderr is not a terminal)."""
+    Console(stderr=True, highlight=False).print(
+        f"ml-intern: error: {redact(message)}", style="bold red", markup=False, soft_wrap=True
+    )
+
+
+def print_warnings(warnings: list[str]) -> None:
+    """Config warnings, once, on stderr."""
+    for warning in warnings:
+        print(f"ml-intern: warning: {warning}", file=sys.stderr)
