@@ -5,7 +5,8 @@ scripted local model server; prints a table of fault, expected behaviour, observ
     python bench/faults.py --kills 5    # fewer kill -9 runs
 
 Exits 1 when any scenario does not behave as expected. The scenarios and their checks mirror
-tests/test_faults.py, test_crash_resume.py, test_concurrency.py and test_secrets.py, whose helpers it uses.
+tests/test_faults.py, test_crash_resume.py, test_concurrency.py and test_secrets.py; the scenarios live
+in tests/harness_*.py, which both use.
 """
 
 from __future__ import annotations
@@ -29,23 +30,22 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before anything
 
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage  # noqa: E402
 
-from tests import test_concurrency as conc  # noqa: E402
-from tests import test_crash_resume as crash  # noqa: E402
-from tests import test_secrets as sec  # noqa: E402
-from tests.conftest import Sandbox  # noqa: E402
+from tests import harness_crashes as crash  # noqa: E402
+from tests import harness_secrets as sec  # noqa: E402
 from tests.fakes import llm_server as script  # noqa: E402
+from tests.fakes.counting_server import ALL_STEPS, STEPS, TASK, CountingServer  # noqa: E402
 from tests.fakes.llm_server import ScriptedLLMServer  # noqa: E402
-from tests.test_faults import (  # noqa: E402
-    CONTEXT_OVERFLOW,
+from tests.fakes.resetting_proxy import ResettingProxy  # noqa: E402
+from tests.harness import Sandbox  # noqa: E402
+from tests.harness_cli import (  # noqa: E402
     MODEL,
     QUICK_RETRIES,
-    ResettingProxy,
     Workspace,
-    agent_config,
+    database_check,
     error_lines,
-    run_real_turn,
-    unanswered_calls,
+    saved_results,
 )
+from tests.harness_litellm import CONTEXT_OVERFLOW, agent_config, run_real_turn, unanswered_calls  # noqa: E402
 
 
 @dataclass
@@ -194,17 +194,9 @@ def connection_faults(root: Path) -> list[Row]:
     ]
 
 
-def sandbox_in(root: Path) -> Sandbox:
-    """Directories for an in-process run (`run_real_turn`)."""
-    sandbox = Sandbox(root, root / "home", root / "ml-intern-home", root / "work")
-    for path in (sandbox.home, sandbox.ml_intern_home, sandbox.workdir):
-        path.mkdir(parents=True, exist_ok=True)
-    return sandbox
-
-
 def timeout_fault(root: Path) -> list[Row]:
     """In-process: `request_timeout` is not a config-file key, so the CLI cannot be given a short one."""
-    sandbox = sandbox_in(root)
+    sandbox = Sandbox.under(root)
     with ScriptedLLMServer(script.delay(3, script.text("too late")), script.text("on time")) as server:
         config = {**agent_config(), "request_timeout": 0.5}
         turn = asyncio.run(run_real_turn(server.url, sandbox, "hi", config=config))
@@ -229,7 +221,7 @@ def permanent_faults(root: Path) -> list[Row]:
 
     rows = []
     for status, words in PERMANENT.items():
-        sandbox = sandbox_in(root / str(status))
+        sandbox = Sandbox.under(root / str(status))
         with ScriptedLLMServer(script.error(status, f"provider says {status}")) as server:
             turn = asyncio.run(run_real_turn(server.url, sandbox, "hi"))
             requests = len(server.requests)
@@ -419,7 +411,7 @@ def crashes(root: Path, kills: int) -> list[Row]:
         if r.problems() or r.killed_code != -9
     ]
     saved = sorted(len(r.saved_at_kill) for r in reports)
-    redone = sum(1 for r in reports if len(r.log_after) > crash.STEPS)
+    redone = sum(1 for r in reports if len(r.log_after) > STEPS)
     observed = (
         f"{kills - len(failed)}/{kills} held; results saved at the kill: {saved}; "
         f"{redone} redid the step in flight"
@@ -436,15 +428,13 @@ def crashes(root: Path, kills: int) -> list[Row]:
 
 def two_processes(root: Path) -> list[Row]:
     shared = root / "shared-home"
-    with crash.CountingServer() as server:
+    with CountingServer() as server:
         workspaces = [Workspace.create(root / n, server.url, home=shared) for n in ("a", "b")]
         with ThreadPoolExecutor(max_workers=2) as pool:
-            runs = list(pool.map(lambda ws: ws.run("-m", MODEL, conc.TASK), workspaces))
-    check = conc.database_check(shared / "checkpoints.sqlite")
+            runs = list(pool.map(lambda ws: ws.run("-m", MODEL, TASK), workspaces))
+    check = database_check(shared / "checkpoints.sqlite")
     rows = workspaces[0].thread_rows()
-    complete = all(
-        [c for c, _ in crash.saved_results(workspaces[0], r["thread_id"])] == conc.ALL_STEPS for r in rows
-    )
+    complete = all([c for c, _ in saved_results(workspaces[0], r["thread_id"])] == ALL_STEPS for r in rows)
     codes = [run.returncode for run in runs]
     ok = codes == [0, 0] and check == ("ok", "wal") and len(rows) == 2 and complete
     observed = f"exit codes {codes}, integrity/journal {check}, {len(rows)} threads, all results: {complete}"
@@ -452,7 +442,7 @@ def two_processes(root: Path) -> list[Row]:
 
 
 def locked_database(root: Path) -> list[Row]:
-    runs = conc.run_locked_pair(root)
+    runs = crash.run_locked_pair(root)
     waited, held = runs["released"], runs["held"]
     lines = [line for line in held.done.stderr.splitlines() if "error" in line]
     clear = len(lines) == 1 and "locked" in lines[0] and "model call failed" not in lines[0]
@@ -474,7 +464,7 @@ def locked_database(root: Path) -> list[Row]:
 
 
 def disk_full(root: Path) -> list[Row]:
-    run = conc.fill_disk_then_resume(root)
+    run = crash.fill_disk_then_resume(root)
     if run is None:
         return [Row("disk full (tmpfs)", "-", "not run: mounting a tmpfs needs root", False)]
     lines = [line for line in run.done.stderr.splitlines() if "error" in line.lower()]
@@ -498,7 +488,7 @@ def disk_full(root: Path) -> list[Row]:
             "disk full, then space freed: resume --continue",
             "finishes with every call answered once",
             f"resume exit {run.resume.returncode}, integrity {run.integrity}, results {calls}",
-            run.resume.returncode == 0 and calls == conc.ALL_STEPS,
+            run.resume.returncode == 0 and calls == ALL_STEPS,
         ),
     ]
 

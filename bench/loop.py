@@ -22,8 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.fakes.llm_server import ScriptedLLMServer, text, tool_call  # noqa: E402
+from tests.harness import installed_cli  # noqa: E402
 
-ML_INTERN = [sys.executable, "-m", "ml_intern"]
+ML_INTERN = [str(installed_cli())]  # the console script a user runs
 
 
 def clean_env(server_url: str, home: str) -> dict[str, str]:
@@ -45,7 +46,7 @@ def timed(cmd: list[str], **kwargs) -> tuple[float, subprocess.CompletedProcess]
 
 
 def bench_help(repeat: int) -> None:
-    times = [timed([str(Path(sys.executable).with_name("ml-intern")), "--help"])[0] for _ in range(repeat)]
+    times = [timed([*ML_INTERN, "--help"])[0] for _ in range(repeat)]
     print(
         f"ml-intern --help: median {statistics.median(times) * 1000:.0f} ms over {repeat} runs "
         "(target <= 300 ms)"

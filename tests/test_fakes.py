@@ -15,10 +15,10 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.tools import tool
 
-from tests.conftest import NETGUARD_DIR, Sandbox, is_dropped_variable
 from tests.fakes import llm_server as script
 from tests.fakes.chat_model import ScriptedChatModel, ScriptExhausted
 from tests.fakes.llm_server import ScriptedLLMServer
+from tests.harness import NETGUARD_DIR, Sandbox, is_dropped_variable
 from tests.netguard import sitecustomize as netguard
 
 ROUTES = {  # litellm model ids that reach an OpenAI-compatible base URL without a real credential
@@ -158,6 +158,7 @@ def test_unmet_script_expectations_are_reported() -> None:
         assert server.unmet_expectation() == "llm_server: 1 request(s) found the script exhausted"
 
 
+@pytest.mark.e2e
 def test_standalone_server_serves_a_script_file(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     script_file = tmp_path / "script.json"
     script_file.write_text(json.dumps([script.text("from a file")]))
@@ -305,6 +306,7 @@ print(sitecustomize.__file__)
 """
 
 
+@pytest.mark.e2e
 def test_guard_blocks_remote_hosts_in_subprocess(
     llm_server: ScriptedLLMServer, subprocess_env: dict[str, str]
 ) -> None:

@@ -15,6 +15,21 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 Reply = tuple[int, dict[str, str], bytes]
+POLL_SECONDS = 0.01  # how often a serving thread looks for shutdown(): each fake's close waits up to this
+
+
+def serve_in_background(httpd: ThreadingHTTPServer, name: str) -> threading.Thread:
+    """Serve `httpd` on a daemon thread, request handlers on daemon threads too."""
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, args=(POLL_SECONDS,), name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def stop_serving(httpd: ThreadingHTTPServer) -> None:
+    """Stop the serving thread and release the port."""
+    httpd.shutdown()
+    httpd.server_close()
 
 
 @dataclass
@@ -135,15 +150,12 @@ class FakeHTTPServer:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        # a short poll interval keeps shutdown (and so each test's teardown) fast
-        threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True).start()
+        serve_in_background(self.server, type(self).__name__)
         return self
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            stop_serving(self.server)
 
     def __enter__(self) -> FakeHTTPServer:
         return self.start()

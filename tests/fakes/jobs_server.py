@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.fakes.http_fake import serve_in_background, stop_serving
+
 TERMINAL = {"COMPLETED", "CANCELED", "ERROR", "DELETED"}
 
 
@@ -79,15 +81,8 @@ class FakeJobsHub:
         self.closing = threading.Event()
         self._ids = itertools.count(1)
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._httpd.daemon_threads = True
         self._httpd.hub = self  # type: ignore[attr-defined]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="fake-jobs-hub",
-            daemon=True,
-        )
-        self._thread.start()
+        self._thread = serve_in_background(self._httpd, "fake-jobs-hub")
 
     @property
     def url(self) -> str:
@@ -165,8 +160,7 @@ class FakeJobsHub:
 
     def close(self) -> None:
         self.closing.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        stop_serving(self._httpd)
 
     def __enter__(self) -> FakeJobsHub:
         return self

@@ -25,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.fakes.http_fake import serve_in_background, stop_serving
+
 
 def _message(content: str, calls: list[dict], usage: dict | None, finish_reason: str | None) -> dict:
     return {
@@ -179,10 +181,7 @@ class ScriptedLLMServer:
         self.exhausted = 0  # requests that found the script empty
         self._httpd = _QuietHTTPServer(("127.0.0.1", 0), _ScriptedHandler)
         self._httpd.scripted = self
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, args=(0.05,), name="scripted-llm", daemon=True
-        )
-        self._thread.start()
+        self._thread = serve_in_background(self._httpd, "scripted-llm")
 
     @property
     def url(self) -> str:
@@ -223,8 +222,7 @@ class ScriptedLLMServer:
     def close(self) -> None:
         """Stop serving and release the port."""
         self._closing.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
+        stop_serving(self._httpd)
         self._thread.join(timeout=5)
 
     def __enter__(self) -> ScriptedLLMServer:
