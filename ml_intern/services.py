@@ -15,6 +15,7 @@ from ml_intern.configs.prompt import system_prompt
 from ml_intern.configs.schema import AgentConfig, as_config
 from ml_intern.graph.context import RunContext
 from ml_intern.graph.events import emit, notice
+from ml_intern.model.credentials import adopt_saved_hf_token
 from ml_intern.model.factory import make_chat_model, model_window
 from ml_intern.model.ids import ModelSpec, pick_model, resolve_model
 from ml_intern.paths import home_dir
@@ -161,12 +162,14 @@ def _build_once(key: tuple, ctx: RunContext) -> Services:
     """Build the services for `key` unless another run already did (runs in a worker thread)."""
     with _building:
         if key not in _built:
+            environ = dict(os.environ)
+            adopt_saved_hf_token(environ)  # as the CLI does: a token saved by `hf auth login` counts
             _built[key] = build_services(
                 model=ctx.model or None,
                 workdir=Path(ctx.workdir or os.getcwd()),
                 tool_names=ctx.tools,
                 stream=ctx.stream,
-                environ=dict(os.environ),
+                environ=environ,
                 config=None,
             )
         return _built[key]

@@ -74,15 +74,15 @@ class HfJobsConfig(Section):
     default_timeout: Duration = "30m"  # for jobs started without a timeout
     wait_limit: Duration = "30m"  # how long `run` waits for a job before returning while it keeps running
     poll_interval: Duration = "10s"  # how often a waited-for job's status is checked while its log is quiet
-    retry_delay: Duration = "1s"  # first backoff delay for 429/5xx answers
+    retry_delay: Duration = "1s"  # unused: Hub requests follow the `http` section (kept so configs load)
 
 
 class HttpConfig(Section):
-    """Retries of the research tools' HTTP calls (429 and 5xx answers)."""
+    """Retries of Hub and web requests answered 429 or 5xx (tools/http.py, tools/hub/client.py)."""
 
-    retry_attempts: Int = Field(3, ge=1)  # total tries, the first included
+    retry_attempts: Int = Field(3, ge=1)  # total tries, the first included (at most 6 are sent)
     retry_delay: Float = Field(1.0, ge=0)  # first backoff in seconds, doubled on each retry
-    max_retry_delay: Float = Field(4.0, ge=0)  # cap on one wait, Retry-After included
+    max_retry_delay: Float = Field(4.0, ge=0)  # longest wait; a longer Retry-After ends the retries
 
 
 class PapersConfig(Section):
