@@ -40,7 +40,11 @@ class RedactSecrets(logging.Filter):
     """Replace tokens and secret values in a record's message (and traceback) before any handler writes it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg, record.args = redact(record.getMessage()), None
+        try:
+            message = record.getMessage()
+        except Exception:  # a library's malformed log call: keep its text rather than raise into it
+            message = f"{record.msg} {record.args}"
+        record.msg, record.args = redact(message), None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -62,6 +66,11 @@ def is_console_handler(handler: logging.Handler) -> bool:
     if isinstance(handler, logging.FileHandler) or handler.name == STDERR_HANDLER:
         return False
     return isinstance(handler, logging.StreamHandler)
+
+
+def routes_library_logs() -> bool:
+    """Whether `setup_logging` has sent library logs to the log file in this process."""
+    return any(handler.name == FILE_HANDLER for handler in logging.getLogger().handlers)
 
 
 def setup_logging(home: Path, verbose: bool = False) -> Path:

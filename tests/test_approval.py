@@ -290,3 +290,17 @@ def test_the_registry_says_what_a_call_changes(name: str, args: dict[str, Any], 
 def test_every_built_in_tool_declares_its_facts(tmp_path: Path) -> None:
     tools = all_tools(ToolEnv(workdir=tmp_path, home=tmp_path / "home"))
     assert [tool.name for tool in tools if tool_facts(tool.name) is UNDECLARED] == []
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("hf_repo_files", {"operation": "upload", "repo_id": "org/m", "local_path": 5, "path_in_repo": "x"}),
+        ("hf_repo_files", {"operation": "delete", "repo_id": "org/m", "patterns": 5}),
+    ],
+)
+def test_an_approval_rule_that_cannot_read_the_arguments_asks_instead_of_failing(name, args) -> None:
+    from ml_intern.tools.registry import approval_need
+
+    need = approval_need(name, args, as_config({}))
+    assert need is not None and "approval rule cannot read" in need.reason

@@ -178,3 +178,21 @@ def test_retry_waits(failed: int, headers: dict[str, str], wait: float | None) -
 def test_no_config_makes_more_than_six_tries() -> None:
     assert HttpRetry(tries=100, delay=0).wait(MAX_TRIES - 1) == 0
     assert HttpRetry(tries=100, delay=0).wait(MAX_TRIES) is None
+
+
+async def test_a_dropped_connection_is_retried_by_both_clients(tmp_path) -> None:
+    from tests.fakes.resetting_proxy import ResettingProxy
+
+    with FakeHTTPServer() as hub:
+        hub.route("GET", "^/api/models/org/m$", lambda r: json_reply(200, {"id": "org/m"}))
+        hub.route("GET", "^/page$", lambda r: json_reply(200, {"ok": True}))
+        proxy = ResettingProxy(hub.url, resets=1)
+        try:
+            base = proxy.url.removesuffix("/v1")
+            assert make_api(env_for(base, tmp_path)).model_info("org/m").id == "org/m"
+            proxy.resets_left = 1
+            response = await fetch(env_for(base, tmp_path), f"{base}/page")
+        finally:
+            proxy.close()
+    assert response.json() == {"ok": True}
+    assert proxy.connections >= 4  # each client: the reset connection, then the one that answered

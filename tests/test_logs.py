@@ -115,3 +115,18 @@ def test_the_log_file_is_capped(sandbox) -> None:
     (handler,) = our_handlers()
     assert handler.maxBytes > 0 and handler.backupCount >= 1  # type: ignore[attr-defined]
     assert isinstance(path, Path)
+
+
+@pytest.mark.e2e
+def test_a_malformed_library_log_call_is_written_not_raised(sandbox) -> None:
+    # In a fresh interpreter: pytest's own log capture would raise on the bad call before our handler runs.
+    code = (
+        "import logging, sys; from pathlib import Path; from ml_intern.logs import setup_logging; "
+        "path = setup_logging(Path(sys.argv[1])); "
+        "logging.getLogger('huggingface_hub').warning('retry %s of %s', 1); print(path.read_text())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(sandbox.ml_intern_home)], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "retry %s of %s" in done.stdout

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ml_intern.configs.schema import AgentConfig
-from ml_intern.errors import redact
 from ml_intern.graph import events
 from ml_intern.graph.events import emit
+from ml_intern.secrets import redact
 
 T = TypeVar("T")
 

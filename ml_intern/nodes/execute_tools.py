@@ -30,11 +30,11 @@ def rejection_text(feedback: str) -> str:
 async def run_call(call: dict[str, Any], tools: dict[str, Any]) -> ToolMessage:
     """Run one call, announcing each state it passes; any failure becomes an error message to the model."""
     tool = tools.get(call["name"])
+    emit(events.tool_call(call["id"], call["name"], call["args"]))
     if tool is None:
         emit(state_change(call, "failed"))
         names = ", ".join(sorted(tools))
         return tool_result(call, f"Error: unknown tool '{call['name']}'. Available tools: {names}.", "error")
-    emit(events.tool_call(call["id"], call["name"], call["args"]))
     emit(state_change(call, "running"))
     try:
         text, status, artifact = await invoke(tool, call)

@@ -27,6 +27,9 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_TRIES = 6  # whatever the config says, one call asks a failing host at most this often
 DEFAULT_PORTS = {"http": 80, "https": 443}
+TRANSIENT_ERRORS = frozenset(  # dropped or refused connections, by class name: httpx and httpx2 share them
+    {"ConnectError", "ConnectTimeout", "ReadError", "WriteError", "RemoteProtocolError"}
+)
 
 logger = logging.getLogger("ml_intern.http")
 
@@ -68,6 +71,11 @@ def requested_wait(headers: Mapping[str, str]) -> float | None:
     if reset.isdigit() and headers.get("x-ratelimit-remaining") == "0":
         return max(0.0, float(reset) - time.time())
     return None
+
+
+def is_transient(error: Exception) -> bool:
+    """A dropped or refused connection worth one more try (httpx and httpx2 name their errors alike)."""
+    return type(error).__name__ in TRANSIENT_ERRORS
 
 
 def is_retryable(status: int, headers: Mapping[str, str]) -> bool:
@@ -116,10 +124,18 @@ class WebClient(httpx.AsyncClient):
         super().__init__(follow_redirects=True, event_hooks={"request": [attach_credentials]}, **kwargs)
 
     async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
-        """Send, retrying a read after throttling or a server error (a host that does not answer is not
-        asked again)."""
+        """Send, retrying a read after throttling, a server error or a dropped connection."""
         for failed in count(1):
-            response = await super().send(request, **kwargs)
+            try:
+                response = await super().send(request, **kwargs)
+            except httpx.TransportError as error:
+                repeat = request.method in SAFE_METHODS and is_transient(error)
+                wait = self.retry.wait(failed) if repeat else None
+                if wait is None:
+                    raise
+                logger.info("%s %s: %r; retrying in %.1f s", request.method, request.url, error, wait)
+                await asyncio.sleep(wait)
+                continue
             retry = request.method in SAFE_METHODS and is_retryable(response.status_code, response.headers)
             wait = self.retry.wait(failed, response.headers) if retry else None
             if wait is None:

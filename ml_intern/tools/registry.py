@@ -101,7 +101,10 @@ def call_effect(name: str, args: dict[str, Any]) -> Effect:
 def approval_need(name: str, args: dict[str, Any], config: AgentConfig) -> ApprovalNeed | None:
     """Whether the call `name(args)` needs a human's approval under `config`, by its family's rule."""
     facts = tool_facts(name)
-    reason = facts.approval(args, config) if facts.approval else None
+    try:
+        reason = facts.approval(args, config) if facts.approval else None
+    except Exception as exc:  # malformed arguments: ask rather than crash the turn or let the call through
+        reason = f"{name} with arguments its approval rule cannot read ({type(exc).__name__}: {exc})"
     if reason is None:
         return None
     return ApprovalNeed(reason=reason, always_ask=bool(facts.always_ask and facts.always_ask(args)))

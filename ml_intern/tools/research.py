@@ -70,7 +70,8 @@ def sub_agent_context(parent: RunContext, tools: list[BaseTool], prompt: str) ->
         workdir=parent.workdir,
         approval="deny" if parent.approval == "ask" else parent.approval,
         max_iterations=services.config.research.max_iterations,
-        services=replace(services, tools=tools, prompt=prompt, mcp=None),  # no MCP tool is read-only
+        # no MCP tool is read-only; the sub-agent's warnings are its own
+        services=replace(services, tools=tools, prompt=prompt, mcp=None, warnings=[]),
     )
 
 

@@ -14,6 +14,7 @@ class ResettingProxy:
         self.upstream = ("127.0.0.1", int(upstream_url.rsplit(":", 1)[1].split("/")[0]))
         self.resets_left = resets
         self.connections = 0
+        self.open: list[socket.socket] = []  # piped sockets, closed with the proxy
         self.server = socket.create_server(("127.0.0.1", 0))
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -35,11 +36,14 @@ class ResettingProxy:
                 client.close()  # SO_LINGER 0: the peer reads "connection reset by peer"
                 continue
             upstream = socket.create_connection(self.upstream)
+            self.open += [client, upstream]
             for source, target in ((client, upstream), (upstream, client)):
                 threading.Thread(target=_pipe, args=(source, target), daemon=True).start()
 
     def close(self) -> None:
         self.server.close()
+        for sock in self.open:  # a client's pooled keep-alive connection must not hold the upstream open
+            sock.close()
 
 
 def _pipe(source: socket.socket, target: socket.socket) -> None:

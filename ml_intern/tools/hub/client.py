@@ -5,8 +5,10 @@ huggingface_hub retries some calls itself (`http_backoff`: listings and their pa
 8 s apart) and not others (`repo_info`, `whoami`, `paper_info`, ...). Wrapping either in a retry loop of our
 own multiplied the requests (a listing that kept failing was sent 18-24 times). Instead, ml-intern gives
 huggingface_hub its HTTP client (`set_client_factory`): `HubSession.send` retries reads, and writes the
-caller marked repeatable, per `HttpRetry`; when it gives up it raises an error `http_backoff` does not retry.
-So one Hub call sends at most `http.retry_attempts` (at most 6) requests and waits as Retry-After asks.
+caller marked repeatable, after 429/5xx or a dropped connection, per `HttpRetry`; when it gives up it raises
+an error `http_backoff` does not retry. Other writes are sent once and left to huggingface_hub (its upload
+retries). So one Hub call sends at most `http.retry_attempts` (at most 6) requests of ours, or
+huggingface_hub's own count for an upload, and waits as Retry-After asks.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import get_session, hf_raise_for_status, set_client_factory
 
 from ml_intern.tools.base import ToolEnv, ToolError
-from ml_intern.tools.http import RETRY_STATUSES, SAFE_METHODS, HttpRetry
+from ml_intern.tools.http import RETRY_STATUSES, SAFE_METHODS, HttpRetry, is_transient
 from ml_intern.tools.hub.failures import explain, is_hub_failure
 
 T = TypeVar("T")
@@ -47,15 +49,24 @@ class HubSession(httpx2.Client):
     retry = HttpRetry()  # the run's policy, set by `hub_api` (one per process: the last config wins)
 
     def send(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
+        """Requests we may repeat are retried here, then fail with an error huggingface_hub does not retry;
+        any other request is sent once and its outcome left to huggingface_hub (e.g. its upload retries)."""
         for failed in count(1):
             try:
                 response = super().send(request, **kwargs)
-            except httpx2.TransportError as error:  # a host that does not answer is not asked again
-                raise HubUnreachable(str(error) or type(error).__name__, request=request) from error
-            if response.status_code not in RETRY_STATUSES:
-                return response
+            except httpx2.TransportError as error:
+                if not may_repeat(request, 0):
+                    raise
+                wait = self.retry.wait(failed) if is_transient(error) else None
+                if wait is None:
+                    raise HubUnreachable(str(error) or type(error).__name__, request=request) from error
+                logger.info("%s %s: %r; retrying in %.1f s", request.method, request.url, error, wait)
+                time.sleep(wait)
+                continue
             status = response.status_code
-            wait = self.retry.wait(failed, response.headers) if may_repeat(request, status) else None
+            if status not in RETRY_STATUSES or not may_repeat(request, status):
+                return response
+            wait = self.retry.wait(failed, response.headers)
             if wait is None:
                 give_up(response, failed)
             response.close()

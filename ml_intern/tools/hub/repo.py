@@ -85,8 +85,6 @@ def needs_approval(args: dict[str, Any], config: AgentConfig) -> str | None:
     return None
 
 
-
-
 def list_files(api: HfApi, endpoint: str, a: RepoFilesArgs) -> str:
     """The repo's files (under `path`) with sizes, capped at MAX_LISTED entries."""
     entries = api.list_repo_tree(

@@ -66,8 +66,6 @@ def needs_approval(args: dict[str, Any], config: AgentConfig) -> str | None:
     return None
 
 
-
-
 def require(a: RepoGitArgs, *names: str) -> None:
     """Fail with a clear message when an operation's arguments are missing."""
     missing = [name for name in names if not getattr(a, name)]

@@ -17,6 +17,7 @@ from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
 
+from ml_intern.logs import RedactSecrets, routes_library_logs
 from ml_intern.tools.mcp.results import bounded, result_text
 from ml_intern.tools.mcp.session import McpConnection
 
@@ -109,7 +110,10 @@ def offered_tool(connection: McpConnection, tool: BaseTool, name: str, spill_dir
 
 
 def send_sdk_logs_to(path: Path) -> None:
-    """Keep the MCP SDK's log records (e.g. about a server printing junk on stdout) off the terminal."""
+    """Keep the MCP SDK's log records (e.g. about a server printing junk on stdout) off the terminal,
+    secrets redacted; when `setup_logging` already sends them to the log file, leave them there."""
+    if routes_library_logs():
+        return
     for logger_name in ("mcp", "langchain_mcp_adapters"):
         logger = logging.getLogger(logger_name)
         if logger.handlers:
@@ -117,6 +121,7 @@ def send_sdk_logs_to(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler = logging.FileHandler(path, encoding="utf-8", delay=True)
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        handler.addFilter(RedactSecrets())
         logger.addHandler(handler)
         logger.propagate = False
 

@@ -23,8 +23,6 @@ Operation = Literal[
 ]  # fmt: skip
 Sort = Literal["downloads", "likes", "trending"]
 HUB_SORT = {"downloads": "downloads", "likes": "likes", "trending": "trending_score"}
-# Where papers' HTML is read from, in order; config["papers"]["html_urls"] overrides.
-HTML_SOURCES = ("https://arxiv.org/html", "https://ar5iv.labs.arxiv.org/html")
 SECTION_CHARS = 10_000
 MAX_LIMIT = 50
 CACHED_PAPERS = 16

@@ -12,7 +12,6 @@ from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.http import fetch
 from ml_intern.tools.web.page_text import TextExtractor, has_class, tidy
 
-SEARCH_URL = "https://html.duckduckgo.com/html/"  # override: config["web_search"]["url"]
 MAX_RESULTS = 8
 SNIPPET_CHARS = 300
 
