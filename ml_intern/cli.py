@@ -100,19 +100,14 @@ def run_command(
     verbose: VerboseOpt = False,
 ) -> int:
     """Start a chat, or run PROMPT headless."""
-    options = RunOptions(
-        model=model, max_iterations=max_iterations, no_stream=no_stream, output_format=output_format.value,
-        approval=approval.value if approval else None, tools=tool_names(tools), max_cost=max_cost,
-        max_tokens=max_tokens, thread=thread, prompt=prompt, verbose=verbose,
-    )  # fmt: skip
-    return _run(options)
+    return _run(_options(**locals()))
 
 
 @app.command("resume")
 def resume_command(
     thread: ThreadArg = None,
     prompt: Annotated[str | None, typer.Argument(help="A new message; runs headless.")] = None,
-    continue_: Annotated[
+    continue_turn: Annotated[
         bool, typer.Option("--continue", help="Finish a turn that was cut off, headless.")
     ] = False,
     model: ModelOpt = None,
@@ -126,12 +121,10 @@ def resume_command(
     verbose: VerboseOpt = False,
 ) -> int:
     """Continue a thread with its own model."""
-    options = RunOptions(
-        model=model, max_iterations=max_iterations, no_stream=no_stream, output_format=output_format.value,
-        approval=approval.value if approval else None, tools=tool_names(tools), max_cost=max_cost,
-        max_tokens=max_tokens, thread=thread or "", prompt=prompt, continue_turn=continue_, verbose=verbose,
-    )  # fmt: skip
-    return _run(options)
+    if continue_turn and prompt is not None:
+        _print_error("--continue finishes the cut-off turn and takes no PROMPT: drop one of them")
+        return EXIT_USAGE
+    return _run(_options(**{**locals(), "thread": thread or ""}))  # no THREAD: the most recent
 
 
 @app.command("undo")
@@ -142,7 +135,10 @@ def undo_command(
     verbose: VerboseOpt = False,
 ) -> int:
     """Rewind the last N user turns of a thread (and the file changes they made)."""
-    return _with_session(verbose, lambda s: _screens().print_undo(s, thread, turns, output_format.value))
+    from ml_intern.terminal import threads as screens
+
+    fmt = output_format.value
+    return _with_session(verbose, lambda session: screens.print_undo(session, thread, turns, fmt))
 
 
 @app.command("export")
@@ -155,7 +151,9 @@ def export_command(
     verbose: VerboseOpt = False,
 ) -> int:
     """Export a thread as Claude Code JSONL (the HF Agent Trace Viewer's format) or JSON, secrets redacted."""
-    return _with_session(verbose, lambda session: _screens().write_export(session, thread, fmt, output))
+    from ml_intern.terminal import threads as screens
+
+    return _with_session(verbose, lambda session: screens.write_export(session, thread, fmt, output))
 
 
 @app.command("threads")
@@ -163,7 +161,9 @@ def threads_command(
     limit: Annotated[int, typer.Option(help="How many threads to list.")] = 30, verbose: VerboseOpt = False
 ) -> int:
     """List threads: id, last update, title, turns, model, working directory."""
-    return _with_session(verbose, lambda session: _screens().print_threads(session, limit))
+    from ml_intern.terminal import threads as screens
+
+    return _with_session(verbose, lambda session: screens.print_threads(session, limit))
 
 
 @app.command("show")
@@ -171,7 +171,9 @@ def show_command(
     thread: Annotated[str, typer.Argument(help="Thread id or unique prefix.")], verbose: VerboseOpt = False
 ) -> int:
     """Print a thread's transcript (tool calls abbreviated)."""
-    return _with_session(verbose, lambda session: _screens().print_transcript(session, thread))
+    from ml_intern.terminal import threads as screens
+
+    return _with_session(verbose, lambda session: screens.print_transcript(session, thread))
 
 
 def main() -> None:
@@ -188,6 +190,13 @@ def main() -> None:
     except Abort:
         code = EXIT_INTERRUPTED
     raise SystemExit(code or 0)
+
+
+def _options(**given: Any) -> RunOptions:
+    """One RunOptions from a command's parameters (choices as their values, `--tools` split)."""
+    given["output_format"] = given["output_format"].value
+    given["approval"] = given["approval"].value if given["approval"] else None
+    return RunOptions(**{**given, "tools": tool_names(given["tools"])})
 
 
 def _run(options: RunOptions) -> int:
@@ -208,21 +217,16 @@ def _run(options: RunOptions) -> int:
 
 def _with_session(verbose: bool, job: Callable[[Session], Awaitable[int | None]]) -> int:
     """Send library logs to the log file, run `job` on the user's session; failures become one line."""
-    from ml_intern.logs import setup_logging
-    from ml_intern.paths import database_path, home_dir
+    from ml_intern.paths import database_path
     from ml_intern.session.session import open_session
-
-    try:
-        setup_logging(home_dir(os.environ), verbose)
-    except OSError as exc:  # a home that cannot hold logs cannot hold threads either
-        _print_error(f"cannot write {exc.filename}: {exc.strerror}; set ML_INTERN_HOME to a writable dir")
-        return EXIT_USAGE
+    from ml_intern.session.start import prepare_process
 
     async def opened() -> int | None:
         async with open_session(database_path(os.environ)) as session:
             return await job(session)
 
     try:
+        prepare_process(os.environ, verbose)
         return asyncio.run(opened()) or EXIT_OK
     except UserError as exc:
         _print_error(str(exc))
@@ -235,12 +239,6 @@ def _with_session(verbose: bool, job: Callable[[Session], Awaitable[int | None]]
             raise
         _print_error(f"internal error: {type(exc).__name__}: {exc} (ML_INTERN_DEBUG=1 shows the traceback)")
         return EXIT_FAILURE
-
-
-def _screens() -> Any:
-    from ml_intern.terminal import threads  # what the thread commands print
-
-    return threads
 
 
 def _print_error(message: str) -> None:

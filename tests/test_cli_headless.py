@@ -4,6 +4,7 @@ threads kept in SQLite under ML_INTERN_HOME. Each process imports litellm (~5 s)
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -298,3 +299,26 @@ def test_litellm_never_fetches_its_price_list(
     assert done.returncode == 2, done.stderr
     assert "ANTHROPIC_API_KEY" in done.stderr
     assert "cost map" not in done.stderr and "network guard" not in done.stderr
+
+
+def test_a_dotenv_in_the_workdir_may_choose_ml_intern_home(sandbox, ml_intern_cli) -> None:
+    chosen = sandbox.root / "from-dotenv"
+    (sandbox.workdir / ".env").write_text(f"ML_INTERN_HOME={chosen}\n")
+    env = {k: v for k, v in os.environ.items() if k != "ML_INTERN_HOME"}
+    done = subprocess.run(
+        [str(ml_intern_cli), "threads"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert (chosen / "checkpoints.sqlite").is_file() and (chosen / "logs").is_dir()
+    assert not (sandbox.home / ".local" / "share" / "ml-intern").exists()
+
+
+def test_continue_with_a_prompt_is_a_usage_error(sandbox, ml_intern_cli) -> None:
+    done = subprocess.run(
+        [str(ml_intern_cli), "resume", "abc", "more", "--continue"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "takes no PROMPT" in done.stderr
+    assert not (sandbox.ml_intern_home / "checkpoints.sqlite").exists()  # nothing opened for a usage error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ __all__ = [  # the graph inputs of a turn are re-exported: callers of run_turn n
 ]  # fmt: skip
 
 FINISHED = object()  # `resume --continue` on a turn that was not cut off
+
+DISK_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EIO, errno.EDQUOT}  # storage, not model
 
 
 @dataclass
@@ -126,7 +129,7 @@ async def unfinished_input(app: Any, thread_id: str) -> Any:
 
 def turn_failure(exc: Exception, thread_id: str, model_id: str, database: Path | None) -> TurnFailed:
     """A turn that raised `exc`, as one line and an exit code."""
-    if isinstance(exc, sqlite3.Error | OSError):  # the database or the disk, not the model
+    if isinstance(exc, sqlite3.Error) or getattr(exc, "errno", None) in DISK_ERRORS:  # not the model
         where = f"cannot save thread {thread_id} in {database}"
         return TurnFailed(f"{where}: {exc}; check disk space and ML_INTERN_HOME", EXIT_FAILURE, False)
     message, code = explain_model_error(exc, model_id)

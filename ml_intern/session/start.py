@@ -8,7 +8,23 @@ from pathlib import Path
 from ml_intern.configs.schema import AgentConfig
 from ml_intern.errors import UserError
 from ml_intern.graph.context import RunContext
+from ml_intern.paths import home_dir
 from ml_intern.session.options import RunOptions
+
+
+def prepare_process(environ: MutableMapping[str, str], verbose: bool) -> None:
+    """Fill unset variables from `.env` (it may set ML_INTERN_HOME); send library logs to the log file."""
+    from ml_intern.configs.loader import read_dotenv
+    from ml_intern.logs import setup_logging
+
+    for key, value in read_dotenv(Path.cwd(), environ)[0].items():
+        environ.setdefault(key, value)
+    try:
+        setup_logging(home_dir(environ), verbose)
+    except OSError as exc:  # a home that cannot hold logs cannot hold threads either
+        raise UserError(
+            f"cannot write {exc.filename}: {exc.strerror}; set ML_INTERN_HOME to a writable dir"
+        ) from None
 
 
 def read_config(workdir: Path, environ: MutableMapping[str, str]) -> tuple[AgentConfig, list[str]]:

@@ -106,7 +106,7 @@ async def forget_undone(
         await snapshots.forget_thread(thread_id)
     else:
         await snapshots.forget(thread_id, [start.base for start in starts])
-    with contextlib.suppress(OSError):  # housekeeping: what is left now goes at the next prune
+    with contextlib.suppress(Exception):  # housekeeping: what is left now goes at the next prune
         await snapshots.prune()
 
 
@@ -147,7 +147,14 @@ async def update_thread_row(
 
 
 async def undo_turns(session: UndoSession, thread_id: str, n: int = 1) -> UndoReport:
-    """Rewind `thread_id` to before its last `n` user turns and put back the files those turns changed."""
+    """Rewind `thread_id` to before its last `n` user turns and put back the files those turns changed.
+
+    Once started it runs to the end even if its caller is cancelled (Ctrl-C): files put back with the
+    conversation left as it was would make the next undo refuse them as changed since."""
+    return await asyncio.shield(_undo_turns(session, thread_id, n))
+
+
+async def _undo_turns(session: UndoSession, thread_id: str, n: int) -> UndoReport:
     if n < 1:
         raise UserError(f"the number of turns to undo must be at least 1, not {n}")
     app = session.app
@@ -161,8 +168,8 @@ async def undo_turns(session: UndoSession, thread_id: str, n: int = 1) -> UndoRe
         await app.aupdate_state(rewind.target, None, as_node="__copy__")
     else:  # undoing the first turn: the thread is empty again
         await app.checkpointer.adelete_thread(thread_id)
-    await forget_undone(session.snapshots, thread_id, rewind.starts, thread_deleted=not rewind.target)
     await update_thread_row(session.threads, thread_id, len(rewind.starts), target)
+    await forget_undone(session.snapshots, thread_id, rewind.starts, thread_deleted=not rewind.target)
     return UndoReport(
         thread_id=thread_id,
         turns_undone=len(rewind.starts),

@@ -28,7 +28,8 @@ class ApprovalQuestions:
         calls = approval.get("tool_calls") or []
         decisions: dict[str, dict[str, Any]] = {}
         for index, call in enumerate(calls, 1):
-            if self.yolo and not call.get("always_ask", False):  # the payload says; never asked again here
+            # The payload says; a call saved before payloads carried `always_ask` is asked (fail closed).
+            if self.yolo and not call.get("always_ask", True):
                 decisions[call["id"]] = {"approved": True, "feedback": ""}
                 self.console.print(dim(f"auto-approved (yolo): {inert(call['name'])}"))
                 continue

@@ -8,13 +8,18 @@ from typing import Any
 
 from ml_intern.errors import FAILED_REASONS, STOPPED_REASONS
 from ml_intern.graph.accounting import format_usage
-from ml_intern.terminal.text import notice_line, short_args
+from ml_intern.terminal.text import inert, notice_line, short_args
 
 SUMMARY_FIELDS = ("thread_id", "final_response", "stop_reason", "iterations", "usage", "cost_usd")
 
 
 def progress_line(event: dict[str, Any]) -> str | None:
-    """A headless progress line on stderr, for the events worth one."""
+    """A headless progress line on stderr, for the events worth one (model text made inert)."""
+    line = _progress_text(event)
+    return inert(line) if line is not None else None
+
+
+def _progress_text(event: dict[str, Any]) -> str | None:
     kind = event.get("type")
     if kind == "thread_started":
         return f"thread {event['thread_id']} · {event['model']}"

@@ -79,4 +79,4 @@ def transcript_line(message: Any) -> str:
     body = message.text if message.type != "tool" else message.text[:300]
     lines = [f"{head}: {body}".rstrip()] if body or not calls else []
     lines += [f"  → {c['name']} {short_args(c['args'])}" for c in calls]
-    return "\n".join(lines)
+    return inert("\n".join(lines))  # model and tool text: no escape sequence reaches the terminal
