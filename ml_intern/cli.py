@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ml_intern.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError, exit_code
+from ml_intern.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError, exit_code_for
 from ml_intern.session.options import RunOptions, tool_names
 
 if TYPE_CHECKING:
@@ -210,7 +210,7 @@ def _run(options: RunOptions) -> int:
         from ml_intern.terminal.headless import run_headless
 
         ended = await run_headless(session, options)
-        return EXIT_INTERRUPTED if ended is None else exit_code(ended.stop_reason)
+        return EXIT_INTERRUPTED if ended is None else exit_code_for(ended.stop_reason)
 
     return _with_session(options.verbose, run)
 

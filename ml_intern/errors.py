@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from ml_intern.secrets import redact
-
-__all__ = ["TurnFailed", "UserError", "exit_code", "redact"]
-
 EXIT_OK = 0
 EXIT_FAILURE = 1  # the model unreachable after retries, the database unwritable, an unexpected error
 EXIT_USAGE = 2  # a bad flag, an unknown thread, missing credentials, a bad config
 EXIT_STOPPED = 3  # the iteration cap, a budget, a doom loop, or a headless turn waiting for approval
 EXIT_INTERRUPTED = 130  # Ctrl-C
-RUNTIME_FAILURE, USAGE_ERROR = EXIT_FAILURE, EXIT_USAGE  # the names model errors and their tests use
 
 STOPPED_REASONS = {"max_iterations", "recursion_limit", "budget", "doom_loop", "stalled"}
 FAILED_REASONS = {"context_overflow", "interrupted"}  # the turn ended without finishing its work
@@ -20,19 +15,20 @@ FAILED_REASONS = {"context_overflow", "interrupted"}  # the turn ended without f
 class UserError(Exception):
     """A failure the user can fix: printed as one line, exits with `exit_code`."""
 
-    exit_code = EXIT_USAGE
+    def __init__(self, message: str, exit_code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class TurnFailed(UserError):
     """A turn broke off (the model or the database failed); `resumable`: `resume --continue` can finish it."""
 
     def __init__(self, message: str, exit_code: int, resumable: bool) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+        super().__init__(message, exit_code)
         self.resumable = resumable
 
 
-def exit_code(stop_reason: str) -> int:
+def exit_code_for(stop_reason: str) -> int:
     """The exit code of a headless turn that ended with `stop_reason`."""
     if stop_reason in STOPPED_REASONS or stop_reason == "approval_required":
         return EXIT_STOPPED

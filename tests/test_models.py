@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ml_intern.errors import USAGE_ERROR
+from ml_intern.errors import EXIT_USAGE
 from ml_intern.model.ids import ModelError, ModelSpec, pick_model, resolve_model
 
 LOCAL = [  # prefix, environment variable stem, usual port
@@ -90,7 +90,7 @@ def test_hosted_ids_pass_to_litellm_unchanged(model_id: str) -> None:
 def test_unusable_model_ids_raise_a_usage_error(model_id: str, words: str) -> None:
     with pytest.raises(ModelError, match=words) as caught:
         resolve_model(model_id, {})
-    assert caught.value.exit_code == USAGE_ERROR
+    assert caught.value.exit_code == EXIT_USAGE
 
 
 def test_unknown_provider_error_names_the_local_prefixes() -> None:
@@ -123,6 +123,6 @@ def test_no_model_and_no_credential_names_every_option() -> None:
     with pytest.raises(ModelError) as caught:
         pick_model(None, None, {"GITHUB_TOKEN": "unrelated"})
     message = str(caught.value)
-    assert caught.value.exit_code == USAGE_ERROR and "\n" not in message
+    assert caught.value.exit_code == EXIT_USAGE and "\n" not in message
     for option in ("--model", "model_name", "ANTHROPIC_API_KEY", "OPENAI_API_KEY", "HF_TOKEN"):
         assert option in message

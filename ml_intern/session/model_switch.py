@@ -48,9 +48,7 @@ async def check_model(ctx: RunContext) -> None:
         raise UserError(f"{ctx.model} did not answer within {MODEL_CHECK_TIMEOUT_S:.0f}s") from None
     except Exception as exc:
         message, code = explain_model_error(exc, ctx.model)
-        error = UserError(message)
-        error.exit_code = code
-        raise error from None
+        raise UserError(message, code) from None
 
 
 async def context_for_model(ctx: RunContext, model_id: str, environ: Mapping[str, str]) -> RunContext:
