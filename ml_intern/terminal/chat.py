@@ -124,10 +124,10 @@ class Chat:
         try:
             return await self.foreground.run(work)
         except (Cancelled, UserError) as exc:
-            self.view.stop()
-            await self._broke_off(exc)
+            broke_off = exc
         finally:
             self.view.stop()
+        await self._broke_off(broke_off)
         return None
 
     async def _broke_off(self, exc: Exception) -> None:
