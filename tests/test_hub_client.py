@@ -169,6 +169,9 @@ async def test_a_failed_write_is_not_sent_again(failing_hub, tmp_path) -> None:
         (1, {"retry-after": "3"}, 3.0),
         (1, {"retry-after": "5"}, None),  # longer than max_delay: not retried early
         (1, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": "0"}, 0.0),  # GitHub's quota reset
+        (1, {"ratelimit": '"api";r=0;t=3', "ratelimit-policy": '"fixed window";"api";q=500;w=300'}, 3.0),
+        (1, {"ratelimit": '"api";r=0;t=55'}, None),  # the Hub's quota resets later than max_delay
+        (1, {"ratelimit": '"api";r=7;t=55'}, 1.0),  # quota left: a plain backoff
     ],
 )
 def test_retry_waits(failed: int, headers: dict[str, str], wait: float | None) -> None:

@@ -58,7 +58,8 @@ class HttpRetry:
 
 
 def requested_wait(headers: Mapping[str, str]) -> float | None:
-    """The wait a server asked for: Retry-After (seconds or a date), else an exhausted quota's reset time."""
+    """The wait a server asked for: Retry-After (seconds or a date), else an exhausted quota's reset time
+    (GitHub's x-ratelimit headers, the Hub's `ratelimit` header)."""
     retry_after = headers.get("retry-after", "").strip()
     if retry_after.isdigit():
         return float(retry_after)
@@ -70,6 +71,11 @@ def requested_wait(headers: Mapping[str, str]) -> float | None:
     reset = headers.get("x-ratelimit-reset", "")  # GitHub: epoch seconds
     if reset.isdigit() and headers.get("x-ratelimit-remaining") == "0":
         return max(0.0, float(reset) - time.time())
+    if "ratelimit" in headers:  # the Hub: `"api";r=0;t=55` (IETF draft), read by huggingface_hub's parser
+        from huggingface_hub.utils import parse_ratelimit_headers
+
+        quota = parse_ratelimit_headers(headers)
+        return float(quota.reset_in_seconds) if quota is not None and quota.remaining == 0 else None
     return None
 
 
