@@ -9,7 +9,7 @@ from ml_intern.errors import UserError
 from ml_intern.graph.accounting import labelled
 from ml_intern.graph.context import RunContext
 from ml_intern.services import services_for
-from ml_intern.session.pending import thread_config
+from ml_intern.session.threads import thread_config
 
 
 @dataclass

@@ -22,6 +22,7 @@ from ml_intern.errors import UserError
 from ml_intern.graph.accounting import turn_usage
 from ml_intern.graph.messages import MARK, model_view
 from ml_intern.secrets import redact_value, register_secrets
+from ml_intern.session.threads import thread_config
 
 FORMATS = ("claude-jsonl", "jsonl", "json")  # jsonl: short for claude-jsonl
 LINE_NAMESPACE = uuid.UUID("5b0c6f7e-4f1e-4c39-9a55-6d6c2d696e74")  # line uuids stay stable across exports
@@ -144,7 +145,7 @@ async def export_thread(
         raise UserError(f"unknown export format '{fmt}': use {' or '.join(FORMATS)}")
     register_secrets(environ or {})
     info = await session.threads.find(thread_id)
-    state = await session.app.aget_state({"configurable": {"thread_id": info.thread_id}})
+    state = await session.app.aget_state(thread_config(info.thread_id))
     values = state.values or {}
     if fmt == "json":
         return json.dumps(transcript_document(info, values), indent=2, ensure_ascii=False, default=str)

@@ -5,15 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from ml_intern.graph.messages import pending_calls, tool_result
-from ml_intern.session.threads import ThreadStore
+from ml_intern.session.threads import ThreadStore, thread_config
 
 INTERRUPTED = "Interrupted by the user (Ctrl-C) before this call finished; it may have partly run."
 ABANDONED = "Not executed: the user sent a new message instead of answering the approval request."
 CANCELLED = "Not executed: the user cancelled the turn (Ctrl-C) instead of answering the approval request."
-
-
-def thread_config(thread_id: str) -> dict[str, Any]:
-    return {"configurable": {"thread_id": thread_id}}
 
 
 async def pending_approval(app: Any, thread_id: str) -> dict[str, Any] | None:

@@ -21,6 +21,7 @@ from ml_intern.graph.routing import recursion_limit
 from ml_intern.graph.turns import continue_turn, new_turn
 from ml_intern.model.errors import explain_model_error
 from ml_intern.secrets import StreamRedactor
+from ml_intern.session.threads import thread_config
 
 __all__ = [  # the graph inputs of a turn are re-exported: callers of run_turn need them
     "FINISHED", "EventSink", "TurnOutcome", "continue_turn", "new_turn", "outcome", "resume_with",
@@ -57,15 +58,16 @@ def resume_with(decisions: dict[str, Any]) -> Command:
     return Command(resume=decisions)
 
 
-def thread_config(thread_id: str, ctx: RunContext) -> dict[str, Any]:
-    return {"configurable": {"thread_id": thread_id}, "recursion_limit": recursion_limit(ctx.max_iterations)}
+def run_config(thread_id: str, ctx: RunContext) -> dict[str, Any]:
+    """The thread's config for a run, with LangGraph's step limit derived from the iteration cap."""
+    return {**thread_config(thread_id), "recursion_limit": recursion_limit(ctx.max_iterations)}
 
 
 async def run_turn(
     app: Any, thread_id: str, graph_input: Any, ctx: RunContext, on_event: EventSink
 ) -> TurnOutcome:
     """Stream `graph_input` through the graph for `thread_id`, sending events to `on_event`."""
-    config = thread_config(thread_id, ctx)
+    config = run_config(thread_id, ctx)
     streamed, redactor = False, StreamRedactor()
     try:
         async for mode, chunk in app.astream(
@@ -115,7 +117,7 @@ async def outcome(app: Any, config: dict[str, Any], forced_reason: str | None = 
 async def unfinished_input(app: Any, thread_id: str) -> Any:
     """What `resume --continue` sends: None to go on from the saved checkpoint when steps were in flight,
     a continuation when the turn stopped early, FINISHED when it had ended."""
-    state = await app.aget_state({"configurable": {"thread_id": thread_id}})
+    state = await app.aget_state(thread_config(thread_id))
     if state.interrupts:
         raise UserError(
             f"thread {thread_id} is waiting for an approval: answer it with ml-intern resume {thread_id}"

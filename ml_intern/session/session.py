@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ml_intern.configs.schema import AgentConfig
 from ml_intern.errors import UserError
 from ml_intern.graph import events
 from ml_intern.graph.builder import build_graph
@@ -24,9 +23,9 @@ from ml_intern.session.compaction import Compaction, compact_thread
 from ml_intern.session.model_switch import context_for_model
 from ml_intern.session.options import RunOptions
 from ml_intern.session.runner import TurnOutcome
-from ml_intern.session.start import choose_model, run_context
+from ml_intern.session.start import choose_model, read_config, run_context
 from ml_intern.session.status import ThreadStatus, thread_status
-from ml_intern.session.threads import ThreadInfo, ThreadStore, new_thread_id
+from ml_intern.session.threads import ThreadInfo, ThreadStore, new_thread_id, thread_config
 from ml_intern.session.traces import TraceUpload, upload_thread_trace
 from ml_intern.session.turn_snapshots import snapshot_turn_end, snapshot_turn_start
 from ml_intern.session.undo import UndoReport, undo_turns
@@ -55,10 +54,12 @@ class Session:
 
     # ---- opening a thread --------------------------------------------------------------------------------
 
-    async def start(
-        self, options: RunOptions, config: AgentConfig, interactive: bool, login: Login | None = None
-    ) -> None:
-        """Find the thread `options` names, pick the model (asking `login` for a missing HF token), begin."""
+    async def start(self, options: RunOptions, interactive: bool, login: Login | None = None) -> None:
+        """Read the config, find the thread `options` names, pick the model (asking `login` for a missing HF
+        token), begin. Config warnings (keys of the original ml-intern that are ignored) become notices."""
+        config, warnings = read_config(Path.cwd(), self.environ)
+        for warning in warnings:
+            self.on_event(events.notice("config", warning))
         stored = await self.threads.find(options.thread or None) if options.thread is not None else None
         model_id = choose_model(options, config, stored.model if stored else None, self.environ)
         if login is not None and needs_hf_token(model_id, self.environ):
@@ -110,7 +111,7 @@ class Session:
         graph_input = await runner.unfinished_input(self.app, self.thread_id)
         if graph_input is not runner.FINISHED:
             return await self._run(graph_input)
-        ended = await runner.outcome(self.app, pending.thread_config(self.thread_id))
+        ended = await runner.outcome(self.app, thread_config(self.thread_id))
         self.on_event(ended.completed(self.thread_id))
         return ended
 
@@ -124,7 +125,7 @@ class Session:
         try:
             return await runner.run_turn(self.app, thread_id, graph_input, ctx, on_event)
         finally:
-            state = await self.app.aget_state(pending.thread_config(thread_id))
+            state = await self.app.aget_state(thread_config(thread_id))
             values = state.values or {}
             await self.threads.end_turn(thread_id, values.get("stop_reason"), values.get("usage") or {})
             await snapshot_turn_end(self.snapshots, thread_id, on_event)
@@ -217,7 +218,7 @@ class Session:
         return await self.threads.list(limit)
 
     async def messages(self, thread_id: str | None = None) -> list[Any]:
-        state = await self.app.aget_state(pending.thread_config(thread_id or self.thread_id))
+        state = await self.app.aget_state(thread_config(thread_id or self.thread_id))
         return (state.values or {}).get("messages", [])
 
     async def user_turns(self, thread_id: str | None = None) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ml_intern.graph.accounting import turn_usage
 from ml_intern.graph.messages import is_user_turn
-from ml_intern.session.pending import thread_config
+from ml_intern.session.threads import thread_config
 
 
 @dataclass

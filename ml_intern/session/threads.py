@@ -68,6 +68,11 @@ class UnknownThreadError(UserError):
     """No thread (or more than one) matches the given id."""
 
 
+def thread_config(thread_id: str) -> dict[str, Any]:
+    """The LangGraph config that names a thread (its latest checkpoint)."""
+    return {"configurable": {"thread_id": thread_id}}
+
+
 def new_thread_id() -> str:
     return uuid.uuid4().hex[:12]
 

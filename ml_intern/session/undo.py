@@ -15,7 +15,7 @@ from ml_intern.graph import events
 from ml_intern.session.effects import remote_effects
 from ml_intern.session.restore import FileRewind
 from ml_intern.session.rewind import TurnStart, find_rewind
-from ml_intern.session.threads import ThreadStore
+from ml_intern.session.threads import ThreadStore, thread_config
 from ml_intern.session.workspace import WorkspaceSnapshots
 
 
@@ -161,7 +161,7 @@ async def _undo_turns(session: UndoSession, thread_id: str, n: int) -> UndoRepor
     rewind = await find_rewind(app.checkpointer, thread_id, n)
     if not rewind.starts:
         raise NothingToUndo(f"nothing to undo in thread {thread_id}")
-    before = (await app.aget_state({"configurable": {"thread_id": thread_id}})).values.get("messages", [])
+    before = (await app.aget_state(thread_config(thread_id))).values.get("messages", [])
     target = (await app.aget_state(rewind.target)).values if rewind.target else {}
     files = await rewind_workspace(session.snapshots, thread_id, rewind.starts)
     if rewind.target:  # the new head: a copy of the checkpoint before the turns, on the same parent

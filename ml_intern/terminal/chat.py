@@ -6,7 +6,6 @@ import asyncio
 import signal
 import sys
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 from prompt_toolkit import PromptSession
@@ -18,13 +17,12 @@ from ml_intern.paths import home_dir
 from ml_intern.session.options import RunOptions
 from ml_intern.session.runner import TurnOutcome
 from ml_intern.session.session import Session
-from ml_intern.session.start import read_config
 from ml_intern.terminal.asking import ApprovalQuestions
 from ml_intern.terminal.commands import SlashCommands
 from ml_intern.terminal.foreground import Cancelled, ChatExit, Foreground
 from ml_intern.terminal.live import ChatView
 from ml_intern.terminal.login import ask_hf_token
-from ml_intern.terminal.text import dim, print_warnings
+from ml_intern.terminal.text import dim
 
 NO_TERMINAL = 'the chat needs a terminal: give the task as an argument (or "-" to read stdin) to run headless'
 
@@ -37,15 +35,11 @@ def require_terminal() -> None:
 async def run_chat(session: Session, options: RunOptions) -> int:
     """The chat on the thread `options` names (or a new one); its exit code."""
     require_terminal()
-    config, warnings = read_config(Path.cwd(), session.environ)
-    print_warnings(warnings)
     console = Console(highlight=False)
     chat = Chat(session, console)
     session.on_event = chat.view.event
     try:
-        await session.start(
-            options, config, interactive=True, login=partial(ask_hf_token, console, session.environ)
-        )
+        await session.start(options, interactive=True, login=partial(ask_hf_token, console, session.environ))
         return await chat.run()
     finally:
         await session.close()

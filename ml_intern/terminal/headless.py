@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from pathlib import Path
 
 from ml_intern.errors import TurnFailed, UserError
 from ml_intern.session.options import RunOptions
 from ml_intern.session.runner import TurnOutcome
 from ml_intern.session.session import Session
-from ml_intern.session.start import read_config
 from ml_intern.terminal.formats import output_for
-from ml_intern.terminal.text import print_warnings
 
 TRACE_UPLOAD_WAIT_S = 10.0  # how long a headless run gives an opted-in trace upload before exiting
 
@@ -29,11 +26,9 @@ def read_prompt(prompt: str) -> str:
 async def run_headless(session: Session, options: RunOptions) -> TurnOutcome | None:
     """Run the turn `options` ask for; its outcome, or None when Ctrl-C stopped it."""
     prompt = read_prompt(options.prompt) if options.prompt is not None else ""
-    config, warnings = read_config(Path.cwd(), session.environ)
-    print_warnings(warnings)
     session.on_event = output_for(options.output_format).event
     try:
-        await session.start(options, config, interactive=False)
+        await session.start(options, interactive=False)
         ended = await (session.finish() if options.continue_turn else session.send(prompt))
     except asyncio.CancelledError:  # Ctrl-C: asyncio.run cancels this task
         await session.interrupt()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import json
 import re
-import sys
 from typing import Any
 
 from rich.console import Console
@@ -51,9 +50,3 @@ def print_error(message: str) -> None:
     Console(stderr=True, highlight=False).print(
         f"ml-intern: error: {redact(message)}", style="bold red", markup=False, soft_wrap=True
     )
-
-
-def print_warnings(warnings: list[str]) -> None:
-    """Config warnings, once, on stderr."""
-    for warning in warnings:
-        print(f"ml-intern: warning: {warning}", file=sys.stderr)

@@ -11,7 +11,17 @@ from typing import Any, Literal
 from ml_intern.configs.schema import AgentConfig, as_config
 from ml_intern.graph.events import emit
 
-__all__ = ["MAX_RESULT_CHARS", "Effect", "ToolEnv", "ToolError", "ToolFacts", "clip", "emit", "operation_of"]
+__all__ = [
+    "MAX_RESULT_CHARS",
+    "Effect",
+    "ToolEnv",
+    "ToolError",
+    "ToolFacts",
+    "clip",
+    "emit",
+    "normal_operation",
+    "operation_of",
+]
 
 MAX_RESULT_CHARS = 25_000
 
@@ -46,8 +56,13 @@ class ToolFacts:
 
 
 def operation_of(args: dict[str, Any]) -> str:
-    """A call's `operation` argument, lower case with spaces: "list_refs" and "List refs" read "list refs"."""
-    return " ".join(str(args.get("operation", "")).lower().replace("_", " ").split())
+    """A call's `operation` argument, normalised: "list_refs" and "List refs" read "list refs"."""
+    return normal_operation(str(args.get("operation", "")))
+
+
+def normal_operation(text: str) -> str:
+    """An operation name in lower case with single spaces (what rules and argument models compare)."""
+    return " ".join(text.lower().replace("_", " ").split())
 
 
 @dataclass

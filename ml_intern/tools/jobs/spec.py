@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from ml_intern.tools.base import ToolError
+from ml_intern.tools.base import ToolError, normal_operation
 from ml_intern.tools.jobs.pricing import DEFAULT_FLAVOR, FLAVORS, flavor_table, parse_timeout
 
 UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"  # huggingface_hub's default image for uv jobs
@@ -76,7 +76,7 @@ class JobArgs(BaseModel):
     @classmethod
     def normalise_operation(cls, value: Any) -> Any:
         """Accept 'Scheduled_Run' and friends."""
-        return " ".join(value.lower().replace("_", " ").split()) if isinstance(value, str) else value
+        return normal_operation(value) if isinstance(value, str) else value
 
 
 def compact_schema() -> dict[str, Any]:
