@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before anything imports litellm
 
+from fault_rows import Row  # noqa: E402  (bench/ is on sys.path: this script's folder)
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage  # noqa: E402
 
 from tests import harness_crashes as crash  # noqa: E402
@@ -46,16 +47,6 @@ from tests.harness_cli import (  # noqa: E402
     saved_results,
 )
 from tests.harness_litellm import CONTEXT_OVERFLOW, agent_config, run_real_turn, unanswered_calls  # noqa: E402
-
-
-@dataclass
-class Row:
-    """One line of the report."""
-
-    fault: str
-    expected: str
-    observed: str
-    ok: bool
 
 
 @dataclass

@@ -80,3 +80,25 @@ class StreamRedactor:
     def flush(self) -> str:
         ready, self.pending = self.pending, ""
         return redact(ready)
+
+
+# Files that hold credentials by their name or place: never copied (snapshot store, spills, exports).
+CREDENTIAL_PATH = re.compile(
+    r"(^|/)(\.env(\.[^/]*)?|\.envrc|\.netrc|\.pgpass|\.npmrc|\.pypirc|secrets?\.(json|ya?ml|toml))$"
+    r"|\.(pem|key|p12|pfx)$"
+    r"|(^|/)(\.ssh|\.aws|\.gnupg|\.docker|\.kube)/"
+    r"|(^|/)id_(rsa|dsa|ecdsa|ed25519)(\.pub)?$"
+    r"|(^|/)\.cache/huggingface/(stored_)?tokens?$|(^|/)\.huggingface/token$"
+)
+
+
+def is_credential_path(rel: str) -> bool:
+    """Whether the (posix, relative or absolute) path names a credential file by its name or place."""
+    return bool(CREDENTIAL_PATH.search(rel))
+
+
+def looks_secret(text: str | bytes) -> bool:
+    """Whether `text` holds a known secret value or a token-shaped string (checked before storing a copy)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    return redact(text) != text

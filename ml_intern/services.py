@@ -46,11 +46,14 @@ class Services:
     context_window: int | None = None  # the model's input window in tokens, when litellm knows it
     mcp: McpPlan | None = None  # MCP servers to start before the first model call; None: none configured
     warnings: list[str] = field(default_factory=list)  # problems to show the user once (config, MCP start-up)
+    env: ToolEnv | None = None  # what the tools were built with (approval rules read it); None: from config
     _starting: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
     _servers: Any = field(default=None, init=False, repr=False)  # the started McpServers
 
     def __post_init__(self) -> None:
         self.config = as_config(self.config)  # tests may hand a plain dict
+        if self.env is None:
+            self.env = ToolEnv(workdir=Path.cwd(), home=home_dir(os.environ), config=self.config)
 
     async def start(self) -> None:
         """Start the MCP servers and offer their tools, once; afterwards a cheap no-op."""
@@ -138,6 +141,7 @@ def build_services(
         prompt=system_prompt(str(workdir), [tool.name for tool in tools]),
         mcp=plan,
         warnings=warnings,
+        env=env,
     )
 
 

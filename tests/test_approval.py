@@ -72,7 +72,9 @@ async def test_ask_interrupts_with_the_design_payload_before_anything_runs(db: P
     async with agent_on(db, [reply], outbox, "ask", ran) as agent:
         outcome = await agent.send("make a file")
     call = reply.tool_calls[1]
-    reason = needs_approval(call["args"], as_config(CONFIG))
+    reason = needs_approval(
+        call["args"], ToolEnv(workdir=db.parent, home=db.parent, config=as_config(CONFIG))
+    )
     assert reason and "touch a.txt" in reason
     expected = {
         "type": "approval",
@@ -302,5 +304,5 @@ def test_every_built_in_tool_declares_its_facts(tmp_path: Path) -> None:
 def test_an_approval_rule_that_cannot_read_the_arguments_asks_instead_of_failing(name, args) -> None:
     from ml_intern.tools.registry import approval_need
 
-    need = approval_need(name, args, as_config({}))
+    need = approval_need(name, args, ToolEnv(workdir=Path.cwd(), home=Path.cwd()))
     assert need is not None and "approval rule cannot read" in need.reason

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -168,14 +169,19 @@ async def test_writes_without_token_explain_how_to_authenticate(hub, sandbox):
     assert "authorization" not in hub.find("POST", "/preupload/")[0].headers
 
 
+def rule_env() -> ToolEnv:
+    """The run environment approval rules see: the sandbox's working directory."""
+    return ToolEnv(workdir=Path.cwd(), home=Path.cwd())
+
+
 def test_upload_and_delete_approval_reasons_show_what_would_change(sandbox):
     upload = {"operation": "upload", "repo_id": REPO, "path": "train.py", "content": "import torch\n" * 20}
-    reason = hub_repo.needs_approval(upload, {})
+    reason = hub_repo.needs_approval(upload, rule_env())
     preview = "import torch\\n" * 6 + "im..."
     assert reason == f'upload train.py (260 B) to model {REPO}@main: "{preview}"'
     (sandbox.workdir / "cfg.yaml").write_text("lr: 0.1\n")
     local = {"operation": "upload", "repo_id": REPO, "local_path": "cfg.yaml", "create_pr": True}
-    local_reason = hub_repo.needs_approval(local, {})
+    local_reason = hub_repo.needs_approval(local, rule_env())
     assert local_reason.startswith(f"upload cfg.yaml (8 B) to model {REPO}@main as a new PR: local file ")
     assert local_reason.endswith('cfg.yaml, "lr: 0.1\\n"')
     delete = {
@@ -185,12 +191,12 @@ def test_upload_and_delete_approval_reasons_show_what_would_change(sandbox):
         "patterns": ["*.tmp"],
         "revision": "dev",
     }
-    assert hub_repo.needs_approval(delete, {}) == f"delete *.tmp from dataset {REPO}@dev"
+    assert hub_repo.needs_approval(delete, rule_env()) == f"delete *.tmp from dataset {REPO}@dev"
 
 
 @pytest.mark.parametrize("operation", ["list", "read"])
 def test_reading_needs_no_approval(operation):
-    assert hub_repo.needs_approval({"operation": operation, "repo_id": REPO}, {}) is None
+    assert hub_repo.needs_approval({"operation": operation, "repo_id": REPO}, rule_env()) is None
 
 
 def test_approval_rules_are_registered_under_the_tool_names():
@@ -219,7 +225,7 @@ def test_approval_rules_are_registered_under_the_tool_names():
     ],
 )
 def test_git_approval_covers_exactly_the_risky_operations(hub, args, reason):
-    assert hub_repo_git.needs_approval({"repo_id": REPO} | args, {}) == reason
+    assert hub_repo_git.needs_approval({"repo_id": REPO} | args, rule_env()) == reason
     assert hub.requests == []  # deciding on approval sends nothing
 
 

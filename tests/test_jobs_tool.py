@@ -137,9 +137,8 @@ async def test_configured_default_timeout_applies_when_none_is_given(hub, tmp_pa
     tool = make_tool(hub, tmp_path, default_timeout="2h")
     await tool.ainvoke({"operation": "run", "command": ["echo"], "wait": False})
     assert posted_job(hub)["timeoutSeconds"] == 7200
-    reason = APPROVE(
-        {"operation": "run", "command": ["echo"]}, as_config({"hf_jobs": {"default_timeout": "2h"}})
-    )
+    env = ToolEnv(workdir=tmp_path, home=tmp_path, config=as_config({"hf_jobs": {"default_timeout": "2h"}}))
+    reason = APPROVE({"operation": "run", "command": ["echo"]}, env)
     assert reason == "CPU job on cpu-basic for up to 2h (est. $0.02): echo"
 
 
@@ -345,7 +344,7 @@ async def test_bad_arguments_are_explained_without_calling_the_hub(hub, tool, ar
     ],
 )
 def test_approval_reasons(args, config, reason):
-    assert APPROVE(args, as_config(config)) == reason
+    assert APPROVE(args, ToolEnv(workdir=Path.cwd(), home=Path.cwd(), config=as_config(config))) == reason
 
 
 @pytest.mark.parametrize(

@@ -113,7 +113,7 @@ async def test_compact_now_does_nothing_when_nothing_can_be_cut(db: Path) -> Non
 
 @pytest.fixture
 def touch_needs_approval(monkeypatch: pytest.MonkeyPatch) -> None:
-    facts = registry.ToolFacts(effect="local files", approval=lambda args, config: "make a file")
+    facts = registry.ToolFacts(effect="local files", approval=lambda args, env: "make a file")
     monkeypatch.setattr(registry, "declared_facts", lambda: {"touch": facts})
 
 

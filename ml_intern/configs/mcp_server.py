@@ -32,6 +32,9 @@ class McpServer(Section):
     headers: dict[str, str] = {}
     timeout: Float = Field(30, gt=0)  # start-up seconds
     description: str | None = None
+    approval: Literal["ask", "never", "always"] | None = None  # every tool of the server; None: ask unless
+    # the tool declares itself read-only
+    tool_approval: dict[str, Literal["ask", "never", "always"]] = {}  # per tool of this server
 
     @model_validator(mode="before")
     @classmethod

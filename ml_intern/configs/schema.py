@@ -18,6 +18,9 @@ ORIGINAL_TOP_LEVEL_KEYS = {
     *("auto_file_upload", "tool_runtime", "reasoning_effort", "skill_reflection", "messaging"),
 }
 PACKAGED_CONFIG = Path(__file__).with_name("main_agent_config.json")
+# Whether calls of a tool need approval: ask (a human decides, or the --approval policy), never, or always
+# (no blanket approval, /yolo and --approval auto included, approves them).
+ApprovalSetting = Literal["ask", "never", "always"]
 
 
 def packaged_defaults() -> dict[str, Any]:
@@ -42,9 +45,15 @@ class RetriesConfig(Section):
 
 
 class BashConfig(Section):
-    """The local shell tool."""
+    """The local shell tool and its boundary (DESIGN.md "The boundary")."""
 
     timeout: Int = Field(120, ge=1)  # default seconds before a command is killed
+    confine: Literal["auto", "on", "off"] = "auto"  # bubblewrap: auto uses it where it runs; on: refuse
+    # to run bash without it; off: never (then every bash call needs approval under `ask`)
+    env_passthrough: list[str] = []  # secret-looking environment variables bash may still see, by name
+    network: bool = True  # confined commands may use the network (pip, Hub downloads)
+    hidden_paths: list[str] = []  # more paths bash must not see, next to the credential locations hidden
+    replace_approval_patterns: bool = False  # true: `approval_patterns` replaces the defaults, not extends
     approval_patterns: list[Regex] = Field(
         default_factory=lambda: packaged_defaults()["bash"]["approval_patterns"]
     )
@@ -103,6 +112,9 @@ class AgentConfig(Section):
     model_name: str | None = None  # litellm model id; None: the CLI picks one from the credentials found
     max_iterations: Int = Field(300, ge=1)  # model calls per turn
     request_timeout: Float = Field(600, gt=0)  # seconds one model request may take before it is retried
+    stream_idle_timeout: Float = Field(120, gt=0)  # seconds a model reply may send nothing before a retry
+    roots: list[str] = []  # more directories the local tools may change, next to the working directory
+    tool_approval: dict[str, ApprovalSetting] = {}  # per tool name (MCP and custom tools): ask|never|always
     approval: Literal["ask", "auto", "deny"] | None = None  # None: the CLI's default for the mode
     yolo_mode: bool = False  # approve every call without asking
     confirm_cpu_jobs: bool = True  # CPU-only HF jobs need approval too

@@ -49,10 +49,10 @@ async def approval_interrupt(state: AgentState, runtime: Runtime[RunContext]) ->
 
     Nothing before `interrupt()` may have side effects: on resume the node runs again from the top."""
     ctx = runtime.context or RunContext()
-    config = (await services_for(ctx)).config
+    env = (await services_for(ctx)).env
     calls = pending_calls(state["messages"])
     # Rules may read local files (an upload's preview): off the event loop.
-    needs = await asyncio.to_thread(lambda: [approval_need(c["name"], c["args"], config) for c in calls])
+    needs = await asyncio.to_thread(lambda: [approval_need(c["name"], c["args"], env) for c in calls])
     decisions: dict[str, dict[str, Any]] = {}
     ask: list[dict[str, Any]] = []
     for call, need in zip(calls, needs, strict=True):

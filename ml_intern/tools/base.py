@@ -28,7 +28,7 @@ MAX_RESULT_CHARS = 25_000
 # What a call changes: nothing, the agent's own plan, local files, a remote (Hub) repo, an HF job, or
 # something its tool does not declare (MCP and custom tools).
 Effect = Literal["nothing", "plan", "local files", "remote repo", "job", "unknown"]
-ApprovalRule = Callable[[dict[str, Any], AgentConfig], str | None]  # why a call needs approval, or None
+ApprovalRule = Callable[[dict[str, Any], "ToolEnv"], str | None]  # why a call needs approval, or None
 
 
 @dataclass(frozen=True)

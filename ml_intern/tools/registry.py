@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from ml_intern.configs.schema import AgentConfig
 from ml_intern.errors import UserError
 from ml_intern.tools.base import Effect, ToolEnv, ToolFacts
 
@@ -98,11 +97,11 @@ def call_effect(name: str, args: dict[str, Any]) -> Effect:
     return tool_facts(name).effect_of(args)
 
 
-def approval_need(name: str, args: dict[str, Any], config: AgentConfig) -> ApprovalNeed | None:
-    """Whether the call `name(args)` needs a human's approval under `config`, by its family's rule."""
+def approval_need(name: str, args: dict[str, Any], env: ToolEnv) -> ApprovalNeed | None:
+    """Whether the call `name(args)` needs a human's approval in the run `env`, by its family's rule."""
     facts = tool_facts(name)
     try:
-        reason = facts.approval(args, config) if facts.approval else None
+        reason = facts.approval(args, env) if facts.approval else None
     except Exception as exc:  # malformed arguments: ask rather than crash the turn or let the call through
         reason = f"{name} with arguments its approval rule cannot read ({type(exc).__name__}: {exc})"
     if reason is None:

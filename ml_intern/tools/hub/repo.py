@@ -10,7 +10,6 @@ from huggingface_hub.utils import filter_repo_objects
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
-from ml_intern.configs.schema import AgentConfig
 from ml_intern.tools.args import parse_args, tool_schema
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.hub.client import download_text, hub_call, make_api, repo_url
@@ -67,13 +66,12 @@ def local_file(local_path: str, base: Path) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def needs_approval(args: dict[str, Any], config: AgentConfig) -> str | None:
+def needs_approval(args: dict[str, Any], env: ToolEnv) -> str | None:
     """Uploads and deletions change a repo: say what would change (repo, path, size, a preview)."""
     operation = arg(args, "operation")
     as_pr = " as a new PR" if flag(args.get("create_pr")) else ""
     if operation == "upload":
-        # approval rules do not see the run's workdir; the CLI runs in it, so cwd resolves relative paths
-        source = local_file(arg(args, "local_path"), Path.cwd()) if arg(args, "local_path") else None
+        source = local_file(arg(args, "local_path"), env.workdir) if arg(args, "local_path") else None
         path = arg(args, "path") or (source.name if source else "?")
         size, preview = upload_preview(str(arg(args, "content")), source)
         return f"upload {path} ({size}) to {target_of(args)}{as_pr}: {preview}"

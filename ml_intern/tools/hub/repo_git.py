@@ -9,7 +9,6 @@ from huggingface_hub import HfApi
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
-from ml_intern.configs.schema import AgentConfig
 from ml_intern.tools.args import parse_args, tool_schema
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.hub.client import hub_call, make_api, repo_url
@@ -47,7 +46,7 @@ class RepoGitArgs(BaseModel):
     space_sdk: Literal["gradio", "streamlit", "docker", "static"] | None = None
 
 
-def needs_approval(args: dict[str, Any], config: AgentConfig) -> str | None:
+def needs_approval(args: dict[str, Any], env: ToolEnv) -> str | None:
     """Deleting refs, merging and creating or reconfiguring repos need a human's yes."""
     operation = arg(args, "operation")
     repo = f"{arg(args, 'repo_type', 'model')} repo {arg(args, 'repo_id', '?')}"

@@ -7,7 +7,6 @@ from typing import Any
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import ValidationError
 
-from ml_intern.configs.schema import AgentConfig
 from ml_intern.tools.base import ToolEnv, ToolError, operation_of
 from ml_intern.tools.jobs.ops import JobOperations
 from ml_intern.tools.jobs.pricing import (
@@ -60,7 +59,8 @@ def is_scheduled_operation(args: dict[str, Any]) -> bool:
     return operation_of(args) in SCHEDULED_CHANGES
 
 
-def approval_reason(args: dict[str, Any], config: AgentConfig) -> str | None:
+def approval_reason(args: dict[str, Any], env: ToolEnv) -> str | None:
+    config = env.config
     """Why an `hf_jobs` call needs the user's approval, or None when it does not."""
     operation = operation_of(args)
     if operation not in ("run", *SCHEDULED_CHANGES):
