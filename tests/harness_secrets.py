@@ -4,6 +4,7 @@ tool output and an error text, which must never be stored or printed; destructiv
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
 import subprocess
 import zlib
@@ -15,6 +16,7 @@ from ml_intern.configs.schema import packaged_defaults
 from tests.fakes import llm_server as script
 from tests.fakes.llm_server import ScriptedLLMServer
 from tests.harness_cli import MODEL, QUICK_RETRIES, Workspace
+from tests.harness_redaction import SHAPES
 
 SECRETS = {  # environment variables a user has set, with real-looking values
     "HF_TOKEN": "hf_QwErTyUiOpAsDfGhJkLzXcVbNm123456",
@@ -24,10 +26,15 @@ SECRETS = {  # environment variables a user has set, with real-looking values
     "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
     "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
     "DB_PASSWORD": "correct-horse-battery-staple",  # no token shape: only its literal value can be redacted
+    "WANDB_KEY": "0f3c9a7b5e1d2468ace013579bdf2468ace01357",  # secret by its name only
+    "DATABASE_URL": "postgres://admin:s3cr3t-Pw@db.example.com:5432/app",
 }
 PAT = "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz"  # token-shaped, in no variable
 BEARER = "eyJhbGciOiJIUzI1NiJ9.cGF5bG9hZA.c2lnbmF0dXJl"
 NEEDLES = {**SECRETS, "PAT": PAT, "BEARER": BEARER}
+LITERAL = "Xy7-secret-99"  # a password the model writes into a file: stored redacted, written as is
+SCRIPT = "printf '%s\\n' 'curl -H \"Authorization: Bearer $HF_TOKEN\" https://x' > call.sh"
+WRITE_LITERAL = f"echo 'password={LITERAL}' > app.conf"
 PROMPT = (
     f"Use {SECRETS['HF_TOKEN']} and {PAT} with the header Authorization: Bearer {BEARER}; "
     f"the database password is {SECRETS['DB_PASSWORD']}"
@@ -40,10 +47,21 @@ def fragment(value: str) -> str:
     return value[4:20]
 
 
+MARKS = {name: fragment(value) for name, value in NEEDLES.items()} | {
+    name: piece for name, (_, piece, _) in SHAPES.items()
+}  # what betrays each secret: a fragment of each value, a piece of each credential shape
+
+
 def leaks(data: str | bytes) -> list[str]:
     """Names of the secrets whose fragment occurs in `data`."""
     raw = data.encode() if isinstance(data, str) else data
-    return [name for name, value in NEEDLES.items() if fragment(value).encode() in raw]
+    return [name for name, mark in MARKS.items() if mark.encode() in raw]
+
+
+def shapes_command() -> str:
+    """A command printing every credential shape, again and again (its output spills to a file)."""
+    printed = " ".join(shlex.quote(text) for text, _, _ in SHAPES.values())
+    return f"for i in $(seq 1 300); do printf '%s\\n' {printed}; done"
 
 
 def scenario() -> list[dict[str, Any]]:
@@ -56,6 +74,8 @@ def scenario() -> list[dict[str, Any]]:
                 ("bash", {"command": "echo $HF_TOKEN $GITHUB_TOKEN $AWS_SECRET_ACCESS_KEY; env"}),
                 ("bash", {"command": f"echo {SECRETS['GITHUB_TOKEN']} {PAT} {SECRETS['DB_PASSWORD']}"}),
                 ("bash", {"command": spill}),
+                ("bash", {"command": shapes_command()}),
+                ("bash", {"command": f"{SCRIPT} && {WRITE_LITERAL}"}),
             ]
         ),
         script.text(

@@ -15,6 +15,7 @@ import pytest
 from ml_intern.logs import LIBRARY_LOGGERS, setup_logging
 from ml_intern.secrets import register_secrets
 from tests.harness import LoggingRestored
+from tests.harness_redaction import SHAPES
 
 
 @pytest.fixture(autouse=True)
@@ -84,6 +85,20 @@ def test_secrets_never_reach_the_log_file(sandbox, capfd) -> None:
         assert "request failed" in output and "RuntimeError" in output
         assert "hf_abcdef" not in output and "plain-secret-value-42" not in output
         assert "hf_zyxwvu" not in output and "[redacted]" in output
+
+
+def test_every_credential_shape_is_redacted_in_the_log_file(sandbox) -> None:
+    path = setup_logging(sandbox.ml_intern_home)
+    logger = logging.getLogger("mcp.client.stdio")
+    for text, _, _ in SHAPES.values():
+        logger.warning("server said: %s", text)
+    try:
+        raise ConnectionError(f"cannot connect to {SHAPES['postgres url'][0]}")
+    except ConnectionError:
+        logger.exception("connection failed")
+    text = path.read_text()
+    assert "connection failed" in text and "@db.example.com" in text
+    assert [name for name, (_, piece, _) in SHAPES.items() if piece in text] == []
 
 
 def test_calling_it_again_adds_no_handler(sandbox, tmp_path) -> None:

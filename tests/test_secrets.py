@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from langchain_core.messages import ToolMessage
 
+from ml_intern.configs.schema import McpServer
 from ml_intern.nodes.approval_interrupt import DENIED
 from ml_intern.session.session import open_session
+from tests.harness import REPO_ROOT, Sandbox
 from tests.harness_cli import error_lines, json_events
+from tests.harness_graph import make_services
+from tests.harness_redaction import PEM, SHAPES
 from tests.harness_secrets import (
     FORMATS,
+    LITERAL,
     DestructiveRun,
     SecretRun,
     database_files,
@@ -134,6 +140,41 @@ def test_exported_traces_hold_no_secret(secret_runs: dict[str, SecretRun], fmt: 
     for run in scenario_runs(secret_runs):
         trace = asyncio.run(export(run))
         assert "[redacted]" in trace and leaks(trace) == []
+
+
+def test_a_script_keeps_its_variable_references(secret_runs: dict[str, SecretRun]) -> None:
+    for run in scenario_runs(secret_runs):
+        script = (run.workspace.workdir / "call.sh").read_text()
+        assert script == 'curl -H "Authorization: Bearer $HF_TOKEN" https://x\n'
+
+
+def test_tool_calls_run_with_the_models_arguments(secret_runs: dict[str, SecretRun]) -> None:
+    """The model wrote a literal password into a file: it is written as is, and stored redacted."""
+    for run in scenario_runs(secret_runs):
+        assert (run.workspace.workdir / "app.conf").read_text() == f"password={LITERAL}\n"
+
+
+# ---- MCP: spilled results and the server's stderr --------------------------------------------------------
+
+LEAKY_SERVER = REPO_ROOT / "tests" / "fakes" / "mcp_stderr_server.py"
+LEAK = "\n".join(["the server complains:", PEM, *(text for text, _, _ in SHAPES.values())]) + "\n"
+
+
+async def test_mcp_spills_and_server_logs_hold_no_secret(sandbox: Sandbox) -> None:
+    entry = McpServer.model_validate({"command": sys.executable, "args": [str(LEAKY_SERVER)]}).model_dump()
+    services = make_services({"leaky": entry})
+    try:
+        await services.start()
+        assert await services.tools_by_name["complain"].ainvoke({"text": LEAK}) == "complained"
+        shown = await services.tools_by_name["dump"].ainvoke({"text": LEAK, "times": 200})
+    finally:
+        await services.aclose()
+    log = (sandbox.ml_intern_home / "logs" / "mcp-leaky.log").read_text()
+    [spill] = (sandbox.ml_intern_home / "outputs").glob("mcp-dump-*.txt")
+    assert "the server complains:" in log and "[redacted]" in log  # the server's stderr did arrive
+    assert {"log": leaks(log), "spill": leaks(spill.read_text()), "shown": leaks(str(shown))} == {
+        "log": [], "spill": [], "shown": []
+    }  # fmt: skip
 
 
 # ---- destructive local commands ---------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ml_intern.secrets import redact
 from ml_intern.tools.base import MAX_RESULT_CHARS, clip
 
 
@@ -43,7 +44,9 @@ def result_text(content: Any, artifact: Any = None) -> str:
 
 
 def bounded(text: str, tool: str, spill_dir: Path) -> str:
-    """`text` within MAX_RESULT_CHARS; the full text of a longer result goes to a file the model can read."""
+    """`text` within MAX_RESULT_CHARS, redacted; the full text of a longer result goes to a file the model can
+    read (redacted before it is cut, so no secret is split by the cut)."""
+    text = redact(text)
     if len(text) <= MAX_RESULT_CHARS:
         return text
     spill_dir.mkdir(parents=True, exist_ok=True)

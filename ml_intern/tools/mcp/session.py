@@ -12,7 +12,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import anyio
 from langchain_core.tools import BaseTool, ToolException
@@ -21,6 +21,7 @@ from mcp.types import CONNECTION_CLOSED
 
 from ml_intern.graph import events
 from ml_intern.tools.base import ToolError, emit
+from ml_intern.tools.mcp.stderr_log import RedactedLog
 
 CLOSE_TIMEOUT_S = 10  # the stdio transport itself waits 2 s for an exit, then terminates the process tree
 CONNECTION_LOST = (anyio.ClosedResourceError, anyio.BrokenResourceError, anyio.EndOfStream, EOFError)
@@ -62,6 +63,7 @@ class McpConnection:
         self._closed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._reported = False  # the failure was reported (startup failures are reported by the caller)
+        self._stderr_log: RedactedLog | None = None  # a stdio server's stderr, copied to log_path
 
     async def start(self) -> None:
         """Start the server and list its tools within the configured timeout; on failure set `failure`."""
@@ -116,21 +118,20 @@ class McpConnection:
             env=dict(settings.get("env") or {}),
             cwd=settings.get("cwd"),
         )
-        with await asyncio.to_thread(self._open_log) as log:  # file I/O off the event loop
-            async with (
-                stdio_client(params, errlog=log) as (read, write),
-                ClientSession(read, write) as session,
-            ):
-                yield session
+        self._stderr_log = log = await asyncio.to_thread(self._open_log)  # file I/O off the event loop
+        try:
+            async with stdio_client(params, errlog=log.stderr) as (read, write):
+                log.started()
+                async with ClientSession(read, write) as session:
+                    yield session
+        finally:
+            log.started()  # closes our end of the pipe if the server never started
 
-    def _open_log(self) -> IO[str]:
-        """The server's stderr log, appended to, headed by a line saying which start it belongs to."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("a", encoding="utf-8")
+    def _open_log(self) -> RedactedLog:
+        """The server's stderr log (redacted), appended to, headed by a line naming this start."""
         command = " ".join([self.settings["command"], *(self.settings.get("args") or [])])
-        log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting MCP server {self.name}: {command}\n")
-        log.flush()
-        return log
+        header = f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting MCP server {self.name}: {command}\n"
+        return RedactedLog(self.log_path, header)
 
     def _log_hint(self) -> str:
         return f" (server log: {self.log_path})" if self.settings["transport"] == "stdio" else ""
@@ -190,4 +191,6 @@ class McpConnection:
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.wait({self._task})
+        if self._stderr_log is not None:  # the server's last lines reach the log before the run ends
+            await asyncio.to_thread(self._stderr_log.close)
         self.failure = self.failure or "closed at the end of the run"
