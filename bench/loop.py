@@ -125,6 +125,31 @@ def bench_loop(iterations: int, result_bytes: int) -> None:
         )
 
 
+def bench_bash(iterations: int) -> None:
+    """`iterations` bash calls, confined (bubblewrap) and not: the median gap between model requests is the
+    cost of one call through the loop."""
+    medians = {}
+    for confine in ("on", "off"):
+        with ScriptedLLMServer() as server, tempfile.TemporaryDirectory() as home:
+            workdir = Path(home) / "work"
+            workdir.mkdir()
+            calls = [tool_call("bash", {"command": f"echo {i} > out.txt"}) for i in range(iterations)]
+            server.push(*calls, text("done"))
+            env = clean_env(server.url, home)
+            env["ML_INTERN_CONFIG"] = str(Path(home) / "config.json")
+            Path(env["ML_INTERN_CONFIG"]).write_text(json.dumps({"bash": {"confine": confine}}))
+            cmd = [*ML_INTERN, "--model", "vllm/bench", "--max-iterations", str(iterations + 5)]
+            wall, done = timed([*cmd, "--approval", "auto", "run the commands"], env=env, cwd=workdir)
+            assert done.returncode == 0, done.stderr[-2000:]
+            gaps = [b - a for a, b in zip(server.request_times, server.request_times[1:], strict=False)]
+            medians[confine] = statistics.median(gaps)
+            print(
+                f"{iterations} bash calls, confine {confine}: wall {wall:.1f} s, median per call "
+                f"{medians[confine] * 1000:.1f} ms"
+            )
+    print(f"  confinement costs {(medians['on'] - medians['off']) * 1000:.1f} ms per bash call (median)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
@@ -132,6 +157,7 @@ def main() -> None:
     repeat = 3 if args.quick else 7
     bench_help(repeat)
     bench_one_answer(2 if args.quick else 3)
+    bench_bash(100)
     bench_loop(100, 200)
     bench_loop(300, 5000)
 

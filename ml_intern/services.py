@@ -47,8 +47,10 @@ class Services:
     mcp: McpPlan | None = None  # MCP servers to start before the first model call; None: none configured
     warnings: list[str] = field(default_factory=list)  # problems to show the user once (config, MCP start-up)
     env: ToolEnv | None = None  # what the tools were built with (approval rules read it); None: from config
+    boundary: str | None = None  # why bash is unconfined or unavailable, said once at the first model call
     _starting: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
     _servers: Any = field(default=None, init=False, repr=False)  # the started McpServers
+    _told_boundary: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.config = as_config(self.config)  # tests may hand a plain dict
@@ -56,7 +58,11 @@ class Services:
             self.env = ToolEnv(workdir=Path.cwd(), home=home_dir(os.environ), config=self.config)
 
     async def start(self) -> None:
-        """Start the MCP servers and offer their tools, once; afterwards a cheap no-op."""
+        """Say once what confines bash; start the MCP servers and offer their tools, once; then a no-op."""
+        if self.boundary and not self._told_boundary and "bash" in self.tools_by_name:
+            self._told_boundary = True  # a research sub-agent (a copy without bash) says nothing
+            self.warnings.append(self.boundary)
+            emit(notice("boundary", self.boundary))
         if self.mcp is None:
             return
         if self._starting is None:
@@ -114,6 +120,7 @@ def build_services(
     chat_model: Any = None,
 ) -> Services:
     """Resolve the model, build the tools and the prompt; `chat_model` replaces the litellm one (tests)."""
+    from ml_intern.tools.local.confine import boundary_notice
     from ml_intern.tools.registry import all_tools, select_tools
 
     warnings: list[str] = []
@@ -132,6 +139,8 @@ def build_services(
     reserved = frozenset(tool.name for tool in everything)
     # MCP servers need the event loop: they start in Services.start, at the first model call.
     plan = McpPlan(servers, env.home, str(workdir), reserved, tool_names) if servers else None
+    has_bash = any(tool.name == "bash" for tool in tools)
+    boundary = boundary_notice(config, env.workdir, env.home, environ) if has_bash else None
     return Services(
         model=spec,
         chat_model=chat_model or make_chat_model(spec, stream, config.request_timeout),
@@ -142,6 +151,7 @@ def build_services(
         mcp=plan,
         warnings=warnings,
         env=env,
+        boundary=boundary,
     )
 
 

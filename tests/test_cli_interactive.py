@@ -210,7 +210,9 @@ def test_chat_asks_before_calls_that_need_approval(
         script.text("All markers written."),
         script.tool_call(*marker_call("seven"), id="c1"),
     )
-    term = Terminal(chat_env, "-m", MODEL)
+    config = sandbox.root / "config.json"  # approval is under test, not the sandbox: markers land in HOME
+    config.write_text('{"bash": {"confine": "off"}}')
+    term = Terminal({**chat_env, "ML_INTERN_CONFIG": str(config)}, "-m", MODEL)
     term.prompt()
     asked = term.send("write the markers")
     assert "approval needed: bash" in asked and "$ echo one > ~/.one" in asked and "a approve all" in asked
@@ -310,6 +312,9 @@ def test_an_approval_survives_quitting_and_is_asked_again_on_resume(
         script.tool_call("bash", {"command": "echo dropped > ~/.dropped"}, id="r2"),
         script.text("Hi!"),
     )
+    config = sandbox.root / "config.json"  # approval is under test, not the sandbox: the marker lands in HOME
+    config.write_text('{"bash": {"confine": "off"}}')
+    chat_env = {**chat_env, "ML_INTERN_CONFIG": str(config)}
     first = Terminal(chat_env, "-m", MODEL)
     first.prompt()
     assert "$ echo kept > ~/.kept" in first.send("write the marker")

@@ -1,25 +1,46 @@
-"""The `bash` tool: run a shell command in the working directory without blocking the event loop."""
+"""The `bash` tool: run a shell command in the working directory, confined (tools/local/confine.py), without
+blocking the event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
 
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
+from ml_intern.secrets import is_secret_name, looks_secret
 from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.tools.local.confine import FIX, Unconfinable, confined_argv, unconfined_reason
 from ml_intern.tools.local.stream import run_command
 
 DEFAULT_TIMEOUT = 120
 MAX_TIMEOUT = 1800
 CHILD_ENV = {"PYTHONUNBUFFERED": "1", "PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
+CONFINED_CACHES = {"TRITON_CACHE_DIR": "triton", "MPLCONFIGDIR": "matplotlib", "CUDA_CACHE_PATH": "nv"}
+MORE_SECRET_NAMES = re.compile(r"^(SSH_AUTH_SOCK|GPG_AGENT_INFO)$")  # handles to credential agents
 
 BASH_DESCRIPTION = (
     "Run a shell command (/bin/bash -c) in the working directory; returns combined stdout/stderr and the "
     "exit code. Use read/write/edit for files, not cat/sed/echo. Each call is independent (chain with &&); "
     "independent commands can be separate calls in parallel. For long runs (training), start in the "
-    "background and poll: `nohup CMD > run.log 2>&1 & echo $!`, then `tail -n 50 run.log`. "
-    f"Timeout default {DEFAULT_TIMEOUT}s, max {MAX_TIMEOUT}s."
+    "background and poll its log: `nohup CMD > run.log 2>&1 &`, then `tail -n 50 run.log`. "
+    f"Timeout default {DEFAULT_TIMEOUT}s, max {MAX_TIMEOUT}s. Secret environment variables (tokens, API "
+    "keys, passwords) are not passed to commands; the user can pass one by name in the config's "
+    "`bash.env_passthrough`."
+)
+CONFINED_DESCRIPTION = (
+    " Commands run in a sandbox: only the working directory, the configured roots, /tmp (private to "
+    "ml-intern, kept between calls) and ~/.cache are writable, the rest is read-only, and credential files "
+    "(~/.ssh, ~/.aws, ~/.netrc, Hub tokens, ...) are hidden. Each call has its own process view: background "
+    "jobs keep running after the call, but later calls cannot see or signal them by PID, so give long runs "
+    "their own stop condition (e.g. `timeout 3h python train.py`)."
+)
+READ_ONLY_HINT = (
+    "\n\n[sandbox: only {places} are writable here; the user can add directories to `roots` in the config]"
 )
 
 
@@ -30,17 +51,44 @@ class BashArgs(BaseModel):
     timeout: int = Field(0, description=f"Seconds (0: default {DEFAULT_TIMEOUT}, max {MAX_TIMEOUT}).")
 
 
+def is_secret_variable(name: str, value: str) -> bool:
+    """Whether a command must not see this environment variable: a secret by its name or its value."""
+    return is_secret_name(name) or bool(MORE_SECRET_NAMES.search(name)) or looks_secret(value)
+
+
+def child_environment(environ: Mapping[str, str], passthrough: list[str], confined: bool) -> dict[str, str]:
+    """The environment of a command: ours without secrets (unless passed through by name), plus CHILD_ENV."""
+    kept = {k: v for k, v in environ.items() if k in passthrough or not is_secret_variable(k, v)}
+    if confined and Path(kept.get("TMPDIR") or "/tmp").resolve().is_relative_to("/tmp"):
+        kept["TMPDIR"] = "/tmp"  # the sandbox's /tmp is private: a host temp dir under it is not there
+    if confined:  # caches that default to read-only places under HOME go to the writable download cache
+        cache = Path(kept.get("XDG_CACHE_HOME") or Path(kept.get("HOME") or Path.home()) / ".cache")
+        kept = {**{name: str(cache / sub) for name, sub in CONFINED_CACHES.items()}, **kept}
+    return {**kept, **CHILD_ENV}
+
+
 def needs_approval(args: dict, env: ToolEnv) -> str | None:
-    """Commands matching a configured `bash.approval_patterns` regex (destructive outside the workdir)."""
+    """Every call where bash runs unconfined; else commands matching a `bash.approval_patterns` regex."""
     command = str(args.get("command", ""))
+    why = unconfined_reason(env.config, env.workdir, env.home, os.environ)
+    if why:
+        return f"bash runs unconfined here ({why}): {command[:200]}"
     if env.config.bash.matched_approval_pattern(command) is None:
         return None
     return f"shell command that may be destructive outside the working directory: {command[:200]}"
 
 
+def description(env: ToolEnv) -> str:
+    """What the model is told about bash in this run."""
+    confined = env.config.bash.confine != "off" and not unconfined_reason(
+        env.config, env.workdir, env.home, os.environ
+    )
+    return BASH_DESCRIPTION + (CONFINED_DESCRIPTION if confined else "")
+
+
 def make_tools(env: ToolEnv) -> list[BaseTool]:
     """Build the `bash` tool bound to the run's working directory."""
-    default_timeout = env.config.bash.timeout
+    default_timeout, bash_config = env.config.bash.timeout, env.config.bash
 
     async def bash(command: str, description: str = "", work_dir: str = "", timeout: int = 0) -> str:
         if not command.strip():
@@ -49,11 +97,24 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
         if not cwd.is_dir():
             raise ToolError(f"work_dir is not an existing directory: {cwd}")
         timeout = min(max(timeout or default_timeout, 1), MAX_TIMEOUT)
-        argv, child_env = ["/bin/bash", "-c", command], {**os.environ, **CHILD_ENV}
-        return await run_command(argv, cwd, child_env, timeout, env.home / "outputs")
+        argv = ["/bin/bash", "-c", command]
+        try:
+            sandbox = await asyncio.to_thread(
+                confined_argv, argv, env.config, env.workdir, env.home, cwd, os.environ
+            )
+        except Unconfinable as why:
+            raise ToolError(
+                f"bash must run confined here (bash.confine: on) but {why}. Tell the user to {FIX}."
+            ) from None
+        child_env = child_environment(os.environ, bash_config.env_passthrough, sandbox is not None)
+        run_argv = sandbox[0] if sandbox else argv
+        result = await run_command(run_argv, cwd, child_env, timeout, env.home / "outputs")
+        if sandbox and "Read-only file system" in result:
+            result += READ_ONLY_HINT.format(places=sandbox[1].describe())
+        return result
 
     return [
         StructuredTool.from_function(
-            coroutine=bash, name="bash", description=BASH_DESCRIPTION, args_schema=BashArgs
+            coroutine=bash, name="bash", description=description(env), args_schema=BashArgs
         )
     ]

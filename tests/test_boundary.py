@@ -1,0 +1,249 @@
+"""The boundary around `bash` with the real bubblewrap: what a confined command may write, see and is told."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage
+
+import ml_intern.tools.local.shell as shell
+from ml_intern.configs.loader import default_config
+from ml_intern.graph.context import RunContext
+from ml_intern.services import build_services
+from ml_intern.session.session import open_session
+from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.tools.local.confine import BWRAP_OVERRIDE, find_bwrap
+from ml_intern.tools.registry import approval_need
+from tests.fakes.chat_model import ScriptedChatModel
+from tests.harness import Sandbox
+from tests.harness_boundary import EVASIONS, USER_BYTES, fake_home, intact, outside_dir, remove
+
+BWRAP = find_bwrap(os.environ)
+needs_bwrap = pytest.mark.skipif(BWRAP.bwrap is None, reason=f"bubblewrap cannot run here: {BWRAP.why}")
+
+
+@pytest.fixture
+def outside() -> Iterator[Path]:
+    """A directory outside the workdir and outside /tmp, holding keep.txt: read-only to confined commands."""
+    path = outside_dir()
+    yield path
+    remove(path)
+
+
+@pytest.fixture
+def user_home(outside: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """HOME outside /tmp, with a shell start-up file, an SSH key and a Hub token in the download cache."""
+    home = fake_home(outside)
+    for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+def bash_tool(sandbox: Sandbox, **bash: Any) -> tuple[Any, ToolEnv]:
+    env = ToolEnv(workdir=sandbox.workdir, home=sandbox.ml_intern_home, config={"bash": bash})
+    return shell.make_tools(env)[0], env
+
+
+async def run(sandbox: Sandbox, command: str, **bash: Any) -> str:
+    tool, _ = bash_tool(sandbox, **bash)
+    return await tool.ainvoke({"command": command})
+
+
+@needs_bwrap
+async def test_confined_command_writes_in_the_workdir_and_tmp(sandbox: Sandbox):
+    result = await run(
+        sandbox, "echo w > made.txt && echo t > /tmp/ml-intern-test && cat /tmp/ml-intern-test"
+    )
+    assert result == "t"
+    assert (sandbox.workdir / "made.txt").read_text() == "w\n"
+
+
+@needs_bwrap
+@pytest.mark.parametrize(
+    "command",
+    [
+        "echo x > OUT/keep.txt",
+        "cd WORK && echo x > ../keep.txt",
+        "echo x > link/keep.txt",
+        "echo x >> ~/.bashrc",
+    ],
+    ids=["absolute path", "dot-dot", "workdir symlink to outside", "home start-up file"],
+)
+async def test_confined_command_cannot_write_outside(
+    sandbox: Sandbox, outside: Path, user_home: Path, command
+):
+    work = outside / "work"  # a workdir whose parent is outside: `../keep.txt` lands in `outside`
+    work.mkdir()
+    (work / "link").symlink_to(outside)
+    sandbox.workdir = work
+    result = await run(sandbox, command.replace("OUT", str(outside)).replace("WORK", str(work)))
+    assert "Read-only file system" in result
+    assert (outside / "keep.txt").read_text() == USER_BYTES
+    assert (user_home / ".bashrc").read_text() == "# user's\n"
+
+
+@needs_bwrap
+async def test_credential_files_are_hidden(sandbox: Sandbox, user_home: Path):
+    result = await run(sandbox, "cat ~/.ssh/id_rsa ~/.cache/huggingface/token; ls ~/.ssh | wc -l")
+    assert "keybytes" not in result and "hf_" not in result
+    assert "0" in result.splitlines()  # the hidden directory looks empty
+
+
+@needs_bwrap
+async def test_git_hooks_and_config_stay_read_only_in_the_workdir(sandbox: Sandbox):
+    (sandbox.workdir / ".git" / "hooks").mkdir(parents=True)
+    (sandbox.workdir / ".git" / "config").write_text("[core]\n")
+    result = await run(sandbox, "echo x > .git/hooks/pre-commit; echo y >> .git/config; touch .git/x")
+    assert result.count("Read-only file system") == 2
+    assert not (sandbox.workdir / ".git" / "hooks" / "pre-commit").exists()
+    assert (sandbox.workdir / ".git" / "config").read_text() == "[core]\n"
+    assert (sandbox.workdir / ".git" / "x").exists()  # the rest of .git stays writable (commits work)
+
+
+@needs_bwrap
+async def test_workdir_dotenv_is_hidden(sandbox: Sandbox):
+    (sandbox.workdir / ".env").write_text("HF_TOKEN=hf_" + "d" * 30 + "\n")
+    result = await run(sandbox, "cat .env; echo ML_INTERN_CONFIG=/tmp/evil.json >> .env")
+    assert "hf_" not in result
+    assert (sandbox.workdir / ".env").read_text().startswith("HF_TOKEN=hf_")
+    assert "evil" not in (sandbox.workdir / ".env").read_text()
+
+
+@needs_bwrap
+async def test_configured_hidden_path_is_hidden(sandbox: Sandbox):
+    (sandbox.workdir / "private").mkdir()
+    (sandbox.workdir / "private" / "notes.txt").write_text("do not show")
+    result = await run(sandbox, "cat private/notes.txt", hidden_paths=["private"])
+    assert "do not show" not in result
+
+
+@needs_bwrap
+async def test_ml_intern_home_is_hidden_but_spilled_output_is_readable(sandbox: Sandbox):
+    (sandbox.ml_intern_home / "checkpoints.sqlite").write_text("transcripts")
+    (sandbox.ml_intern_home / "outputs").mkdir()
+    (sandbox.ml_intern_home / "outputs" / "spill.txt").write_text("spilled")
+    home = sandbox.ml_intern_home
+    result = await run(sandbox, f"cat {home}/outputs/spill.txt; cat {home}/checkpoints.sqlite; rm -rf {home}")
+    assert "spilled" in result and "transcripts" not in result
+    assert (home / "checkpoints.sqlite").read_text() == "transcripts"
+
+
+@pytest.mark.parametrize("confine", ["auto", "off"])
+async def test_secret_variables_are_not_passed(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch, confine):
+    monkeypatch.setenv("HF_TOKEN", "hf_" + "a" * 30)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-" + "b" * 30)
+    monkeypatch.setenv("WANDB_API_KEY", "c" * 40)
+    monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+    result = await run(sandbox, "env", confine=confine, env_passthrough=["WANDB_API_KEY"])
+    names = {line.split("=", 1)[0] for line in result.splitlines()}
+    assert "HF_TOKEN" not in names and "OPENAI_API_KEY" not in names
+    assert {"WANDB_API_KEY", "TOKENIZERS_PARALLELISM"} <= names
+
+
+def test_bash_description_says_secrets_are_not_passed(sandbox: Sandbox):
+    tool, _ = bash_tool(sandbox)
+    assert "bash.env_passthrough" in tool.description
+
+
+@needs_bwrap
+@pytest.mark.parametrize("network", [True, False])
+async def test_network_off_unshares_the_network(sandbox: Sandbox, network: bool):
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    threading.Thread(target=lambda: server.accept()[0].close(), daemon=True).start()
+    try:
+        result = await run(sandbox, f"echo hi > /dev/tcp/127.0.0.1/{port} && echo connected", network=network)
+    finally:
+        server.close()
+    assert ("connected" in result) is network
+
+
+@needs_bwrap
+async def test_background_job_outlives_the_call(sandbox: Sandbox):
+    result = await run(sandbox, "nohup sh -c 'sleep 0.3; echo late > late.txt' >/dev/null 2>&1 &")
+    assert result == "(no output)"
+    for _ in range(50):
+        await asyncio.sleep(0 if (sandbox.workdir / "late.txt").exists() else 0.1)
+    assert (sandbox.workdir / "late.txt").read_text() == "late\n"
+
+
+@needs_bwrap
+@pytest.mark.parametrize("command", EVASIONS.values(), ids=EVASIONS.keys())
+async def test_rm_rf_evasions_leave_a_target_outside_intact(sandbox: Sandbox, outside: Path, command: str):
+    await run(sandbox, command.replace("TARGET", str(outside)), timeout=20)
+    assert intact(outside)
+
+
+@needs_bwrap
+def test_confined_calls_need_approval_only_for_destructive_patterns(sandbox: Sandbox):
+    _, env = bash_tool(sandbox)
+    assert approval_need("bash", {"command": "python train.py"}, env) is None
+    assert approval_need("bash", {"command": "rm -rf ~/data"}, env) is not None
+
+
+# ---- where bwrap cannot run --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_bwrap(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> Path:
+    missing = sandbox.root / "missing" / "bwrap"
+    monkeypatch.setenv(BWRAP_OVERRIDE, str(missing))
+    return missing
+
+
+def test_unconfined_bash_calls_all_need_approval(sandbox: Sandbox, no_bwrap: Path):
+    _, env = bash_tool(sandbox)
+    need = approval_need("bash", {"command": "ls"}, env)
+    assert need is not None and need.reason.startswith(f"bash runs unconfined here (no bwrap at {no_bwrap})")
+
+
+def test_confine_off_makes_every_call_need_approval(sandbox: Sandbox):
+    _, env = bash_tool(sandbox, confine="off")
+    need = approval_need("bash", {"command": "ls"}, env)
+    assert need is not None and "bash.confine is off" in need.reason
+
+
+async def test_confine_on_without_bwrap_fails_with_the_fix(sandbox: Sandbox, no_bwrap: Path):
+    with pytest.raises(ToolError, match=r"bash\.confine: on.*no bwrap at .*install bubblewrap"):
+        await run(sandbox, "echo never", confine="on")
+
+
+@needs_bwrap
+def test_bwrap_override_inside_the_workdir_is_refused(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch):
+    fake = sandbox.workdir / "bwrap"  # a command could have written it (and a `.env` naming it)
+    fake.write_text(f'#!/bin/sh\nexec {BWRAP.bwrap} "$@"\n')  # passes the probe: it runs the real one
+    fake.chmod(0o755)
+    monkeypatch.setenv(BWRAP_OVERRIDE, str(fake))
+    _, env = bash_tool(sandbox)
+    need = approval_need("bash", {"command": "ls"}, env)
+    assert need is not None and "sandboxed commands may change" in need.reason
+
+
+async def test_unavailable_confinement_is_said_once_per_run(sandbox: Sandbox, no_bwrap: Path):
+    bash_call = {"name": "bash", "args": {"command": "echo ran"}, "type": "tool_call"}
+    script = [AIMessage("", tool_calls=[{**bash_call, "id": f"c{n}"}]) for n in range(2)] + [
+        AIMessage("done")
+    ]
+    services = build_services(
+        model="vllm/scripted",
+        workdir=sandbox.workdir,
+        tool_names=["bash"],
+        stream=False,
+        environ=dict(os.environ),
+        config=default_config().model_dump(),
+        chat_model=ScriptedChatModel(script),
+    )
+    ctx = RunContext(model="vllm/scripted", workdir=str(sandbox.workdir), services=services, approval="auto")
+    events: list[dict[str, Any]] = []
+    async with open_session(sandbox.ml_intern_home / "checkpoints.sqlite") as session:
+        await session.turn("t1", {"messages": [("user", "go")]}, ctx, events.append, title="go")
+    notices = [e for e in events if e.get("notice") and e.get("tool") == "boundary"]
+    assert len(notices) == 1 and "every bash call needs approval" in notices[0]["text"]
