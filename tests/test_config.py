@@ -17,7 +17,7 @@ from ml_intern.configs.loader import (
     file_defining,
     load_config,
 )
-from ml_intern.configs.schema import AgentConfig
+from ml_intern.configs.schema import AgentConfig, packaged_defaults
 
 # The original ml-intern's cli_agent_config.json, plus the frontend's `${VAR:-default}` model and the
 # kind of extra keys its fastmcp-based loader accepted.
@@ -107,7 +107,8 @@ def test_user_config_is_deep_merged_over_packaged_defaults(cwd, environ):
     loaded = load_config(cwd, environ)
     assert loaded.config.compaction.threshold_tokens == 1000
     assert loaded.config.compaction.window_fraction == 0.9
-    assert loaded.config.bash.approval_patterns == ["^danger"]
+    patterns = loaded.config.bash.approval_patterns
+    assert patterns[0] == "^danger" and patterns[1:] == packaged_defaults()["bash"]["approval_patterns"]
     assert loaded.config.bash.timeout == 120
     assert loaded.sources == [PACKAGED_CONFIG, path]
 

@@ -175,3 +175,46 @@ def test_the_cli_exits_2_with_one_line_for_a_bad_custom_tool(
     assert done.returncode == 2, done.stderr
     assert "custom tool 'no_such_package.tools:thing'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# ---- approval ----------------------------------------------------------------------------------------------
+
+DECLARED = [f"{PKG}.declared:count_lines", f"{PKG}.declared:peek", f"{PKG}.declared:wipe"]
+
+
+async def denied_turn(services: Services) -> list[str]:
+    """One turn under --approval deny; the tool results."""
+    ctx = RunContext(model="vllm/scripted", workdir=str(Path.cwd()), approval="deny", services=services)
+    state = await build_graph().ainvoke(new_turn("go"), {"recursion_limit": 40}, context=ctx)
+    return [m.content for m in state["messages"] if isinstance(m, ToolMessage)]
+
+
+@pytest.fixture
+def ran() -> list[str]:
+    from tests.fakes.custom_tools_pkg.declared import RAN
+
+    RAN.clear()
+    return RAN
+
+
+async def test_custom_tools_are_gated_unless_they_declare_themselves_read_only(ran: list[str]) -> None:
+    answers = [
+        script.tool_calls(
+            [("count_lines", {"text": "a\nb"}), ("peek", {"text": "hi there"}), ("wipe", {"path": "~"})]
+        ),
+        "done",
+    ]
+    results = await denied_turn(make_services(DECLARED, answers))
+    assert results[:2] == ["2", "hi"] and "rejected" in results[2]
+    assert ran == ["count_lines", "peek"]
+
+
+@pytest.mark.parametrize(("setting", "runs"), [("never", True), ("ask", False), ("always", False)])
+async def test_config_tool_approval_decides_for_a_custom_tool(
+    ran: list[str], setting: str, runs: bool
+) -> None:
+    answers = [script.tool_call("wipe", {"path": "x"}), "done"]
+    services = make_services(DECLARED, answers)
+    services.env.config = services.env.config.model_copy(update={"tool_approval": {"wipe": setting}})
+    [result] = await denied_turn(services)
+    assert (ran == ["wipe"]) is runs and ("rejected" in result) is not runs

@@ -22,17 +22,19 @@ from langchain_core.messages import ToolMessage
 from ml_intern.configs.schema import McpServer
 from ml_intern.graph.builder import build_graph
 from ml_intern.graph.context import RunContext
+from ml_intern.nodes.approval_interrupt import call_need
 from ml_intern.services import Services
 from ml_intern.session.runner import new_turn
 from ml_intern.tools.base import MAX_RESULT_CHARS, ToolError
 from ml_intern.tools.mcp.servers import close_all, offered_names
 from tests.fakes import llm_server as script
 from tests.fakes.mcp_server import STDERR_BANNER
-from tests.harness import FAKE_MCP_SERVER, Sandbox, is_running, started_pids
+from tests.harness import FAKE_MCP_SERVER, REPO_ROOT, Sandbox, is_running, started_pids
 from tests.harness_graph import make_services, stdio_server
 
 pytestmark = pytest.mark.e2e  # the MCP servers are real processes (stdio, HTTP, SSE)
 
+FAKE_MCP_FILES_SERVER = REPO_ROOT / "tests" / "fakes" / "mcp_files_server.py"
 SDK_DEFAULT_ENV = {"HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER"}  # the MCP SDK always passes these
 PYTHON_ADDED_ENV = {"LC_CTYPE"}  # Python's C-locale coercion may add it in the child
 
@@ -366,3 +368,69 @@ async def test_http_and_sse_servers_get_configured_headers_only(
     assert "authorization: Bearer configured-secret" in remote
     assert "authorization" not in events.lower()
     assert "hf_notforservers" not in remote + events
+
+
+# ---- approval: MCP tools are gated by config and by their read-only annotation -----------------------------
+
+
+def files_server(**settings: Any) -> dict[str, Any]:
+    """A validated `mcpServers` entry for the file tools server (tests/fakes/mcp_files_server.py)."""
+    entry = {"command": sys.executable, "args": [str(FAKE_MCP_FILES_SERVER)], **settings}
+    return McpServer.model_validate(entry).model_dump()
+
+
+async def gated_turn(services: Services, approval: str) -> dict[str, Any]:
+    """One turn through the real graph under `approval` (auto or deny: nothing waits for a human)."""
+    ctx = RunContext(model="vllm/scripted", workdir=str(Path.cwd()), approval=approval, services=services)
+    return await build_graph().ainvoke(new_turn("go"), {"recursion_limit": 60}, context=ctx)
+
+
+@pytest.fixture
+def victim(sandbox: Sandbox) -> Path:
+    """A directory of the user's outside the working directory."""
+    path = sandbox.root / "projects" / "thesis"
+    path.mkdir(parents=True)
+    (path / "chapter1.tex").write_text("years of work\n")
+    return path
+
+
+@pytest.mark.parametrize("approval", ["deny", "auto"])
+async def test_an_mcp_tool_that_may_change_things_is_gated(victim: Path, approval: str) -> None:
+    settings = {"approval": "always"} if approval == "auto" else {}
+    answers = [script.tool_call("remove_tree", {"path": str(victim)}), "ok"]
+    async with started({"files": files_server(**settings)}, answers) as services:
+        state = await gated_turn(services, approval)
+    [text] = tool_texts(state)
+    assert "rejected" in text and (victim / "chapter1.tex").exists()
+
+
+async def test_an_mcp_tool_annotated_read_only_runs_without_asking(victim: Path) -> None:
+    answers = [script.tool_call("list_dir", {"path": str(victim)}), "ok"]
+    async with started({"files": files_server()}, answers) as services:
+        state = await gated_turn(services, "deny")
+    assert tool_texts(state) == ["chapter1.tex"]
+
+
+NEEDS = {None: None, "ask": False, "always": True}  # setting -> always_ask of the need (None: no approval)
+
+
+@pytest.mark.parametrize(
+    ("server", "top_level", "expected"),
+    [
+        ({}, {}, {"remove_tree": "ask", "list_dir": None, "make_dir": "ask"}),
+        ({"approval": "never"}, {}, {"remove_tree": None, "list_dir": None, "make_dir": None}),
+        ({"approval": "always"}, {}, {"remove_tree": "always", "list_dir": "always", "make_dir": "always"}),
+        ({"tool_approval": {"remove_tree": "always"}}, {}, {"remove_tree": "always", "make_dir": "ask"}),
+        ({"approval": "never", "tool_approval": {"remove_tree": "ask"}}, {}, {"remove_tree": "ask"}),
+        ({"approval": "never"}, {"make_dir": "always"}, {"make_dir": "always", "remove_tree": None}),
+        ({}, {"list_dir": "ask", "remove_tree": "never"}, {"list_dir": "ask", "remove_tree": None}),
+    ],
+)
+async def test_mcp_approval_follows_the_tool_then_the_server_then_the_annotation(
+    server: dict[str, Any], top_level: dict[str, str], expected: dict[str, str | None]
+) -> None:
+    async with started({"files": files_server(**server)}) as services:
+        services.env.config = services.env.config.model_copy(update={"tool_approval": top_level})
+        for name, setting in expected.items():
+            need = call_need({"id": "c", "name": name, "args": {"path": "x"}}, services)
+            assert (None if need is None else need.always_ask) == NEEDS[setting], name

@@ -106,8 +106,10 @@ def dev_server(
     mcp_server = {
         "command": sys.executable,
         "args": [str(FAKE_MCP_SERVER), "--starts", str(sandbox.root / "starts")],
+        "tool_approval": {"shout": "never"},  # the config lets it run unasked (MCP tools ask by default)
     }
-    config.write_text(json.dumps({"mcpServers": {"fake": mcp_server}}))
+    # Unconfined bash: the approved command writes its check file to HOME (approval is under test here).
+    config.write_text(json.dumps({"mcpServers": {"fake": mcp_server}, "bash": {"confine": "off"}}))
     port = free_port()
     server = DevServer(f"http://127.0.0.1:{port}", sandbox.root / "langgraph-dev.log")
     env = {

@@ -16,6 +16,9 @@ from ml_intern.configs.explain import describe_error, suggest_key
 from ml_intern.configs.mcp_server import ORIGINAL_MCP_SERVER_KEYS
 from ml_intern.configs.schema import ORIGINAL_TOP_LEVEL_KEYS, PACKAGED_CONFIG, AgentConfig
 
+# Lists whose packaged entries are safety defaults: a user's list adds to them, unless the flag (a key of
+# the same section) is true; then it replaces them.
+SAFETY_LISTS = {("bash", "approval_patterns"): "replace_approval_patterns", ("bash", "hidden_paths"): None}
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 Loc = tuple[str | int, ...]
 
@@ -56,6 +59,7 @@ def load_config(cwd: Path, environ: Mapping[str, str]) -> LoadedConfig:
     for layer in layers:
         merged = deep_merge(merged, layer.data)
     merged = copy.deepcopy(merged)  # dropping ignored keys must not touch the layers
+    extend_safety_lists(merged, layers[0].data)
     warnings = drop_original_keys(merged, layers)
     config = validate(substitute_env(merged, env, (), layers), layers)
     return LoadedConfig(config, warnings, env, sources + [layer.path for layer in layers])
@@ -115,6 +119,17 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
         both_dicts = isinstance(current, dict) and isinstance(value, dict)
         merged[key] = deep_merge(current, value) if both_dicts else value
     return merged
+
+
+def extend_safety_lists(merged: dict[str, Any], packaged: dict[str, Any]) -> None:
+    """Add the packaged entries of each of SAFETY_LISTS after the user's own (in place: the user's keep
+    their indices, so an error still names the entry in their file)."""
+    for (section, key), replace_flag in SAFETY_LISTS.items():
+        part, defaults = merged.get(section), packaged.get(section, {}).get(key, [])
+        if not isinstance(part, dict) or not isinstance(part.get(key), list):
+            continue
+        if replace_flag is None or part.get(replace_flag) is not True:
+            part[key] = part[key] + [entry for entry in defaults if entry not in part[key]]
 
 
 def drop_original_keys(data: dict[str, Any], layers: list[Layer]) -> list[str]:

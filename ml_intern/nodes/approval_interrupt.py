@@ -13,10 +13,13 @@ from ml_intern.graph.context import RunContext
 from ml_intern.graph.messages import pending_calls
 from ml_intern.graph.state import AgentState
 from ml_intern.services import services_for
-from ml_intern.tools.registry import approval_need
+from ml_intern.tools.registry import ApprovalNeed, approval_need
 
 DENIED = "rejected by the approval policy (--approval deny)"
-NEVER_AUTO = "scheduled jobs are never approved automatically; ask the user to run this interactively"
+NEVER_AUTO = (
+    "never approved automatically (scheduled jobs, changes outside the working directory, credential "
+    "reads, tools the config marks `always`); ask the user to run this interactively"
+)
 
 
 def decide_without_asking(mode: str, always_ask: bool) -> dict[str, Any] | None:
@@ -44,15 +47,24 @@ def _decision(raw: Any) -> dict[str, Any]:
     return {"approved": approved, "feedback": str(raw.get("feedback") or "")}
 
 
+def call_need(call: dict[str, Any], services: Any) -> ApprovalNeed | None:
+    """Whether `call` needs approval; a call of no offered tool needs none (it only gets an error)."""
+    tool = services.tools_by_name.get(call["name"])
+    if tool is None:
+        return None
+    return approval_need(call["name"], call["args"], services.env, tool)
+
+
 async def approval_interrupt(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Decide every pending call that needs approval; interrupt only when a human must answer.
 
     Nothing before `interrupt()` may have side effects: on resume the node runs again from the top."""
     ctx = runtime.context or RunContext()
-    env = (await services_for(ctx)).env
+    services = await services_for(ctx)
+    await services.start()  # idempotent; a resumed thread must see its MCP tools and what they declare
     calls = pending_calls(state["messages"])
     # Rules may read local files (an upload's preview): off the event loop.
-    needs = await asyncio.to_thread(lambda: [approval_need(c["name"], c["args"], env) for c in calls])
+    needs = await asyncio.to_thread(lambda: [call_need(call, services) for call in calls])
     decisions: dict[str, dict[str, Any]] = {}
     ask: list[dict[str, Any]] = []
     for call, need in zip(calls, needs, strict=True):

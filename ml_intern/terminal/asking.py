@@ -12,7 +12,10 @@ from ml_intern.terminal.cards import APPROVAL_CHOICES, approval_card, approval_d
 from ml_intern.terminal.foreground import ChatExit, Foreground
 from ml_intern.terminal.text import dim, inert
 
-YOLO_ON = "approving every call from now on (scheduled jobs are still asked)"
+YOLO_ON = (
+    "approving every call from now on (scheduled jobs, changes outside the working directory, credential "
+    "reads and tools set to `always` are still asked)"
+)
 
 
 class ApprovalQuestions:

@@ -33,6 +33,13 @@ def job_details(args: dict[str, Any]) -> list[RenderableType]:
     return details
 
 
+def file_details(args: dict[str, Any]) -> list[RenderableType]:
+    """A write or edit: the path as the model gave it, then the new content or text."""
+    label, key = ("content", "content") if "content" in args else ("new text", "new_str")
+    path = dim(f"  path: {inert(str(args.get('path', '')))}")
+    return [path, dim(f"  {label}:"), preview(str(args.get(key) or ""))]
+
+
 def call_details(call: dict[str, Any]) -> list[RenderableType]:
     """What matters about a call before approving it: the command, script or content."""
     args = call.get("args") or {}
@@ -41,6 +48,8 @@ def call_details(call: dict[str, Any]) -> list[RenderableType]:
         return [dim("  command:"), preview(str(args.get("command", "")), "    $ ")]
     if name == "hf_jobs":
         return job_details(args)
+    if name in ("write", "edit"):
+        return file_details(args)
     if name == "hf_repo_files" and args.get("content"):
         return [dim("  content:"), preview(str(args["content"]))]
     return [dim("  " + inert(short_args(args, 300)))]

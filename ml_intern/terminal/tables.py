@@ -20,7 +20,11 @@ HELP = (
     ("/threads", "list recent threads"),
     ("/status", "model, thread, turns, tokens and cost"),
     ("/share-traces [public|private]", "show or set the visibility of your uploaded traces"),
-    ("/yolo", "approve every call from now on (scheduled jobs are still asked); again to stop"),
+    (
+        "/yolo",
+        "approve calls from now on (scheduled jobs, edits outside the boundary, credential reads and tools"
+        " set to always are still asked); again to stop",
+    ),
     ("/quit", "leave (Ctrl-D too); Ctrl-C cancels a running turn, twice quits"),
 )
 

@@ -12,8 +12,12 @@ from rich.text import Text
 
 from ml_intern.secrets import redact
 
-# Control characters (C0 but newline and tab, DEL, C1) and the bidirectional overrides that reorder text.
-CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# What can hide or reorder text on a terminal: control characters (C0 but newline and tab, DEL, C1), bidi
+# marks, overrides and isolates, zero-width and invisible characters, line/paragraph separators, tag chars.
+CONTROLS = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069"
+    r"\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
+)
 
 
 def inert(text: str) -> str:

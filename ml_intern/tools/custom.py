@@ -3,8 +3,9 @@
 An `attr` (or entry point) may be a LangChain tool, a typed function whose docstring is its description, a
 list of those, a factory `f(env)` returning any of those (a callable whose one parameter is named `env` or
 annotated `ToolEnv`), or a module with a `make_tools(env)` factory, like ml-intern's own tool families.
-Custom tools declare no facts: the registry treats them as undeclared (no approval rule, never read-only,
-effect unknown).
+Custom tools declare no facts to undo (effect unknown), and every call needs approval unless the config's
+`tool_approval` says otherwise or the tool declares itself read-only: a LangChain tool with
+`metadata={"read_only": True}`, or a function with the attribute `read_only = True` (tools/undeclared.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 
 from ml_intern.errors import UserError
 from ml_intern.tools.base import ToolEnv
+from ml_intern.tools.undeclared import CUSTOM, READ_ONLY
 
 ENTRY_POINT_GROUP = "ml_intern.tools"
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # what model providers accept as a function name
@@ -118,8 +120,9 @@ def function_tool(function: Any, origin: str) -> BaseTool:
             f"{origin}: {function.__name__} needs a docstring (the description the model sees)"
         )
     key = "coroutine" if inspect.iscoroutinefunction(function) else "func"
+    metadata = {READ_ONLY: True} if getattr(function, READ_ONLY, False) is True else None
     try:
-        return StructuredTool.from_function(**{key: function}, name=function.__name__)
+        return StructuredTool.from_function(**{key: function}, name=function.__name__, metadata=metadata)
     except Exception as exc:
         raise CustomToolError(
             f"{origin}: {function.__name__} cannot be made a tool: {failure(exc)}"
@@ -134,4 +137,5 @@ def checked_names(tools: list[BaseTool], origin: str, taken: set[str]) -> list[B
         if tool.name in taken:
             raise CustomToolError(f"{origin}: a tool named {tool.name!r} already exists; rename yours")
         taken.add(tool.name)
+        tool.metadata = {**(tool.metadata or {}), CUSTOM: origin}  # how approval knows it is a custom tool
     return tools

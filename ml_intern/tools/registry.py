@@ -10,6 +10,7 @@ from typing import Any
 
 from ml_intern.errors import UserError
 from ml_intern.tools.base import Effect, ToolEnv, ToolFacts
+from ml_intern.tools.undeclared import undeclared_need
 
 # Tool family modules under ml_intern.tools, in the order their tools are offered to the model.
 FAMILIES = (
@@ -69,7 +70,8 @@ def build_tools(env: ToolEnv, only: list[str] | None = None) -> list[Any]:
     return select_tools(all_tools(env), only, bool(env.config.mcpServers))
 
 
-# MCP and custom tools declare nothing (yet): no approval rule, never read-only, effect unknown.
+# MCP and custom tools declare no facts: effect unknown, never read-only for undo and the research
+# sub-agent; their approval follows the config and their own read-only declaration (tools/undeclared.py).
 UNDECLARED = ToolFacts(effect="unknown")
 
 
@@ -97,9 +99,13 @@ def call_effect(name: str, args: dict[str, Any]) -> Effect:
     return tool_facts(name).effect_of(args)
 
 
-def approval_need(name: str, args: dict[str, Any], env: ToolEnv) -> ApprovalNeed | None:
-    """Whether the call `name(args)` needs a human's approval in the run `env`, by its family's rule."""
+def approval_need(name: str, args: dict[str, Any], env: ToolEnv, tool: Any = None) -> ApprovalNeed | None:
+    """Whether the call `name(args)` needs a human's approval in the run `env`: by its family's rule, or
+    for an MCP or custom tool (`tool`, the offered tool object) by the config and its declarations."""
     facts = tool_facts(name)
+    if facts is UNDECLARED:
+        need = undeclared_need(name, tool, env.config)
+        return ApprovalNeed(reason=need[0], always_ask=need[1]) if need else None
     try:
         reason = facts.approval(args, env) if facts.approval else None
     except Exception as exc:  # malformed arguments: ask rather than crash the turn or let the call through

@@ -13,6 +13,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
 from ml_intern.tools.base import MAX_RESULT_CHARS, ToolEnv, ToolError
+from ml_intern.tools.local.boundary import resolve
 from ml_intern.tools.local.matching import locate, splice
 
 DEFAULT_READ_LINES = 2000
@@ -56,11 +57,6 @@ class EditArgs(BaseModel):
     mode: Literal["replace", "append_after", "prepend_before"] = Field(
         "replace", description="append_after/prepend_before: insert new_str after/before old_str."
     )
-
-
-def resolve(env: ToolEnv, path: str) -> Path:
-    """Resolve `path` against the working directory (absolute paths stay as they are)."""
-    return (env.workdir / Path(path).expanduser()).resolve()
 
 
 def require_file(target: Path, path: str) -> None:

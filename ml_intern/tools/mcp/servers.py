@@ -20,6 +20,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from ml_intern.logs import RedactSecrets, routes_library_logs
 from ml_intern.tools.mcp.results import bounded, result_text
 from ml_intern.tools.mcp.session import McpConnection
+from ml_intern.tools.undeclared import READ_ONLY
 
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # what model providers accept as a function name
 MAX_DESCRIPTION_CHARS = 1000  # servers may describe tools at length; every schema is sent on every call
@@ -105,8 +106,14 @@ def offered_tool(connection: McpConnection, tool: BaseTool, name: str, spill_dir
         description=description,
         args_schema=tool.args_schema,
         coroutine=run,
-        metadata={"mcp_server": connection.name, "mcp_tool": tool.name},
+        metadata={"mcp_server": connection.name, "mcp_tool": tool.name, READ_ONLY: declares_read_only(tool)},
     )
+
+
+def declares_read_only(tool: BaseTool) -> bool:
+    """Whether the server annotates the tool `readOnlyHint: true` (the adapter copies annotations into
+    its metadata); such tools run without asking unless the config says otherwise (tools/undeclared.py)."""
+    return (tool.metadata or {}).get("readOnlyHint") is True
 
 
 def send_sdk_logs_to(path: Path) -> None:
