@@ -221,10 +221,13 @@ async def test_file_changed_by_the_user_after_the_turn_is_left_alone_and_reporte
     assert (sandbox.workdir / "model.py").read_bytes() == b"lr = 0.1\nepochs = 3\n"
     assert report.restored == ["model.py"] and report.removed == []
     assert report.not_restored == [
-        ("gone.txt", "changed since the turn: left as it is"),
-        ("result.txt", "changed since the turn: left as it is"),
+        ("gone.txt", "changed since, by you or another process: left as it is"),
+        ("result.txt", "changed since, by you or another process: left as it is"),
     ]
-    assert "  not restored: result.txt (changed since the turn: left as it is)" in report.lines()
+    assert (
+        "  not restored: result.txt (changed since, by you or another process: left as it is)"
+        in report.lines()
+    )
 
 
 async def test_file_over_the_size_cap_is_reported_and_left_alone(sandbox):
@@ -238,7 +241,9 @@ async def test_file_over_the_size_cap_is_reported_and_left_alone(sandbox):
         report = await agent.undo()
     assert big.stat().st_size == 21 * 2**20 + 1
     assert (sandbox.workdir / "small.txt").read_bytes() == b"small\n"
-    assert report.not_restored == [("weights.bin", "over the 20 MB snapshot size cap")]
+    assert report.not_restored == [
+        ("weights.bin", "never copied (over the 20 MB snapshot size cap): left as it is")
+    ]
     assert report.restored == ["small.txt"]
     blobs = sandbox.ml_intern_home / "snapshots" / "blobs"
     assert max(p.stat().st_size for p in blobs.rglob("*") if p.is_file()) < 2**20
@@ -447,9 +452,9 @@ async def test_undoing_a_thread_away_prunes_its_snapshot_blobs(sandbox):
         await agent.send("one")
         await agent.send("two")
         age_snapshot_blobs(sandbox)
-        two = hashlib.sha256(b"two\n").hexdigest()
+        two = hashlib.sha256(b"# notes\n").hexdigest()  # a before-state only turn two's call row needs
         assert [p for p in snapshot_blobs(sandbox) if p.name.startswith(two[2:])]
-        await agent.undo()  # turn two can no longer be undone: what only it wrote goes
+        await agent.undo()  # turn two can no longer be undone: what only it needed goes
         assert not [p for p in snapshot_blobs(sandbox) if p.name.startswith(two[2:])]
         assert snapshot_blobs(sandbox)
         await agent.undo()  # the thread is deleted: nothing of it is kept

@@ -1,4 +1,5 @@
-"""Workspace snapshots: what a scan records and skips, hash reuse, content-addressed storage, caps, speed."""
+"""Workspace scans: what a scan records and skips, hash reuse, content-addressed storage, caps, speed, and the
+pruning of what undo no longer needs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from ml_intern.session.blobs import BlobStore
-from ml_intern.session.manifests import MAX_FILE_BYTES, Manifest, Scanner, changed_paths
+from ml_intern.session.changes import diff
+from ml_intern.session.manifests import MAX_FILE_BYTES, Manifest, Scanner
 from ml_intern.session.session import open_session
 
 HOUR_NS = 3600 * 10**9
@@ -33,7 +35,7 @@ def scan(workdir: Path, store: BlobStore, previous: Manifest | None = None, **li
     return Scanner(store, previous, set(), **limits).scan(workdir)
 
 
-async def test_snapshot_skips_vcs_envs_caches_and_ml_intern_home(sandbox):
+async def test_scan_records_vcs_envs_by_mtime_skips_caches_and_ml_intern_home(sandbox):
     work = sandbox.workdir
     for rel in (".git/HEAD", ".venv/lib/x.py", "venv/y", "node_modules/z/i.js", "pkg/__pycache__/m.pyc"):
         write(work, rel, b"junk")
@@ -41,15 +43,36 @@ async def test_snapshot_skips_vcs_envs_caches_and_ml_intern_home(sandbox):
     write(work, "pkg/m.py", b"print(1)\n")
     write(work, "README.md", b"# hi\n")
     (work / "empty").mkdir()
+    (work / "link").symlink_to("/etc")
     database = work / "state" / "checkpoints.sqlite"  # ML_INTERN_HOME inside the working directory
     async with open_session(database) as session:
-        manifest = await session.snapshots.begin_turn("t", "", work)
+        manifest = await session.snapshots.scan(work.resolve(), None, copy=True)
     assert sorted(manifest.files) == ["README.md", "pkg/m.py"]
     assert manifest.dirs == {"empty", "pkg"}
+    assert sorted(manifest.opaque) == [".git", ".venv", "node_modules", "venv"]  # mtime only, never entered
+    assert manifest.links == {"link": "/etc"}
     assert not manifest.truncated
     store = session.snapshots.store
     assert store.root == (work / "state" / "snapshots" / "blobs").resolve()
     assert store.get(manifest.files["pkg/m.py"][2]) == b"print(1)\n"
+
+
+def test_credential_files_are_never_read_and_secret_contents_never_copied(tmp_path, monkeypatch):
+    store = BlobStore(tmp_path / "blobs")
+    work = tmp_path / "work"
+    token = "hf_" + "Q" * 34
+    for rel in (".env", "server.key", ".ssh/id_rsa", ".aws/credentials", ".netrc", "secrets.json"):
+        write(work, rel, f"TOKEN={token}\n".encode())
+    write(work, "envdump.txt", f"HF_TOKEN={token}\n".encode())
+    write(work, "plain.txt", b"nothing secret\n")
+    manifest = scan(work, store)
+    assert manifest.uncopied.pop("envdump.txt") == "holds a secret"
+    assert set(manifest.uncopied.values()) == {"credential file"}
+    assert len(blobs(store)) == 1 and store.get(manifest.files["plain.txt"][2]) == b"nothing secret\n"
+    assert manifest.files[".env"][2] is None  # not even hashed
+    write(work, "later.txt", b"written after\n")
+    Scanner(store, manifest, set(), copy=False).scan(work)  # a scan after a call only hashes
+    assert len(blobs(store)) == 1
 
 
 def test_unchanged_size_and_mtime_reuse_the_hash_without_reading(tmp_path):
@@ -114,27 +137,32 @@ def test_manifest_round_trips_through_bytes_and_identical_ones_are_equal(tmp_pat
     assert Manifest.from_bytes(manifest.to_bytes(), manifest.taken_ns) == manifest
 
 
-def test_changed_paths_compare_content_and_mode_not_mtime():
+def test_diff_compares_content_and_mode_not_mtime_and_sees_links_and_skipped_dirs():
     start = Manifest(
         files={
             "same.txt": (1, 1, "s", 0o644),
             "touched.txt": (1, 1, "t", 0o644),
             "mode.sh": (1, 1, "m", 0o644),
+            "gone.txt": (1, 1, "g", 0o644),
         },
-        dirs=set(),
+        dirs={"d"},
+        links={"l": "a"},
+        opaque={"venv": 1},
     )
-    start.files["gone.txt"] = (1, 1, "g", 0o644)
     end = Manifest(
         files={
             "same.txt": (1, 1, "s", 0o644),
             "touched.txt": (1, 9, "t", 0o644),
             "mode.sh": (1, 1, "m", 0o755),
             "new.txt": (2, 2, "n", 0o644),
-        }
+        },
+        dirs={"d"},
+        links={"l": "b"},
+        opaque={"venv": 2},
     )
-    assert changed_paths(start, end) == {"mode.sh", "gone.txt", "new.txt"}
+    assert [change[0] for change in diff(start, end)] == ["gone.txt", "l", "mode.sh", "new.txt", "venv"]
     end.truncated = True  # a path missing from a truncated scan may simply not have been reached
-    assert changed_paths(start, end) == {"mode.sh", "new.txt"}
+    assert [change[0] for change in diff(start, end)] == ["l", "mode.sh", "new.txt", "venv"]
 
 
 async def test_snapshots_of_2000_small_files_are_fast(sandbox):
@@ -143,14 +171,14 @@ async def test_snapshots_of_2000_small_files_are_fast(sandbox):
         write(work, f"pkg{n % 40}/module_{n}.py", f"VALUE = {n}\n".encode() * 20)
     async with open_session(sandbox.ml_intern_home / "checkpoints.sqlite") as session:
         started = time.perf_counter()
-        first = await session.snapshots.begin_turn("t", "", work)
+        first = await session.snapshots.scan(work, None, copy=True)
         cold = time.perf_counter() - started
         started = time.perf_counter()
-        await session.snapshots.end_turn("t")
+        await session.snapshots.scan(work, None, copy=False)
         warm = time.perf_counter() - started
-    print(f"snapshot of 2000 files: first {cold * 1000:.0f} ms, next {warm * 1000:.0f} ms")
+    print(f"scan of 2000 files: first {cold * 1000:.0f} ms, next {warm * 1000:.0f} ms")
     assert len(first.files) == 2000
-    assert warm < 1.0
+    assert warm < 0.5
 
 
 def store_bytes(store: BlobStore) -> int:
@@ -207,10 +235,15 @@ def test_sweep_keeps_live_and_recent_blobs(tmp_path):
         store.get(dead)
 
 
-async def snapshot_turn(snapshots, thread: str, base: str, work: Path, rel: str, data: bytes) -> None:
-    """One user turn of `thread` that writes `rel`: snapshots at its start and end."""
-    await snapshots.begin_turn(thread, base, work)
-    write(work, rel, data)
+async def recorded_turn(snapshots, thread: str, base: str, work: Path, files: dict[str, bytes]) -> None:
+    """One user turn of `thread` whose one recorded call writes `files`."""
+    journal = await snapshots.begin_turn(thread, base, work)
+
+    async def call() -> None:
+        for rel, data in files.items():
+            write(work, rel, data)
+
+    await journal.record([{"name": "bash", "id": f"{thread}-{base}", "args": {}}], call)
     await snapshots.end_turn(thread)
 
 
@@ -223,39 +256,37 @@ def stored(store: BlobStore, data: bytes) -> bool:
 
 async def test_deleting_a_thread_prunes_its_blobs_but_not_those_another_thread_uses(sandbox):
     work = sandbox.workdir
-    write(work, "shared.txt", b"both threads saw this\n")
+    for rel in ("a.txt", "b.txt"):
+        write(work, rel, b"both threads overwrote this\n")
+    write(work, "a-only.txt", b"only thread a overwrote this\n")
     async with open_session(sandbox.ml_intern_home / "checkpoints.sqlite") as session:
         snapshots, store = session.snapshots, session.snapshots.store
-        await snapshot_turn(snapshots, "a", "", work, "only-a.txt", b"only thread a wrote this\n")
-        (work / "only-a.txt").unlink()
-        await snapshot_turn(snapshots, "b", "", work, "only-b.txt", b"only thread b wrote this\n")
+        await recorded_turn(snapshots, "a", "", work, {"a.txt": b"A\n", "a-only.txt": b"A\n"})
+        await recorded_turn(snapshots, "b", "", work, {"b.txt": b"B\n"})
         age(store)
         await snapshots.forget_thread("a")
         await snapshots.prune()
-        assert not stored(store, b"only thread a wrote this\n")
-        assert stored(store, b"both threads saw this\n") and stored(store, b"only thread b wrote this\n")
-        turn = await snapshots.turn("b", "")
-        assert sorted(turn.end.files) == ["only-b.txt", "shared.txt"]
+        assert not stored(store, b"only thread a overwrote this\n")
+        assert stored(store, b"both threads overwrote this\n")
+        assert not stored(store, b"A\n") and not stored(store, b"B\n")  # after-states: hashes only
         await snapshots.forget_thread("b")
         await snapshots.prune()
     assert blobs(store) == []
 
 
-async def test_turns_beyond_the_kept_number_lose_their_snapshots_and_blobs(sandbox):
+async def test_turns_beyond_the_kept_number_lose_their_records_and_blobs(sandbox):
     work = sandbox.workdir
     async with open_session(sandbox.ml_intern_home / "checkpoints.sqlite") as session:
         snapshots, store = session.snapshots, session.snapshots.store
         assert snapshots.keep_turns == 50  # the schema's default
         snapshots.keep_turns = 2
-        for n in range(3):
-            if n:
-                (work / f"f{n - 1}.txt").unlink()
-            await snapshot_turn(snapshots, "t", f"base{n}", work, f"f{n}.txt", b"content %d\n" % n * 50)
+        for n in range(4):
+            write(work, "f.txt", b"content %d\n" % n * 50)  # the user's, overwritten by each turn
+            await recorded_turn(snapshots, "t", f"base{n}", work, {"f.txt": b"agent\n"})
             age(store)
-        await snapshot_turn(snapshots, "t", "base3", work, "g.txt", b"last\n")
-        kept = [base for base in ("base0", "base1", "base2", "base3") if await snapshots.turn("t", base)]
+        kept = [base for base in ("base0", "base1", "base2", "base3") if await snapshots.recorded("t", base)]
     assert kept == ["base2", "base3"]
-    assert [stored(store, b"content %d\n" % n * 50) for n in range(3)] == [False, False, True]
+    assert [stored(store, b"content %d\n" % n * 50) for n in range(4)] == [False, False, True, True]
 
 
 async def test_turns_past_the_limit_are_dropped_a_fifth_of_the_limit_at_a_time(sandbox):
@@ -265,7 +296,7 @@ async def test_turns_past_the_limit_are_dropped_a_fifth_of_the_limit_at_a_time(s
         snapshots.keep_turns = 10
         counts = []
         for n in range(13):
-            await snapshot_turn(snapshots, "t", f"base{n:02}", work, "f.txt", b"%d\n" % n)
-            async with snapshots.conn.execute("SELECT COUNT(*) FROM ml_intern_snapshots") as cursor:
+            await recorded_turn(snapshots, "t", f"base{n:02}", work, {"f.txt": b"%d\n" % n})
+            async with snapshots.conn.execute("SELECT COUNT(*) FROM ml_intern_undo_turns") as cursor:
                 counts.append((await cursor.fetchone())[0])
     assert counts == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 10, 11]

@@ -23,3 +23,6 @@ class RunContext:
     # The built `ml_intern.services.Services` (the CLI and tests inject them; else `services_for` builds
     # them). Typed loosely: graph/ must not import services.py, which imports the tools built on graph/.
     services: SkipJsonSchema[Any] = field(default=None, repr=False)  # not in Studio's context form
+    # The call journal of the user turn (ml_intern.session.journal.CallJournal), set by Session.turn: local
+    # tool calls record what they change, so undo reverts exactly that. None (Studio): calls are not recorded.
+    journal: SkipJsonSchema[Any] = field(default=None, repr=False)

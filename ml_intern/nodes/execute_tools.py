@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from langchain_core.messages import ToolMessage
@@ -16,9 +17,12 @@ from ml_intern.graph.context import RunContext
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import pending_calls, tool_result
 from ml_intern.graph.state import AgentState, add_usage
-from ml_intern.secrets import redact
+from ml_intern.secrets import redact, unredacted_args
 from ml_intern.services import services_for
 from ml_intern.tools.base import ToolError, clip
+from ml_intern.tools.registry import approval_need, call_effect
+
+LOCAL = ("local files", "unknown")  # call effects recorded in the undo journal
 
 
 def rejection_text(feedback: str) -> str:
@@ -52,7 +56,7 @@ async def run_call(call: dict[str, Any], tools: dict[str, Any]) -> ToolMessage:
 async def invoke(tool: Any, call: dict[str, Any]) -> tuple[str, str, Any]:
     """The tool's answer to `call`: (text, status, artifact); a failure is an error text, not an exception."""
     try:
-        output = await tool.ainvoke(tool_call(name=call["name"], args=call["args"], id=call["id"]))
+        output = await tool.ainvoke(tool_call(name=call["name"], args=unredacted_args(call), id=call["id"]))
     except ToolError as exc:
         return f"Error: {exc}", "error", None
     except ValidationError as exc:
@@ -83,7 +87,16 @@ async def execute_tools(state: AgentState, runtime: Runtime[RunContext]) -> dict
     calls = pending_calls(state["messages"])
 
     async def answer(call: dict[str, Any]) -> ToolMessage:
-        decision = approvals.get(call["id"], {"approved": True})
+        decision = approvals.get(call["id"])
+        if decision is None and call["name"] in tools:
+            # Defense in depth: a call that needs approval yet has no decision (an odd or resumed state, a
+            # link swapped since approval_interrupt looked) is rejected, never run.
+            need = await asyncio.to_thread(
+                approval_need, call["name"], call["args"], services.env, tools[call["name"]]
+            )
+            if need is not None:
+                decision = {"approved": False, "feedback": f"no approval was recorded ({need.reason})"}
+        decision = decision or {"approved": True}
         if not decision["approved"]:
             emit(state_change(call, "rejected"))
             return tool_result(call, rejection_text(decision.get("feedback", "")), "error")
@@ -91,10 +104,32 @@ async def execute_tools(state: AgentState, runtime: Runtime[RunContext]) -> dict
             emit(state_change(call, "approved"))
         return await run_call(call, tools)
 
-    results = await asyncio.gather(*(answer(call) for call in calls))
+    results = await answer_all(calls, answer, getattr(runtime.context, "journal", None))
     update: dict[str, Any] = {"messages": list(results), "approvals": {}}
     usage = sub_agent_usage(results)
     return {**update, "usage": usage} if usage else update
+
+
+async def answer_all(
+    calls: list[dict[str, Any]], answer: Callable[[dict[str, Any]], Awaitable[ToolMessage]], journal: Any
+) -> list[ToolMessage]:
+    """Answer every call concurrently; those that may write local files run inside one journal record (the
+    workdir scanned before and after them, for undo), the others beside it."""
+    local = [i for i, c in enumerate(calls) if journal and local_effect(c)]
+    rest = [i for i in range(len(calls)) if i not in local]
+
+    async def run(indices: list[int]) -> list[ToolMessage]:
+        return list(await asyncio.gather(*(answer(calls[i]) for i in indices)))
+
+    recorded = journal.record([calls[i] for i in local], lambda: run(local)) if local else run([])
+    done_local, done_rest = await asyncio.gather(recorded, run(rest))
+    answers = dict(zip(local + rest, done_local + done_rest, strict=True))
+    return [answers[i] for i in range(len(calls))]
+
+
+def local_effect(call: dict[str, Any]) -> bool:
+    """Whether the call may change local files (undeclared tools, MCP and custom, may)."""
+    return call_effect(call["name"], call.get("args") or {}) in LOCAL
 
 
 def sub_agent_usage(results: list[ToolMessage]) -> dict[str, Any]:

@@ -58,6 +58,15 @@ class BlobStore:
         os.replace(partial, target)  # readers never see a half-written blob
         return sha
 
+    def keep(self, sha: str) -> bool:
+        """Mark `sha` as in use (a sweep elsewhere then spares it); False when it is not stored."""
+        plain = self.path(sha)
+        for stored in (plain + COMPRESSED, plain):
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(stored)
+                return True
+        return False
+
     def get(self, sha: str) -> bytes:
         """The content stored under `sha`; FileNotFoundError when it is not stored."""
         plain = self.path(sha)

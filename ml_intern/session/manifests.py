@@ -1,10 +1,12 @@
-"""Manifests of the working directory (path -> size, mtime, sha256, mode) and the scan that takes them.
+"""Manifests of the working directory (path -> size, mtime, sha256, mode; symlinks; skipped dirs), and scans.
 
-Each file's content is stored once, content-addressed, in a BlobStore under ML_INTERN_HOME/snapshots/ (never
-in the working directory). A file whose size and mtime did not change since the previous snapshot keeps its
-hash without being read again, unless it was modified within RACY_NS of that snapshot (timestamps are coarse).
-Limits: files over MAX_FILE_BYTES (20 MB) are listed but not copied, a scan stops after MAX_FILES (20,000)
-files, and reads at most MAX_NEW_BYTES.
+A scan taken before a tool call copies each file's content once, content-addressed, into a BlobStore under
+ML_INTERN_HOME/snapshots/ (never in the working directory), so undo can put it back; a scan taken after a call
+only hashes. A file whose size and mtime did not change since the previous scan keeps its hash without being
+read again, unless it was modified within RACY_NS of that scan (timestamps are coarse). Never copied:
+credential files (by name or place: not even read), contents that look like secrets (hashed only), files over
+MAX_FILE_BYTES (20 MB: not read). Skipped dirs (.git, venv, node_modules) are recorded by their mtime only, so
+a change directly inside them is seen and listed, never restored. A scan stops after MAX_FILES (20,000) files.
 """
 
 from __future__ import annotations
@@ -12,23 +14,30 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import stat
 import time
 import zlib
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
+from ml_intern.secrets import is_credential_path, looks_secret
 from ml_intern.session.blobs import BlobStore
 
 MAX_FILE_BYTES = 20 * 1024 * 1024  # larger files are listed, never copied: undo reports them as not restored
 MAX_FILES = 20_000  # files scanned per snapshot; changes beyond them are not tracked (undo says so)
 MAX_NEW_BYTES = 512 * 1024 * 1024  # bytes read per snapshot; the rest waits for a later snapshot
-SKIPPED_DIRS = frozenset({".git", ".venv", "venv", "node_modules", "__pycache__", ".langgraph_api"})
-SECRET_FILES = re.compile(r"^\.env(\..*)?$|\.(pem|key)$")  # never copied into the snapshot store
+SKIPPED_DIRS = frozenset({".git", ".venv", "venv", "node_modules"})  # recorded by mtime, never entered
+CACHE_DIRS = frozenset({"__pycache__", ".langgraph_api"})  # regenerated caches: not recorded at all
 RACY_NS = 2_000_000_000  # files modified this close to the previous scan are hashed again (coarse mtimes)
+FINE_RACY_NS = 100_000_000  # the same where mtimes have sub-second parts (the kernel's clock ticks in ms)
 
-Entry = tuple[int, int, str | None, int]  # size, mtime_ns, sha256 (None: not snapshotted), mode bits
+# Why a file's content is not in the store (Manifest.uncopied). HASH_ONLY: an after-call scan hashed it; the
+# next scan before a call copies it.
+CREDENTIAL, SECRET, HASH_ONLY = "credential file", "holds a secret", "hash only"
+OVER_CAP, UNREAD = "over the {mb:g} MB snapshot size cap", "unreadable, or the snapshot read budget ran out"
+
+Entry = tuple[int, int, str | None, int]  # size, mtime_ns, sha256 (None: not hashed), mode bits
 
 
 @dataclass
@@ -39,21 +48,26 @@ class Manifest:
     dirs: set[str] = field(default_factory=set)  # workdir-relative directories
     taken_ns: int = 0  # when the scan started
     truncated: bool = False  # the scan stopped at the file cap
+    links: dict[str, str] = field(default_factory=dict)  # symlink -> its target text (never followed)
+    opaque: dict[str, int] = field(default_factory=dict)  # skipped dir -> its mtime_ns
+    uncopied: dict[str, str] = field(default_factory=dict)  # file whose content is not stored -> why
 
     def content(self) -> tuple:
         """What the manifest says about the files (the scan time aside)."""
-        return (self.files, self.dirs, self.truncated)
+        return (self.files, self.dirs, self.truncated, self.links, self.opaque, self.uncopied)
 
     def to_bytes(self) -> bytes:
         """JSON without the scan time, so that identical manifests are stored once (the store compresses)."""
         data = {"files": self.files, "dirs": sorted(self.dirs), "truncated": self.truncated}
+        data.update(links=self.links, opaque=self.opaque, uncopied=self.uncopied)
         return json.dumps(data, separators=(",", ":")).encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes, taken_ns: int = 0) -> Manifest:
         data = json.loads(raw if raw.startswith(b"{") else zlib.decompress(raw))  # older ones: zlib'd JSON
         files = {path: tuple(entry) for path, entry in data["files"].items()}
-        return cls(files, set(data["dirs"]), taken_ns, data["truncated"])  # type: ignore[arg-type]
+        extra = {key: data.get(key, {}) for key in ("links", "opaque", "uncopied")}  # older ones lack them
+        return cls(files, set(data["dirs"]), taken_ns, data["truncated"], **extra)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -66,10 +80,12 @@ class Scanner:
     max_files: int = MAX_FILES
     max_file_bytes: int = MAX_FILE_BYTES
     budget: int = MAX_NEW_BYTES  # bytes this scan may still read
+    copy: bool = True  # store contents (before a call); False: hash only (after a call)
 
     def __post_init__(self) -> None:
         self.reusable = self.previous.files if self.previous else {}
-        self.trusted_before = self.previous.taken_ns - RACY_NS if self.previous else 0
+        self.why_uncopied = self.previous.uncopied if self.previous else {}
+        self.taken_ns = self.previous.taken_ns if self.previous else 0
 
     def scan(self, workdir: Path) -> Manifest:
         manifest = Manifest(taken_ns=time.time_ns())
@@ -83,75 +99,96 @@ class Scanner:
             subdirs = []
             for entry in entries:
                 rel = f"{folder}/{entry.name}" if folder else entry.name
-                if entry.path in self.excluded:
+                if entry.path in self.excluded or entry.name in CACHE_DIRS:
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    subdirs += [] if entry.name in SKIPPED_DIRS else [rel]
-                elif entry.is_file(follow_symlinks=False) and not SECRET_FILES.search(entry.name):
-                    if len(manifest.files) >= self.max_files:
-                        manifest.truncated = True
-                        return manifest
-                    manifest.files[rel] = self.entry(entry, rel)
-            manifest.dirs.update(subdirs)
-            pending.extend(reversed(subdirs))
+                    subdirs.append(rel)
+                elif len(manifest.files) >= self.max_files:
+                    manifest.truncated = True
+                    return manifest
+                elif entry.is_file(follow_symlinks=False):  # the common case, without record's checks
+                    try:
+                        manifest.files[rel], why = self.entry(
+                            entry.path, rel, entry.stat(follow_symlinks=False)
+                        )
+                    except OSError:
+                        continue
+                    if why:
+                        manifest.uncopied[rel] = why
+                else:
+                    self.record(manifest, entry.path, rel)
+            manifest.dirs.update(d for d in subdirs if d.rsplit("/", 1)[-1] not in SKIPPED_DIRS)
+            for rel in subdirs:
+                if rel.rsplit("/", 1)[-1] in SKIPPED_DIRS:
+                    self.record(manifest, str(workdir / rel), rel)
+            pending.extend(reversed([d for d in subdirs if d in manifest.dirs]))
         return manifest
 
-    def entry(self, item: os.DirEntry, rel: str) -> Entry:
-        """The file's entry, reading it only when its size or mtime changed (or may have: racy mtime)."""
+    def scan_paths(self, workdir: Path, rels: list[str]) -> Manifest:
+        """Only `rels` and the directories leading to them (what a write or edit call can change)."""
+        manifest = Manifest(taken_ns=time.time_ns())
+        for rel in rels:
+            parts = rel.split("/")
+            for depth in range(1, len(parts) + 1):
+                sub = "/".join(parts[:depth])
+                if not self.record(manifest, str(workdir / sub), sub) or sub not in manifest.dirs:
+                    break
+        return manifest
+
+    def record(self, manifest: Manifest, path: str, rel: str) -> bool:
+        """Add what is at `path` to `manifest` (dir, symlink, skipped dir or file); False when nothing is."""
         try:
-            st = item.stat(follow_symlinks=False)
+            st = os.lstat(path)
         except OSError:
-            return (0, 0, None, 0)
+            return False
+        name = rel.rsplit("/", 1)[-1]
+        if stat.S_ISLNK(st.st_mode):
+            manifest.links[rel] = os.readlink(path)
+        elif stat.S_ISDIR(st.st_mode) and name in SKIPPED_DIRS:
+            manifest.opaque[rel] = st.st_mtime_ns
+        elif stat.S_ISDIR(st.st_mode):
+            manifest.dirs.add(rel)
+        elif stat.S_ISREG(st.st_mode):
+            manifest.files[rel], why = self.entry(path, rel, st)
+            if why:
+                manifest.uncopied[rel] = why
+        return True
+
+    def entry(self, path: str, rel: str, st: os.stat_result) -> tuple[Entry, str | None]:
+        """The file's entry and why its content is not stored (None: stored, or not needed)."""
         size, mtime, mode = st.st_size, st.st_mtime_ns, stat.S_IMODE(st.st_mode)
-        old = self.reusable.get(rel)
-        if old and old[0] == size and old[1] == mtime and old[2] and mtime < self.trusted_before:
-            return (size, mtime, old[2], mode)
-        if size > self.max_file_bytes or size > self.budget:
-            return (size, mtime, None, mode)
+        if credential(rel):
+            return (size, mtime, None, mode), CREDENTIAL
+        old, why = self.reusable.get(rel), self.why_uncopied.get(rel)
+        racy = FINE_RACY_NS if mtime % 1_000_000_000 else RACY_NS
+        fresh = old and old[0] == size and old[1] == mtime and mtime < self.taken_ns - racy
+        if fresh and (old[2] or why) and not (self.copy and why in (HASH_ONLY, UNREAD)):
+            return (size, mtime, old[2], mode), why
+        if size > self.max_file_bytes:
+            return (size, mtime, None, mode), OVER_CAP.format(mb=self.max_file_bytes / 2**20)
+        if size > self.budget:
+            return (size, mtime, None, mode), UNREAD
         try:
-            with open(item.path, "rb") as source:
+            with open(path, "rb") as source:
                 data = source.read()
         except OSError:
-            return (size, mtime, None, mode)
+            return (size, mtime, None, mode), UNREAD
         self.budget -= len(data)
-        return (size, mtime, self.store.put(data), mode)
+        if not self.copy:
+            return (size, mtime, hashlib.sha256(data).hexdigest(), mode), HASH_ONLY
+        if looks_secret(data):
+            return (size, mtime, hashlib.sha256(data).hexdigest(), mode), SECRET
+        return (size, mtime, self.store.put(data), mode), None
 
 
-def file_state(path: Path, max_file_bytes: int = MAX_FILE_BYTES) -> Entry | None:
-    """What is at `path` now: None when nothing is; a sha of None when it cannot be hashed."""
-    try:
-        st = path.lstat()
-    except FileNotFoundError:
-        return None
-    entry = (st.st_size, st.st_mtime_ns, None, stat.S_IMODE(st.st_mode))
-    if not stat.S_ISREG(st.st_mode) or st.st_size > max_file_bytes:
-        return entry
-    return (*entry[:2], hashlib.sha256(path.read_bytes()).hexdigest(), entry[3])
-
-
-def same_content(a: Entry | None, b: Entry | None) -> bool:
-    """Both absent, or both hashed with the same content."""
-    if a is None or b is None:
-        return a is b
-    return a[2] is not None and a[2] == b[2]
-
-
-def changed_paths(start: Manifest, end: Manifest) -> set[str]:
-    """Files that differ between two manifests; with a truncated one, only paths it saw."""
-    paths = set()
-    for path in start.files.keys() | end.files.keys():
-        a, b = start.files.get(path), end.files.get(path)
-        if a is None or b is None or a[2] is None or b[2] is None:
-            differs = a is None or b is None or a[:2] != b[:2]
-        else:
-            differs = (a[0], a[2], a[3]) != (b[0], b[2], b[3])
-        seen = (path in start.files or not start.truncated) and (path in end.files or not end.truncated)
-        if differs and seen:
-            paths.add(path)
-    return paths
+@lru_cache(maxsize=1 << 16)
+def credential(rel: str) -> bool:
+    """`is_credential_path`, remembered: a scan asks it of every file, every call."""
+    return is_credential_path(rel)
 
 
 def blobs_of(raw: bytes) -> set[str]:
-    """The blobs a stored manifest refers to (its files' contents), without building the Manifest."""
+    """The blobs a stored manifest refers to (its copied files' contents), without building the Manifest."""
     data = json.loads(raw if raw.startswith(b"{") else zlib.decompress(raw))
-    return {entry[2] for entry in data["files"].values() if entry[2]}
+    uncopied = data.get("uncopied", {})
+    return {entry[2] for path, entry in data["files"].items() if entry[2] and path not in uncopied}

@@ -1,104 +1,150 @@
-"""Put back the files undone turns changed, from their snapshots; leave alone what changed since."""
+"""Put back what undone tool calls changed, newest call first, and only where the path still holds what the
+agent left; everything else is listed with the reason it was left alone."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ml_intern.session import safe_paths
 from ml_intern.session.blobs import BlobStore
-from ml_intern.session.manifests import MAX_FILES, Entry, changed_paths, file_state, same_content
-from ml_intern.session.workspace import TurnSnapshots
+from ml_intern.session.changes import State, same
+from ml_intern.session.journal import CallRow
+from ml_intern.session.manifests import RACY_NS
+
+CHANGED_SINCE = "changed since, by you or another process: left as it is"
+BETWEEN_CALLS = "changed between the agent's calls: put back as it was then, not further"
 
 
 @dataclass
 class FileRewind:
-    """The file changes an undo makes, planned newest turn first, then applied."""
+    """The file changes an undo makes, planned newest call first, then applied."""
 
-    planned: dict[Path, tuple[str, Entry | None]] = field(default_factory=dict)  # path -> (shown, put back)
-    dirs: dict[Path, tuple[str, bool]] = field(default_factory=dict)  # dir -> (shown, must exist)
+    workdir: Path = Path()
+    cap: int = 0  # files over this size are compared by size and mtime, not hashed
+    put: dict[str, State] = field(default_factory=dict)  # path -> the state to put back
+    found: dict[str, State] = field(default_factory=dict)  # path -> what it holds now (checked again)
     restored: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)  # shown path -> why it was left alone
+    refused: dict[str, str] = field(default_factory=dict)  # shown path -> why it was (partly) left alone
 
-    def plan_turn(self, turn: TurnSnapshots, latest: bool, cap: int) -> None:
-        """Rewind one turn's changes on top of what later turns' rewinds already planned."""
-        start, end = turn.start, turn.end
-        assert start is not None and end is not None
-        if start.truncated or end.truncated:
-            self.refused["(working directory)"] = f"over {MAX_FILES} files: only the first were snapshotted"
-        for rel in sorted(changed_paths(start, end)):
-            path = turn.workdir / rel
+    def plan_call(self, row: CallRow, others: dict[str, str]) -> None:
+        """Rewind one batch's changes on top of what later batches' rewinds already planned."""
+        kept = renamed_away(row)
+        for rel, before, after in row.changes or []:
             if rel in self.refused:
                 continue
-            now = self.planned[path][1] if path in self.planned else file_state(path, cap)
-            why = refusal(now, start.files.get(rel), end.files.get(rel), cap, path in self.planned)
-            if why:
+            if rel in others:
+                self.refused[rel] = f"also changed while a call of thread {others[rel]} ran: left as it is"
+                continue
+            later = rel in self.put
+            try:
+                now = self.put[rel] if later else safe_paths.state_at(self.workdir, rel, self.cap)
+            except safe_paths.Unsafe as exc:
+                if not self.relinked(rel):
+                    self.refused[rel] = f"not followed: {exc}; left as it is"
+                    continue
+                now = None  # under a symlink the agent put in place of a directory, which goes first
+            why = refusal(before, after, now, kept.get(rel))
+            if why == CHANGED_SINCE and later:
+                self.refused[rel] = BETWEEN_CALLS
+            elif why:
                 self.refused[rel] = why
             else:
-                self.planned[path] = (rel, start.files.get(rel))
-        self.dirs.update({turn.workdir / d: (d, False) for d in end.dirs - start.dirs})
-        self.dirs.update({turn.workdir / d: (d, True) for d in start.dirs - end.dirs})
+                self.found.setdefault(rel, now)
+                self.put[rel] = before
+
+    def relinked(self, rel: str) -> bool:
+        """Whether a directory above `rel` is a symlink the plan replaces by the directory it was."""
+        parts = rel.split("/")
+        for depth in range(1, len(parts)):
+            up = "/".join(parts[:depth])
+            found, want = self.found.get(up), self.put.get(up)
+            if found and want and found[0] == "link" and want[0] == "dir":
+                return True
+        return False
 
     def apply(self, store: BlobStore) -> None:
-        """Put files back, delete created ones, then fix directories (deepest first)."""
-        for path, (rel, entry) in self.planned.items():
-            try:
-                now = file_state(path)
-                if same_content(now, entry) and (entry is None or now is None or now[3] == entry[3]):
-                    continue
-                if entry is None:
-                    path.unlink()
-                    self.removed.append(rel)
-                else:
-                    write_back(path, store.get(entry[2] or ""), entry[3])
-                    self.restored.append(rel)
-            except OSError as exc:
-                self.refused[rel] = f"could not be put back: {exc.strerror or exc}"
-        for path, (rel, wanted) in sorted(self.dirs.items(), key=lambda item: -len(item[0].parts)):
-            try:
-                if wanted and not path.exists():
-                    path.mkdir(parents=True)
-                    self.restored.append(rel + "/")
-                elif not wanted and remove_if_empty(path):
-                    self.removed.append(rel + "/")
-            except OSError as exc:
-                self.refused[rel + "/"] = f"could not be put back: {exc.strerror or exc}"
+        """Remove files and links, make directories, write files and links, then drop emptied directories."""
+        plan = [
+            (rel, self.found[rel], want) for rel, want in self.put.items() if not same(self.found[rel], want)
+        ]
+        deep = sorted(plan, key=lambda item: -item[0].count("/"))
+        for rel, now, want in deep:
+            if now is not None and now[0] in ("file", "link") and (want is None or want[0] != now[0]):
+                self._do(rel, lambda r=rel: safe_paths.unlink(self.workdir, r), want is None, now)
+        for rel, now, want in reversed(deep):
+            if want is not None and want[0] == "dir" and (now is None or now[0] != "dir"):
+                self._do(rel + "/", lambda r=rel: safe_paths.make_dir(self.workdir, r), False, None)
+        for rel, _, want in plan:
+            if want is not None and want[0] in ("file", "link"):
+                self._do(rel, lambda r=rel, w=want: self._write(store, r, w), False, None)
+        for rel, now, want in deep:
+            if now is not None and now[0] == "dir" and (want is None or want[0] != "dir"):
+                self._do(rel + "/", lambda r=rel: safe_paths.remove_if_empty(self.workdir, r), True, None)
+
+    def _write(self, store: BlobStore, rel: str, want: list) -> bool:
+        if want[0] == "link":
+            safe_paths.write_link(self.workdir, rel, want[1])
+        else:
+            safe_paths.write_file(self.workdir, rel, store.get(want[3]), want[4])
+        return True
+
+    def _do(self, shown: str, action, removal: bool, expected: State) -> None:
+        """Run one step; a removal first checks the path still holds what the agent left."""
+        rel = shown.rstrip("/")
+        try:
+            if expected is not None and not same(safe_paths.state_at(self.workdir, rel, self.cap), expected):
+                self.refused[shown] = CHANGED_SINCE
+                return
+            if action() is False:
+                self.refused[shown] = "not empty: left as it is"
+                return
+        except safe_paths.Unsafe as exc:
+            self.refused[shown] = f"not followed: {exc}; left as it is"
+            return
+        except OSError as exc:
+            self.refused[shown] = f"could not be put back: {exc.strerror or exc}"
+            return
+        if removal:
+            self.removed.append(shown)
+        elif shown not in self.restored:
+            self.restored.append(shown)
 
 
-def refusal(
-    now: Entry | None, before: Entry | None, after: Entry | None, cap: int, partly: bool
-) -> str | None:
-    """Why a path the turn changed must be left alone, or None when it can be rewound."""
-    for entry in (before, after):
-        if entry is not None and entry[2] is None:
-            if entry[0] > cap:
-                return f"over the {cap / 2**20:g} MB snapshot size cap"
-            return "not snapshotted (unreadable, or the snapshot read budget ran out)"
-    if same_content(now, after):
-        return None
-    if partly:
-        return "changed between the undone turns: rewound only to the start of the later turn"
-    return "changed since the turn: left as it is"
+def refusal(before: State, after: State, now: State, original: str | None) -> str | None:
+    """Why a path a call changed must be left alone, or None when it can be put back."""
+    for state in (before, after):
+        if state is not None and state[0] == "opaque":
+            return "a directory undo does not look inside (never copied): left as it is"
+        if state is not None and state[0] == "other":
+            return "not a file, directory or symlink: left as it is"
+    if before is not None and before[0] == "file" and before[5]:
+        return f"never copied ({before[5]}): left as it is"
+    if not same(now, after):
+        return CHANGED_SINCE
+    if before is None and original:
+        return f"may be the only copy of {original}, which undo cannot restore: kept"
+    return None
 
 
-def write_back(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.ml-intern-undo")
-    temporary.write_bytes(data)
-    os.chmod(temporary, mode)
-    os.replace(temporary, path)
+def renamed_away(row: CallRow) -> dict[str, str]:
+    """Files the batch created that may be the only copy of something it moved -> what that may be.
 
-
-def remove_if_empty(path: Path) -> bool:
-    """Remove a directory holding nothing (bytecode caches aside)."""
-    if path.is_symlink() or not path.is_dir():
-        return False
-    contents = list(path.iterdir())
-    if any(child.name != "__pycache__" for child in contents):
-        return False
-    for child in contents:
-        shutil.rmtree(child)
-    path.rmdir()
-    return True
+    A move keeps size and mtime, while a file the batch wrote is newer than the batch: a created file older
+    than the batch is kept unless it matches a removed file undo puts back (a rename of a copied file)."""
+    removed: dict[tuple[int, int], tuple[str, bool]] = {}  # (size, mtime) -> (path, copied)
+    for rel, before, after in row.changes or []:
+        if before and before[0] == "file" and (after is None or after[0] != "file"):
+            removed[(before[1], before[2])] = (rel, not before[5])
+    kept = {}
+    newer_than = int(row.started_at * 1e9) - RACY_NS  # coarse file system clocks
+    for rel, before, after in row.changes or []:
+        if before is not None or after is None or after[0] != "file":
+            continue
+        source, copied = removed.get((after[1], after[2]), ("", False))
+        if source and not copied:
+            kept[rel] = source
+        elif not source and after[2] < newer_than:
+            kept[rel] = "something undo does not track (outside, or in venv/, .git, ...)"
+    return kept

@@ -1,9 +1,8 @@
-"""Workspace snapshots around a user turn, so that undo can put back the files the turn changed."""
+"""The undo record of a user turn: its row, and the journal its tool calls record their changes in."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,8 @@ from ml_intern.graph import events
 from ml_intern.graph.context import RunContext
 from ml_intern.graph.events import EventSink
 from ml_intern.graph.messages import is_user_turn
-from ml_intern.session.workspace import MAX_FILES, WorkspaceSnapshots
+from ml_intern.session.journal import CallJournal
+from ml_intern.session.workspace import WorkspaceSnapshots
 
 
 def starts_user_turn(graph_input: Any) -> bool:
@@ -29,31 +29,31 @@ async def snapshot_turn_start(
     graph_input: Any,
     ctx: RunContext,
     on_event: EventSink,
-) -> None:
-    """Snapshot the workdir as a user turn starts, keyed by the checkpoint the turn starts from."""
-    if snapshots is None or not starts_user_turn(graph_input):
-        return
-    head = await app.checkpointer.aget_tuple({"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}})
-    base = head.config["configurable"]["checkpoint_id"] if head else ""
-    workdir = Path(ctx.workdir or os.getcwd())
-    await _snapshot(on_event, snapshots.begin_turn(thread_id, base, workdir))
+) -> CallJournal | None:
+    """Record a user turn starting, keyed by the checkpoint it starts from; the journal its calls record in
+    (a resumed turn's calls belong to the thread's latest user turn). None: nothing is recorded."""
+    if snapshots is None:
+        return None
+    try:
+        if not starts_user_turn(graph_input):
+            return await snapshots.latest_turn(thread_id)
+        head = await app.checkpointer.aget_tuple(
+            {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
+        )
+        base = head.config["configurable"]["checkpoint_id"] if head else ""
+        return await snapshots.begin_turn(thread_id, base, Path(ctx.workdir or os.getcwd()))
+    except Exception as exc:  # a full disk must not stop the agent: undo only loses this turn's files
+        on_event(events.notice("undo", f"workspace snapshot failed: {exc}"))
+        return None
 
 
 async def snapshot_turn_end(
     snapshots: WorkspaceSnapshots | None, thread_id: str, on_event: EventSink
 ) -> None:
-    """Snapshot the workdir as the turn ends (a no-op when no user turn began a snapshot)."""
-    if snapshots is not None:
-        await _snapshot(on_event, snapshots.end_turn(thread_id))
-
-
-async def _snapshot(on_event: EventSink, snapshot: Awaitable[Any]) -> None:
-    """Await a snapshot; a failure only costs undo its file restore, never the turn."""
-    try:
-        manifest = await snapshot
-    except Exception as exc:  # a full disk or an unreadable workdir must not stop the agent
-        on_event(events.notice("undo", f"workspace snapshot failed: {exc}"))
+    """Save the latest scans and forget turns past the limit (never fails the turn)."""
+    if snapshots is None:
         return
-    if manifest is not None and manifest.truncated:
-        text = f"more than {MAX_FILES} files in the working directory: undo tracks only the first"
-        on_event(events.notice("undo", text))
+    try:
+        await snapshots.end_turn(thread_id)
+    except Exception as exc:
+        on_event(events.notice("undo", f"workspace snapshot failed: {exc}"))

@@ -6,13 +6,16 @@ import asyncio
 import contextlib
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from langchain_core.messages import BaseMessage
 
 from ml_intern.errors import UserError
 from ml_intern.graph import events
+from ml_intern.session.changes import legacy_changed_paths
 from ml_intern.session.effects import remote_effects
+from ml_intern.session.journal import CallRow, overlapping, turn_calls
 from ml_intern.session.restore import FileRewind
 from ml_intern.session.rewind import TurnStart, find_rewind
 from ml_intern.session.threads import ThreadStore, thread_config
@@ -25,6 +28,11 @@ class UndoSession(Protocol):
     app: Any  # the compiled graph, with its checkpointer
     threads: ThreadStore  # the thread table
     snapshots: WorkspaceSnapshots | None  # None: the session takes no workspace snapshots
+
+
+OLDER_VERSION = (
+    "recorded by an older ml-intern, which cannot tell your changes from the agent's: left as it is"
+)
 
 
 class NothingToUndo(UserError):
@@ -77,23 +85,54 @@ def _clip(text: str, width: int = 80) -> str:
 async def rewind_workspace(
     snapshots: WorkspaceSnapshots | None, thread_id: str, starts: list[TurnStart]
 ) -> FileRewind:
-    """Undo the file changes of the turns in `starts` (newest first)."""
-    rewind = FileRewind()
+    """Undo the file changes the recorded tool calls of the turns in `starts` (newest first) made."""
     if snapshots is None:
+        rewind = FileRewind()
         rewind.refused["(working directory)"] = "this session takes no workspace snapshots"
         return rewind
-    turns = [(start, await snapshots.turn(thread_id, start.base)) for start in starts]
+    rewind = FileRewind(cap=snapshots.max_file_bytes)
+    plans: list[tuple[CallRow, dict[str, str]]] = []
+    for start in starts:
+        label = f"(files of: {_clip(start.prompt, 40)})"
+        if not await snapshots.recorded(thread_id, start.base):
+            await list_unrecorded(snapshots, thread_id, start.base, label, rewind)
+            continue
+        for row in await turn_calls(snapshots.conn, thread_id, start.base):
+            if row.changes is None:
+                rewind.refused[f"{label} call {row.seq}"] = "what that call changed was not recorded"
+                continue
+            if not plans:
+                rewind.workdir = Path(row.workdir)
+            if Path(row.workdir) != rewind.workdir:
+                rewind.refused[f"{label} call {row.seq}"] = f"ran in another working directory, {row.workdir}"
+                continue
+            plans.append((row, await concurrent_paths(snapshots, row)))
 
     def run() -> None:
-        for index, (start, turn) in enumerate(turns):
-            if turn is None or turn.start is None or turn.end is None:
-                rewind.refused[f"(files of: {_clip(start.prompt, 40)})"] = "no snapshot of that turn"
-            else:
-                rewind.plan_turn(turn, index == 0, snapshots.max_file_bytes)
+        for call_row, others in plans:
+            rewind.plan_call(call_row, others)
         rewind.apply(snapshots.store)
 
     await asyncio.to_thread(run)
     return rewind
+
+
+async def concurrent_paths(snapshots: WorkspaceSnapshots, row: CallRow) -> dict[str, str]:
+    """Paths another thread's calls also changed while `row`'s calls ran -> that thread."""
+    others = await overlapping(snapshots.conn, row.thread_id, row.workdir, row.started_at, row.ended_at or 0)
+    return {change[0]: other.thread_id for other in others for change in other.changes or []}
+
+
+async def list_unrecorded(
+    snapshots: WorkspaceSnapshots, thread_id: str, base: str, label: str, rewind: FileRewind
+) -> None:
+    """A turn the journal did not record: what an older version's whole-turn snapshots saw, listed only."""
+    turn = await snapshots.turn(thread_id, base)
+    if turn is None or turn.start is None or turn.end is None:
+        rewind.refused[label] = "no record of what that turn changed"
+        return
+    for rel in sorted(legacy_changed_paths(turn.start, turn.end)):
+        rewind.refused.setdefault(rel, OLDER_VERSION)
 
 
 async def forget_undone(
