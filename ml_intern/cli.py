@@ -122,8 +122,7 @@ def resume_command(
 ) -> int:
     """Continue a thread with its own model."""
     if continue_turn and prompt is not None:
-        _print_error("--continue finishes the cut-off turn and takes no PROMPT: drop one of them")
-        return EXIT_USAGE
+        return _print_error("--continue finishes the cut-off turn and takes no PROMPT: drop one of them")
     return _run(_options(**{**locals(), "thread": thread or ""}))  # no THREAD: the most recent
 
 
@@ -185,8 +184,7 @@ def main() -> None:
         code = app(standalone_mode=False)
     except UsageError as exc:
         hint = "see ml-intern --help" if exc.ctx is None else f"see {exc.ctx.command_path} --help"
-        _print_error(f"{exc.format_message()} ({hint.replace(' run ', ' ')})")
-        code = EXIT_USAGE
+        code = _print_error(f"{exc.format_message()} ({hint.replace(' run ', ' ')})")
     except Abort:
         code = EXIT_INTERRUPTED
     raise SystemExit(code or 0)
@@ -201,6 +199,12 @@ def _options(**given: Any) -> RunOptions:
 
 def _run(options: RunOptions) -> int:
     """The chat, or one headless turn; the exit code for how it ended."""
+    from ml_intern.terminal.headless import checked_options
+
+    try:
+        options = checked_options(options)
+    except UserError as exc:  # before ML_INTERN_HOME is touched
+        return _print_error(str(exc), exc.exit_code)
 
     async def run(session: Session) -> int:
         if not options.headless:
@@ -229,19 +233,18 @@ def _with_session(verbose: bool, job: Callable[[Session], Awaitable[int | None]]
         prepare_process(os.environ, verbose)
         return asyncio.run(opened()) or EXIT_OK
     except UserError as exc:
-        _print_error(str(exc))
-        return exc.exit_code
+        return _print_error(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        _print_error("interrupted")
-        return EXIT_INTERRUPTED
+        return _print_error("interrupted", EXIT_INTERRUPTED)
     except Exception as exc:  # a bug: one line for the user, the traceback only when asked for
         if os.environ.get("ML_INTERN_DEBUG"):
             raise
-        _print_error(f"internal error: {type(exc).__name__}: {exc} (ML_INTERN_DEBUG=1 shows the traceback)")
-        return EXIT_FAILURE
+        line = f"internal error: {type(exc).__name__}: {exc} (ML_INTERN_DEBUG=1 shows the traceback)"
+        return _print_error(line, EXIT_FAILURE)
 
 
-def _print_error(message: str) -> None:
+def _print_error(message: str, exit_code: int = EXIT_USAGE) -> int:
     from ml_intern.terminal.text import print_error
 
     print_error(message)
+    return exit_code

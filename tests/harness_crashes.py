@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml_intern.session.session import open_session
+from tests.fakes import llm_server as script
 from tests.fakes.counting_server import FINAL, STEPS, TASK, CountingServer
+from tests.fakes.llm_server import ScriptedLLMServer
 from tests.harness_cli import MODEL, Workspace, database_check, only_thread, read_log, saved_results
 
 RUN_SECONDS = 1.8  # an uninterrupted run lasts ~2 s after its first model request: kill within it
@@ -93,6 +95,43 @@ def kill_many(root: Path, delays: list[float], parallel: int = 2) -> list[CrashR
     """`kill_and_resume` for each delay, `parallel` runs at a time (each process imports litellm: ~5 s)."""
     with ThreadPoolExecutor(max_workers=parallel) as pool:
         return list(pool.map(lambda i: kill_and_resume(root / f"run{i}", delays[i]), range(len(delays))))
+
+
+# ---- one writer per thread --------------------------------------------------------------------------------
+
+
+class GatedServer(ScriptedLLMServer):
+    """A scripted server whose `delay` answers wait until the test opens the gate."""
+
+    def __init__(self, *responses: dict) -> None:
+        super().__init__(*responses)
+        self.gate = threading.Event()
+
+    def wait(self, seconds: float) -> None:
+        self.gate.wait(seconds)
+
+
+def wait_for_requests(
+    server: ScriptedLLMServer, count: int, process: subprocess.Popen[str], timeout: float = 60
+) -> None:
+    """Wait until `server` has received `count` requests (the process is then waiting on the model)."""
+    deadline = time.monotonic() + timeout
+    while len(server.requests) < count and time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the process ended early: {process.communicate()}")
+        time.sleep(0.02)
+    if len(server.requests) < count:
+        raise RuntimeError("the process never called the model")
+
+
+def seeded(root: Path, server: ScriptedLLMServer) -> tuple[Workspace, str]:
+    """A workspace with one thread of one finished turn."""
+    workspace = Workspace.create(root, server.url)
+    server.push(script.text("first answer"))
+    done = workspace.run("-m", MODEL, "first task")
+    if done.returncode != 0:
+        raise RuntimeError(f"the first turn failed: {done.stderr}")
+    return workspace, only_thread(workspace)
 
 
 # ---- a locked database -------------------------------------------------------------------------------------

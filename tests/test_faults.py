@@ -6,21 +6,28 @@ tests run `ml-intern` processes (tests/harness_cli.py).
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langgraph.types import Overwrite
 
+from ml_intern.errors import UserError
 from ml_intern.graph.messages import NOT_EXECUTED
 from ml_intern.model.errors import explain_model_error
 from ml_intern.nodes.compact import SUMMARY_PROMPT
 from ml_intern.nodes.doom_check import STALL_GUARD, TRUNCATED
+from ml_intern.session.options import RunOptions
 from ml_intern.session.session import open_session
+from ml_intern.terminal.headless import run_headless
 from tests.fakes import llm_server as script
 from tests.fakes.llm_server import ScriptedLLMServer
 from tests.fakes.resetting_proxy import ResettingProxy
-from tests.harness import Sandbox
+from tests.harness import Sandbox, installed_cli
 from tests.harness_cli import MODEL, QUICK_RETRIES, Workspace, json_events
 from tests.harness_litellm import (
     CONTEXT_OVERFLOW,
@@ -332,3 +339,196 @@ def test_cli_retries_are_bounded_and_shown_as_stream_json_events(
     retries = [e for e in events if e["type"] == "tool_log" and e["tool"] == "model"]
     assert len(retries) == QUICK_RETRIES["attempts"] and requests == QUICK_RETRIES["attempts"] + 1
     assert "error" in [e["type"] for e in events]
+
+
+# ---- bounded waits: a model server that goes quiet ---------------------------------------------------------
+
+QUIET = 0.5  # stream_idle_timeout of these tests, in seconds
+
+
+@pytest.mark.parametrize("partial", ["", "The ans"], ids=["after-headers", "mid-reply"])
+async def test_a_stream_that_goes_quiet_is_retried_after_the_idle_timeout(
+    llm_server: ScriptedLLMServer, sandbox: Sandbox, partial: str
+) -> None:
+    llm_server.push(script.stall_after_headers(30, partial), script.text("The answer is 42."))
+    config = agent_config(stream_idle_timeout=QUIET)
+    turn = await run_real_turn(llm_server.url, sandbox, "hi", config=config, stream=True)
+    assert turn.error is None and turn.outcome.final_response == "The answer is 42."
+    assert [m.content for m in turn.messages] == ["hi", "The answer is 42."]  # nothing of the quiet reply
+    [log] = turn.logs()
+    assert "StreamIdleTimeout" in log and f"sent nothing for {QUIET:g} s" in log and "retry 1/2" in log
+    assert llm_server.request_times[1] - llm_server.request_times[0] < QUIET + 3
+
+
+@pytest.mark.llm_script_leftovers
+async def test_a_server_that_stays_quiet_fails_after_the_retries_with_one_line(
+    llm_server: ScriptedLLMServer, sandbox: Sandbox
+) -> None:
+    llm_server.push(*[script.stall_after_headers(30)] * 4)
+    started = time.monotonic()
+    config = agent_config(stream_idle_timeout=QUIET)
+    turn = await run_real_turn(llm_server.url, sandbox, "hi", config=config, stream=True)
+    assert time.monotonic() - started < 3 * QUIET + 5  # three tries, not three request_timeouts
+    assert len(llm_server.requests) == QUICK_RETRIES["attempts"] + 1
+    line, code = explain_model_error(turn.error, MODEL)
+    assert code == 1 and "\n" not in line
+    assert line.startswith(f"the model server at {llm_server.url} sent nothing for {QUIET:g} s")
+    assert "stream_idle_timeout" in line
+
+
+async def test_a_slow_stream_that_keeps_sending_is_not_cut(
+    llm_server: ScriptedLLMServer, sandbox: Sandbox
+) -> None:
+    llm_server.push(script.delay(1.0, script.text("slow but steady")))
+    config = agent_config(stream_idle_timeout=3.0)  # room for the client's own start, which the clock counts
+    turn = await run_real_turn(llm_server.url, sandbox, "hi", config=config, stream=True)
+    assert turn.outcome.final_response == "slow but steady" and turn.logs() == []
+
+
+# ---- bad inputs from the model server ----------------------------------------------------------------------
+
+PORTAL = "<!DOCTYPE html><html><body><h1>Sign in to the guest Wi-Fi</h1></body></html>"
+NULL_MESSAGE = json.dumps({
+    "id": "x", "object": "chat.completion", "created": 1, "model": "scripted",
+    "choices": [{"index": 0, "message": None, "finish_reason": "stop"}],
+})  # fmt: skip
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+@pytest.mark.llm_script_leftovers
+async def test_an_html_page_instead_of_the_api_is_named_and_not_retried(
+    llm_server: ScriptedLLMServer, sandbox: Sandbox, stream: bool
+) -> None:
+    llm_server.push(*[script.raw_body(PORTAL)] * 4)
+    turn = await run_real_turn(llm_server.url, sandbox, "hi", stream=stream)
+    line, code = explain_model_error(turn.error, MODEL)
+    assert (
+        line
+        == f"the model server at {llm_server.url} answered with HTML, not an API response; check the base URL"
+    )
+    assert code == 2 and turn.logs() == []
+    assert len(llm_server.requests) == (2 if stream else 1)  # a stream of nothing is asked for once whole
+    assert [m.content for m in turn.messages] == ["hi"]
+
+
+@pytest.mark.llm_script_leftovers
+async def test_a_reply_without_a_message_is_retried_then_named(
+    llm_server: ScriptedLLMServer, sandbox: Sandbox
+) -> None:
+    llm_server.push(*[script.raw_body(NULL_MESSAGE, "application/json")] * 4)
+    turn = await run_real_turn(llm_server.url, sandbox, "hi")
+    assert len(turn.logs()) == QUICK_RETRIES["attempts"]
+    assert all("without a message (message: null)" in log and "Traceback" not in log for log in turn.logs())
+    line, code = explain_model_error(turn.error, MODEL)
+    assert code == 1 and "Traceback" not in line
+    assert line.startswith(f"the model server at {llm_server.url} sent a reply without a message")
+
+
+async def test_a_reply_without_a_message_then_a_good_one_goes_on(
+    llm_server: ScriptedLLMServer, sandbox: Sandbox
+) -> None:
+    llm_server.push(script.raw_body(NULL_MESSAGE, "application/json"), script.text("fine now"))
+    turn = await run_real_turn(llm_server.url, sandbox, "hi")
+    assert turn.outcome.final_response == "fine now" and len(turn.logs()) == 1
+
+
+# ---- bad inputs at the command line ------------------------------------------------------------------------
+
+
+def one_error_line(done: subprocess.CompletedProcess) -> str:
+    assert "Traceback" not in done.stderr + done.stdout and "internal error" not in done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("ml-intern: error: ")
+    return line.removeprefix("ml-intern: error: ")
+
+
+@pytest.mark.e2e
+def test_a_damaged_database_is_named_with_what_to_do(tmp_path: Path) -> None:
+    workspace = Workspace.create(tmp_path, "http://127.0.0.1:9/v1")
+    workspace.database.write_bytes(b"\x13\x37 not a database " * 300)
+    done = workspace.run("-m", MODEL, "hi")
+    line = one_error_line(done)
+    assert done.returncode == 1
+    assert line.startswith(f"{workspace.database} is not a readable database (file is not a database)")
+    assert "move it aside" in line
+
+
+@pytest.mark.e2e
+def test_a_dotenv_that_is_not_utf8_is_named_with_the_byte(tmp_path: Path) -> None:
+    workspace = Workspace.create(tmp_path, "http://127.0.0.1:9/v1")
+    (workspace.workdir / ".env").write_bytes(b"A=1\nGREETING=caf\xe9\n")
+    done = workspace.run("-m", MODEL, "hi")
+    assert done.returncode == 2
+    assert (
+        one_error_line(done)
+        == f"{workspace.workdir / '.env'} is not UTF-8 (byte 0xe9 on line 2): save it as UTF-8"
+    )
+
+
+@pytest.mark.e2e
+def test_a_stdin_prompt_with_invalid_bytes_runs_with_a_warning(tmp_path: Path) -> None:
+    with ScriptedLLMServer(script.text("done")) as server:
+        workspace = Workspace.create(tmp_path, server.url)
+        done = subprocess.run(
+            [str(installed_cli()), "-m", MODEL, "-"], env=workspace.env, cwd=workspace.workdir,
+            input=b"summarise caf\xe9 \xff notes", capture_output=True, timeout=120,
+        )  # fmt: skip
+        sent_prompt = server.requests[0]["messages"][-1]["content"]
+    stderr = done.stderr.decode()
+    assert (done.returncode, done.stdout.decode().strip()) == (0, "done"), stderr
+    assert "ml-intern: warning: stdin is not UTF-8 (byte 0xe9 at offset 13): 2 invalid" in stderr
+    assert sent_prompt == "summarise caf\ufffd \ufffd notes"
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("args", "stdin", "words"),
+    [
+        pytest.param(["-m", MODEL, "  "], "", "the prompt is empty", id="empty-prompt"),
+        pytest.param(["-m", MODEL, "-"], "", "stdin was empty", id="empty-stdin"),
+        pytest.param(["-m", MODEL], "", "the chat needs a terminal", id="no-tty"),
+    ],
+)
+def test_usage_errors_leave_no_ml_intern_home_behind(
+    tmp_path: Path, args: list[str], stdin: str, words: str
+) -> None:
+    workspace = Workspace.create(tmp_path, "http://127.0.0.1:9/v1")
+    workspace.ml_intern_home.rmdir()
+    done = workspace.run(*args, stdin=stdin)
+    assert done.returncode == 2 and one_error_line(done).startswith(words)
+    assert not workspace.ml_intern_home.exists()
+
+
+@pytest.mark.e2e
+def test_cli_names_an_html_answer_in_one_line_exit_2(tmp_path: Path) -> None:
+    with ScriptedLLMServer(*[script.raw_body(PORTAL)] * 2) as server:
+        workspace = Workspace.create(tmp_path, server.url)
+        done = workspace.run("-m", MODEL, "--output-format", "stream-json", "hi")
+    assert done.returncode == 2
+    assert one_error_line(done).startswith(f"the model server at {server.url} answered with HTML")
+
+
+@pytest.mark.e2e
+def test_cli_gives_up_on_a_quiet_server_in_seconds_with_one_line(tmp_path: Path) -> None:
+    config = {"retries": QUICK_RETRIES, "stream_idle_timeout": QUIET}
+    with ScriptedLLMServer(*[script.stall_after_headers(60)] * 3) as server:
+        workspace = Workspace.create(tmp_path, server.url, config=config)
+        started = time.monotonic()
+        done = workspace.run("-m", MODEL, "--output-format", "stream-json", "hi")
+        seconds = time.monotonic() - started
+    line = one_error_line(done)
+    assert done.returncode == 1 and seconds < 60
+    assert f"sent nothing for {QUIET:g} s (stream_idle_timeout), on every try" in line
+    assert "resume" in line  # the prompt was saved: the turn can be finished later
+
+
+async def test_ctrl_c_before_anything_was_saved_names_no_thread(sandbox: Sandbox) -> None:
+    async def cancelled(*args: object, **kwargs: object) -> None:
+        raise asyncio.CancelledError
+
+    async with open_session(sandbox.ml_intern_home / "checkpoints.sqlite") as session:
+        session.start = cancelled  # type: ignore[method-assign]
+        with pytest.raises(UserError) as stopped:
+            await run_headless(session, RunOptions(prompt="hi"))
+    assert stopped.value.exit_code == 130
+    assert str(stopped.value) == "interrupted before the thread was saved: nothing to resume"

@@ -13,11 +13,23 @@ def _first_line(exc: BaseException) -> str:
     return redact(text[0][:300]) if text else type(exc).__name__
 
 
+ANSWERS = {  # model/bounded.py's failures: their message names the server; what to add, and the exit code
+    "NotAnApiResponse": ("", 2),
+    "StreamIdleTimeout": (
+        ", on every try: check that it is running, or raise stream_idle_timeout in the config",
+        1,
+    ),
+    "MalformedReply": (", on every try: check that the base URL is an OpenAI-compatible endpoint", 1),
+}
+
+
 def explain_model_error(exc: BaseException, model_id: str) -> tuple[str, int]:
     """The line to print for an exception raised while calling the model, and the exit code."""
     name = type(exc).__name__
     status = getattr(exc, "status_code", None)
     detail = _first_line(exc)
+    if name in ANSWERS:
+        return f"{exc}{ANSWERS[name][0]}", ANSWERS[name][1]
     if name == "AuthenticationError" or status == 401:
         key = credential_variable(model_id)
         return (

@@ -24,6 +24,8 @@ TRANSIENT = {
     "BadGatewayError",
     "InternalServerError",
     "MidStreamFallbackError",
+    "StreamIdleTimeout",  # model/bounded.py: a streamed reply went quiet
+    "MalformedReply",  # model/bounded.py: a reply without a message
 }
 PERMANENT = {
     "AuthenticationError",
@@ -34,6 +36,7 @@ PERMANENT = {
     "BadRequestError",
     "UnprocessableEntityError",
     "ContentPolicyViolationError",
+    "NotAnApiResponse",  # model/bounded.py: an HTML page (a proxy or captive portal)
 }
 
 

@@ -15,8 +15,9 @@ from ml_intern.graph.context import RunContext
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import model_view
 from ml_intern.graph.state import AgentState
+from ml_intern.model.bounded import bounded_call
 from ml_intern.model.retry import RetryPolicy, with_retries
-from ml_intern.secrets import redact_exception, redact_value
+from ml_intern.secrets import redact_call_args, redact_exception, redact_value
 from ml_intern.services import services_for
 
 
@@ -41,10 +42,11 @@ def over_budget(
 
 
 def redact_reply(reply: AIMessage) -> AIMessage:
-    """The reply with any credential the model echoed replaced, before it is stored or shown."""
+    """The reply with any credential the model echoed replaced, before it is stored or shown; the calls still
+    run with the model's own arguments (kept in memory: secrets.unredacted_args)."""
     update = {
         "content": redact_value(reply.content),
-        "tool_calls": [{**call, "args": redact_value(call["args"])} for call in reply.tool_calls],
+        "tool_calls": [{**c, "args": redact_call_args(c["id"], c["args"])} for c in reply.tool_calls],
         "additional_kwargs": redact_value(reply.additional_kwargs),
     }
     unchanged = all(update[key] == getattr(reply, key) for key in update)
@@ -77,7 +79,7 @@ async def call_model(state: AgentState, runtime: Runtime[RunContext]) -> dict[st
     emit(events.processing(iterations + 1))
     policy = RetryPolicy.from_config(services.config)
     try:
-        reply = await with_retries(lambda: services.bound_model.ainvoke(prompt), policy)
+        reply = await with_retries(lambda: bounded_call(services, prompt), policy)
     except Exception as exc:
         if type(exc).__name__ != "ContextWindowExceededError":
             redact_exception(exc)

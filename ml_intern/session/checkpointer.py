@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from ml_intern.errors import UserError
+from ml_intern.errors import EXIT_FAILURE, UserError
 from ml_intern.secrets import redact
 
 BUSY_TIMEOUT_S = 30.0
@@ -75,6 +75,11 @@ async def when_unlocked(setup: Any, attempts: int = 60) -> None:
             await asyncio.sleep(0.05 + random.random() * 0.1)
 
 
+def corrupt_line(path: Path, exc: Exception) -> str:
+    """What to do with a database file SQLite cannot read: keep it aside, start afresh."""
+    return f"{path} is not a readable database ({exc}): move it aside (to {path.name}.damaged) and run again"
+
+
 @asynccontextmanager
 async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
     """An AsyncSqliteSaver on `path`, with the database set up for several processes at once."""
@@ -94,5 +99,7 @@ async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
         yield saver
     except sqlite3.OperationalError as exc:
         raise StorageError(f"database error in {path}: {exc}; check disk space and permissions") from None
+    except sqlite3.DatabaseError as exc:  # not OperationalError: the file's bytes are not a sound database
+        raise StorageError(corrupt_line(path, exc), EXIT_FAILURE) from None
     finally:
         await conn.close()

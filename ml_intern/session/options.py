@@ -27,11 +27,12 @@ class RunOptions:
         """One turn, then exit (a prompt, or `--continue`); otherwise the chat."""
         return self.prompt is not None or self.continue_turn
 
-    def stream(self, interactive: bool) -> bool:
-        """Whether to stream model output: only to someone watching it arrive.
+    def stream(self) -> bool:
+        """Whether to stream model output (unless --no-stream), headless text and json runs included.
 
-        litellm's streaming path costs ~15 ms a call, so headless text and json runs ask for whole replies."""
-        return not self.no_stream and (interactive or self.output_format == "stream-json")
+        litellm's streaming path costs ~15 ms a call, but only a stream lets a silent server be noticed in
+        `stream_idle_timeout` seconds rather than `request_timeout` (ten minutes, per retry)."""
+        return not self.no_stream
 
 
 def tool_names(value: str | None) -> tuple[str, ...] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from ml_intern.model.credentials import needs_hf_token
 from ml_intern.session import pending, runner
 from ml_intern.session.checkpointer import open_checkpointer, when_unlocked
 from ml_intern.session.compaction import Compaction, compact_thread
+from ml_intern.session.locks import ThreadLocks
 from ml_intern.session.model_switch import context_for_model
 from ml_intern.session.options import RunOptions
 from ml_intern.session.runner import TurnOutcome
@@ -51,6 +52,10 @@ class Session:
     environ: MutableMapping[str, str] = field(default_factory=lambda: os.environ)  # credentials, endpoints
     ctx: RunContext | None = None  # model, tools and settings of the run; set by `begin`
     thread_id: str = ""  # the current thread
+    locks: ThreadLocks = field(init=False)  # one writer per thread: this process's thread locks
+
+    def __post_init__(self) -> None:
+        self.locks = ThreadLocks(self.database.parent if self.database is not None else None)
 
     # ---- opening a thread --------------------------------------------------------------------------------
 
@@ -65,11 +70,13 @@ class Session:
         if login is not None and needs_hf_token(model_id, self.environ):
             await login(model_id)
         ctx = run_context(options, config, model_id, interactive, self.environ)
+        self.locks.idle = "in a chat" if interactive else "running a headless turn"
         await self.begin(ctx, stored.thread_id if stored else None)
 
     async def begin(self, ctx: RunContext, thread_id: str | None = None) -> None:
-        """Work with `ctx` on the stored thread `thread_id`, or on a new one."""
-        self.ctx, self.thread_id = ctx, thread_id or new_thread_id()
+        """Work with `ctx` on the stored thread `thread_id`, or a new one (ThreadBusy: another process is)."""
+        self.locks.take(new_id := thread_id or new_thread_id())
+        self.ctx, self.thread_id = ctx, new_id
         if self.snapshots is not None and ctx.services is not None:
             self.snapshots.keep_turns = ctx.services.config.undo.keep_turns
         tools = len(ctx.services.tools) if ctx.services is not None else 0
@@ -83,12 +90,14 @@ class Session:
     async def new_thread(self) -> str:
         """`/new`: go on in a fresh thread with the same settings."""
         previous, turns = self.thread_id, await self.user_turns()
-        self.thread_id = new_thread_id()
+        self.locks.take(new_id := new_thread_id())
+        self.thread_id = new_id
         self.on_event(events.new_complete(self.thread_id, previous, turns))
         return self.thread_id
 
     async def close(self) -> None:
-        """Stop the run's services (MCP servers); say `shutdown` when a thread was begun."""
+        """Stop the run's services (MCP servers), free the thread; say `shutdown` when a thread was begun."""
+        self.locks.release()
         if self.ctx is None:
             return
         if self.ctx.services is not None:
@@ -121,9 +130,10 @@ class Session:
         """Run one turn and keep the thread row current (a new user message counts as a turn)."""
         if title:
             await self.threads.start_turn(thread_id, title, ctx.model, ctx.workdir)
-        await snapshot_turn_start(self.app, self.snapshots, thread_id, graph_input, ctx, on_event)
+        journal = await snapshot_turn_start(self.app, self.snapshots, thread_id, graph_input, ctx, on_event)
+        run_ctx = replace(ctx, journal=journal)  # local tool calls record their changes in the journal
         try:
-            return await runner.run_turn(self.app, thread_id, graph_input, ctx, on_event)
+            return await runner.run_turn(self.app, thread_id, graph_input, run_ctx, on_event)
         finally:
             state = await self.app.aget_state(thread_config(thread_id))
             values = state.values or {}
@@ -134,7 +144,8 @@ class Session:
         """A turn of the current thread; a failure becomes one `error` event and a TurnFailed."""
         assert self.ctx is not None, "begin() first"
         try:
-            done = await self.turn(self.thread_id, graph_input, self.ctx, self.on_event, title=title)
+            async with self.locks.writing(self.thread_id, "running a turn"):
+                done = await self.turn(self.thread_id, graph_input, self.ctx, self.on_event, title=title)
         except UserError:
             raise
         except Exception as exc:
@@ -156,9 +167,9 @@ class Session:
         self, text: str, stop_reason: str, state: CallState, thread_id: str | None = None
     ) -> int:
         """Answer every unanswered call with `text`, end the turn; how many calls were answered."""
-        calls = await pending.settle_pending_calls(
-            self.app, self.threads, thread_id or self.thread_id, text, stop_reason
-        )
+        thread_id = thread_id or self.thread_id
+        async with self.locks.writing(thread_id, "settling unanswered calls"):
+            calls = await pending.settle_pending_calls(self.app, self.threads, thread_id, text, stop_reason)
         for call in calls:
             self.on_event(events.tool_state_change(call["id"], call["name"], state))
         return len(calls)
@@ -183,7 +194,9 @@ class Session:
 
     async def undo(self, thread_id: str | None = None, n: int = 1) -> UndoReport:
         """Rewind the last `n` user turns and the files they changed."""
-        report = await undo_turns(self, thread_id or self.thread_id, n)
+        thread_id = thread_id or self.thread_id
+        async with self.locks.writing(thread_id, f"undoing {n} turn{'s' if n != 1 else ''}"):
+            report = await undo_turns(self, thread_id, n)
         self.on_event(report.event())
         return report
 

@@ -17,7 +17,11 @@ def prepare_process(environ: MutableMapping[str, str], verbose: bool) -> None:
     from ml_intern.configs.loader import read_dotenv
     from ml_intern.logs import setup_logging
 
-    for key, value in read_dotenv(Path.cwd(), environ)[0].items():
+    try:
+        values = read_dotenv(Path.cwd(), environ)[0]
+    except UnicodeDecodeError as exc:
+        raise UserError(not_utf8(Path.cwd() / ".env", exc)) from None
+    for key, value in values.items():
         environ.setdefault(key, value)
     try:
         setup_logging(home_dir(environ), verbose)
@@ -25,6 +29,12 @@ def prepare_process(environ: MutableMapping[str, str], verbose: bool) -> None:
         raise UserError(
             f"cannot write {exc.filename}: {exc.strerror}; set ML_INTERN_HOME to a writable dir"
         ) from None
+
+
+def not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    """The line for a text file with a byte that is not UTF-8."""
+    byte, line = exc.object[exc.start : exc.start + 1].hex(), exc.object[: exc.start].count(b"\n") + 1
+    return f"{path} is not UTF-8 (byte 0x{byte} on line {line}): save it as UTF-8"
 
 
 def read_config(workdir: Path, environ: MutableMapping[str, str]) -> tuple[AgentConfig, list[str]]:
@@ -78,7 +88,7 @@ def run_context(
         )
     workdir = Path.cwd()
     tools = list(options.tools) if options.tools is not None else None
-    stream = options.stream(interactive)
+    stream = options.stream()
     services = build_services(
         model=model_id, workdir=workdir, tool_names=tools, stream=stream, environ=dict(environ), config=config
     )

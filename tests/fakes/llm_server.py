@@ -84,6 +84,17 @@ def broken_stream(partial_text: str) -> dict:
     return {**_message(partial_text, [], None, None), "kind": "broken"}
 
 
+def stall_after_headers(seconds: float, partial_text: str = "") -> dict:
+    """A streamed answer that sends its headers (and `partial_text`, if any), then nothing for `seconds`."""
+    return {**_message(partial_text, [], None, None), "kind": "stall", "stall": seconds}
+
+
+def raw_body(body: str, content_type: str = "text/html", status: int = 200) -> dict:
+    """An answer whose body is sent verbatim, e.g. a captive portal's HTML page or a JSON reply without a
+    message (`{"choices": [{"message": null}]}`)."""
+    return {"kind": "raw", "status": status, "body": body, "content_type": content_type}
+
+
 EXHAUSTED_MESSAGE = "scripted server: script exhausted"
 _CREATED = 1_700_000_000  # fixed timestamp: answers are deterministic
 
@@ -147,7 +158,7 @@ class _Reply:
                 for piece in _pieces(call["arguments"])
             ]
         events = [self._chunk(delta, None) for delta in deltas]
-        if self.response["kind"] == "broken":
+        if self.response["kind"] in ("broken", "stall"):
             return events
         events.append(self._chunk({}, self.response["finish_reason"]))
         if include_usage:
@@ -281,10 +292,18 @@ class _ScriptedHandler(BaseHTTPRequestHandler):
             payload = {"error": {"message": message, "type": "scripted_error", "code": status}}
             self._send_json(status, payload, response["headers"])
             return
+        if response["kind"] == "raw":
+            self._send_raw(response["status"], response["content_type"], response["body"].encode())
+            return
         reply = _Reply(response, body.get("model", "scripted"), number, body_chars)
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            self._send_stream(reply.stream_events(include_usage), broken=response["kind"] == "broken")
+            events = reply.stream_events(include_usage)
+            if response["kind"] == "stall":
+                self._send_stream(events if response["content"] else [], broken=True)
+                self.server.scripted.wait(response["stall"])  # type: ignore[attr-defined]
+                return
+            self._send_stream(events, broken=response["kind"] == "broken")
         elif response["kind"] == "broken":
             self._send_truncated(json.dumps(reply.completion()).encode())
         else:
@@ -315,6 +334,15 @@ class _ScriptedHandler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
         self.close_connection = True  # a broken stream ends without the terminating chunk
+
+    def _send_raw(self, status: int, content_type: str, data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+        self.close_connection = True
 
     def _send_truncated(self, data: bytes) -> None:
         self.send_response(200)

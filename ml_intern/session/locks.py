@@ -1,0 +1,172 @@
+"""One writer per thread: an OS file lock per thread under ML_INTERN_HOME/locks, holding who has it.
+
+The kernel drops a `flock` when its process dies, so a crash (even `kill -9`) never leaves a stale lock (the
+file stays, unlocked, until the next holder removes it on release). Issue 15 adds a database-backed version
+of the same names: `ThreadBusy`, `acquire`, `thread_lock`, `ThreadLocks`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ml_intern.errors import EXIT_USAGE, UserError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; threads are not locked there (msvcrt locks are not advisory)
+    fcntl = None  # type: ignore[assignment]
+
+
+class ThreadBusy(UserError):
+    """Another process is working on the thread; the message names it."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, EXIT_USAGE)
+
+
+def busy_line(thread_id: str, holder: dict) -> str:
+    """The one line a second process prints, naming the first."""
+    since = time.strftime("%H:%M:%S", time.localtime(holder.get("since") or time.time()))
+    who = f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}"
+    return (
+        f"thread {thread_id} is busy: {who} is {holder.get('doing') or 'using it'} (since {since}); "
+        "wait for it to finish, or stop that process"
+    )
+
+
+@dataclass
+class ThreadLock:
+    """A held lock on one thread: an open, flocked file with a JSON description of the holder."""
+
+    thread_id: str
+    path: Path
+    fd: int
+
+    def describe(self, doing: str) -> None:
+        """Say what this process is doing with the thread (shown to a second process)."""
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "doing": doing, "since": time.time()}
+        data = json.dumps(holder).encode()
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, data, 0)
+
+    def release(self) -> None:
+        """Remove the file, then drop the lock (closing the only descriptor does)."""
+        if self.fd < 0:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        os.close(self.fd)
+        self.fd = -1
+
+
+def locks_dir(home: Path) -> Path:
+    return home / "locks"
+
+
+def _holder(fd: int) -> dict:
+    """The description the holder wrote ({} while it is still writing it)."""
+    try:
+        return json.loads(os.pread(fd, 4096, 0) or b"{}")
+    except ValueError:
+        return {}
+
+
+def acquire(home: Path, thread_id: str, doing: str) -> ThreadLock | None:
+    """Lock `thread_id` for this process, without waiting; ThreadBusy when another process holds it.
+    None where there is no flock (Windows): the thread is then not locked."""
+    if fcntl is None:
+        return None
+    path = locks_dir(home) / f"{thread_id}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            raise ThreadBusy(busy_line(thread_id, holder)) from None
+        except OSError:
+            os.close(fd)
+            raise
+        if _still_named(fd, path):
+            break
+        os.close(fd)  # the holder released and removed this file meanwhile: lock the new one
+    lock = ThreadLock(thread_id, path, fd)
+    lock.describe(doing)
+    return lock
+
+
+def _still_named(fd: int, path: Path) -> bool:
+    """Whether `path` is still the file open as `fd` (a releasing holder unlinks it)."""
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
+@contextmanager
+def holding(lock: ThreadLock | None, doing: str, after: str) -> Iterator[None]:
+    """Describe `lock` as `doing` for a while, then as `after`."""
+    if lock is not None:
+        lock.describe(doing)
+    try:
+        yield
+    finally:
+        if lock is not None and lock.fd >= 0:
+            lock.describe(after)
+
+
+@asynccontextmanager
+async def thread_lock(home: Path, thread_id: str, doing: str) -> AsyncIterator[ThreadLock | None]:
+    """`async with thread_lock(home, thread_id, doing="undo"):` the thread is this process's meanwhile."""
+    lock = acquire(home, thread_id, doing)
+    try:
+        yield lock
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+@dataclass
+class ThreadLocks:
+    """A Session's locks: its current thread's, held while it works on that thread (the chat's whole stay,
+    a headless run), and another thread's for one operation (`ml-intern undo THREAD`). A chat keeps its
+    thread even between turns, as an editor keeps its swap file: its screen is that thread, and a turn or an
+    undo from another terminal would make it stale; the refused process is told which chat has it."""
+
+    home: Path | None  # ML_INTERN_HOME; None: no locking (a session without a database file)
+    current: ThreadLock | None = None
+    idle: str = "idle"  # what the holder says between operations
+
+    def take(self, thread_id: str) -> None:
+        """Make `thread_id` the current thread (the previous one is let go); ThreadBusy if it is taken."""
+        if self.current is not None and self.current.thread_id == thread_id:
+            return
+        lock = acquire(self.home, thread_id, self.idle) if self.home is not None else None
+        self.release()
+        self.current = lock
+
+    def release(self) -> None:
+        if self.current is not None:
+            self.current.release()
+            self.current = None
+
+    @asynccontextmanager
+    async def writing(self, thread_id: str, doing: str) -> AsyncIterator[None]:
+        """`thread_id` is this process's for `doing`: the current lock, or one taken for the while."""
+        if self.current is not None and self.current.thread_id == thread_id:
+            with holding(self.current, doing, self.idle):
+                yield
+        elif self.home is None:
+            yield
+        else:
+            async with thread_lock(self.home, thread_id, doing):
+                yield
