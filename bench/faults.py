@@ -4,7 +4,9 @@ scripted local model server; prints a table of fault, expected behaviour, observ
     python bench/faults.py              # every scenario, 20 kill -9 runs (~7 minutes on 2 CPUs)
     python bench/faults.py --kills 5    # fewer kill -9 runs
 
-Exits 1 when any scenario does not behave as expected. The scenarios and their checks mirror
+Exits 1 when any scenario does not behave as expected. The trust scenarios (bench/faults_*.py) also print a
+summary of cases tried and held per category: boundary escapes, undo attribution, secrets on disk,
+concurrency, hangs, bad input. The scenarios and their checks mirror
 tests/test_faults.py, test_crash_resume.py, test_concurrency.py and test_secrets.py; the scenarios live
 in tests/harness_*.py, which both use.
 """
@@ -28,7 +30,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # before anything imports litellm
 
-from fault_rows import Row  # noqa: E402  (bench/ is on sys.path: this script's folder)
+import faults_approval  # noqa: E402  (bench/ is on sys.path: this script's folder)
+import faults_boundary  # noqa: E402
+import faults_hangs  # noqa: E402
+import faults_secrets  # noqa: E402
+import faults_undo  # noqa: E402
+from fault_rows import Row  # noqa: E402
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage  # noqa: E402
 
 from tests import harness_crashes as crash  # noqa: E402
@@ -603,6 +610,12 @@ def print_table(rows: list[Row]) -> None:
         cells = (row.fault, row.expected, row.observed.replace("|", "/"), "PASS" if row.ok else "FAIL")
         print("| " + " | ".join(cells) + " |")
     print(f"\n{sum(r.ok for r in rows)}/{len(rows)} passed")
+    categories = dict.fromkeys(row.category for row in rows if row.category)
+    if categories:
+        print("\n| category | cases tried | held |\n|---|---|---|")
+        for category in categories:
+            tried = [row for row in rows if row.category == category]
+            print(f"| {category} | {len(tried)} | {sum(row.ok for row in tried)} |")
 
 
 def run_all(root: Path, light: dict[str, Callable], heavy: dict[str, Callable]) -> list[Row]:
@@ -642,6 +655,11 @@ def main() -> None:
         "destructive": destructive_commands,
         "kill-9": lambda path: crashes(path, args.kills),
         "locked": locked_database,
+        "boundary": faults_boundary.scenarios,
+        "approval": faults_approval.scenarios,
+        "undo": faults_undo.scenarios,
+        "secrets-on-disk": faults_secrets.scenarios,
+        "hangs": faults_hangs.scenarios,
     }
     chosen = set(args.only.split(",")) if args.only else {*light, *heavy}
     light = {name: run for name, run in light.items() if name in chosen}
