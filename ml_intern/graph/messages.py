@@ -57,3 +57,31 @@ def model_view(messages: list[AnyMessage]) -> list[AnyMessage]:
         view.append(message)
     view.extend(tool_result(call, NOT_EXECUTED, "error") for call in open_calls)
     return view
+
+
+def with_unique_call_ids(reply: AIMessage, messages: list[AnyMessage]) -> AIMessage:
+    """`reply` with every tool call id unique in the transcript: approvals and results are matched by id, so
+    a reused id (a careless or hostile reply) could let one call's decision or result stand for another's."""
+    seen = {call["id"] for m in messages if isinstance(m, AIMessage) for call in m.tool_calls}
+    calls, renamed = [], False
+    for call in reply.tool_calls:
+        call_id, n = call["id"] or "call", 1
+        while call_id in seen:
+            n += 1
+            call_id = f"{call['id'] or 'call'}_{n}"
+        seen.add(call_id)
+        renamed = renamed or call_id != call["id"]
+        calls.append({**call, "id": call_id})
+    if not renamed:
+        return reply
+    raw = reply.additional_kwargs.get("tool_calls")
+    extra = dict(reply.additional_kwargs)
+    if isinstance(raw, list) and len(raw) == len(calls):  # the provider's own form, sent back as it came
+        extra["tool_calls"] = [_with_id(item, call["id"]) for item, call in zip(raw, calls, strict=True)]
+    return reply.model_copy(update={"tool_calls": calls, "additional_kwargs": extra})
+
+
+def _with_id(raw: Any, call_id: str) -> Any:
+    if hasattr(raw, "model_dump"):
+        raw = raw.model_dump()
+    return {**raw, "id": call_id} if isinstance(raw, dict) else raw

@@ -13,7 +13,7 @@ from ml_intern.graph.accounting import call_usage, open_turn, price
 from ml_intern.graph.budget import budget_limits, budget_stop, next_prompt_tokens
 from ml_intern.graph.context import RunContext
 from ml_intern.graph.events import emit
-from ml_intern.graph.messages import model_view
+from ml_intern.graph.messages import model_view, with_unique_call_ids
 from ml_intern.graph.state import AgentState
 from ml_intern.model.bounded import bounded_call
 from ml_intern.model.retry import RetryPolicy, with_retries
@@ -86,7 +86,7 @@ async def call_model(state: AgentState, runtime: Runtime[RunContext]) -> dict[st
             raise
         return {**turn, **overflowed(state)}
     usage = call_usage(reply, services.model.litellm_model)
-    reply = with_record(redact_reply(reply), usage)
+    reply = with_record(redact_reply(with_unique_call_ids(reply, state["messages"])), usage)
     emit(events.assistant_message(reply.text, len(reply.tool_calls)))
     return {
         **turn,
