@@ -433,3 +433,25 @@ async def test_a_reused_call_id_cannot_carry_another_calls_approval(sandbox: San
     assert len(ids) == len(set(ids)) == 2
     answers = {m.tool_call_id: m for m in tool_messages(messages)}
     assert answers[ids[0]].status == "error" and "rejected" in answers[ids[0]].content
+
+
+@pytest.mark.parametrize("tool", ["write", "read"])
+async def test_approval_judges_the_arguments_that_run_not_their_redacted_form(
+    sandbox: Sandbox, tool: str
+) -> None:
+    """`password=abcdefgh` is stored as `password=[redacted]`, which hides the `..` after it: the path the
+    tool would open leaves the working directory, so `deny` rejects it."""
+    db = sandbox.root / "db.sqlite"
+    target = sandbox.root / "outside-new.txt"
+    (sandbox.home / ".ssh").mkdir()
+    (sandbox.home / ".ssh" / "id_rsa").write_text("PRIVATE-not-a-pem-shape\n")
+    escape = {
+        "write": {"path": f"d/password=abcdefgh/../../../{target.name}", "content": "pwned\n"},
+        "read": {"path": "d/api_key=abcdefgh/../../../home/.ssh/id_rsa"},
+    }[tool]
+    tools = build_tools(ToolEnv(workdir=sandbox.workdir, home=sandbox.ml_intern_home), ["read", "write"])
+    async with open_agent(db, [calls((tool, escape)), "ok"], tools, approval="deny") as agent:
+        await agent.send("go")
+    [result] = tool_messages(await saved_messages(db))
+    assert result.status == "error" and "rejected" in result.content
+    assert not target.exists() and "PRIVATE" not in result.content

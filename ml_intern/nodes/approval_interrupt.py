@@ -12,6 +12,7 @@ from ml_intern.graph import events
 from ml_intern.graph.context import RunContext
 from ml_intern.graph.messages import pending_calls
 from ml_intern.graph.state import AgentState
+from ml_intern.secrets import unredacted_args
 from ml_intern.services import services_for
 from ml_intern.tools.registry import ApprovalNeed, approval_need
 
@@ -52,7 +53,8 @@ def call_need(call: dict[str, Any], services: Any) -> ApprovalNeed | None:
     tool = services.tools_by_name.get(call["name"])
     if tool is None:
         return None
-    return approval_need(call["name"], call["args"], services.env, tool)
+    # Judge what will run (the model's own arguments), not their redacted, stored form.
+    return approval_need(call["name"], unredacted_args(call, keep=True), services.env, tool)
 
 
 async def approval_interrupt(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:

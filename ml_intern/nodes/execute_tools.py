@@ -56,7 +56,7 @@ async def run_call(call: dict[str, Any], tools: dict[str, Any]) -> ToolMessage:
 async def invoke(tool: Any, call: dict[str, Any]) -> tuple[str, str, Any]:
     """The tool's answer to `call`: (text, status, artifact); a failure is an error text, not an exception."""
     try:
-        output = await tool.ainvoke(tool_call(name=call["name"], args=unredacted_args(call), id=call["id"]))
+        output = await tool.ainvoke(tool_call(name=call["name"], args=call["args"], id=call["id"]))
     except ToolError as exc:
         return f"Error: {exc}", "error", None
     except ValidationError as exc:
@@ -84,7 +84,9 @@ async def execute_tools(state: AgentState, runtime: Runtime[RunContext]) -> dict
     await services.start()  # a resumed thread may reach here before any model call started MCP servers
     tools = services.tools_by_name
     approvals = state.get("approvals") or {}
-    calls = pending_calls(state["messages"])
+    # What runs, and what approval and the undo journal judge, is what the model wrote; the stored (redacted)
+    # form is only what is saved and shown (events are redacted again when emitted).
+    calls = [{**call, "args": unredacted_args(call)} for call in pending_calls(state["messages"])]
 
     async def answer(call: dict[str, Any]) -> ToolMessage:
         decision = approvals.get(call["id"])
