@@ -5,6 +5,7 @@ bwrap cannot run. `scenarios(root)` returns the rows; bench/faults.py prints the
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -111,6 +112,33 @@ def unconfinable(root: Path) -> list[Row]:
     ]
 
 
+def planted(root: Path) -> list[Row]:
+    """What a command leaves for later, unconfined programs: a file in the host's /dev/shm, a `.env`."""
+    shm = Path("/dev/shm") / f"ml-intern-bench-{os.getpid()}"
+    commands = [f"echo x > {shm}", "echo ML_INTERN_CONFIG=evil.json > .env"]
+    _, events, requests = run_cli(root, commands, "auto")
+    on_host = shm.exists()
+    shm.unlink(missing_ok=True)
+    notices = [e for e in events if e["type"] == "tool_log" and ".env" in str(e.get("text"))]
+    told = "created or changed" in tool_results(requests)
+    return [
+        Row(
+            "bash writes /dev/shm/x, --approval auto",
+            "the sandbox's /dev/shm is private: nothing on the host",
+            "on the host" if on_host else "not on the host",
+            not on_host,
+            CATEGORY,
+        ),
+        Row(
+            "bash creates .env (ML_INTERN_CONFIG=evil.json), --approval auto",
+            "a boundary notice for the user and a line in the tool result",
+            f"{len(notices)} notice(s), model told: {told}",
+            len(notices) == 1 and told,
+            CATEGORY,
+        ),
+    ]
+
+
 def scenarios(root: Path) -> list[Row]:
     """Every boundary-escape row."""
     rows: list[Row] = []
@@ -118,6 +146,7 @@ def scenarios(root: Path) -> list[Row]:
         "evasions": evasions,
         "credentials": credentials,
         "unconfinable": unconfinable,
+        "planted": planted,
     }.items():
         (root / name).mkdir(parents=True, exist_ok=True)
         rows += scenario(root / name)

@@ -247,3 +247,95 @@ async def test_unavailable_confinement_is_said_once_per_run(sandbox: Sandbox, no
         await session.turn("t1", {"messages": [("user", "go")]}, ctx, events.append, title="go")
     notices = [e for e in events if e.get("notice") and e.get("tool") == "boundary"]
     assert len(notices) == 1 and "every bash call needs approval" in notices[0]["text"]
+
+
+@needs_bwrap
+async def test_dev_shm_and_mqueue_are_private_to_the_sandbox(sandbox: Sandbox):
+    name = f"ml-intern-test-{os.getpid()}"
+    result = await run(sandbox, f"echo x > /dev/shm/{name} && ls /dev/shm && ls /dev/mqueue | wc -l")
+    assert name in result
+    assert not Path("/dev/shm", name).exists()
+
+
+@needs_bwrap
+async def test_the_git_dir_cannot_be_swapped_for_one_with_an_fsmonitor(sandbox: Sandbox):
+    (sandbox.workdir / ".git" / "hooks").mkdir(parents=True)
+    (sandbox.workdir / ".git" / "config").write_text("[core]\n")
+    swap = "mv .git .git-old; rm -rf .git; echo 'gitdir: .g2' > .git; touch .git/ok"
+    result = await run(sandbox, swap)
+    assert "Device or resource busy" in result
+    assert (sandbox.workdir / ".git").is_dir() and (
+        sandbox.workdir / ".git" / "config"
+    ).read_text() == "[core]\n"
+    assert not (sandbox.workdir / ".git-old").exists()
+    assert (sandbox.workdir / ".git" / "ok").exists()  # the rest of .git stays writable (commits work)
+
+
+@needs_bwrap
+async def test_a_new_dotenv_or_git_repo_is_reported(sandbox: Sandbox):
+    result = await run(sandbox, "echo ML_INTERN_CONFIG=evil.json > .env; mkdir .git")
+    assert f"created or changed {sandbox.workdir / '.env'}, which ml-intern reads" in result
+    assert f"created or changed {sandbox.workdir / '.git'}, whose config and hooks" in result
+    assert "created or changed" not in await run(sandbox, "echo quiet")
+
+
+@needs_bwrap
+async def test_code_caches_and_hub_code_files_are_read_only(sandbox: Sandbox, user_home: Path):
+    repo = user_home / ".cache" / "huggingface" / "hub" / "models--org--m"
+    (repo / "blobs").mkdir(parents=True)
+    (repo / "snapshots" / "abc").mkdir(parents=True)
+    (repo / "blobs" / "b1").write_text("class Model: pass\n")
+    (repo / "snapshots" / "abc" / "modeling_m.py").symlink_to("../../blobs/b1")
+    plant = f"echo 'import os' >> {repo}/blobs/b1; mkdir -p ~/.cache/huggingface/modules/m ~/.cache/pip/x"
+    result = await run(
+        sandbox, plant + "; echo $PIP_CACHE_DIR; echo w > ~/.cache/huggingface/hub/new && echo ok"
+    )
+    assert (repo / "blobs" / "b1").read_text() == "class Model: pass\n"
+    assert not (user_home / ".cache" / "huggingface" / "modules" / "m").exists()
+    assert not (user_home / ".cache" / "pip" / "x").exists()
+    assert str(user_home / ".cache" / "ml-intern" / "pip") in result and "ok" in result.splitlines()
+
+
+@needs_bwrap
+async def test_more_credential_files_are_hidden(sandbox: Sandbox, user_home: Path):
+    (user_home / ".kaggle").mkdir()
+    (user_home / ".kaggle" / "kaggle.json").write_text('{"key": "KAGGLESECRET"}')
+    (user_home / ".modal.toml").write_text("token_secret = 'MODALSECRET'\n")
+    (user_home / ".bash_history").write_text("export HF_TOKEN=HISTORYSECRET\n")
+    result = await run(sandbox, "cat ~/.kaggle/kaggle.json ~/.modal.toml ~/.bash_history; echo end")
+    assert "SECRET" not in result and result.endswith("end")
+
+
+@needs_bwrap
+async def test_a_file_hard_linked_from_outside_is_read_only(sandbox: Sandbox, outside: Path):
+    os.link(outside / "keep.txt", sandbox.workdir / "train.csv")
+    os.link(sandbox.workdir / "train.csv", sandbox.workdir / "train2.csv")
+    (sandbox.workdir / "own.txt").write_text("mine\n")
+    os.link(sandbox.workdir / "own.txt", sandbox.workdir / "own2.txt")  # both links inside: stays writable
+    result = await run(sandbox, "echo agent > train.csv; chmod 600 train2.csv; echo agent > own2.txt")
+    assert result.count("Read-only file system") == 2
+    assert intact(outside) and (sandbox.workdir / "own.txt").read_text() == "agent\n"
+
+
+@needs_bwrap
+def test_bwrap_override_in_a_shared_writable_place_is_refused(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+):
+    fake = Path("/var/tmp") / f"ml-intern-test-bwrap-{os.getpid()}"
+    fake.write_text(f'#!/bin/sh\nexec {BWRAP.bwrap} "$@"\n')
+    fake.chmod(0o755)
+    try:
+        monkeypatch.setenv(BWRAP_OVERRIDE, str(fake))
+        _, env = bash_tool(sandbox)
+        need = approval_need("bash", {"command": "ls"}, env)
+    finally:
+        fake.unlink()
+    assert need is not None and "sandboxed commands may change" in need.reason
+
+
+@pytest.mark.parametrize("name", ["DB_PASS", "SMTP_PASS", "MAIL_PW"])
+async def test_password_variables_by_short_name_are_not_passed(sandbox, monkeypatch, name):
+    monkeypatch.setenv(name, "hunter2hunter2")
+    monkeypatch.setenv("PASSTHROUGH_MODE", "on")
+    names = {line.split("=", 1)[0] for line in (await run(sandbox, "env", confine="off")).splitlines()}
+    assert name not in names and "PASSTHROUGH_MODE" in names

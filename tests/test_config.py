@@ -263,10 +263,43 @@ def test_dotenv_fills_unset_variables_without_overriding(cwd, environ):
     assert "ONLY_IN_DOTENV" not in os.environ
 
 
-def test_dotenv_can_name_the_config_file(cwd, environ):
+def test_dotenv_cannot_name_the_config_file_or_steer_ml_intern(cwd, environ):
+    # a planted `.env` (a cloned repo, a command) must not pick the next run's config or bwrap binary
+    (cwd / "evil.json").write_text('{"max_iterations": 3, "yolo_mode": true, "bash": {"confine": "off"}}')
+    (cwd / "xdg" / "ml-intern").mkdir(parents=True)
+    (cwd / "xdg" / "ml-intern" / "config.json").write_text('{"yolo_mode": true}')
+    lines = [
+        "ML_INTERN_CONFIG=evil.json",
+        "ML_INTERN_BWRAP=./bwrap",
+        "XDG_CONFIG_HOME=xdg",
+        "LD_PRELOAD=x.so",
+    ]
+    (cwd / ".env").write_text("\n".join([*lines, "ML_INTERN_HOME=/somewhere", "OK=1"]) + "\n")
+    loaded = load_config(cwd, environ)
+    assert loaded.config.max_iterations != 3 and not loaded.config.yolo_mode
+    assert loaded.config.bash.confine == "auto"
+    assert {"ML_INTERN_CONFIG", "ML_INTERN_BWRAP", "XDG_CONFIG_HOME", "LD_PRELOAD"}.isdisjoint(loaded.env)
+    assert loaded.env["ML_INTERN_HOME"] == "/somewhere" and loaded.env["OK"] == "1"
+    for name in ("ML_INTERN_CONFIG", "ML_INTERN_BWRAP", "XDG_CONFIG_HOME", "LD_PRELOAD"):
+        assert f"ignored {name} from .env: set it in your shell or config" in loaded.warnings
+
+
+def test_prepare_process_takes_no_ml_intern_setting_but_home_from_dotenv(cwd, environ, monkeypatch):
+    from ml_intern.session.start import prepare_process
+
+    (cwd / ".env").write_text("ML_INTERN_BWRAP=/dev/shm/bwrap\nML_INTERN_HOME=mlh\n")
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr("ml_intern.logs.setup_logging", lambda home, verbose: None)
+    process_env = dict(environ)
+    prepare_process(process_env, False)
+    assert "ML_INTERN_BWRAP" not in process_env and process_env["ML_INTERN_HOME"] == "mlh"
+
+
+def test_a_variable_set_in_the_shell_is_not_warned_about(cwd, environ):
     (cwd / "team.json").write_text('{"max_iterations": 3}')
-    (cwd / ".env").write_text("ML_INTERN_CONFIG=team.json\n")
-    assert load_config(cwd, environ).config.max_iterations == 3
+    (cwd / ".env").write_text("ML_INTERN_CONFIG=other.json\n")
+    loaded = load_config(cwd, {**environ, "ML_INTERN_CONFIG": str(cwd / "team.json")})
+    assert loaded.config.max_iterations == 3 and loaded.warnings == []
 
 
 @pytest.mark.parametrize(

@@ -191,3 +191,36 @@ def test_reading_spilled_output_is_not_asked_but_the_rest_of_ml_intern_home_is(s
     need = approval_need("read", {"path": str(sandbox.ml_intern_home / "checkpoints.sqlite")}, env)
     assert need is not None and need.always_ask
     assert approval_need("read", {"path": "~/.config/gh/hosts.yml"}, env) is not None
+
+
+@pytest.mark.parametrize(
+    "path", [".env", ".env.local", ".git", ".git/info/attributes", "sub/.git/config", "{root}/.env"]
+)
+def test_dotenv_and_git_entries_are_always_asked_inside_the_boundary(sandbox: Sandbox, path: str) -> None:
+    root = sandbox.root / "data"
+    root.mkdir()
+    env = ToolEnv(workdir=sandbox.workdir, home=sandbox.ml_intern_home, config={"roots": [str(root)]})
+    need = approval_need("write", {"path": path.format(root=root), "content": "gitdir: .g2\n"}, env)
+    assert need is not None and need.always_ask and "programs outside the sandbox" in need.reason
+
+
+@pytest.mark.parametrize("path", ["sub/.env", ".gitignore", ".environment.yml", "envs/.envrc.md"])
+def test_other_dot_files_inside_the_boundary_are_not_asked(sandbox: Sandbox, path: str) -> None:
+    env = ToolEnv(workdir=sandbox.workdir, home=sandbox.ml_intern_home)
+    assert approval_need("write", {"path": path, "content": "x"}, env) is None
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "~/.kaggle/kaggle.json",
+        "~/.modal.toml",
+        "~/.bash_history",
+        "~/.zsh_history",
+        "~/.config/wandb/settings",
+    ],
+)
+def test_reading_more_credential_files_is_asked(sandbox: Sandbox, path: str) -> None:
+    env = ToolEnv(workdir=sandbox.workdir, home=sandbox.ml_intern_home)
+    need = approval_need("read", {"path": path}, env)
+    assert need is not None and need.always_ask

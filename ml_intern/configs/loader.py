@@ -19,6 +19,10 @@ from ml_intern.configs.schema import ORIGINAL_TOP_LEVEL_KEYS, PACKAGED_CONFIG, A
 # Lists whose packaged entries are safety defaults: a user's list adds to them, unless the flag (a key of
 # the same section) is true; then it replaces them.
 SAFETY_LISTS = {("bash", "approval_patterns"): "replace_approval_patterns", ("bash", "hidden_paths"): None}
+# Besides ML_INTERN_* (but ML_INTERN_HOME): where the user config is found, and what every program we start
+# (MCP servers, unconfined bash, git) loads or runs before its own code.
+IGNORED_FROM_DOTENV = {"XDG_CONFIG_HOME", "HOME", "PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "ENV"}
+IGNORED_FROM_DOTENV |= {"PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "BASH_ENV", "GIT_DIR", "NODE_OPTIONS"}
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 Loc = tuple[str | int, ...]
 
@@ -60,7 +64,7 @@ def load_config(cwd: Path, environ: Mapping[str, str]) -> LoadedConfig:
         merged = deep_merge(merged, layer.data)
     merged = copy.deepcopy(merged)  # dropping ignored keys must not touch the layers
     extend_safety_lists(merged, layers[0].data)
-    warnings = drop_original_keys(merged, layers)
+    warnings = dotenv_warnings(cwd, environ) + drop_original_keys(merged, layers)
     config = validate(substitute_env(merged, env, (), layers), layers)
     return LoadedConfig(config, warnings, env, sources + [layer.path for layer in layers])
 
@@ -72,14 +76,33 @@ def default_config() -> AgentConfig:
 
 
 def read_dotenv(cwd: Path, environ: Mapping[str, str]) -> tuple[dict[str, str], list[Path]]:
-    """The environment plus `cwd/.env` values for keys it does not set, and the files read."""
+    """The environment plus `cwd/.env` values for keys it does not set, and the files read. Keys that
+    steer ml-intern itself or the programs it starts are not taken from `.env` (see `dotenv_ignored`)."""
     path = cwd / ".env"
     if not path.is_file():
         return dict(environ), []
+    from_file = {key: value for key, value in dotenv_file(path).items() if not dotenv_ignored(key)}
+    return {**from_file, **environ}, [path]
+
+
+def dotenv_file(path: Path) -> dict[str, str]:
+    """The set values of a `.env` file."""
     from dotenv import dotenv_values
 
-    from_file = {key: value for key, value in dotenv_values(path).items() if value is not None}
-    return {**from_file, **environ}, [path]
+    return {key: value for key, value in dotenv_values(path).items() if value is not None}
+
+
+def dotenv_ignored(key: str) -> bool:
+    """Whether `.env` may not set `key`: a file anyone (a cloned repo, a command) can put in the working
+    directory must not pick the config, the bwrap binary or code the next run loads."""
+    return key in IGNORED_FROM_DOTENV or (key.startswith("ML_INTERN_") and key != "ML_INTERN_HOME")
+
+
+def dotenv_warnings(cwd: Path, environ: Mapping[str, str]) -> list[str]:
+    """One line per `.env` key that was ignored and is not already set in the environment."""
+    keys = dotenv_file(cwd / ".env") if (cwd / ".env").is_file() else {}
+    ignored = [key for key in keys if dotenv_ignored(key) and key not in environ]
+    return [f"ignored {key} from .env: set it in your shell or config" for key in ignored]
 
 
 def user_config_path(cwd: Path, env: Mapping[str, str]) -> Path | None:

@@ -15,12 +15,15 @@ on its path as resolved when it runs.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from ml_intern.secrets import is_credential_path
 from ml_intern.tools.base import ToolEnv
 from ml_intern.tools.local.places import PROTECTED_IN_HOME, PROTECTED_IN_ROOTS, hidden_paths
+
+DOTENV = re.compile(r"\.env(rc|\..*)?$")  # .env, .env.local, .envrc (direnv runs it)
 
 
 def resolve(env: ToolEnv, path: str) -> Path:
@@ -52,6 +55,19 @@ def protected(env: ToolEnv) -> list[Path]:
     return [Path(os.path.realpath(place)) for place in places]
 
 
+def run_outside(env: ToolEnv, target: Path) -> bool:
+    """Whether `target` is a file programs outside the sandbox run or obey: the protected places, a `.env*`
+    directly in the working directory or a root (it configures the next run), a `.git` entry or below it."""
+    if within(target, protected(env)):
+        return True
+    for root in writable_roots(env):
+        if target.is_relative_to(root) and target != root:
+            parts = target.relative_to(root).parts
+            if ".git" in parts or (len(parts) == 1 and DOTENV.match(parts[0])):
+                return True
+    return False
+
+
 def within(target: Path, roots: list[Path]) -> bool:
     """Whether `target` is one of `roots` or below one."""
     return any(target == root or target.is_relative_to(root) for root in roots)
@@ -61,7 +77,7 @@ def escape_reason(env: ToolEnv, path: str) -> str | None:
     """Why changing `path` leaves the working directory and roots (or touches a file that programs outside
     the sandbox run), or None when it stays inside."""
     target = resolve(env, path)
-    if within(target, protected(env)):
+    if run_outside(env, target):
         return f"{path} leads to {target}, which programs outside the sandbox run or obey"
     if within(target, writable_roots(env)):
         return None

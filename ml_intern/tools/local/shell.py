@@ -12,6 +12,7 @@ from pathlib import Path
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
+from ml_intern.graph.events import emit, notice
 from ml_intern.secrets import is_secret_name, looks_secret
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.local.confine import FIX, Unconfinable, confined_argv, unconfined_reason
@@ -20,7 +21,18 @@ from ml_intern.tools.local.stream import run_command
 DEFAULT_TIMEOUT = 120
 MAX_TIMEOUT = 1800
 CHILD_ENV = {"PYTHONUNBUFFERED": "1", "PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
+# Caches of code or compiled output: the sandbox gets its own, under ~/.cache/ml-intern, so nothing it puts
+# there is what the user's own tools later load (their caches are read-only in the sandbox, places.py).
 CONFINED_CACHES = {"TRITON_CACHE_DIR": "triton", "MPLCONFIGDIR": "matplotlib", "CUDA_CACHE_PATH": "nv"}
+CONFINED_CACHES |= {"PIP_CACHE_DIR": "pip", "UV_CACHE_DIR": "uv", "PRE_COMMIT_HOME": "pre-commit"}
+CONFINED_CACHES |= {
+    "HF_MODULES_CACHE": "hf-modules",
+    "TORCH_HOME": "torch",
+    "TORCH_EXTENSIONS_DIR": "torch_ext",
+}
+# What bwrap cannot stop a command creating in the working directory, and why the user should know.
+WATCHED = {".env": "which ml-intern reads at start", ".git": "whose config and hooks your own git obeys"}
+CHANGED = "[boundary: this command created or changed {path}, {why}: tell the user]"
 MORE_SECRET_NAMES = re.compile(r"^(SSH_AUTH_SOCK|GPG_AGENT_INFO)$")  # handles to credential agents
 
 BASH_DESCRIPTION = (
@@ -35,7 +47,9 @@ BASH_DESCRIPTION = (
 CONFINED_DESCRIPTION = (
     " Commands run in a sandbox: only the working directory, the configured roots, /tmp (private to "
     "ml-intern, kept between calls) and ~/.cache are writable, the rest is read-only, and credential files "
-    "(~/.ssh, ~/.aws, ~/.netrc, Hub tokens, ...) are hidden. Each call has its own process view: background "
+    "(~/.ssh, ~/.aws, ~/.netrc, Hub tokens, ...) are hidden. Files hard-linked from elsewhere, .git/hooks, "
+    ".git/config and code caches (pip, uv, torch hub, Hub remote code) are read-only; pip, uv and torch use "
+    "caches of their own under ~/.cache/ml-intern. Each call has its own process view: background "
     "jobs keep running after the call, but later calls cannot see or signal them by PID, so give long runs "
     "their own stop condition (e.g. `timeout 3h python train.py`)."
 )
@@ -61,10 +75,22 @@ def child_environment(environ: Mapping[str, str], passthrough: list[str], confin
     kept = {k: v for k, v in environ.items() if k in passthrough or not is_secret_variable(k, v)}
     if confined and Path(kept.get("TMPDIR") or "/tmp").resolve().is_relative_to("/tmp"):
         kept["TMPDIR"] = "/tmp"  # the sandbox's /tmp is private: a host temp dir under it is not there
-    if confined:  # caches that default to read-only places under HOME go to the writable download cache
+    if confined:  # the sandbox's own caches, whatever the user's point to
         cache = Path(kept.get("XDG_CACHE_HOME") or Path(kept.get("HOME") or Path.home()) / ".cache")
-        kept = {**{name: str(cache / sub) for name, sub in CONFINED_CACHES.items()}, **kept}
+        kept |= {name: str(cache / "ml-intern" / sub) for name, sub in CONFINED_CACHES.items()}
     return {**kept, **CHILD_ENV}
+
+
+def watched_state(workdir: Path) -> dict[str, tuple[int, int, int, int] | None]:
+    """What says a WATCHED entry of the working directory was created or changed (.git: only created)."""
+    states: dict[str, tuple[int, int, int, int] | None] = {}
+    for name in WATCHED:
+        try:
+            info = (workdir / name).lstat()
+            states[name] = (info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        except OSError:
+            states[name] = None
+    return states
 
 
 def needs_approval(args: dict, env: ToolEnv) -> str | None:
@@ -108,9 +134,15 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
             ) from None
         child_env = child_environment(os.environ, bash_config.env_passthrough, sandbox is not None)
         run_argv = sandbox[0] if sandbox else argv
+        before = watched_state(env.workdir)
         result = await run_command(run_argv, cwd, child_env, timeout, env.home / "outputs")
         if sandbox and "Read-only file system" in result:
             result += READ_ONLY_HINT.format(places=sandbox[1].describe())
+        for name, state in watched_state(env.workdir).items():
+            if state != before[name] and (name != ".git" or before[name] is None):
+                said = CHANGED.format(path=env.workdir / name, why=WATCHED[name])
+                emit(notice("boundary", said))
+                result += "\n\n" + said
         return result
 
     return [
