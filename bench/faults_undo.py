@@ -15,7 +15,9 @@ if str(ROOT) not in sys.path:
 
 from fault_rows import Row  # noqa: E402  (bench/ is on sys.path)
 
+from ml_intern.session.undo_report import shown  # noqa: E402
 from tests import harness_undo as lab  # noqa: E402
+from tests import harness_undo_trash as mid  # noqa: E402
 from tests.harness import Sandbox  # noqa: E402
 
 CATEGORY = "undo attribution"
@@ -45,11 +47,9 @@ def symlinks(seen: dict[str, Any]) -> tuple[str, bool]:
 
 
 def secrets(seen: dict[str, Any]) -> tuple[str, bool]:
-    leaked = lab.TOKEN.encode() in seen["stored"]
-    return (
-        f"token in the snapshot store: {leaked}; envdump.txt removed: {not seen['envdump_left']}",
-        not leaked,
-    )
+    leaked = lab.TOKEN.encode() in seen["stored"] or lab.TOKEN.encode() in seen["trash"]
+    left = seen["envdump_left"]
+    return f"token in the snapshot store or trash: {leaked}; envdump.txt left: {left}", not leaked
 
 
 def credentials(seen: dict[str, Any]) -> tuple[str, bool]:
@@ -61,6 +61,16 @@ def credentials(seen: dict[str, Any]) -> tuple[str, bool]:
 def own_changes(seen: dict[str, Any]) -> tuple[str, bool]:
     ok = seen["same"] and seen["mode"] == 0o644 and seen["dirs"] == ["a.txt", "gone.txt", "sub"]
     return f"workdir byte for byte as before: {ok}", ok
+
+
+def during_a_call(seen: dict[str, Any]) -> tuple[str, bool]:
+    kept = seen["kept"]
+    users = kept.get("notes.md") == mid.NOTES.encode() and kept.get("thesis.md") == mid.THESIS_NEW.encode()
+    report = seen["report"]
+    named = bool(report.kept_aside) and any(shown(report.kept_aside) in line for line in report.lines())
+    env_left = ".env" in seen["left"] and ".env" not in seen["all_trash"]
+    observed = f"user's notes.md, thesis.md in trash: {users}; trash named: {named}; .env left: {env_left}"
+    return observed, users and named and env_left and kept.get("model.ckpt") == b"ckpt\n"
 
 
 CASES: list[tuple[str, str, Callable[..., Any], Callable[[dict[str, Any]], tuple[str, bool]]]] = [
@@ -105,6 +115,12 @@ CASES: list[tuple[str, str, Callable[..., Any], Callable[[dict[str, Any]], tuple
         "put back byte for byte",
         lab.agent_create_edit_delete,
         own_changes,
+    ),
+    (
+        "user writes notes.md, rewrites thesis.md during a long bash call",
+        "nothing destroyed: replaced bytes moved to the trash, report names it",
+        mid.user_writes_during_a_long_call,
+        during_a_call,
     ),
 ]
 

@@ -118,6 +118,12 @@ def stored_bytes(lab: Sandbox) -> bytes:
     return b"\n".join(found)
 
 
+def trash_bytes(lab: Sandbox) -> bytes:
+    """Every file undo moved aside (ML_INTERN_HOME/undo-trash), as one byte string to grep."""
+    root = lab.ml_intern_home / "undo-trash"
+    return b"\n".join(p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink())
+
+
 def why(report: UndoReport) -> dict[str, str]:
     return dict(report.not_restored)
 
@@ -222,6 +228,7 @@ async def secrets_written_by_the_agent(lab: Sandbox) -> dict[str, Any]:
     w = lab.workdir
     return {
         "stored": stored_bytes(lab),
+        "trash": trash_bytes(lab),
         "envdump_left": (w / "envdump.txt").exists(),
         "config": (w / "config.py").read_text(),
         "reports": (first, second),

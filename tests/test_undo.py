@@ -30,6 +30,7 @@ from ml_intern.services import Services
 from ml_intern.session.runner import TurnOutcome, new_turn
 from ml_intern.session.session import Session, open_session
 from ml_intern.session.undo import NothingToUndo, UndoReport, undo_turns
+from ml_intern.session.undo_report import shown
 from ml_intern.tools.base import ToolEnv
 from ml_intern.tools.registry import build_tools
 from tests.fakes.chat_model import ScriptedChatModel
@@ -374,6 +375,8 @@ async def test_report_event_is_json_and_names_the_type(sandbox):
         await agent.send("change a")
         report = await agent.undo()
     event = json.loads(json.dumps(report.event()))
+    trash = Path(report.kept_aside)
+    assert trash.parent == sandbox.ml_intern_home / "undo-trash" and (trash / "a.txt").read_bytes() == b"b\n"
     assert event == {
         "type": "undo_complete",
         "thread_id": THREAD,
@@ -384,11 +387,14 @@ async def test_report_event_is_json_and_names_the_type(sandbox):
         "not_restored": [],
         "remote_effects": [],
         "prompts": ["change a"],
+        "kept_aside": str(trash),
+        "kept": ["a.txt"],
     }
     assert report.lines() == [
         f"Undid 1 user turn of thread {THREAD} (4 messages removed).",
         "  rewound: change a",
-        "  restored: a.txt",
+        f"  restored: a.txt (what it held is kept in {shown(str(trash))}/a.txt)",
+        f"What undo removed or replaced is kept 14 days in {shown(str(trash))}",
     ]
 
 

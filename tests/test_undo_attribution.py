@@ -77,13 +77,16 @@ async def test_secrets_the_agent_wrote_are_never_stored(sandbox):
     with sqlite3.connect(sandbox.ml_intern_home / "checkpoints.sqlite") as conn:
         rows = conn.execute("SELECT changes FROM ml_intern_undo_calls").fetchall()
     assert rows == [] or all(lab.TOKEN not in (row[0] or "") for row in rows)
-    assert not seen["envdump_left"]  # created by the agent and unchanged: removed (not kept anywhere)
-    assert "envdump.txt" in second.removed
+    # Created by the agent, but undo cannot tell it from the user's: never deleted (no copy kept), listed.
+    assert seen["envdump_left"] and lab.TOKEN.encode() not in seen["trash"]
+    assert lab.why(second)["envdump.txt"] == (
+        "left as it is: could not be kept aside (holds a secret: undo keeps no copy of one)"
+    )
     # The user's config.py held a secret: never copied, so the agent's edit cannot be reverted; listed.
     assert seen["config"].endswith("# edited\n")
     assert lab.why(second)["config.py"] == "never copied (holds a secret): left as it is"
     assert (first.restored, first.removed, first.not_restored) == (["more.txt"], [], [])
-    assert second.removed == ["envdump.txt", "more.txt"]
+    assert second.removed == ["more.txt"] and second.kept == ["more.txt"]
 
 
 async def test_credential_files_are_never_copied_and_their_changes_are_listed(sandbox):

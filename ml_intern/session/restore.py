@@ -11,6 +11,7 @@ from ml_intern.session.blobs import BlobStore
 from ml_intern.session.changes import State, same
 from ml_intern.session.journal import CallRow
 from ml_intern.session.manifests import RACY_NS
+from ml_intern.session.trash import NotKept, Trash
 
 CHANGED_SINCE = "changed since, by you or another process: left as it is"
 BETWEEN_CALLS = "changed between the agent's calls: put back as it was then, not further"
@@ -27,6 +28,7 @@ class FileRewind:
     restored: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)  # shown path -> why it was (partly) left alone
+    trash: Trash | None = None  # where what is removed or replaced goes first
 
     def plan_call(self, row: CallRow, others: dict[str, str]) -> None:
         """Rewind one batch's changes on top of what later batches' rewinds already planned."""
@@ -65,19 +67,31 @@ class FileRewind:
         return False
 
     def apply(self, store: BlobStore) -> None:
-        """Remove files and links, make directories, write files and links, then drop emptied directories."""
-        plan = [
-            (rel, self.found[rel], want) for rel, want in self.put.items() if not same(self.found[rel], want)
-        ]
+        """Move aside files and links, make directories, write files and links, then drop emptied directories.
+
+        What a path holds now is moved to the trash before it is removed or replaced (the call's result may
+        be the user's bytes, written while it ran); a path that cannot be moved aside is left as it is."""
+        assert self.trash is not None, "a FileRewind that changes files needs a trash"
+        trash, plan = (
+            self.trash,
+            [
+                (rel, self.found[rel], want)
+                for rel, want in self.put.items()
+                if not same(self.found[rel], want)
+            ],
+        )
         deep = sorted(plan, key=lambda item: -item[0].count("/"))
+        held = set()  # paths left as they are: nothing is written over them
         for rel, now, want in deep:
-            if now is not None and now[0] in ("file", "link") and (want is None or want[0] != now[0]):
-                self._do(rel, lambda r=rel: safe_paths.unlink(self.workdir, r), want is None, now)
+            if now is not None and now[0] in ("file", "link") and not _mode_only(now, want):
+                step = None if want is not None else True  # a replaced path counts once it is written
+                if not self._do(rel, lambda r=rel: trash.keep(self.workdir, r), step, now):
+                    held.add(rel)
         for rel, now, want in reversed(deep):
-            if want is not None and want[0] == "dir" and (now is None or now[0] != "dir"):
+            if want is not None and want[0] == "dir" and (now is None or now[0] != "dir") and rel not in held:
                 self._do(rel + "/", lambda r=rel: safe_paths.make_dir(self.workdir, r), False, None)
         for rel, _, want in plan:
-            if want is not None and want[0] in ("file", "link"):
+            if want is not None and want[0] in ("file", "link") and rel not in held:
                 self._do(rel, lambda r=rel, w=want: self._write(store, r, w), False, None)
         for rel, now, want in deep:
             if now is not None and now[0] == "dir" and (want is None or want[0] != "dir"):
@@ -90,26 +104,37 @@ class FileRewind:
             safe_paths.write_file(self.workdir, rel, store.get(want[3]), want[4])
         return True
 
-    def _do(self, shown: str, action, removal: bool, expected: State) -> None:
-        """Run one step; a removal first checks the path still holds what the agent left."""
+    def _do(self, shown: str, action, removal: bool | None, expected: State) -> bool:
+        """Run one step (whether it was done); a removal first checks the path still holds the agent's.
+
+        `removal`: listed as removed (True), as restored (False) or not at all (None)."""
         rel = shown.rstrip("/")
         try:
             if expected is not None and not same(safe_paths.state_at(self.workdir, rel, self.cap), expected):
                 self.refused[shown] = CHANGED_SINCE
-                return
+                return False
             if action() is False:
                 self.refused[shown] = "not empty: left as it is"
-                return
+                return False
+        except NotKept as exc:
+            self.refused[shown] = f"left as it is: could not be kept aside ({exc})"
+            return False
         except safe_paths.Unsafe as exc:
             self.refused[shown] = f"not followed: {exc}; left as it is"
-            return
+            return False
         except OSError as exc:
             self.refused[shown] = f"could not be put back: {exc.strerror or exc}"
-            return
+            return False
         if removal:
             self.removed.append(shown)
-        elif shown not in self.restored:
+        elif removal is False and shown not in self.restored:
             self.restored.append(shown)
+        return True
+
+
+def _mode_only(now: State, want: State) -> bool:
+    """Whether `now` differs from `want` by its mode only (no bytes to keep aside)."""
+    return bool(now and want and now[0] == want[0] == "file" and now[3] and now[3] == want[3])
 
 
 def refusal(before: State, after: State, now: State, original: str | None) -> str | None:

@@ -5,20 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from langchain_core.messages import BaseMessage
 
 from ml_intern.errors import UserError
-from ml_intern.graph import events
 from ml_intern.session.changes import legacy_changed_paths
 from ml_intern.session.effects import remote_effects
 from ml_intern.session.journal import CallRow, overlapping, turn_calls
 from ml_intern.session.restore import FileRewind
 from ml_intern.session.rewind import TurnStart, find_rewind
 from ml_intern.session.threads import ThreadStore, thread_config
+from ml_intern.session.trash import Trash, prune
+from ml_intern.session.undo_report import UndoReport, _clip
 from ml_intern.session.workspace import WorkspaceSnapshots
 
 
@@ -39,49 +39,6 @@ class NothingToUndo(UserError):
     """The thread has no user turn to rewind."""
 
 
-@dataclass
-class UndoReport:
-    """What an undo rewound and restored."""
-
-    thread_id: str
-    turns_undone: int  # user turns removed (guard and summary messages never count)
-    messages_removed: int  # messages of the transcript that are gone
-    restored: list[str] = field(default_factory=list)  # workdir-relative paths put back as they were
-    removed: list[str] = field(default_factory=list)  # files (and empty dirs, ending in /) the turns created
-    not_restored: list[tuple[str, str]] = field(default_factory=list)  # (path, why) left as they are
-    remote_effects: list[str] = field(default_factory=list)  # side effects elsewhere that undo cannot reverse
-    prompts: list[str] = field(default_factory=list)  # the undone user messages, oldest first
-
-    def lines(self) -> list[str]:
-        """Exactly what was rewound and restored, for printing."""
-        plural = "s" if self.turns_undone != 1 else ""
-        lines = [
-            f"Undid {self.turns_undone} user turn{plural} of thread {self.thread_id}"
-            f" ({self.messages_removed} messages removed)."
-        ]
-        lines += [f"  rewound: {_clip(prompt)}" for prompt in self.prompts]
-        lines += [f"  restored: {path}" for path in self.restored]
-        lines += [f"  removed: {path}" for path in self.removed]
-        lines += [f"  not restored: {path} ({why})" for path, why in self.not_restored]
-        if not (self.restored or self.removed or self.not_restored):
-            lines.append("  no file in the working directory was changed by those turns")
-        if self.remote_effects:
-            lines.append("Not undone (remote side effects):")
-            lines += [f"  {effect}" for effect in self.remote_effects]
-        return lines
-
-    def event(self) -> dict[str, Any]:
-        """The `undo_complete` stream event."""
-        fields = asdict(self)
-        fields["not_restored"] = [list(pair) for pair in self.not_restored]
-        return events.undo_complete(**fields)
-
-
-def _clip(text: str, width: int = 80) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= width else line[: width - 1] + "…"
-
-
 async def rewind_workspace(
     snapshots: WorkspaceSnapshots | None, thread_id: str, starts: list[TurnStart]
 ) -> FileRewind:
@@ -90,7 +47,8 @@ async def rewind_workspace(
         rewind = FileRewind()
         rewind.refused["(working directory)"] = "this session takes no workspace snapshots"
         return rewind
-    rewind = FileRewind(cap=snapshots.max_file_bytes)
+    cap = snapshots.max_file_bytes
+    rewind = FileRewind(cap=cap, trash=Trash(trash_root(snapshots), thread_id, cap))
     plans: list[tuple[CallRow, dict[str, str]]] = []
     for start in starts:
         label = f"(files of: {_clip(start.prompt, 40)})"
@@ -115,6 +73,18 @@ async def rewind_workspace(
 
     await asyncio.to_thread(run)
     return rewind
+
+
+def trash_root(snapshots: WorkspaceSnapshots) -> Path:
+    """ML_INTERN_HOME/undo-trash: where undo moves what it removes or replaces."""
+    return snapshots.home / "undo-trash"
+
+
+async def prune_trash(snapshots: WorkspaceSnapshots | None) -> None:
+    """Delete trash folders older than KEEP_DAYS, off the event loop; housekeeping never fails an undo."""
+    if snapshots is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(prune, trash_root(snapshots))
 
 
 async def concurrent_paths(snapshots: WorkspaceSnapshots, row: CallRow) -> dict[str, str]:
@@ -188,14 +158,26 @@ async def update_thread_row(
 async def undo_turns(session: UndoSession, thread_id: str, n: int = 1) -> UndoReport:
     """Rewind `thread_id` to before its last `n` user turns and put back the files those turns changed.
 
-    Once started it runs to the end even if its caller is cancelled (Ctrl-C): files put back with the
-    conversation left as it was would make the next undo refuse them as changed since."""
-    return await asyncio.shield(_undo_turns(session, thread_id, n))
+    Once started it runs to the end even if its caller is cancelled (Ctrl-C), and returns its report: files
+    moved aside with the conversation left as it was would make the next undo refuse them as changed since,
+    and only the report says where they went."""
+    work = asyncio.ensure_future(_undo_turns(session, thread_id, n))
+    cancels = 0
+    while not work.done():
+        try:
+            await asyncio.wait([work])
+        except asyncio.CancelledError:
+            cancels += 1
+    current = asyncio.current_task()
+    for _ in range(cancels if current is not None else 0):
+        current.uncancel()
+    return work.result()
 
 
 async def _undo_turns(session: UndoSession, thread_id: str, n: int) -> UndoReport:
     if n < 1:
         raise UserError(f"the number of turns to undo must be at least 1, not {n}")
+    await prune_trash(session.snapshots)
     app = session.app
     rewind = await find_rewind(app.checkpointer, thread_id, n)
     if not rewind.starts:
@@ -208,6 +190,7 @@ async def _undo_turns(session: UndoSession, thread_id: str, n: int) -> UndoRepor
     else:  # undoing the first turn: the thread is empty again
         await app.checkpointer.adelete_thread(thread_id)
     await update_thread_row(session.threads, thread_id, len(rewind.starts), target)
+    trash = files.trash
     await forget_undone(session.snapshots, thread_id, rewind.starts, thread_deleted=not rewind.target)
     return UndoReport(
         thread_id=thread_id,
@@ -218,4 +201,6 @@ async def _undo_turns(session: UndoSession, thread_id: str, n: int) -> UndoRepor
         not_restored=sorted(files.refused.items()),
         remote_effects=remote_effects(rewind.written),
         prompts=[start.prompt for start in reversed(rewind.starts)],
+        kept_aside=str(trash.folder) if trash and trash.kept else "",
+        kept=sorted(trash.kept) if trash else [],
     )
