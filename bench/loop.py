@@ -30,7 +30,7 @@ ML_INTERN = [str(installed_cli())]  # the console script a user runs
 def clean_env(server_url: str, home: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.endswith(("_API_KEY", "_TOKEN"))}
     env.update(
-        ML_INTERN_HOME=home,
+        ML_INTERN_HOME=str(Path(home) / "data"),  # beside the workdir, as a user's would be (not around it)
         HOME=home,
         VLLM_BASE_URL=server_url,
         LITELLM_LOCAL_MODEL_COST_MAP="True",
@@ -106,7 +106,7 @@ def bench_loop(iterations: int, result_bytes: int) -> None:
         assert done.returncode == 0, done.stderr[-2000:]
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         gaps = [b - a for a, b in zip(server.request_times, server.request_times[1:], strict=False)]
-        db = sum(p.stat().st_size for p in Path(home).glob("checkpoints.sqlite*"))
+        db = sum(p.stat().st_size for p in (Path(home) / "data").glob("checkpoints.sqlite*"))
         transcript = sum(len(json.dumps(m.get("content"))) for m in server.requests[-1]["messages"][1:])
         print(
             f"{iterations}-iteration read loop, {result_bytes} B results: wall {wall:.1f} s, "
@@ -116,7 +116,7 @@ def bench_loop(iterations: int, result_bytes: int) -> None:
         if os.environ.get("BENCH_KEEP_DB"):
             import shutil
 
-            shutil.copy(Path(home) / "checkpoints.sqlite", os.environ["BENCH_KEEP_DB"])
+            shutil.copy(Path(home) / "data" / "checkpoints.sqlite", os.environ["BENCH_KEEP_DB"])
         target = "(target <= 3x)" if result_bytes >= 5000 else "(tiny results: per-step overhead dominates)"
         print(
             f"  checkpoint db {db / 1e6:.2f} MB for a {transcript / 1e6:.2f} MB transcript: "

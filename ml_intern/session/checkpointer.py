@@ -98,6 +98,9 @@ async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
         await when_unlocked(saver.setup)
         yield saver
     except sqlite3.OperationalError as exc:
+        if "locked" in str(exc):
+            what = f"{path} stayed locked by another ml-intern process for {BUSY_TIMEOUT_S:.0f} s; try again"
+            raise StorageError(f"{what} once it has finished") from None
         raise StorageError(f"database error in {path}: {exc}; check disk space and permissions") from None
     except sqlite3.DatabaseError as exc:  # not OperationalError: the file's bytes are not a sound database
         raise StorageError(corrupt_line(path, exc), EXIT_FAILURE) from None

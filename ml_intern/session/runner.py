@@ -82,12 +82,14 @@ async def run_turn(
                 if text := redactor.feed(chunk[0].text):
                     on_event(events.assistant_chunk(text))
     except GraphRecursionError:
-        return await outcome(app, config, "recursion_limit")
+        forced: str | None = "recursion_limit"
+    else:
+        forced = None
     if rest := redactor.flush():
         on_event(events.assistant_chunk(rest))
     if streamed:
         on_event(events.assistant_stream_end())
-    return await outcome(app, config)
+    return await outcome(app, config, forced)
 
 
 def _is_reply_chunk(chunk: Any) -> bool:

@@ -40,8 +40,10 @@ class RedactedLog:
             while chunk := os.read(read_fd, READ_BYTES):
                 self._write(redactor.feed(decoder.decode(chunk)))
             self._write(redactor.feed(decoder.decode(b"", final=True)) + redactor.flush())
-        except (OSError, ValueError):  # the log cannot be written (disk full, closed): stop copying
-            pass
+        except (OSError, ValueError):  # the log cannot be written (disk full, closed): drain, discard
+            with suppress(OSError):  # the server must never meet a closed pipe (EPIPE) on its stderr
+                while os.read(read_fd, READ_BYTES):
+                    pass
         finally:
             os.close(read_fd)
             with suppress(OSError):
