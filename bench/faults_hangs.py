@@ -168,7 +168,7 @@ def bad_file(root: Path, name: str, write: Callable[[Workspace], None]) -> subpr
 
 
 def model_answer(root: Path, body: str, kind: str, *args: str) -> subprocess.CompletedProcess:
-    with ScriptedLLMServer(*[script.raw_body(body, kind)] * 4) as server:
+    with ScriptedLLMServer(*[script.raw_body(body, kind)] * 8) as server:  # a streamed try asks twice
         server.allow_leftovers = True
         return Workspace.create(root, server.url).run("-m", MODEL, *args, "hi")
 
