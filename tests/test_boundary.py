@@ -345,3 +345,17 @@ async def test_password_variables_by_short_name_are_not_passed(sandbox, monkeypa
     monkeypatch.setenv("PASSTHROUGH_MODE", "on")
     names = {line.split("=", 1)[0] for line in (await run(sandbox, "env", confine="off")).splitlines()}
     assert name not in names and "PASSTHROUGH_MODE" in names
+
+
+@needs_bwrap
+async def test_a_new_repo_that_makes_git_run_programs_is_named(sandbox: Sandbox):
+    """The repo did not exist, so none of it was read-only: what it makes the user's git run is named."""
+    plant = (
+        "git init -q . && git config core.fsmonitor 'touch ~/pwned' && git config alias.st '!sh -c id'"
+        " && printf '#!/bin/sh\\n' > .git/hooks/pre-commit && git config user.name agent"
+    )
+    result = await run(sandbox, plant)
+    said = result[result.index("[it makes git run programs:") :]
+    assert "fsmonitor = touch ~/pwned" in said and "st = !sh -c id" in said and "hooks/pre-commit" in said
+    assert "name = agent" not in said
+    assert "run programs" not in await run(sandbox, "mkdir plain && cd plain && git init -q . && echo ok")

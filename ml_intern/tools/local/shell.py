@@ -33,6 +33,13 @@ CONFINED_CACHES |= {
 # What bwrap cannot stop a command creating in the working directory, and why the user should know.
 WATCHED = {".env": "which ml-intern reads at start", ".git": "whose config and hooks your own git obeys"}
 CHANGED = "[boundary: this command created or changed {path}, {why}: tell the user]"
+# Settings of a repo's .git/config that make the user's own git run a program (a repo the agent created is not
+# read-only while it is being created: these are named to the user).
+GIT_PROGRAMS = re.compile(
+    r"^\s*(fsmonitor|hookspath|sshcommand|pager|editor|askpass|textconv|command|clean|smudge|process|helper"
+    r"|external|path)\s*=.*$|^\s*\[\s*(include|includeif)\b.*$|^\s*[\w.-]+\s*=\s*!.*$",
+    re.IGNORECASE | re.MULTILINE,
+)
 MORE_SECRET_NAMES = re.compile(r"^(SSH_AUTH_SOCK|GPG_AGENT_INFO)$")  # handles to credential agents
 
 BASH_DESCRIPTION = (
@@ -93,6 +100,22 @@ def watched_state(workdir: Path) -> dict[str, tuple[int, int, int, int] | None]:
     return states
 
 
+def git_programs(git_dir: Path) -> list[str]:
+    """What in a new repo would make the user's git run a program: config lines and hooks (not samples)."""
+    try:
+        config = (git_dir / "config").read_text(encoding="utf-8", errors="replace")[:65_536]
+    except OSError:
+        config = ""
+    try:
+        hooks = sorted(
+            hook.name for hook in (git_dir / "hooks").iterdir() if not hook.name.endswith(".sample")
+        )
+    except OSError:
+        hooks = []
+    found = [" ".join(match.group(0).split()) for match in GIT_PROGRAMS.finditer(config)]
+    return found + [f"hooks/{name}" for name in hooks]
+
+
 def needs_approval(args: dict, env: ToolEnv) -> str | None:
     """Every call where bash runs unconfined; else commands matching a `bash.approval_patterns` regex."""
     command = str(args.get("command", ""))
@@ -141,6 +164,8 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
         for name, state in watched_state(env.workdir).items():
             if state != before[name] and (name != ".git" or before[name] is None):
                 said = CHANGED.format(path=env.workdir / name, why=WATCHED[name])
+                if name == ".git" and (programs := git_programs(env.workdir / ".git")):
+                    said += f" [it makes git run programs: {'; '.join(programs)[:300]}]"
                 emit(notice("boundary", said))
                 result += "\n\n" + said
         return result
