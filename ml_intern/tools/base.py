@@ -78,6 +78,8 @@ class ToolEnv:
     datasets_server_url: str = "https://datasets-server.huggingface.co"  # HF_DATASETS_SERVER_URL
     github_api_url: str = "https://api.github.com"  # GITHUB_API_URL
     github_token: str | None = field(default=None, repr=False)  # GITHUB_TOKEN
+    # Places the boundary computes once per run (tools/local/boundary.py): resolving them is ~60 realpaths.
+    boundary_places: dict[str, list[Path]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.config = as_config(self.config)  # tests and plugins may hand a plain dict

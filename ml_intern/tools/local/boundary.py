@@ -43,16 +43,22 @@ def user_home() -> Path:
 
 
 def hidden(env: ToolEnv) -> list[Path]:
-    """What confined bash cannot see (credential places, ML_INTERN_HOME, `bash.hidden_paths`), resolved."""
-    places = hidden_paths(env.config, user_home(), env.home, env.workdir, os.environ)
-    return [Path(os.path.realpath(place)) for place in places]
+    """What confined bash cannot see (credential places, ML_INTERN_HOME, `bash.hidden_paths`), resolved
+    (once per run: every `read` asks)."""
+    if "hidden" not in env.boundary_places:
+        places = hidden_paths(env.config, user_home(), env.home, env.workdir, os.environ)
+        env.boundary_places["hidden"] = [Path(os.path.realpath(place)) for place in places]
+    return env.boundary_places["hidden"]
 
 
 def protected(env: ToolEnv) -> list[Path]:
-    """Files programs outside the sandbox run or obey (git hooks and config, shell start-up files)."""
-    places = [root / name for root in writable_roots(env) for name in PROTECTED_IN_ROOTS]
-    places += [user_home() / name for name in PROTECTED_IN_HOME]
-    return [Path(os.path.realpath(place)) for place in places]
+    """Files programs outside the sandbox run or obey (git hooks and config, shell start-up files), resolved
+    (once per run: every `write` and `edit` asks)."""
+    if "protected" not in env.boundary_places:
+        places = [root / name for root in writable_roots(env) for name in PROTECTED_IN_ROOTS]
+        places += [user_home() / name for name in PROTECTED_IN_HOME]
+        env.boundary_places["protected"] = [Path(os.path.realpath(place)) for place in places]
+    return env.boundary_places["protected"]
 
 
 def run_outside(env: ToolEnv, target: Path) -> bool:
