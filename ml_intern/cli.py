@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Awaitable, Callable
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,13 +14,23 @@ from typer.core import TyperGroup
 
 from ml_intern.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError, exit_code_for
 from ml_intern.session.options import RunOptions, tool_names
+from ml_intern.terminal.cli_options import (
+    ApprovalOpt,
+    CostOpt,
+    FormatOpt,
+    IterOpt,
+    ModelOpt,
+    NoStreamOpt,
+    OutputFormat,
+    ThreadArg,
+    ThreadOpt,
+    TokensOpt,
+    ToolsOpt,
+    VerboseOpt,
+)
 
 if TYPE_CHECKING:
     from ml_intern.session.session import Session
-
-
-OutputFormat = StrEnum("OutputFormat", {"text": "text", "json": "json", "stream_json": "stream-json"})
-Approval = StrEnum("Approval", {"ask": "ask", "auto": "auto", "deny": "deny"})
 
 
 class PromptFirstGroup(TyperGroup):
@@ -50,39 +59,6 @@ app = typer.Typer(
     help='An autonomous ML engineering agent.\n\nml-intern [OPTIONS] "PROMPT" runs one turn headless; '
     "ml-intern alone starts a chat.",
 )  # fmt: skip
-
-ModelOpt = Annotated[
-    str | None,
-    typer.Option("--model", "-m", help="litellm model id, e.g. anthropic/claude-sonnet-4-5 or vllm/NAME."),
-]
-IterOpt = Annotated[
-    int | None, typer.Option("--max-iterations", min=1, help="Model calls allowed per turn (default 300).")
-]
-NoStreamOpt = Annotated[bool, typer.Option("--no-stream", help="Do not stream model output.")]
-FormatOpt = Annotated[
-    OutputFormat, typer.Option("--output-format", help="Headless output: text, json or stream-json.")
-]
-ApprovalOpt = Annotated[
-    Approval | None,
-    typer.Option("--approval", help="ask, auto or deny (default: ask interactive, auto headless)."),
-]
-ToolsOpt = Annotated[
-    str | None, typer.Option("--tools", help="Offer only these tools (comma-separated names).")
-]
-ThreadOpt = Annotated[str | None, typer.Option("--thread", help="Thread id to continue.")]
-CostOpt = Annotated[
-    float | None, typer.Option("--max-cost", min=0, help="Stop the turn before it spends more (USD).")
-]
-TokensOpt = Annotated[
-    int | None, typer.Option("--max-tokens", min=1, help="Stop the turn before it uses more tokens.")
-]
-VerboseOpt = Annotated[
-    bool,
-    typer.Option("--verbose", "-v", help="Show library logs on stderr (they always go to the log file)."),
-]
-ThreadArg = Annotated[
-    str | None, typer.Argument(help="Thread id or unique prefix (default: the most recent).")
-]
 
 
 @app.command("run", hidden=True)

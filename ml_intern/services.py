@@ -48,6 +48,9 @@ class Services:
     warnings: list[str] = field(default_factory=list)  # problems to show the user once (config, MCP start-up)
     env: ToolEnv | None = None  # what the tools were built with (approval rules read it); None: from config
     boundary: str | None = None  # why bash is unconfined or unavailable, said once at the first model call
+    # The effort this model accepted, per asked-for level (model/effort.py fills it when a model rejects a
+    # level or accepts a lower one; /effort clears it); a level missing here is tried as asked.
+    effort_cache: dict[str, str | None] = field(default_factory=dict)
     _starting: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
     _servers: Any = field(default=None, init=False, repr=False)  # the started McpServers
     _told_boundary: bool = field(default=False, init=False, repr=False)

@@ -23,6 +23,7 @@ def test_local_prefix_defaults_to_the_usual_localhost_port(prefix: str, stem: st
         litellm_model="openai/my-model",
         api_base=f"http://localhost:{port}/v1",
         api_key="sk-local",
+        kind="local",
     )
     assert spec.is_local
 

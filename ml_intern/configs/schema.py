@@ -15,12 +15,15 @@ from ml_intern.configs.mcp_server import McpServer
 # Keys the original ml-intern accepts that we ignore with a warning (its configs must load unchanged).
 ORIGINAL_TOP_LEVEL_KEYS = {
     *("session_dataset_repo", "personal_trace_repo_template", "auto_save_interval", "heartbeat_interval_s"),
-    *("auto_file_upload", "tool_runtime", "reasoning_effort", "skill_reflection", "messaging"),
+    *("auto_file_upload", "tool_runtime", "skill_reflection", "messaging"),
 }
 PACKAGED_CONFIG = Path(__file__).with_name("main_agent_config.json")
 # Whether calls of a tool need approval: ask (a human decides, or the --approval policy), never, or always
 # (no blanket approval, /yolo and --approval auto included, approves them).
 ApprovalSetting = Literal["ask", "never", "always"]
+# Reasoning effort levels, lowest first (the original's; "off" in /effort and the config means None).
+EFFORT_LEVELS = ("minimal", "low", "medium", "high", "xhigh", "max")
+Effort = Literal["minimal", "low", "medium", "high", "xhigh", "max"]
 
 
 def packaged_defaults() -> dict[str, Any]:
@@ -109,7 +112,10 @@ class WebSearchConfig(Section):
 class AgentConfig(Section):
     """Everything the agent reads from its config files."""
 
-    model_name: str | None = None  # litellm model id; None: the CLI picks one from the credentials found
+    model_name: str | None = None  # litellm, router or local id; None: picked from the credentials
+    reasoning_effort: Effort | None = "high"  # the highest effort asked for; lower levels are tried when a
+    # model rejects it (model/effort.py); null: never ask for reasoning
+    bill_to: str | None = None  # Hugging Face org billed for router calls (X-HF-Bill-To); None: the user
     max_iterations: Int = Field(300, ge=1)  # model calls per turn
     request_timeout: Float = Field(600, gt=0)  # seconds one model request may take before it is retried
     stream_idle_timeout: Float = Field(120, gt=0)  # seconds a model reply may send nothing before a retry

@@ -12,7 +12,8 @@ from pydantic.json_schema import SkipJsonSchema
 class RunContext:
     """Per-run settings: plain fields, so LangGraph Studio can send them as JSON; `services` comes later."""
 
-    model: str = ""  # litellm model id; empty: picked from config and credentials
+    model: str = ""  # model id (litellm, router or local); empty: picked from config and credentials
+    reasoning_effort: str | None = "high"  # the highest effort to ask for (config, /effort); None: off
     workdir: str = ""  # the user's working directory; empty: the process's current directory
     approval: str = "ask"  # ask | auto | deny: what happens to calls that need approval
     max_iterations: int = 300  # model calls allowed per turn

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from ml_intern.errors import UserError
 
@@ -41,10 +42,12 @@ class ModelSpec:
     litellm_model: str  # the id litellm is called with
     api_base: str | None = None
     api_key: str | None = field(default=None, repr=False)
+    kind: Literal["litellm", "router", "local"] = "litellm"  # litellm provider, HF router, local server
+    headers: dict[str, str] = field(default_factory=dict)  # extra request headers (X-HF-Bill-To, ...)
 
     @property
     def is_local(self) -> bool:
-        return self.api_base is not None
+        return self.kind == "local"
 
 
 def pick_model(cli_model: str | None, config_model: str | None, environ: Mapping[str, str]) -> str:
@@ -73,7 +76,7 @@ def resolve_model(model_id: str, environ: Mapping[str, str]) -> ModelSpec:
     if not base.endswith("/v1"):
         base += "/v1"
     key = environ.get(f"{stem}_API_KEY") or environ.get("LOCAL_LLM_API_KEY") or "sk-local"
-    return ModelSpec(model_id=model_id, litellm_model=f"openai/{name}", api_base=base, api_key=key)
+    return ModelSpec(model_id, f"openai/{name}", api_base=base, api_key=key, kind="local")
 
 
 def _check_provider(prefix: str, model_id: str) -> None:

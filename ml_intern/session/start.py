@@ -97,6 +97,7 @@ def run_context(
         workdir=str(workdir),
         approval=approval_mode(options, config, interactive),
         max_iterations=options.max_iterations or config.max_iterations,
+        reasoning_effort=config.reasoning_effort,
         tools=tools,
         stream=stream,
         services=services,
