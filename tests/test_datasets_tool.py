@@ -9,6 +9,7 @@ import pytest
 
 import ml_intern.tools.datasets.tool as datasets
 from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.tools.registry import offered
 from tests.fakes.datasets_server import FakeDatasetsServer, class_label, value
 from tests.fakes.hub_server import FakeHub
 
@@ -89,7 +90,7 @@ async def inspect(
         hf_token=token,
         datasets_server_url=viewer.url,
     )
-    (tool,) = datasets.make_tools(env)
+    (tool,) = map(offered, datasets.make_tools(env))  # as the model gets it (its arguments checked)
     return await tool.ainvoke(args)
 
 

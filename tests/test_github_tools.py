@@ -9,6 +9,7 @@ import pytest
 
 import ml_intern.tools.web.github as github
 from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.tools.registry import offered
 from tests.fakes.http_fake import json_reply
 from tests.fakes.research_servers import LARGE_FILE, FakeGitHub, FakeWebsite, fresh
 
@@ -29,7 +30,7 @@ def api(api_server: FakeGitHub) -> FakeGitHub:
 def make_github_tools(api: FakeGitHub, tmp_path: Path, token: str | None = "ghp_secret") -> dict:
     config = {"http": {"retry_delay": 0.01, "max_retry_delay": 0.05}}
     env = ToolEnv(workdir=tmp_path, home=tmp_path, config=config, github_api_url=api.url, github_token=token)
-    return {tool.name: tool for tool in github.make_tools(env)}
+    return {tool.name: offered(tool) for tool in github.make_tools(env)}  # as the model gets them
 
 
 @pytest.fixture

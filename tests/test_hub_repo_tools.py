@@ -11,7 +11,7 @@ import pytest
 import ml_intern.tools.hub.repo as hub_repo
 import ml_intern.tools.hub.repo_git as hub_repo_git
 from ml_intern.tools.base import ToolEnv, ToolError
-from ml_intern.tools.registry import tool_facts
+from ml_intern.tools.registry import offered, tool_facts
 from tests.fakes.hub_server import FakeHub
 
 TOKEN = "hf_test"
@@ -35,7 +35,9 @@ def hub() -> Iterator[FakeHub]:
 
 def tools(hub: FakeHub, sandbox, token: str | None = TOKEN) -> dict:
     env = ToolEnv(workdir=sandbox.workdir, home=sandbox.ml_intern_home, hf_endpoint=hub.url, hf_token=token)
-    return {tool.name: tool for module in (hub_repo, hub_repo_git) for tool in module.make_tools(env)}
+    # As the model gets them: the original's argument names taken, unknown ones rejected (tools/checked.py).
+    made = [tool for module in (hub_repo, hub_repo_git) for tool in module.make_tools(env)]
+    return {tool.name: offered(tool) for tool in made}
 
 
 async def files_op(hub: FakeHub, sandbox, operation: str, token: str | None = TOKEN, **args) -> str:

@@ -19,6 +19,7 @@ from ml_intern.configs.schema import as_config
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.jobs.pricing import estimate_cost, parse_timeout
 from ml_intern.tools.jobs.tool import approval_reason, is_scheduled_operation, make_tools
+from ml_intern.tools.registry import offered
 from tests.fakes.jobs_server import FakeJobsHub, Plan
 
 APPROVE = approval_reason
@@ -40,7 +41,7 @@ def make_tool(hub: FakeJobsHub, workdir: Path, token: str | None = None, **jobs_
         hf_endpoint=hub.url,
         hf_token=hub.token if token is None else token or None,
     )
-    return make_tools(env)[0]
+    return offered(make_tools(env)[0])  # as the model gets it: the original's names taken, the rarer hidden
 
 
 @pytest.fixture
@@ -163,6 +164,25 @@ async def test_run_with_wait_streams_logs_and_returns_head_and_tail(hub, tool):
     assert "step 500\n" not in result
     assert hub.token not in result and hub.token not in json.dumps(events)
     assert len(result) < 15_000
+
+
+async def test_secret_values_never_reach_results_events_or_the_call(hub, tmp_path):
+    env = ToolEnv(
+        workdir=tmp_path,
+        home=tmp_path / "home",
+        config={"hf_jobs": FAST, "http": FAST_RETRIES},
+        hf_endpoint=hub.url,
+        hf_token=hub.token,
+        environ={"WANDB_API_KEY": "wandb-1234-secret"},
+    )
+    tool = offered(make_tools(env)[0])
+    hub.plan = Plan(logs=["wandb key wandb-1234-secret", "done"])
+    args = {"operation": "run", "command": ["python", "train.py"], "secrets": ["WANDB_API_KEY"]}
+    result, events = await run_in_graph(tool, args)
+    assert posted_job(hub)["secrets"] == {"WANDB_API_KEY": "wandb-1234-secret", "HF_TOKEN": hub.token}
+    assert "wandb-1234-secret" not in result and "wandb-1234-secret" not in json.dumps(events)
+    assert "wandb key [WANDB_API_KEY]" in result
+    assert "wandb-1234-secret" not in json.dumps(args)  # the call (what is stored) names the secret only
 
 
 async def test_run_reports_a_failed_job_with_its_stage(hub, tool):

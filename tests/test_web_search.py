@@ -9,6 +9,7 @@ import pytest
 
 import ml_intern.tools.web.search as web_search
 from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.tools.registry import offered
 from tests.fakes.http_fake import FakeHTTPServer
 from tests.fakes.research_servers import FakeSearchEngine, fresh, html_reply
 
@@ -28,7 +29,7 @@ def make_search_tool(search_url: str, tmp_path: Path):
     config = {"web_search": {"url": search_url}, "http": {"retry_delay": 0.01, "max_retry_delay": 0.05}}
     env = ToolEnv(workdir=tmp_path, home=tmp_path, config=config, hf_token="hf_secret")
     (tool,) = web_search.make_tools(env)
-    return tool
+    return offered(tool)  # as the model gets it: the original's argument names taken
 
 
 @pytest.fixture

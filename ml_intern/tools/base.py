@@ -3,7 +3,7 @@ bounded output, progress events."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +40,12 @@ class ToolFacts:
     approval: ApprovalRule | None = None  # the family's approval rule; None: calls never need approval
     always_ask: Callable[[dict[str, Any]], bool] | None = None  # calls no blanket approval may approve
     targets: tuple[str, ...] = ()  # arguments that name what a call changes (listed by undo)
+    # The original ml-intern's argument names, accepted for ours (tools/checked.py): {"from_rev": "revision"}.
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    # Arguments (and operation values) the tool takes but the prompt does not show: the original's rarer ones.
+    hidden: frozenset[str] = frozenset()
+    # The original's arguments with no counterpart here, and why: named when a call uses one.
+    unsupported: Mapping[str, str] = field(default_factory=dict)
 
     def effect_of(self, args: dict[str, Any]) -> Effect:
         """What the call `args` changes; a call naming no operation changes nothing (it cannot run)."""
@@ -78,6 +84,7 @@ class ToolEnv:
     datasets_server_url: str = "https://datasets-server.huggingface.co"  # HF_DATASETS_SERVER_URL
     github_api_url: str = "https://api.github.com"  # GITHUB_API_URL
     github_token: str | None = field(default=None, repr=False)  # GITHUB_TOKEN
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)  # where hf_jobs `secrets` are read
     # Places the boundary computes once per run (tools/local/boundary.py): resolving them is ~60 realpaths.
     boundary_places: dict[str, list[Path]] = field(default_factory=dict, repr=False)
 
@@ -98,6 +105,7 @@ class ToolEnv:
             ).rstrip("/"),
             github_api_url=environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/"),
             github_token=environ.get("GITHUB_TOKEN") or None,
+            environ=dict(environ),
         )
 
 

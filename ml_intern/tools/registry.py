@@ -10,6 +10,7 @@ from typing import Any
 
 from ml_intern.errors import UserError
 from ml_intern.tools.base import Effect, ToolEnv, ToolFacts
+from ml_intern.tools.checked import CheckedTool, renamed
 from ml_intern.tools.undeclared import undeclared_need
 
 # Tool family modules under ml_intern.tools, in the order their tools are offered to the model.
@@ -47,11 +48,18 @@ def _family(name: str) -> Any:
 
 
 def all_tools(env: ToolEnv) -> list[Any]:
-    """Every built-in tool, in family order, then the custom tools (config "tools" and plugins)."""
+    """Every built-in tool, in family order (its arguments checked, tools/checked.py), then the custom tools
+    (config "tools" and plugins)."""
     from ml_intern.tools.custom import custom_tools
 
-    builtin = [tool for name in FAMILIES for tool in _family(name).make_tools(env)]
+    builtin = [offered(tool) for name in FAMILIES for tool in _family(name).make_tools(env)]
     return builtin + custom_tools(env, {tool.name for tool in builtin})
+
+
+def offered(tool: Any) -> CheckedTool:
+    """A built-in tool as the model gets it: the original's argument names taken, unknown ones rejected,
+    hidden ones kept out of its schema (as its family declares; tools/checked.py)."""
+    return CheckedTool.wrap(tool, tool_facts(tool.name))
 
 
 def select_tools(tools: list[Any], only: list[str] | None, mcp_configured: bool = False) -> list[Any]:
@@ -96,7 +104,8 @@ def read_only_tools(tools: list[Any]) -> list[Any]:
 
 def call_effect(name: str, args: dict[str, Any]) -> Effect:
     """What the call `name(args)` changes."""
-    return tool_facts(name).effect_of(args)
+    facts = tool_facts(name)
+    return facts.effect_of(renamed(args, facts))
 
 
 def approval_need(name: str, args: dict[str, Any], env: ToolEnv, tool: Any = None) -> ApprovalNeed | None:
@@ -106,6 +115,9 @@ def approval_need(name: str, args: dict[str, Any], env: ToolEnv, tool: Any = Non
     if facts is UNDECLARED:
         need = undeclared_need(name, tool, env.config)
         return ApprovalNeed(reason=need[0], always_ask=need[1]) if need else None
+    if isinstance(tool, CheckedTool) and tool.rejects(args):
+        return None  # answered with the arguments it takes, nothing runs: no human needs to be asked
+    args = renamed(args, facts)  # the rules read our argument names, whichever the model wrote
     try:
         reason = facts.approval(args, env) if facts.approval else None
     except Exception as exc:  # malformed arguments: ask rather than crash the turn or let the call through

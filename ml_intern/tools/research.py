@@ -68,7 +68,8 @@ def sub_agent_context(parent: RunContext, tools: list[BaseTool], prompt: str) ->
     return RunContext(
         model=parent.model,
         workdir=parent.workdir,
-        approval="deny" if parent.approval == "ask" else parent.approval,
+        approval={"ask": "deny", "yolo": "auto"}.get(parent.approval, parent.approval),
+        reasoning_effort=parent.reasoning_effort,
         max_iterations=services.config.research.max_iterations,
         # no MCP tool is read-only; the sub-agent's warnings are its own
         services=replace(services, tools=tools, prompt=prompt, mcp=None, warnings=[]),

@@ -1,6 +1,7 @@
 """A local stand-in for the Hugging Face Jobs API: the routes `HfApi` uses, with every request recorded.
 
-Point `ToolEnv.hf_endpoint` at `server.url`. Routes: `GET /api/whoami-v2`; `POST|GET /api/jobs/{ns}`;
+Point `ToolEnv.hf_endpoint` at `server.url`. `ns` is the user's name or one of `orgs` (which whoami-v2 lists).
+Routes: `GET /api/whoami-v2`; `POST|GET /api/jobs/{ns}`;
 `GET /api/jobs/{ns}/{id}` (RUNNING until `polls` inspections, then the planned final stage);
 `GET /api/jobs/{ns}/{id}/logs` (server-sent events, one `data: {"timestamp", "data"}` per line; a job that
 is not held finishes once its logs are served, a held one keeps the stream open until it is cancelled);
@@ -70,8 +71,11 @@ class FakeJob:
 class FakeJobsHub:
     """A ThreadingHTTPServer on 127.0.0.1 in a background thread."""
 
-    def __init__(self, user: str = "alice", token: str = "hf_test_secret_token") -> None:
+    def __init__(
+        self, user: str = "alice", token: str = "hf_test_secret_token", orgs: tuple[str, ...] = ()
+    ) -> None:
         self.user, self.token = user, token
+        self.orgs = orgs  # organizations the user belongs to: their namespaces are served too
         self.requests: list[Recorded] = []
         self.jobs: dict[str, FakeJob] = {}
         self.scheduled: dict[str, dict[str, Any]] = {}
@@ -201,9 +205,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._route(method, parts.path, body)
 
     def _route(self, method: str, path: str, body: Any) -> None:
-        hub, ns = self.hub, re.escape(self.hub.user)
+        hub = self.hub
+        ns = "(?:" + "|".join(re.escape(name) for name in (hub.user, *hub.orgs)) + ")"
         if method == "GET" and path == "/api/whoami-v2":
-            return self._json(200, {"type": "user", "name": hub.user, "auth": {"type": "access_token"}})
+            orgs = [{"type": "org", "name": org} for org in hub.orgs]
+            return self._json(
+                200, {"type": "user", "name": hub.user, "orgs": orgs, "auth": {"type": "access_token"}}
+            )
         if match := re.fullmatch(rf"/api/jobs/{ns}(?:/(\w+)(?:/(logs|cancel))?)?", path):
             return self._jobs(method, match.group(1), match.group(2), body)
         if match := re.fullmatch(rf"/api/scheduled-jobs/{ns}(?:/(\w+)(?:/(suspend|resume))?)?", path):

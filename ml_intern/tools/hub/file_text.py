@@ -47,22 +47,24 @@ def looks_binary(data: bytes) -> bool:
     return False
 
 
-def numbered_lines(label: str, data: bytes, offset: int, limit: int) -> str:
-    """Lines offset.. of a text file numbered like `cat -n`, within MAX_READ_CHARS, saying how to read on."""
+def numbered_lines(label: str, data: bytes, offset: int, limit: int, max_chars: int = 0) -> str:
+    """Lines offset.. of a text file numbered like `cat -n`, within `max_chars` (at most and by default
+    MAX_READ_CHARS), saying how to read on."""
     if looks_binary(data):
         raise ToolError(f"{label} is a binary file ({human_size(len(data))}); it cannot be shown as text.")
     lines = data.decode("utf-8", errors="replace").splitlines()
     start = max(offset, 1)
     if lines and start > len(lines):
         raise ToolError(f"offset {offset} is past the end of {label} ({len(lines)} lines).")
+    budget = min(max_chars, MAX_READ_CHARS) if max_chars > 0 else MAX_READ_CHARS
     shown: list[str] = []
     used = 0
     for number in range(start, min(start + max(limit, 1), len(lines) + 1)):
         line = lines[number - 1]
-        if len(line) > MAX_LINE_CHARS:
-            line = line[:MAX_LINE_CHARS] + f" [... line cut, {len(line)} chars]"
+        if len(line) > min(MAX_LINE_CHARS, budget):
+            line = line[: min(MAX_LINE_CHARS, budget)] + f" [... line cut, {len(line)} chars]"
         entry = f"{number:>6}\t{line}"
-        if shown and used + len(entry) > MAX_READ_CHARS:
+        if shown and used + len(entry) > budget:
             break
         shown.append(entry)
         used += len(entry) + 1

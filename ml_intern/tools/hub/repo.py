@@ -36,6 +36,7 @@ class RepoFilesArgs(BaseModel):
     patterns: list[str] = Field([], description="delete: globs such as *.tmp")
     offset: int = Field(1, description="read: first line.")
     limit: int = Field(400, description="read: number of lines.")
+    max_chars: int = Field(0, description="read: at most this many characters (the original's name).")
     commit_message: str = ""
     create_pr: bool = False
 
@@ -117,7 +118,7 @@ def read_file(api: HfApi, a: RepoFilesArgs) -> str:
             "download it in a job or sandbox, or use hf_inspect_dataset for dataset files."
         )
     data = download_text(api, a.repo_id, a.path, a.repo_type, a.revision or None)
-    return numbered_lines(f"{a.repo_id}/{a.path}", data, a.offset, a.limit)
+    return numbered_lines(f"{a.repo_id}/{a.path}", data, a.offset, a.limit, a.max_chars)
 
 
 def upload(api: HfApi, workdir: Path, a: RepoFilesArgs) -> str:

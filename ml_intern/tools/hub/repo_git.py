@@ -29,7 +29,7 @@ class RepoGitArgs(BaseModel):
     operation: Literal[
         "list_refs", "create_branch", "delete_branch", "create_tag", "delete_tag",
         "create_pr", "list_prs", "get_pr", "merge_pr", "close_pr", "comment_pr",
-        "create_repo", "update_repo",
+        "create_repo", "update_repo", "change_pr_status",
     ]  # fmt: skip
     repo_id: str = Field(description="org/name")
     repo_type: Literal["model", "dataset", "space"] = "model"
@@ -41,6 +41,8 @@ class RepoGitArgs(BaseModel):
     pr_num: int = 0
     comment: str = ""
     status: Literal["open", "closed", "all"] = Field("open", description="list_prs")
+    # change_pr_status, the original's operation: taken but not shown in the prompt (hub/__init__.py).
+    new_status: Literal["open", "closed"] | None = None
     private: bool | None = None
     gated: Literal["auto", "manual", "false"] | None = None
     space_sdk: Literal["gradio", "streamlit", "docker", "static"] | None = None
@@ -157,6 +159,17 @@ def close_pr(api: HfApi, url: str, a: RepoGitArgs) -> str:
     return f"Closed #{a.pr_num}: {url}/discussions/{a.pr_num}"
 
 
+def change_pr_status(api: HfApi, url: str, a: RepoGitArgs) -> str:
+    """The original's operation: reopen (new_status='open') or close a PR or discussion."""
+    require(a, "pr_num", "new_status")
+    status = "open" if a.new_status == "open" else "closed"
+    api.change_discussion_status(
+        a.repo_id, a.pr_num, status, comment=a.comment or None, repo_type=a.repo_type
+    )
+    done = "Reopened" if status == "open" else "Closed"
+    return f"{done} #{a.pr_num}: {url}/discussions/{a.pr_num}"
+
+
 def comment_pr(api: HfApi, url: str, a: RepoGitArgs) -> str:
     require(a, "pr_num", "comment")
     api.comment_discussion(a.repo_id, a.pr_num, a.comment, repo_type=a.repo_type)
@@ -194,6 +207,7 @@ OPERATIONS: dict[str, Callable[[HfApi, str, RepoGitArgs], str]] = {
     "merge_pr": merge_pr,
     "close_pr": close_pr,
     "comment_pr": comment_pr,
+    "change_pr_status": change_pr_status,
     "create_repo": create_repo,
     "update_repo": update_repo,
 }

@@ -12,5 +12,13 @@ TOOL_FACTS = {
         approval=approval_reason,
         always_ask=is_scheduled_operation,  # scheduled jobs outlive the session: a human always decides
         targets=("job_id", "scheduled_job_id"),
+        # The original's names (tools/checked.py): taken, not shown in the prompt.
+        aliases={
+            "flavor": "hardware_flavor",
+            "hardware": "hardware_flavor",
+            "packages": "dependencies",
+            "with_deps": "dependencies",
+        },
+        hidden=frozenset({"namespace", "secrets", "status", "python", "trackio_space_id", "trackio_project"}),
     ),
 }

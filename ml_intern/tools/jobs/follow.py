@@ -6,6 +6,7 @@ import asyncio
 import re
 import threading
 from collections import deque
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 
@@ -26,17 +27,16 @@ _END = object()
 class LogKeeper:
     """The first and last lines of a log of any length."""
 
-    def __init__(self, secret: str | None, head: int = 80, tail: int = 250) -> None:
-        self.secret = secret  # the HF token: a job that prints it must not leak it
+    def __init__(self, hide: Callable[[str], str], head: int = 80, tail: int = 250) -> None:
+        self.hide = hide  # hides the HF token and secret values: a job that prints them must not leak them
         self.head: list[str] = []
         self.tail: deque[str] = deque(maxlen=tail)
         self.head_size = head
         self.count = 0
 
     def add(self, line: str) -> str:
-        """Keep a line (without terminal escapes or the token) and return it."""
-        line = _ANSI.sub("", line).rstrip("\r\n")
-        line = line.replace(self.secret, "[HF_TOKEN]") if self.secret else line
+        """Keep a line (without terminal escapes, the token or secret values) and return it."""
+        line = self.hide(_ANSI.sub("", line).rstrip("\r\n"))
         self.count += 1
         (self.head if len(self.head) < self.head_size else self.tail).append(line)
         return line
@@ -79,7 +79,7 @@ async def follow_job(
     """Stream logs until the job ends or `limit_seconds` pass; the job itself is left alone."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit_seconds
-    outcome = FollowOutcome(job=None, logs=LogKeeper(client.token))
+    outcome = FollowOutcome(job=None, logs=LogKeeper(client.hide))
     lines, stop = start_log_pump(client, await client.namespace(), job_id)
     try:
         stream_open = True
@@ -150,7 +150,7 @@ def _pump_logs(
 
 async def read_logs(client: JobsClient, job_id: str) -> LogKeeper:
     """The logs available now (no waiting for new lines)."""
-    keeper = LogKeeper(client.token)
+    keeper = LogKeeper(client.hide)
     lines = await client.jobs(
         f"fetching logs of job {job_id}",
         client.api.fetch_job_logs,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 
@@ -40,27 +41,43 @@ class JobOperations:
         self.poll_seconds = parse_seconds(settings.poll_interval)  # status checks while quiet
 
     async def dispatch(self, args: JobArgs) -> Answer:
-        """Run one operation: its text (never the HF token) and, when it concerns a job, the job's report."""
+        """Run one operation (in the call's namespace): its text (never the HF token or a secret's value) and,
+        when it concerns a job, the job's report."""
+        ops = self.in_namespace(args.namespace)
         handlers: dict[str, Callable[[JobArgs], Awaitable[str | Answer]]] = {
-            "run": self.run,
-            "ps": self.ps,
-            "logs": self.logs,
-            "inspect": self.inspect,
-            "cancel": self.cancel,
-            "scheduled run": self.scheduled_run,
-            "scheduled ps": self.scheduled_ps,
-            "scheduled inspect": self.scheduled_inspect,
+            "run": ops.run,
+            "ps": ops.ps,
+            "logs": ops.logs,
+            "inspect": ops.inspect,
+            "cancel": ops.cancel,
+            "scheduled run": ops.scheduled_run,
+            "scheduled ps": ops.scheduled_ps,
+            "scheduled inspect": ops.scheduled_inspect,
         }
         for action in ("delete", "suspend", "resume"):
-            handlers[f"scheduled {action}"] = self.scheduled_change
+            handlers[f"scheduled {action}"] = ops.scheduled_change
         answer = await handlers[args.operation](args)
         text, artifact = answer if isinstance(answer, tuple) else (answer, None)
-        return (text.replace(self.env.hf_token, "[HF_TOKEN]") if self.env.hf_token else text), artifact
+        return self.client.hide(text), artifact
+
+    def in_namespace(self, namespace: str) -> JobOperations:
+        """These operations for jobs in `namespace` (the user's own when empty)."""
+        if not namespace.strip():
+            return self
+        view = copy.copy(self)
+        view.client = self.client.in_namespace(namespace)
+        return view
 
     async def _build(self, args: JobArgs) -> Submission:
         """The job to submit; a script named by path is read off the event loop."""
-        token, timeout = self.client.token, self.default_timeout
-        return await asyncio.to_thread(build_submission, args, self.env.workdir, token, timeout)
+        token, timeout, environ = self.client.token, self.default_timeout, self.env.environ
+        submission = await asyncio.to_thread(
+            build_submission, args, self.env.workdir, token, timeout, environ
+        )
+        for name, value in submission.secrets.items():
+            if len(value) >= 4:  # shorter ones would mark up ordinary text
+                self.client.hidden.setdefault(value, f"[{name}]")
+        return submission
 
     async def run(self, args: JobArgs) -> Answer:
         """Submit a job; with `wait`, follow it to its end (within the wait limit)."""
@@ -126,6 +143,9 @@ class JobOperations:
     async def ps(self, args: JobArgs) -> str:
         """List jobs: running ones, or all with `all`."""
         jobs = await self.client.jobs("listing jobs", self.client.api.list_jobs)
+        if args.status.strip():  # the original's filter: stages containing it, whatever `all` says
+            wanted = args.status.strip().upper()
+            return job_table([job for job in jobs if wanted in str(job.status.stage)], True)
         shown = jobs if args.all else [job for job in jobs if job.status.stage in ("RUNNING", "SCHEDULING")]
         return job_table(shown, args.all)
 

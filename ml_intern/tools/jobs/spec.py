@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import re
 import shlex
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ DEFAULT_ENV = {
     "UV_NO_PROGRESS": "1",
 }
 TOKEN_NAMES = {"HF_TOKEN", "HUGGINGFACE_HUB_TOKEN"}
+SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 Operation = Literal[
     "run", "ps", "logs", "inspect", "cancel", "scheduled run", "scheduled ps", "scheduled inspect",
@@ -59,6 +61,13 @@ class JobArgs(BaseModel):
     scheduled_job_id: str = ""
     schedule: str = Field("", description="cron or @hourly/@daily/@weekly")
     all: bool = Field(False, description="ps: include finished/suspended")
+    # The original's rarer arguments, taken but not shown in the prompt (jobs/__init__.py `hidden`):
+    namespace: str = ""  # run (and bill) in this org or user namespace, one of the user's
+    secrets: list[str] | dict[str, str] = []  # job secrets by name; values from ml-intern's environment
+    status: str = ""  # ps: only jobs whose stage contains this, e.g. "error"
+    python: str = ""  # uv's --python, e.g. "3.11"
+    trackio_space_id: str = ""  # set as TRACKIO_SPACE_ID in the job
+    trackio_project: str = ""  # set as TRACKIO_PROJECT in the job
 
     @model_validator(mode="before")
     @classmethod
@@ -104,8 +113,11 @@ class Submission:
     timeout_seconds: int
 
 
-def build_submission(args: JobArgs, workdir: Path, token: str | None, timeout: str) -> Submission:
-    """Validate a run request (`timeout` when it gives none) into an image, a command, env and secrets."""
+def build_submission(
+    args: JobArgs, workdir: Path, token: str | None, timeout: str, environ: Mapping[str, str] | None = None
+) -> Submission:
+    """Validate a run request (`timeout` when it gives none) into an image, a command, env and secrets (the
+    values of secrets come from `environ`, never from the call)."""
     if bool(args.script) == bool(args.command):
         raise ToolError("Give exactly one of 'script' (Python mode, run with uv) or 'command' (Docker mode).")
     if args.hardware_flavor not in FLAVORS:
@@ -118,14 +130,54 @@ def build_submission(args: JobArgs, workdir: Path, token: str | None, timeout: s
         image, command = args.image or UV_IMAGE, uv_command(args, workdir)
     else:
         image, command = args.image or DOCKER_IMAGE, list(args.command)
-    env = {**DEFAULT_ENV, **{k: str(v) for k, v in args.env.items() if k not in TOKEN_NAMES}}
-    secrets = {"HF_TOKEN": token} if token else {}
+    env = {
+        **DEFAULT_ENV,
+        **trackio_env(args),
+        **{k: str(v) for k, v in args.env.items() if k not in TOKEN_NAMES},
+    }
+    secrets = {**job_secrets(args.secrets, environ or {}, token), **({"HF_TOKEN": token} if token else {})}
     return Submission(image, command, env, secrets, args.hardware_flavor, timeout_seconds)
+
+
+def trackio_env(args: JobArgs) -> dict[str, str]:
+    """The Trackio variables the original's trackio_space_id / trackio_project arguments set."""
+    pairs = (("TRACKIO_SPACE_ID", args.trackio_space_id), ("TRACKIO_PROJECT", args.trackio_project))
+    return {name: value for name, value in pairs if value}
+
+
+def job_secrets(
+    requested: list[str] | dict[str, str], environ: Mapping[str, str], token: str | None
+) -> dict[str, str]:
+    """Secrets named by the call (["WANDB_API_KEY"], or {"NAME": "$VAR"}), their values read from ml-intern's
+    environment, never from the call; the HF token ones get the user's token. A missing variable or a value
+    written into the call is a ToolError."""
+    wanted = dict.fromkeys(requested, "") if isinstance(requested, list) else dict(requested)
+    secrets: dict[str, str] = {}
+    for name, source in wanted.items():
+        reference = str(source or "").strip()
+        variable = reference.removeprefix("$").removeprefix("{").removesuffix("}") if reference else name
+        if not SECRET_NAME.fullmatch(name) or (reference and not reference.startswith("$")):
+            raise ToolError(
+                'secrets: give environment variable names (["WANDB_API_KEY"]) or references '
+                '({"NAME": "$VARIABLE"}); their values are read from ml-intern\'s environment, never written '
+                "in the call."
+            )
+        if name in TOKEN_NAMES and token:
+            secrets[name] = token
+        elif value := environ.get(variable, ""):
+            secrets[name] = value
+        else:
+            raise ToolError(
+                f"secrets: {variable} is not set in ml-intern's environment; ask the user to export it (or "
+                "put it in .env) and restart, or leave that secret out."
+            )
+    return secrets
 
 
 def uv_command(args: JobArgs, workdir: Path) -> list[str]:
     """`uv run --with DEP ... SCRIPT ARGS`, shipping inline code or a workdir file inside the command."""
     with_deps = [part for dep in args.dependencies for part in ("--with", dep)]
+    with_deps = (["--python", args.python] if args.python else []) + with_deps
     if is_url(args.script):
         return ["uv", "run", *with_deps, args.script, *args.script_args]
     name, code = read_script(args.script, workdir)

@@ -78,6 +78,8 @@ def approval_reason(args: dict[str, Any], env: ToolEnv) -> str | None:
     cost = estimate_cost(flavor, timeout)
     cost_text = f"est. ${cost:.2f}" if cost is not None else "cost unknown"
     kind = "GPU" if is_gpu(flavor) else "CPU"
+    if args.get("namespace"):  # another account pays: say which
+        cost_text += f", billed to {args['namespace']}"
     if operation == "run":
         return f"{kind} job on {flavor} for up to {duration} ({cost_text}): {payload_summary(args)}"
     schedule = args.get("schedule") or "?"

@@ -19,7 +19,7 @@ from ml_intern.tools.local.confine import FIX, Unconfinable, confined_argv, unco
 from ml_intern.tools.local.stream import run_command
 
 DEFAULT_TIMEOUT = 120
-MAX_TIMEOUT = 1800
+MAX_TIMEOUT = 36_000  # 10 h, the original ml-intern's limit (long foreground benchmarks)
 CHILD_ENV = {"PYTHONUNBUFFERED": "1", "PAGER": "cat", "GIT_PAGER": "cat", "GIT_TERMINAL_PROMPT": "0"}
 # Caches of code or compiled output: the sandbox gets its own, under ~/.cache/ml-intern, so nothing it puts
 # there is what the user's own tools later load (their caches are read-only in the sandbox, places.py).
@@ -47,8 +47,8 @@ BASH_DESCRIPTION = (
     "exit code. Use read/write/edit for files, not cat/sed/echo. Each call is independent (chain with &&); "
     "independent commands can be separate calls in parallel. For long runs (training), start in the "
     "background and poll its log: `nohup CMD > run.log 2>&1 &`, then `tail -n 50 run.log`. "
-    f"Timeout default {DEFAULT_TIMEOUT}s, max {MAX_TIMEOUT}s. Secret environment variables (tokens, API "
-    "keys, passwords) are not passed to commands; the user can pass one by name in the config's "
+    f"Timeout default {DEFAULT_TIMEOUT}s, max {MAX_TIMEOUT // 3600}h. Secret environment variables (tokens, "
+    "API keys, passwords) are not passed to commands; the user can pass one by name in the config's "
     "`bash.env_passthrough`."
 )
 CONFINED_DESCRIPTION = (
@@ -70,6 +70,11 @@ class BashArgs(BaseModel):
     description: str = Field("", description="Short description (5-10 words, active voice).")
     work_dir: str = Field("", description="Directory to run in (default: the working directory).")
     timeout: int = Field(0, description=f"Seconds (0: default {DEFAULT_TIMEOUT}, max {MAX_TIMEOUT}).")
+
+
+def bash_timeout(asked: int, default: int) -> int:
+    """The seconds a command may run: the asked ones (0: the configured default), at most MAX_TIMEOUT."""
+    return min(max(asked or default, 1), MAX_TIMEOUT)
 
 
 def is_secret_variable(name: str, value: str) -> bool:
@@ -145,7 +150,7 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
         cwd = (env.workdir / work_dir).resolve() if work_dir else env.workdir
         if not cwd.is_dir():
             raise ToolError(f"work_dir is not an existing directory: {cwd}")
-        timeout = min(max(timeout or default_timeout, 1), MAX_TIMEOUT)
+        timeout = bash_timeout(timeout, default_timeout)
         argv = ["/bin/bash", "-c", command]
         try:
             sandbox = await asyncio.to_thread(

@@ -7,13 +7,35 @@ from ml_intern.tools.base import ToolFacts
 READS_ONLY = ToolFacts(effect="nothing")
 TOOL_FACTS = dict.fromkeys(
     (
-        "hf_papers",
         "explore_hf_docs",
         "fetch_hf_docs",
-        "web_search",
-        "github_find_examples",
         "github_list_repos",
         "github_read_file",
     ),
     READS_ONLY,
+)
+# The original ml-intern's argument names (tools/checked.py): accepted, not shown in the prompt.
+TOOL_FACTS["web_search"] = ToolFacts(
+    effect="nothing", aliases={"allowed_domains": "include_domains", "blocked_domains": "exclude_domains"}
+)
+TOOL_FACTS["github_find_examples"] = ToolFacts(effect="nothing", hidden=frozenset({"min_score"}))
+SEMANTIC_SCHOLAR = (
+    "the original's Semantic Scholar arguments: citation graphs, snippet search, recommendations and search "
+    "filters are not available here; use search, trending, paper_details, read_paper or the find_* operations"
+)
+TOOL_FACTS["hf_papers"] = ToolFacts(
+    effect="nothing",
+    unsupported=dict.fromkeys(
+        (
+            "direction",
+            "date_from",
+            "date_to",
+            "categories",
+            "min_citations",
+            "sort_by",
+            "positive_ids",
+            "negative_ids",
+        ),
+        SEMANTIC_SCHOLAR,
+    ),
 )

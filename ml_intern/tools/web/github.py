@@ -8,7 +8,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 
 from ml_intern.tools.base import ToolEnv, ToolError, clip
 from ml_intern.tools.web.github_api import GitHubApi
-from ml_intern.tools.web.github_examples import find_examples
+from ml_intern.tools.web.github_examples import MIN_SCORE, find_examples
 from ml_intern.tools.web.github_files import read_file
 
 MAX_REPOS = 100
@@ -76,8 +76,9 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
         keyword: Annotated[str, "e.g. 'grpo', 'sft', 'lora' (empty lists all examples)"] = "",
         org: Annotated[str, "GitHub org or user"] = "huggingface",
         max_results: Annotated[int, "default 20"] = 20,
+        min_score: Annotated[int, "0-100, how closely a path must match the keyword"] = MIN_SCORE,
     ) -> str:
-        return clip(await find_examples(api, repo, org, keyword, max_results))
+        return clip(await find_examples(api, repo, org, keyword, max_results, min_score))
 
     async def github_list_repos(
         owner: Annotated[str, "User or organization, e.g. 'huggingface'"],

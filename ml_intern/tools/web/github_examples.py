@@ -57,15 +57,18 @@ def keyword_score(path: str, keyword: str) -> float:
     return 60.0 * max(SequenceMatcher(None, keyword, token).ratio() for token in tokens)
 
 
-def pick_examples(files: list[RepoFile], keyword: str, limit: int) -> tuple[list[RepoFile], int, bool]:
-    """(best matches, how many matched, whether they come from outside the example directories)."""
+def pick_examples(
+    files: list[RepoFile], keyword: str, limit: int, min_score: float = MIN_SCORE
+) -> tuple[list[RepoFile], int, bool]:
+    """(best matches scoring at least `min_score`, how many matched, whether they come from outside the
+    example directories)."""
     examples = [f for f in files if is_example(f)]
     if not keyword:
         ranked = sorted(examples, key=lambda f: (example_rank(f.path), f.path))
         return ranked[:limit], len(ranked), False
     for pool, outside in ((examples, False), (files, True)):
         scored = [(keyword_score(f.path, keyword), f) for f in pool]
-        matches = [(s, f) for s, f in scored if s >= MIN_SCORE]
+        matches = [(s, f) for s, f in scored if s >= min_score]
         if matches:
             matches.sort(key=lambda sf: (-sf[0], example_rank(sf[1].path), sf[1].path))
             return [f for _, f in matches[:limit]], len(matches), outside
@@ -93,12 +96,14 @@ async def repo_files(api: GitHubApi, owner: str, name: str) -> tuple[str, list[R
     return branch, files, bool(tree.get("truncated"))
 
 
-async def find_examples(api: GitHubApi, repo: str, org: str, keyword: str, max_results: int) -> str:
-    """The text answer of github_find_examples."""
+async def find_examples(
+    api: GitHubApi, repo: str, org: str, keyword: str, max_results: int, min_score: float = MIN_SCORE
+) -> str:
+    """The text answer of github_find_examples (`min_score`: 0-100, how closely a path must match)."""
     owner, name = split_repo(repo, org or "huggingface")
     branch, files, truncated = await repo_files(api, owner, name)
     keyword = keyword.strip()
-    found, total, outside = pick_examples(files, keyword, max(1, min(max_results, 100)))
+    found, total, outside = pick_examples(files, keyword, max(1, min(max_results, 100)), min_score)
     about = f" matching '{keyword}'" if keyword else ""
     if not found:
         return (
