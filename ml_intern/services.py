@@ -39,11 +39,16 @@ class Services:
     """What nodes use to do their work."""
 
     model: ModelSpec  # which model, and how to reach it
-    chat_model: Any  # a LangChain chat model, tools not bound
+    # A LangChain chat model, tools not bound; None: a ChatLiteLLM built from `model` on first use, so
+    # that building services does not import litellm (seconds). A property, set after the class below.
+    chat_model: Any = field(repr=False, compare=False)
     tools: list[Any]  # LangChain tools offered to the model
     config: AgentConfig = field(default_factory=AgentConfig)  # the validated agent config
     prompt: str = ""  # the system prompt
-    context_window: int | None = None  # the model's input window in tokens, when litellm knows it
+    # The model's input window in tokens, when litellm knows it; None with a lazily built chat model: looked
+    # up in litellm's table on first use. A property, set after the class below.
+    context_window: int | None = field(default=None, repr=False, compare=False)
+    stream: bool = True  # how the lazily built chat model calls the model
     mcp: McpPlan | None = None  # MCP servers to start before the first model call; None: none configured
     warnings: list[str] = field(default_factory=list)  # problems to show the user once (config, MCP start-up)
     env: ToolEnv | None = None  # what the tools were built with (approval rules read it); None: from config
@@ -112,6 +117,35 @@ class Services:
         return {tool.name: tool for tool in self.tools}
 
 
+def _get_chat_model(self: Services) -> Any:
+    if self.__dict__.get("_chat_model") is None:
+        self.__dict__["_lazy"] = True
+        self.__dict__["_chat_model"] = make_chat_model(self.model, self.stream, self.config.request_timeout)
+    return self.__dict__["_chat_model"]
+
+
+def _set_chat_model(self: Services, value: Any) -> None:
+    self.__dict__["_chat_model"] = value
+    self.__dict__["_lazy"] = value is None
+
+
+def _get_context_window(self: Services) -> int | None:
+    window = self.__dict__.get("_context_window")
+    if window is None and self.__dict__.get("_lazy") and not self.__dict__.get("_window_known"):
+        self.__dict__["_window_known"] = True
+        window = self.__dict__["_context_window"] = model_window(self.model)
+    return window
+
+
+def _set_context_window(self: Services, value: int | None) -> None:
+    self.__dict__["_context_window"] = value
+
+
+# Set after the dataclass is made: inside the class body a property would become the fields' default.
+Services.chat_model = property(_get_chat_model, _set_chat_model)  # type: ignore[assignment,method-assign]
+Services.context_window = property(_get_context_window, _set_context_window)  # type: ignore[assignment,method-assign]
+
+
 def build_services(
     *,
     model: str | None,
@@ -134,7 +168,7 @@ def build_services(
         config, environ, warnings = loaded.config, loaded.env, list(loaded.warnings)
     config = as_config(config)
     register_secrets(environ)
-    spec = resolve_model(pick_model(model, config.model_name, environ), environ)
+    spec = resolve_model(pick_model(model, config.model_name, environ), environ, config)
     env = ToolEnv.from_environ(workdir, home_dir(environ), config, dict(environ))
     everything = all_tools(env)
     servers = {name: server.model_dump() for name, server in config.mcpServers.items()}
@@ -146,8 +180,8 @@ def build_services(
     boundary = boundary_notice(config, env.workdir, env.home, environ) if has_bash else None
     return Services(
         model=spec,
-        chat_model=chat_model or make_chat_model(spec, stream, config.request_timeout),
-        context_window=None if chat_model else model_window(spec.litellm_model),
+        chat_model=chat_model,  # None: built on first use (litellm is imported then)
+        stream=stream,
         tools=tools,
         config=config,
         prompt=system_prompt(str(workdir), [tool.name for tool in tools]),
@@ -189,4 +223,5 @@ def _build_once(key: tuple, ctx: RunContext) -> Services:
                 environ=environ,
                 config=None,
             )
+            _built[key].chat_model, _built[key].context_window  # noqa: B018 - litellm's import blocks: here
         return _built[key]

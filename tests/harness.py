@@ -32,6 +32,12 @@ SAFE_ENVIRONMENT = {  # also set at import: litellm and huggingface_hub read the
     "LITELLM_LOCAL_MODEL_COST_MAP": "True",
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "HF_ENDPOINT": CLOSED_LOOPBACK_URL,
+    "HF_ROUTER_URL": CLOSED_LOOPBACK_URL,  # the Hugging Face router: tests use tests/fakes/router_server.py
+    # Local model servers that a run with no model configured looks for: never this machine's.
+    "OLLAMA_BASE_URL": CLOSED_LOOPBACK_URL,
+    "VLLM_BASE_URL": CLOSED_LOOPBACK_URL,
+    "LMSTUDIO_BASE_URL": CLOSED_LOOPBACK_URL,
+    "LLAMACPP_BASE_URL": CLOSED_LOOPBACK_URL,
 }
 INSTALL_HINT = 'run `pip install -e ".[dev]"` from the repository root'
 

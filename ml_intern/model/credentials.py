@@ -9,8 +9,13 @@ from ml_intern.secrets import redact
 
 
 def needs_hf_token(model_id: str, environ: Mapping[str, str]) -> bool:
-    """Models served through Hugging Face (`huggingface/...`) need a token; is one missing?"""
-    return model_id.startswith("huggingface/") and not environ.get("HF_TOKEN")
+    """Router-only ids (`org/model[:provider]`, `huggingface/...`) need a token; is one missing?"""
+    from ml_intern.model.ids import LOCAL_SERVERS
+    from ml_intern.model.router import is_router_only
+
+    if environ.get("HF_TOKEN") or model_id.partition("/")[0] in LOCAL_SERVERS:
+        return False
+    return model_id.startswith("huggingface/") or ("/" in model_id and is_router_only(model_id))
 
 
 def adopt_saved_hf_token(environ: MutableMapping[str, str]) -> bool:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ml_intern.model.ids import credential_variable
+from ml_intern.model.ids import LOCAL_SERVERS, credential_variable
+from ml_intern.model.router import LITELLM_PROVIDERS, split_suffix
 from ml_intern.secrets import redact
 
 __all__ = ["explain_model_error"]
@@ -23,6 +24,46 @@ ANSWERS = {  # model/bounded.py's failures: their message names the server; what
 }
 
 
+BILLING = "https://huggingface.co/settings/billing"
+PRO = "https://huggingface.co/subscribe/pro"
+NO_PROVIDER = ("not supported by provider", "no provider supports", "not supported by any provider")
+
+
+def _maybe_router(model_id: str) -> bool:
+    """Whether `model_id` may go through the HF router (a provider id does when only HF_TOKEN is set)."""
+    return model_id.partition("/")[0] not in LOCAL_SERVERS
+
+
+def router_error(exc: BaseException, model_id: str) -> tuple[str, int] | None:
+    """The original's friendlier lines for the Hugging Face router's refusals; None for other errors."""
+    name, status, detail = type(exc).__name__, getattr(exc, "status_code", None), _first_line(exc)
+    text, pinned = str(exc).lower(), split_suffix(model_id)
+    certain = pinned[1] is not None or model_id.partition("/")[0] not in LITELLM_PROVIDERS
+    if any(words in text for words in NO_PROVIDER):
+        hint = f"drop the ':{pinned[1]}' suffix ({pinned[0]})" if pinned[1] else "try another model"
+        return f"no provider serves {model_id} as asked: {hint} to let the router pick one ({detail})", 2
+    if not certain:
+        return None
+    if name == "AuthenticationError" or status == 401:
+        return (
+            f"the Hugging Face router rejected the token for {model_id}: check HF_TOKEN or run "
+            f"hf auth login ({detail})",
+            2,
+        )
+    if name == "PaymentRequiredError" or status == 402 or "insufficient_quota" in text:
+        return (
+            f"Hugging Face inference credits are exhausted for {model_id}: add credits at {BILLING} "
+            f"(a PRO subscription includes monthly credits: {PRO}) ({detail})",
+            2,
+        )
+    if name == "NotFoundError" or status == 404 or "model_not_found" in text or "does not exist" in text:
+        return (
+            f"model {model_id} was not found on the Hugging Face router: /model lists suggestions ({detail})",
+            2,
+        )
+    return None
+
+
 def explain_model_error(exc: BaseException, model_id: str) -> tuple[str, int]:
     """The line to print for an exception raised while calling the model, and the exit code."""
     name = type(exc).__name__
@@ -30,6 +71,9 @@ def explain_model_error(exc: BaseException, model_id: str) -> tuple[str, int]:
     detail = _first_line(exc)
     if name in ANSWERS:
         return f"{exc}{ANSWERS[name][0]}", ANSWERS[name][1]
+    routed = router_error(exc, model_id) if _maybe_router(model_id) else None
+    if routed is not None:
+        return routed
     if name == "AuthenticationError" or status == 401:
         key = credential_variable(model_id)
         return (

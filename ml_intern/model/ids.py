@@ -1,12 +1,23 @@
-"""Turn a model id into ChatLiteLLM settings: hosted litellm ids, or a local OpenAI-compatible server."""
+"""A model id as ChatLiteLLM settings: a local server, the Hugging Face router, or a litellm provider."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from ml_intern.errors import UserError
+from ml_intern.model.router import (
+    HF_TOKEN_FIX,
+    PROVIDER_KEYS,
+    ROUTER_DEFAULT_MODEL,
+    goes_through_router,
+    has_provider_key,
+    is_router_only,
+    missing_key_line,
+    no_token_line,
+    router_base,
+)
 
 # prefix -> (environment variable stem, the server's usual localhost port)
 LOCAL_SERVERS = {
@@ -20,13 +31,13 @@ LOCAL_SERVERS = {
 DEFAULT_MODELS = (
     ("ANTHROPIC_API_KEY", "anthropic/claude-sonnet-4-5"),
     ("OPENAI_API_KEY", "openai/gpt-5"),
-    ("HF_TOKEN", "huggingface/moonshotai/Kimi-K2-Instruct"),
+    ("HF_TOKEN", ROUTER_DEFAULT_MODEL),
 )
 
 NO_MODEL_HELP = (
-    "no model configured: pass --model ID (e.g. anthropic/claude-sonnet-4-5 or vllm/<name>), "
-    "set model_name in ~/.config/ml-intern/config.json, "
-    "or export ANTHROPIC_API_KEY, OPENAI_API_KEY or HF_TOKEN"
+    "no model configured: pass --model ID, or export ANTHROPIC_API_KEY or OPENAI_API_KEY, "
+    "export HF_TOKEN (or hf auth login) for the Hugging Face router, "
+    "or start a local server (ollama, llama.cpp, vLLM, LM Studio)"
 )
 
 
@@ -50,26 +61,48 @@ class ModelSpec:
         return self.kind == "local"
 
 
+def canonical_id(model_id: str) -> str:
+    """The id as stored with a thread: surrounding spaces and a leading `huggingface/` dropped."""
+    return model_id.strip().removeprefix("huggingface/")
+
+
 def pick_model(cli_model: str | None, config_model: str | None, environ: Mapping[str, str]) -> str:
     """`--model`, else config `model_name`, else a default for the first credential present."""
     if cli_model or config_model:
-        return cli_model or config_model  # type: ignore[return-value]
+        return canonical_id(cli_model or config_model or "")
     for variable, model in DEFAULT_MODELS:
         if environ.get(variable):
             return model
     raise ModelError(NO_MODEL_HELP)
 
 
-def resolve_model(model_id: str, environ: Mapping[str, str]) -> ModelSpec:
-    """Map local prefixes to an OpenAI-compatible base URL; pass other ids to litellm as they are."""
-    prefix, sep, name = model_id.partition("/")
-    if not sep or not name:
+def resolve_model(model_id: str, environ: Mapping[str, str], config: Any = None) -> ModelSpec:
+    """Local prefixes to their server, router ids to the HF router, provider ids to litellm.
+
+    `config` (an AgentConfig) gives `bill_to`; a missing key or token is a ModelError, before any call."""
+    text = model_id.strip()
+    if not text or any(char.isspace() for char in text):
+        raise ModelError(f"model id '{model_id}' is empty or contains spaces: pass e.g. --model openai/gpt-5")
+    prefix, sep, name = text.partition("/")
+    if prefix == "openai-compat":
+        raise ModelError("the openai-compat/ prefix is reserved: use vllm/, ollama/, lm_studio/ or llamacpp/")
+    if prefix in LOCAL_SERVERS and name:
+        return _local_spec(text, prefix, name, environ)
+    router_id = canonical_id(text)
+    org, sep, name = router_id.partition("/")
+    if not sep or not name or not org:
         raise ModelError(
-            f"model id '{model_id}' needs a provider prefix, e.g. openai/{model_id} or vllm/{model_id}"
+            f"model id '{model_id}' needs a provider prefix, e.g. openai/{name or org} or vllm/{name or org}"
         )
-    if prefix not in LOCAL_SERVERS:
-        _check_provider(prefix, model_id)
-        return ModelSpec(model_id=model_id, litellm_model=model_id)
+    explicit = text.startswith("huggingface/")
+    if explicit or goes_through_router(router_id, environ):
+        return _router_spec(router_id, environ, getattr(config, "bill_to", None), explicit)
+    if not has_provider_key(org, environ):
+        raise ModelError(missing_key_line(router_id))
+    return ModelSpec(model_id=router_id, litellm_model=router_id)
+
+
+def _local_spec(model_id: str, prefix: str, name: str, environ: Mapping[str, str]) -> ModelSpec:
     stem, port = LOCAL_SERVERS[prefix]
     base = environ.get(f"{stem}_BASE_URL") or environ.get("LOCAL_LLM_BASE_URL") or f"http://localhost:{port}"
     base = base.rstrip("/")
@@ -79,20 +112,14 @@ def resolve_model(model_id: str, environ: Mapping[str, str]) -> ModelSpec:
     return ModelSpec(model_id, f"openai/{name}", api_base=base, api_key=key, kind="local")
 
 
-def _check_provider(prefix: str, model_id: str) -> None:
-    """Reject a provider prefix litellm does not know, without importing litellm (slow) for known ones."""
-    from litellm.types.utils import LlmProviders
-
-    known = {p.value for p in LlmProviders}
-    if prefix not in known:
-        local = ", ".join(f"{p}/" for p in LOCAL_SERVERS)
-        raise ModelError(
-            f"unknown model provider '{prefix}' in '{model_id}': use a litellm provider prefix "
-            f"(anthropic/, openai/, huggingface/, ...) or a local server prefix ({local})"
-        )
-
-
-PROVIDER_KEYS = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY", "huggingface": "HF_TOKEN"}
+def _router_spec(model_id: str, environ: Mapping[str, str], bill_to: str | None, explicit: bool) -> ModelSpec:
+    token = environ.get("HF_TOKEN")
+    if not token:
+        raise ModelError(no_token_line(model_id, explicit))
+    headers = {"X-HF-Bill-To": bill_to} if bill_to else {}
+    return ModelSpec(
+        model_id, f"openai/{model_id}", router_base(environ), token, kind="router", headers=headers
+    )
 
 
 def credential_variable(model_id: str) -> str:
@@ -100,4 +127,6 @@ def credential_variable(model_id: str) -> str:
     prefix = model_id.partition("/")[0]
     if prefix in LOCAL_SERVERS:
         return f"{LOCAL_SERVERS[prefix][0]}_API_KEY (or LOCAL_LLM_API_KEY)"
-    return PROVIDER_KEYS.get(prefix, f"{prefix.upper()}_API_KEY")
+    if prefix == "huggingface" or is_router_only(model_id):
+        return HF_TOKEN_FIX.removeprefix("export ")
+    return PROVIDER_KEYS.get(prefix, (f"{prefix.upper()}_API_KEY",))[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import MutableMapping
 from pathlib import Path
 
@@ -51,22 +52,59 @@ def read_config(workdir: Path, environ: MutableMapping[str, str]) -> tuple[Agent
 
 
 def choose_model(
-    options: RunOptions, config: AgentConfig, thread_model: str | None, environ: MutableMapping[str, str]
+    options: RunOptions,
+    config: AgentConfig,
+    thread_model: str | None,
+    environ: MutableMapping[str, str],
+    notices: list[str] | None = None,
 ) -> str:
-    """`--model`, else the thread's model, else config and credentials (a saved HF token counts)."""
+    """`--model`, else the thread's model, else config and credentials (a saved HF token counts), else a
+    local server that answers on its usual port (said in a line added to `notices`)."""
     from ml_intern.model.credentials import adopt_saved_hf_token
-    from ml_intern.model.ids import pick_model
+    from ml_intern.model.ids import ModelError, pick_model
 
     adopt_saved_hf_token(environ)
-    return pick_model(options.model or thread_model, config.model_name, environ)
+    try:
+        return pick_model(options.model or thread_model, config.model_name, environ)
+    except ModelError:
+        from ml_intern.model.detect import detect_local_model
+
+        found = detect_local_model(environ)
+        if found is None:
+            raise
+    if notices is not None:
+        notices.append(found[1])
+    return found[0]
+
+
+def preflight_model(
+    options: RunOptions, environ: MutableMapping[str, str], interactive: bool
+) -> tuple[RunOptions, list[str]]:
+    """Before any database or thread exists: the model a new thread would use, checked for its key or
+    token (a ModelError, one line); `options` with that model set, and the notices to show.
+
+    A thread being resumed (`options.thread` set) keeps its own model: nothing is checked here. In a chat, a
+    missing HF token is left to the login prompt."""
+    from ml_intern.model.credentials import needs_hf_token
+    from ml_intern.model.ids import resolve_model
+
+    if options.thread is not None:
+        return options, []
+    config = read_config(Path.cwd(), environ)[0]  # its warnings are the session's to show, once
+    notices: list[str] = []
+    model_id = choose_model(options, config, None, environ, notices)
+    if not (interactive and needs_hf_token(model_id, environ)):
+        resolve_model(model_id, environ, config)
+    return dataclasses.replace(options, model=model_id), notices
 
 
 def approval_mode(options: RunOptions, config: AgentConfig, interactive: bool) -> str:
-    """`--approval`, else the config's `yolo_mode` or `approval`, else ask (chat) or auto (headless)."""
+    """`--approval`, else the config's `yolo_mode` (a chat: yolo, which still asks about scheduled jobs and
+    other always-asked calls, as the original; headless: auto) or `approval`, else ask (chat) or auto."""
     if options.approval:
         return options.approval
     if config.yolo_mode:
-        return "auto"
+        return "yolo" if interactive else "auto"
     return config.approval or ("ask" if interactive else "auto")
 
 
@@ -79,6 +117,7 @@ def run_context(
 ) -> RunContext:
     """The model, tools and run settings of this process (the model is not called yet)."""
     from ml_intern.model.credentials import needs_hf_token
+    from ml_intern.model.ids import resolve_model
     from ml_intern.services import build_services
 
     if needs_hf_token(model_id, environ):
@@ -86,6 +125,7 @@ def run_context(
             f"{model_id} needs a Hugging Face token: export HF_TOKEN=hf_..., run hf auth login, "
             "or start ml-intern without a prompt to paste one"
         )
+    resolve_model(model_id, environ, config)  # a missing provider key: one line, before any thread exists
     workdir = Path.cwd()
     tools = list(options.tools) if options.tools is not None else None
     stream = options.stream()
