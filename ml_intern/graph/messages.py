@@ -44,8 +44,32 @@ def pending_calls(messages: list[AnyMessage]) -> list[dict[str, Any]]:
 NOT_EXECUTED = "Not executed: the turn was interrupted before this call ran. Re-run it if it is still needed."
 
 
-def model_view(messages: list[AnyMessage]) -> list[AnyMessage]:
-    """The transcript as the model must see it: every tool call answered before the next message."""
+THINKING_KEYS = ("reasoning_content", "thinking_blocks", "reasoning_items")  # additional_kwargs holding them
+THINKING_BLOCKS = ("thinking", "redacted_thinking", "reasoning")  # content block types holding them
+# Replayed by langchain-litellm only to the endpoint that signed or issued them, after the same history; the
+# rest (reasoning_content) goes to any endpoint. Kept: without them litellm turns Claude's thinking off.
+SIGNED_KEYS = ("thinking_blocks", "reasoning_items")
+
+
+def without_thinking(message: AIMessage, keep_signed: bool = False) -> AIMessage:
+    """`message` without its thinking or reasoning (what a replay to another provider must not carry); with
+    `keep_signed`, the signed blocks stay for the endpoint that signed them."""
+    keys = tuple(k for k in THINKING_KEYS if not (keep_signed and k in SIGNED_KEYS))
+    extra = {k: v for k, v in message.additional_kwargs.items() if k not in keys}
+    fields = extra.get("provider_specific_fields")
+    if isinstance(fields, dict):
+        extra["provider_specific_fields"] = {k: v for k, v in fields.items() if k not in THINKING_KEYS}
+    content = message.content
+    if isinstance(content, list):
+        content = [b for b in content if not (isinstance(b, dict) and b.get("type") in THINKING_BLOCKS)]
+    if extra == message.additional_kwargs and content == message.content:
+        return message
+    return message.model_copy(update={"additional_kwargs": extra, "content": content})
+
+
+def model_view(messages: list[AnyMessage], keep_signed_thinking: bool = True) -> list[AnyMessage]:
+    """The transcript as the model must see it: every tool call answered before the next message, assistant
+    messages without the thinking a replay must not carry (`without_thinking`)."""
     view: list[AnyMessage] = []
     open_calls: list[dict[str, Any]] = []
     for message in messages:
@@ -56,7 +80,7 @@ def model_view(messages: list[AnyMessage]) -> list[AnyMessage]:
             open_calls = list(message.tool_calls) if isinstance(message, AIMessage) else []
         view.append(message)
     view.extend(tool_result(call, NOT_EXECUTED, "error") for call in open_calls)
-    return view
+    return [without_thinking(m, keep_signed_thinking) if isinstance(m, AIMessage) else m for m in view]
 
 
 def with_unique_call_ids(reply: AIMessage, messages: list[AnyMessage]) -> AIMessage:

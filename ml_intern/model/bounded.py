@@ -48,13 +48,14 @@ def server_name(api_base: str | None, model_id: str) -> str:
     return f"the model server at {redact(api_base)}" if api_base else f"the provider of {model_id}"
 
 
-async def bounded_call(services: Any, prompt: list) -> Any:
-    """`services.bound_model.ainvoke(prompt)`, with the idle bound on streamed replies and clear failures."""
+async def bounded_call(services: Any, prompt: list, **kwargs: Any) -> Any:
+    """`services.bound_model.ainvoke(prompt, **kwargs)` (kwargs reach litellm: effort, cache hints), with the
+    idle bound on streamed replies and clear failures."""
     model, where = services.bound_model, server_name(services.model.api_base, services.model.model_id)
     try:
         if not getattr(services.chat_model, "streaming", False):
-            return await model.ainvoke(prompt)  # a whole reply: request_timeout bounds it
-        return await _streamed(model, prompt, services.config.stream_idle_timeout, where)
+            return await model.ainvoke(prompt, **kwargs)  # a whole reply: request_timeout bounds it
+        return await _streamed(model, prompt, services.config.stream_idle_timeout, where, kwargs)
     except Exception as exc:
         raise _plain(exc, where) from None
 
@@ -69,12 +70,12 @@ def _plain(exc: Exception, where: str) -> Exception:
     return exc
 
 
-async def _streamed(model: Any, prompt: list, idle: float, where: str) -> Any:
+async def _streamed(model: Any, prompt: list, idle: float, where: str, kwargs: dict[str, Any]) -> Any:
     """The streamed reply; StreamIdleTimeout when no chunk arrives for `idle` seconds. A stream holding
     nothing an API sends (no text, call or usage: an HTML page is no SSE) is asked for again whole."""
     clock = ChunkClock()
     config = merge_configs(ensure_config(), {"callbacks": [clock]})
-    call = asyncio.ensure_future(model.ainvoke(prompt, config=config))
+    call = asyncio.ensure_future(model.ainvoke(prompt, config=config, **kwargs))
     try:
         await _watch(call, clock, idle, where)
     finally:
@@ -84,7 +85,7 @@ async def _streamed(model: Any, prompt: list, idle: float, where: str) -> Any:
                 await call
     reply = call.result()
     if clock.chunks == 0 or not (reply.content or reply.tool_calls or reply.usage_metadata):
-        return await model.ainvoke(prompt, stream=False)
+        return await model.ainvoke(prompt, stream=False, **kwargs)
     return reply
 
 

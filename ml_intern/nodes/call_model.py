@@ -16,6 +16,8 @@ from ml_intern.graph.events import emit
 from ml_intern.graph.messages import model_view, with_unique_call_ids
 from ml_intern.graph.state import AgentState
 from ml_intern.model.bounded import bounded_call
+from ml_intern.model.caching import bound_tools, cached_request
+from ml_intern.model.effort import merged_kwargs, with_effort
 from ml_intern.model.retry import RetryPolicy, with_retries
 from ml_intern.secrets import redact_call_args, redact_exception, redact_value
 from ml_intern.services import services_for
@@ -62,6 +64,46 @@ def overflowed(state: AgentState) -> dict[str, Any]:
     return {"overflows": state.get("overflows", 0) + 1, "force_compact": True}
 
 
+def thread_id() -> str | None:
+    """The thread this run belongs to (the prompt-cache key and router session), None outside a run."""
+    try:
+        from langgraph.config import get_config
+
+        return (get_config().get("configurable") or {}).get("thread_id")
+    except RuntimeError:  # called outside a LangGraph run
+        return None
+
+
+def bad_signature(exc: BaseException) -> bool:
+    """The provider refused a replayed thinking block ("Invalid `signature` in `thinking` block")."""
+    text = str(exc).lower()
+    return "signature" in text and "thinking" in text
+
+
+async def ask_model(state: AgentState, ctx: RunContext, services: Any, prompt: list) -> AIMessage:
+    """The model's reply to `prompt`, with cache hints and reasoning effort (a refused level heals), retried
+    on transient faults; a refused thinking signature is retried once with all earlier thinking dropped."""
+    policy, thread = RetryPolicy.from_config(services.config), thread_id()
+
+    async def attempt(messages: list) -> AIMessage:
+        sent, hints = cached_request(services.model, messages, bound_tools(services.bound_model), thread)
+
+        async def once(effort: dict[str, Any]) -> AIMessage:
+            kwargs = merged_kwargs(hints, effort)
+            return await with_retries(lambda: bounded_call(services, sent, **kwargs), policy)
+
+        reply, _ = await with_effort(services.model, ctx.reasoning_effort, services.effort_cache, once)
+        return reply
+
+    try:
+        return await attempt(prompt)
+    except Exception as exc:
+        if not bad_signature(exc):
+            raise
+    emit(events.notice("model", "the provider refused a replayed thinking block: retrying without thinking"))
+    return await attempt([prompt[0], *model_view(state["messages"], keep_signed_thinking=False)])
+
+
 async def call_model(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Call the model once, unless the turn has used up its iterations."""
     ctx = runtime.context or RunContext()
@@ -77,9 +119,8 @@ async def call_model(state: AgentState, runtime: Runtime[RunContext]) -> dict[st
         emit(events.error(stop))
         return {**turn, "stop_reason": "budget"}
     emit(events.processing(iterations + 1))
-    policy = RetryPolicy.from_config(services.config)
     try:
-        reply = await with_retries(lambda: bounded_call(services, prompt), policy)
+        reply = await ask_model(state, ctx, services, prompt)
     except Exception as exc:
         if type(exc).__name__ != "ContextWindowExceededError":
             redact_exception(exc)

@@ -6,11 +6,13 @@ import asyncio
 import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from langchain_core.messages import HumanMessage
 
 from ml_intern.errors import UserError
 from ml_intern.graph.context import RunContext
+from ml_intern.model.effort import with_effort
 from ml_intern.model.errors import explain_model_error
 from ml_intern.services import build_services, services_for
 
@@ -19,12 +21,16 @@ MODEL_CHECK_TIMEOUT_S = 60.0
 
 
 def rebuild_context(ctx: RunContext, model_id: str, environ: Mapping[str, str]) -> RunContext:
-    """The same run settings with services built for `model_id` (the model is not called)."""
+    """The same run settings with services built for `model_id` (the model is not called); a missing key or
+    HF token is a UserError (one line). The id is kept as typed, a leading `huggingface/` dropped."""
     from ml_intern.model.credentials import needs_hf_token
+    from ml_intern.model.ids import canonical_id, resolve_model
 
     if needs_hf_token(model_id, environ):
         raise UserError(f"{model_id} needs a Hugging Face token (export HF_TOKEN or hf auth login)")
     config = ctx.services.config if ctx.services is not None else None
+    resolve_model(model_id, environ, config)  # before building anything: the key or token is there
+    model_id = canonical_id(model_id)
     services = build_services(
         model=model_id,
         workdir=Path(ctx.workdir),
@@ -36,12 +42,21 @@ def rebuild_context(ctx: RunContext, model_id: str, environ: Mapping[str, str]) 
     return dataclasses.replace(ctx, model=model_id, services=services)
 
 
-async def check_model(ctx: RunContext) -> None:
-    """Make one tiny call to the context's model; raise a UserError saying why it did not answer."""
+async def check_model(ctx: RunContext) -> str | None:
+    """Make one tiny call to the context's model with the run's reasoning effort, stepping down as a turn
+    would when a level is refused; return the level the model accepted (None: off), remembered in the
+    services' effort cache. Raise a UserError saying why the model did not answer."""
     try:
-        chat_model = (await services_for(ctx)).chat_model
+        services = await services_for(ctx)
         prompt = [HumanMessage(content=MODEL_CHECK_PROMPT)]
-        await asyncio.wait_for(chat_model.ainvoke(prompt, max_tokens=16), MODEL_CHECK_TIMEOUT_S)
+
+        async def ping(effort: dict[str, Any]) -> Any:
+            limit = {} if effort else {"max_tokens": 16}  # thinking needs room: litellm sizes it then
+            call = services.chat_model.ainvoke(prompt, **effort, **limit)
+            return await asyncio.wait_for(call, MODEL_CHECK_TIMEOUT_S)
+
+        asked, cache = ctx.reasoning_effort, services.effort_cache
+        _, level = await with_effort(services.model, asked, cache, ping)
     except UserError:
         raise
     except TimeoutError:
@@ -49,10 +64,14 @@ async def check_model(ctx: RunContext) -> None:
     except Exception as exc:
         message, code = explain_model_error(exc, ctx.model)
         raise UserError(message, code) from None
+    if asked is not None and services.model.kind != "local":
+        cache[asked] = level
+    return level
 
 
 async def context_for_model(ctx: RunContext, model_id: str, environ: Mapping[str, str]) -> RunContext:
-    """A context for `model_id` once it has answered a check call; `ctx` itself is never changed."""
+    """A context for `model_id` once it has answered a check call; `ctx` itself is never changed. The effort
+    the check settled on is in the new services' effort cache (model/effort.py `effort_in_use`)."""
     candidate = rebuild_context(ctx, model_id, environ)
     await check_model(candidate)
     return candidate
