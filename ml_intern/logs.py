@@ -7,6 +7,7 @@ Imported at start-up: stdlib only (no litellm or huggingface_hub import here).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from logging.handlers import RotatingFileHandler
 from pathlib import Path
@@ -93,7 +94,8 @@ def setup_logging(home: Path, verbose: bool = False) -> Path:
         handler.setFormatter(logging.Formatter(FORMAT))
         handler.addFilter(RedactSecrets())
         root.addHandler(handler)
-    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    debug = bool(os.environ.get("ML_INTERN_DEBUG"))  # --debug sets it: every record, DEBUG included
+    root.setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING)
     logging.getLogger("ml_intern").setLevel(logging.INFO)  # our retries and the like: in the file
     for name in LIBRARY_LOGGERS:
         quiet_library_logger(logging.getLogger(name))

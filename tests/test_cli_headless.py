@@ -235,7 +235,14 @@ def _unwritable_home(sandbox: Sandbox) -> dict[str, str]:
 
 ERRORS = [  # id, arguments, extra environment, stdin, exit code, words of the error
     ("unknown-provider", ["--model", "nosuchprovider/x", "hi"], {}, "", 2, "unknown model provider"),
-    ("no-model", ["hi"], {}, "", 2, "no model configured"),
+    (
+        "no-model",
+        ["hi"],
+        {"VLLM_BASE_URL": CLOSED_LOOPBACK_URL},
+        "",
+        2,
+        "no model configured",
+    ),  # none answers
     (
         "unreachable",
         ["-m", MODEL, "hi"],

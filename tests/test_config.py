@@ -180,7 +180,7 @@ def test_unset_variable_error_names_key_file_and_variable(cwd, environ):
     ("user_config", "expected"),
     [
         ({"max_iterations": "many"}, 'max_iterations: expected an integer, got "many"'),
-        ({"max_iterations": 0}, "max_iterations: must be at least 1, got 0"),
+        ({"max_iterations": 0}, "max_iterations: 0 allows no model call: use a number >= 1, or -1"),
         ({"max_iterations": True}, "max_iterations: expected a number, got true"),
         ({"max_cost_usd": "${COST:-}"}, 'max_cost_usd: expected a number, got ""'),
         ({"yolo_mode": "maybe"}, 'yolo_mode: expected true or false, got "maybe"'),
@@ -228,9 +228,11 @@ def test_undo_keeps_50_turns_unless_the_user_config_says_otherwise(cwd, environ)
 
 def test_original_config_loads_with_warnings(cwd, environ):
     path = write_user_config(environ, ORIGINAL_CONFIG)
-    loaded = load_config(cwd, environ)  # SLACK_BOT_TOKEN is unset: ignored keys are not substituted
+    # SLACK_BOT_TOKEN is unset: ignored keys are not substituted; an HF token keeps the HF MCP server
+    loaded = load_config(cwd, {**environ, "HF_TOKEN": "hf_x"})
     assert loaded.config.model_name == "anthropic/claude-opus-4.8:fal-ai"
     assert loaded.config.save_sessions and loaded.config.share_traces
+    assert loaded.config.personal_trace_repo_template == "{hf_user}/ml-intern-sessions"
     hub = loaded.config.mcpServers["hf-mcp-server"]
     assert (hub.transport, hub.url) == ("http", "https://huggingface.co/mcp?login")
     files = loaded.config.mcpServers["files"]
@@ -242,7 +244,6 @@ def test_original_config_loads_with_warnings(cwd, environ):
     )
     ignored = [
         "session_dataset_repo",
-        "personal_trace_repo_template",
         "auto_file_upload",
         "tool_runtime",
         "messaging",
@@ -394,3 +395,172 @@ def test_default_approval_patterns_catch_dangerous_commands(command):
 @pytest.mark.parametrize("command", HARMLESS)
 def test_default_approval_patterns_let_harmless_commands_through(command):
     assert default_config().bash.matched_approval_pattern(command) is None
+
+
+# ---- the original ml-intern's config file, variable, .env places and defaults -----------------------------
+
+
+def write_original_config(environ: dict[str, str], data: object) -> Path:
+    """Write the original's user config (~/.config/ml-intern/cli_agent_config.json)."""
+    path = Path(environ["HOME"]) / ".config" / "ml-intern" / "cli_agent_config.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_the_original_config_file_is_read_with_a_notice_naming_ours(cwd, environ):
+    path = write_original_config(environ, {"max_iterations": 42, "model_name": "moonshotai/Kimi-K2.6:novita"})
+    loaded = load_config(cwd, environ)
+    assert (loaded.config.max_iterations, loaded.config.model_name) == (42, "moonshotai/Kimi-K2.6:novita")
+    assert loaded.sources[-1] == path
+    ours = Path(environ["HOME"]) / ".config" / "ml-intern" / "config.json"
+    assert loaded.warnings == [
+        f"reading the original ml-intern's config {path}; ml-intern now reads $ML_INTERN_CONFIG or {ours}"
+    ]
+
+
+def test_ml_intern_cli_config_names_the_original_file(cwd, environ):
+    (cwd / "old.json").write_text('{"max_iterations": 9}')
+    loaded = load_config(cwd, {**environ, "ML_INTERN_CLI_CONFIG": "old.json"})
+    assert loaded.config.max_iterations == 9
+    assert loaded.warnings[0].startswith(f"reading the original ml-intern's config {cwd / 'old.json'};")
+    message = load_error(cwd, {**environ, "ML_INTERN_CLI_CONFIG": "gone.json"})
+    assert message == f"config error in {cwd / 'gone.json'}: no such file (named by ML_INTERN_CLI_CONFIG)"
+
+
+@pytest.mark.parametrize("original_named_by", ["file", "variable", "missing variable"])
+def test_our_config_wins_and_the_original_is_said_to_be_ignored(cwd, environ, original_named_by):
+    ours = write_user_config(environ, {"max_iterations": 5})
+    original = write_original_config(environ, {"max_iterations": 42})
+    if original_named_by != "file":
+        original = original.rename(cwd / "old.json")
+        environ["ML_INTERN_CLI_CONFIG"] = "old.json" if original_named_by == "variable" else "gone.json"
+    loaded = load_config(cwd, environ)
+    assert loaded.config.max_iterations == 5 and loaded.sources[-1] == ours
+    expected = [] if original_named_by == "missing variable" else [
+        f"ignoring the original ml-intern's config {original}: {ours} is read"
+    ]  # fmt: skip
+    assert loaded.warnings == expected
+
+
+def test_dotenv_of_the_project_root_is_read_before_the_working_directory(tmp_path, environ):
+    root = tmp_path / "repo"
+    (root / ".git").mkdir(parents=True)
+    work = root / "src" / "pkg"
+    work.mkdir(parents=True)
+    (root / ".env").write_text("BOTH=root\nROOT_ONLY=1\nML_INTERN_CONFIG=evil.json\n")
+    (work / ".env").write_text("BOTH=cwd\nCWD_ONLY=2\n")
+    loaded = load_config(work, {**environ, "SHELL_SET": "x"})
+    assert (loaded.env["BOTH"], loaded.env["ROOT_ONLY"], loaded.env["CWD_ONLY"]) == ("root", "1", "2")
+    assert loaded.sources[:2] == [root / ".env", work / ".env"]
+    assert "ML_INTERN_CONFIG" not in loaded.env
+    assert "ignored ML_INTERN_CONFIG from .env: set it in your shell or config" in loaded.warnings
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    assert "ROOT_ONLY" not in load_config(outside, environ).env
+
+
+@pytest.mark.parametrize(("value", "expected"), [(-1, 10_000), (-5, 10_000), (1, 1), (300, 300)])
+def test_a_negative_max_iterations_means_unlimited(cwd, environ, value, expected):
+    from ml_intern.session.options import UNLIMITED_ITERATIONS
+
+    write_user_config(environ, {"max_iterations": value})
+    assert (
+        load_config(cwd, environ).config.max_iterations
+        == expected
+        == (UNLIMITED_ITERATIONS if value < 0 else value)
+    )
+
+
+def test_personal_trace_repo_template_names_the_trace_dataset(cwd, environ, tmp_path):
+    from ml_intern.session.traces import HubAccess, upload_trace
+    from tests.fakes.hub_server import USER
+    from tests.fakes.traces_hub import TracesHub
+
+    write_user_config(environ, {"personal_trace_repo_template": "{hf_user}/my-agent-traces"})
+    config = load_config(cwd, environ).config
+    with TracesHub(token="hf_test") as hub:
+        access = HubAccess.from_environ({"HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_test"}, config)
+        url = upload_trace(access, '{"type": "user"}\n', "sessions/2024-05-01/t.jsonl", tmp_path)
+        assert url == f"{hub.url}/datasets/{USER}/my-agent-traces"
+        assert ("dataset", f"{USER}/my-agent-traces") in hub.repos
+
+
+# ---- the default Hugging Face MCP server ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", ["environment", "saved by hf auth login", "none"])
+def test_the_hf_mcp_server_is_configured_only_with_an_hf_token(cwd, environ, token):
+    environ["HF_ENDPOINT"] = "http://127.0.0.1:9/"
+    if token == "environment":
+        environ["HF_TOKEN"] = "hf_x"
+    elif token == "saved by hf auth login":
+        saved = Path(environ["HOME"]) / ".cache" / "huggingface" / "token"
+        saved.parent.mkdir(parents=True)
+        saved.write_text("hf_saved")
+    servers = load_config(cwd, environ).config.mcpServers
+    if token == "none":
+        assert servers == {}
+        return
+    hub = servers["hf-mcp-server"]
+    assert (hub.transport, hub.url, hub.headers) == ("http", "http://127.0.0.1:9/mcp?login", {})
+
+
+@pytest.mark.parametrize("off", [None, {"enabled": False}])
+def test_the_hf_mcp_server_can_be_turned_off(cwd, environ, off):
+    write_user_config(environ, {"mcpServers": {"hf-mcp-server": off, "mine": {"command": "srv"}}})
+    servers = load_config(cwd, {**environ, "HF_TOKEN": "hf_x"}).config.mcpServers
+    assert list(servers) == ["mine"]
+
+
+def test_the_packaged_defaults_have_no_mcp_server_without_a_token():
+    assert default_config().mcpServers == {} and packaged_defaults()["mcpServers"]["hf-mcp-server"]
+
+
+# ---- yolo_mode in a chat ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("interactive", "expected"), [(True, "yolo"), (False, "auto")])
+def test_yolo_mode_is_yolo_in_a_chat_and_auto_headless(interactive, expected):
+    from ml_intern.session.options import RunOptions
+    from ml_intern.session.start import approval_mode
+
+    config = AgentConfig(yolo_mode=True)
+    assert approval_mode(RunOptions(), config, interactive) == expected
+    assert approval_mode(RunOptions(approval="ask"), config, interactive) == "ask"
+
+
+async def test_yolo_mode_in_a_chat_asks_about_a_scheduled_job_and_runs_the_rest(tmp_path):
+    from ml_intern.session.options import RunOptions
+    from ml_intern.session.start import approval_mode
+    from tests.harness_graph import calls, make_tool, open_agent
+
+    ran: list[str] = []
+
+    async def hf_jobs(operation: str, script: str = "", schedule: str = "") -> str:
+        """A stand-in for the jobs tool; the approval rule is the jobs family's own."""
+        ran.append(operation)
+        return "submitted"
+
+    scheduled = {"operation": "scheduled run", "script": "print(1)", "schedule": "@daily"}
+    answers = [calls(("hf_jobs", {"operation": "run", "script": "print(1)"}), ("hf_jobs", scheduled)), "ok"]
+    mode = approval_mode(RunOptions(), AgentConfig(yolo_mode=True), interactive=True)
+    db = tmp_path / "checkpoints.sqlite"
+    async with open_agent(db, answers, tools=[make_tool(hf_jobs)], approval=mode) as agent:
+        outcome = await agent.send("train now and nightly")
+        assert outcome.stop_reason == "approval_required"
+        assert [call["name"] for call in outcome.approval["tool_calls"]] == ["hf_jobs"]
+        assert outcome.approval["tool_calls"][0]["args"]["operation"] == "scheduled run"
+        assert ran == []  # nothing runs before the human answers
+        outcome = await agent.resume({"approve": True})
+    assert outcome.stop_reason == "end_turn" and ran == ["run", "scheduled run"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [("off", None), ("None", None), (None, None), ("low", "low")])
+def test_reasoning_effort_off_means_null(value, expected):
+    assert AgentConfig.model_validate({"reasoning_effort": value}).reasoning_effort == expected
+
+
+def test_reasoning_effort_rejects_an_unknown_level():
+    with pytest.raises(ValueError, match="reasoning_effort"):
+        AgentConfig.model_validate({"reasoning_effort": "extreme"})

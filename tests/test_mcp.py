@@ -5,6 +5,7 @@ FastMCP processes (tests/fakes/mcp_server.py) over stdio, streamable HTTP and SS
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -434,3 +435,27 @@ async def test_mcp_approval_follows_the_tool_then_the_server_then_the_annotation
         for name, setting in expected.items():
             need = call_need({"id": "c", "name": name, "args": {"path": "x"}}, services)
             assert (None if need is None else need.always_ask) == NEEDS[setting], name
+
+
+async def test_the_default_hf_server_gets_the_hf_token_and_no_second_copy_of_a_builtin(
+    http_server: Any, monkeypatch: pytest.MonkeyPatch, sandbox: Sandbox
+) -> None:
+    from ml_intern.configs.loader import load_config
+
+    hf_port, other_port = http_server("streamable-http"), http_server("streamable-http")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{hf_port}")
+    monkeypatch.setenv("HF_TOKEN", "hf_onlyforthehub000000000")
+    other = {"transport": "http", "url": f"http://127.0.0.1:{other_port}/mcp"}
+    (sandbox.root / "config.json").write_text(f'{{"mcpServers": {{"other": {json.dumps(other)}}}}}')
+    monkeypatch.setenv("ML_INTERN_CONFIG", str(sandbox.root / "config.json"))
+    config = load_config(sandbox.workdir, os.environ).config
+    assert config.mcpServers["hf-mcp-server"].url == f"http://127.0.0.1:{hf_port}/mcp?login"
+    servers = {name: server.model_dump() for name, server in config.mcpServers.items()}
+    async with started(servers) as services:
+        tools = services.tools_by_name
+        assert services.warnings == []
+        hub = await tools["hf-mcp-server__request_headers"].ainvoke({})
+        elsewhere = await tools["other__request_headers"].ainvoke({})
+    assert "authorization: Bearer [redacted]" in hub  # the HF token, redacted in what the model reads
+    assert "hf_onlyforthehub" not in elsewhere and "authorization" not in elsewhere.lower()
+    assert "hf-mcp-server__read" not in tools and "other__read" in tools  # the hub's copy is left out

@@ -13,25 +13,22 @@ from typing import Any
 from pydantic import ValidationError
 
 from ml_intern.configs.explain import describe_error, suggest_key
-from ml_intern.configs.mcp_server import ORIGINAL_MCP_SERVER_KEYS
+from ml_intern.configs.mcp_server import ORIGINAL_MCP_SERVER_KEYS, without_unused_hf_server
 from ml_intern.configs.schema import ORIGINAL_TOP_LEVEL_KEYS, PACKAGED_CONFIG, AgentConfig
+from ml_intern.configs.sources import (  # noqa: F401 - read_dotenv and dotenv_* are imported from here too
+    ConfigError,
+    dotenv_file,
+    dotenv_ignored,
+    dotenv_warnings,
+    read_dotenv,
+    user_config_path,
+)
 
 # Lists whose packaged entries are safety defaults: a user's list adds to them, unless the flag (a key of
 # the same section) is true; then it replaces them.
 SAFETY_LISTS = {("bash", "approval_patterns"): "replace_approval_patterns", ("bash", "hidden_paths"): None}
-# Besides ML_INTERN_* (but ML_INTERN_HOME): where the user config is found, and what every program we start
-# (MCP servers, unconfined bash, git) loads or runs before its own code.
-IGNORED_FROM_DOTENV = {"XDG_CONFIG_HOME", "HOME", "PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "ENV"}
-IGNORED_FROM_DOTENV |= {"PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "BASH_ENV", "GIT_DIR", "NODE_OPTIONS"}
 ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 Loc = tuple[str | int, ...]
-
-
-class ConfigError(Exception):
-    """A config problem as one line naming the file (and key); the CLI prints it and exits 2."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message.replace("\n", " "))
 
 
 @dataclass
@@ -56,15 +53,15 @@ def load_config(cwd: Path, environ: Mapping[str, str]) -> LoadedConfig:
     """Merge the packaged config with the user's, substitute `${VAR}`s and validate; raise ConfigError."""
     env, sources = read_dotenv(cwd, environ)
     layers = [Layer(PACKAGED_CONFIG, read_json_object(PACKAGED_CONFIG))]
-    user_path = user_config_path(cwd, env)
+    user_path, notices = user_config_path(cwd, env)
     if user_path is not None:
         layers.append(Layer(user_path, read_json_object(user_path)))
     merged: dict[str, Any] = {}
     for layer in layers:
         merged = deep_merge(merged, layer.data)
-    merged = copy.deepcopy(merged)  # dropping ignored keys must not touch the layers
+    merged = without_unused_hf_server(copy.deepcopy(merged), env)  # the copy: layers stay as read
     extend_safety_lists(merged, layers[0].data)
-    warnings = dotenv_warnings(cwd, environ) + drop_original_keys(merged, layers)
+    warnings = notices + dotenv_warnings(cwd, environ) + drop_original_keys(merged, layers)
     config = validate(substitute_env(merged, env, (), layers), layers)
     return LoadedConfig(config, warnings, env, sources + [layer.path for layer in layers])
 
@@ -72,51 +69,7 @@ def load_config(cwd: Path, environ: Mapping[str, str]) -> LoadedConfig:
 def default_config() -> AgentConfig:
     """The packaged defaults alone: no user file, no environment."""
     data = read_json_object(PACKAGED_CONFIG)
-    return validate(data, [Layer(PACKAGED_CONFIG, data)])
-
-
-def read_dotenv(cwd: Path, environ: Mapping[str, str]) -> tuple[dict[str, str], list[Path]]:
-    """The environment plus `cwd/.env` values for keys it does not set, and the files read. Keys that
-    steer ml-intern itself or the programs it starts are not taken from `.env` (see `dotenv_ignored`)."""
-    path = cwd / ".env"
-    if not path.is_file():
-        return dict(environ), []
-    from_file = {key: value for key, value in dotenv_file(path).items() if not dotenv_ignored(key)}
-    return {**from_file, **environ}, [path]
-
-
-def dotenv_file(path: Path) -> dict[str, str]:
-    """The set values of a `.env` file."""
-    from dotenv import dotenv_values
-
-    return {key: value for key, value in dotenv_values(path).items() if value is not None}
-
-
-def dotenv_ignored(key: str) -> bool:
-    """Whether `.env` may not set `key`: a file anyone (a cloned repo, a command) can put in the working
-    directory must not pick the config, the bwrap binary or code the next run loads."""
-    return key in IGNORED_FROM_DOTENV or (key.startswith("ML_INTERN_") and key != "ML_INTERN_HOME")
-
-
-def dotenv_warnings(cwd: Path, environ: Mapping[str, str]) -> list[str]:
-    """One line per `.env` key that was ignored and is not already set in the environment."""
-    keys = dotenv_file(cwd / ".env") if (cwd / ".env").is_file() else {}
-    ignored = [key for key in keys if dotenv_ignored(key) and key not in environ]
-    return [f"ignored {key} from .env: set it in your shell or config" for key in ignored]
-
-
-def user_config_path(cwd: Path, env: Mapping[str, str]) -> Path | None:
-    """`$ML_INTERN_CONFIG` (must exist), else the XDG/home default if it exists, else None."""
-    home = Path(env.get("HOME") or Path.home())
-    explicit = env.get("ML_INTERN_CONFIG")
-    if explicit:
-        path = cwd / (home / explicit[2:] if explicit.startswith("~/") else Path(explicit))
-        if not path.is_file():
-            raise ConfigError(f"config error in {path}: no such file (named by ML_INTERN_CONFIG)")
-        return path
-    base = Path(env["XDG_CONFIG_HOME"]) if env.get("XDG_CONFIG_HOME") else home / ".config"
-    path = base / "ml-intern" / "config.json"
-    return path if path.exists() else None
+    return validate(without_unused_hf_server(copy.deepcopy(data), {}), [Layer(PACKAGED_CONFIG, data)])
 
 
 def read_json_object(path: Path) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
@@ -11,6 +13,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from ml_intern.configs.fields import Float, Section
 
 TRANSPORT_SYNONYMS = {"streamable_http": "http", "streamable-http": "http"}
+HF_SERVER = "hf-mcp-server"  # the original's default server (packaged config): used only with an HF token
 
 # Keys of an original ml-intern server entry that we ignore with a warning (its configs must load unchanged).
 ORIGINAL_MCP_SERVER_KEYS = {
@@ -31,6 +34,7 @@ class McpServer(Section):
     url: str | None = None  # http / sse: the endpoint
     headers: dict[str, str] = {}
     timeout: Float = Field(30, gt=0)  # start-up seconds
+    enabled: bool = True  # false: not started (as a null entry); e.g. {"hf-mcp-server": {"enabled": false}}
     description: str | None = None
     approval: Literal["ask", "never", "always"] | None = None  # every tool of the server; None: ask unless
     # the tool declares itself read-only
@@ -54,6 +58,8 @@ class McpServer(Section):
         data["transport"] = (
             TRANSPORT_SYNONYMS.get(transport, transport) if isinstance(transport, str) else transport
         )
+        if isinstance(data.get("url"), str):  # `${HF_ENDPOINT}/mcp` with HF_ENDPOINT ending in "/"
+            data["url"] = re.sub(r"^(https?://[^/?#]+)//+", r"\1/", data["url"])
         return data
 
     @field_validator("timeout")
@@ -70,3 +76,33 @@ class McpServer(Section):
         if self.transport != "stdio" and not (self.url or "").startswith(("http://", "https://")):
             raise ValueError(f'an {self.transport} server needs an http(s) "url"')
         return self
+
+
+def enabled_servers(servers: Any) -> Any:
+    """`mcpServers` without the entries turned off (`null`, or `"enabled": false`)."""
+    if not isinstance(servers, dict):
+        return servers
+    return {
+        name: entry
+        for name, entry in servers.items()
+        if entry is not None and not (isinstance(entry, dict) and entry.get("enabled") is False)
+    }
+
+
+def without_unused_hf_server(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """`data` (a merged raw config) without the default HF MCP server when no HF token is known: it serves
+    nothing without one (the token itself is added at connection time: tools/mcp/hf_auth.py)."""
+    servers = data.get("mcpServers")
+    if isinstance(servers, dict) and HF_SERVER in servers and not hf_token_known(env):
+        data["mcpServers"] = {name: entry for name, entry in servers.items() if name != HF_SERVER}
+    return data
+
+
+def hf_token_known(env: Mapping[str, str]) -> bool:
+    """Whether an HF token is set, or saved by `hf auth login` (huggingface_hub's token file)."""
+    if env.get("HF_TOKEN") or env.get("HUGGING_FACE_HUB_TOKEN"):
+        return True
+    home = Path(env.get("HOME") or Path.home())
+    cache = Path(env.get("XDG_CACHE_HOME") or home / ".cache")
+    hf_home = Path(env.get("HF_HOME") or cache / "huggingface")
+    return Path(env.get("HF_TOKEN_PATH") or hf_home / "token").is_file()

@@ -7,17 +7,18 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from ml_intern.configs.fields import Duration, Float, ImportSpec, Int, Regex, Section
-from ml_intern.configs.mcp_server import McpServer
+from ml_intern.configs.mcp_server import McpServer, enabled_servers
 
 # Keys the original ml-intern accepts that we ignore with a warning (its configs must load unchanged).
 ORIGINAL_TOP_LEVEL_KEYS = {
-    *("session_dataset_repo", "personal_trace_repo_template", "auto_save_interval", "heartbeat_interval_s"),
+    *("session_dataset_repo", "auto_save_interval", "heartbeat_interval_s"),
     *("auto_file_upload", "tool_runtime", "skill_reflection", "messaging"),
 }
 PACKAGED_CONFIG = Path(__file__).with_name("main_agent_config.json")
+UNLIMITED_ITERATIONS = 10_000  # what a negative max_iterations ("unlimited", the original's -1) means
 # Whether calls of a tool need approval: ask (a human decides, or the --approval policy), never, or always
 # (no blanket approval, /yolo and --approval auto included, approves them).
 ApprovalSetting = Literal["ask", "never", "always"]
@@ -116,7 +117,7 @@ class AgentConfig(Section):
     reasoning_effort: Effort | None = "high"  # the highest effort asked for; lower levels are tried when a
     # model rejects it (model/effort.py); null: never ask for reasoning
     bill_to: str | None = None  # Hugging Face org billed for router calls (X-HF-Bill-To); None: the user
-    max_iterations: Int = Field(300, ge=1)  # model calls per turn
+    max_iterations: Int = 300  # model calls per turn; negative (-1): unlimited (UNLIMITED_ITERATIONS)
     request_timeout: Float = Field(600, gt=0)  # seconds one model request may take before it is retried
     stream_idle_timeout: Float = Field(120, gt=0)  # seconds a model reply may send nothing before a retry
     roots: list[str] = []  # more directories the local tools may change, next to the working directory
@@ -126,6 +127,7 @@ class AgentConfig(Section):
     confirm_cpu_jobs: bool = True  # CPU-only HF jobs need approval too
     save_sessions: bool = False
     share_traces: bool = False
+    personal_trace_repo_template: str = "{hf_user}/ml-intern-sessions"  # where traces go ({hf_user}: you)
     max_cost_usd: Float | None = Field(None, ge=0)  # per-turn USD budget: model calls + running HF jobs
     max_tokens: Int | None = Field(None, ge=1)  # per-turn token budget: input + output of every call
     compaction: CompactionConfig = CompactionConfig()
@@ -139,6 +141,26 @@ class AgentConfig(Section):
     http: HttpConfig = HttpConfig()
     papers: PapersConfig = PapersConfig()
     web_search: WebSearchConfig = WebSearchConfig()
+
+    @field_validator("max_iterations")
+    @classmethod
+    def unlimited_iterations(cls, value: int) -> int:
+        """-1 (any negative) is the original's "unlimited"; 0 would allow no model call."""
+        if value == 0:
+            raise ValueError("0 allows no model call: use a number >= 1, or -1 for unlimited")
+        return UNLIMITED_ITERATIONS if value < 0 else value
+
+    @field_validator("reasoning_effort", mode="before")
+    @classmethod
+    def effort_off(cls, value: Any) -> Any:
+        """`"off"` / `"none"` (as /effort takes them) mean null: never ask for reasoning."""
+        return None if isinstance(value, str) and value.strip().lower() in ("off", "none") else value
+
+    @field_validator("mcpServers", mode="before")
+    @classmethod
+    def drop_disabled_servers(cls, value: Any) -> Any:
+        """Servers set to null or `"enabled": false` are not started (the default HF server, say)."""
+        return enabled_servers(value)
 
 
 def as_config(value: AgentConfig | dict[str, Any] | None) -> AgentConfig:

@@ -15,7 +15,7 @@ class RunContext:
     model: str = ""  # model id (litellm, router or local); empty: picked from config and credentials
     reasoning_effort: str | None = "high"  # the highest effort to ask for (config, /effort); None: off
     workdir: str = ""  # the user's working directory; empty: the process's current directory
-    approval: str = "ask"  # ask | auto | deny: what happens to calls that need approval
+    approval: str = "ask"  # ask | auto | deny | yolo (a chat with yolo_mode: always-asked calls still asked)
     max_iterations: int = 300  # model calls allowed per turn
     tools: list[str] | None = None  # offer only these tool names (None: all)
     max_cost_usd: float | None = None  # per-turn cost budget in USD (None: config `max_cost_usd`)

@@ -24,11 +24,14 @@ NEVER_AUTO = (
 
 
 def decide_without_asking(mode: str, always_ask: bool) -> dict[str, Any] | None:
-    """The decision for a call under `mode`, or None when a human must be asked."""
+    """The decision for a call under `mode`, or None when a human must be asked (ask; yolo: a chat with
+    `yolo_mode`, which approves everything but the always-asked calls)."""
     if mode == "deny":
         return {"approved": False, "feedback": DENIED}
     if mode == "auto":
         return {"approved": False, "feedback": NEVER_AUTO} if always_ask else {"approved": True}
+    if mode == "yolo" and not always_ask:
+        return {"approved": True}
     return None
 
 

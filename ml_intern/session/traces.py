@@ -1,4 +1,5 @@
-"""Opt-in trace upload to the user's own PRIVATE Hub dataset `{hf_user}/ml-intern-sessions`.
+"""Opt-in trace upload to the user's own PRIVATE Hub dataset `{hf_user}/ml-intern-sessions` (config key
+`personal_trace_repo_template`).
 
 Off unless the config sets `share_traces` or `save_sessions`. After a turn the thread is exported as Claude
 Code JSONL (session/export.py) and pushed to `sessions/<date>/<thread>.jsonl` from a daemon thread: an upload
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from ml_intern.tools.http import HttpRetry
 
 DATASET_NAME = "ml-intern-sessions"
+REPO_TEMPLATE = "{hf_user}/" + DATASET_NAME  # the default of `personal_trace_repo_template`
 LOG_NAME = "trace-uploads.log"
 DATASET_CARD = """---
 pretty_name: ml-intern session traces
@@ -56,6 +58,7 @@ class HubAccess:
     endpoint: str = "https://huggingface.co"
     token: str | None = field(default=None, repr=False)
     retry: HttpRetry | None = None  # None: the Hub client's current policy
+    repo_template: str = REPO_TEMPLATE  # the trace dataset; `{hf_user}` is the token's user name
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str], config: AgentConfig | None = None) -> HubAccess:
@@ -63,7 +66,8 @@ class HubAccess:
 
         endpoint = (environ.get("HF_ENDPOINT") or "https://huggingface.co").rstrip("/")
         retry = HttpRetry.from_config(config) if config is not None else None
-        return cls(endpoint, environ.get("HF_TOKEN") or None, retry)
+        template = config.personal_trace_repo_template if config is not None else REPO_TEMPLATE
+        return cls(endpoint, environ.get("HF_TOKEN") or None, retry, template)
 
     def api(self) -> Any:
         from ml_intern.tools.hub.client import hub_api
@@ -76,9 +80,9 @@ def uploads_enabled(config: AgentConfig) -> bool:
     return config.share_traces or config.save_sessions
 
 
-def trace_repo_id(api: Any) -> str:
-    """`{hf_user}/ml-intern-sessions` for the token's user."""
-    return f"{api.whoami()['name']}/{DATASET_NAME}"
+def trace_repo_id(api: Any, template: str = REPO_TEMPLATE) -> str:
+    """The trace dataset's id: `template` (`{hf_user}/ml-intern-sessions`) for the token's user."""
+    return template.replace("{hf_user}", api.whoami()["name"]) if "{hf_user}" in template else template
 
 
 def session_path(thread_id: str, created_at: float) -> str:
@@ -94,7 +98,7 @@ def push_trace(access: HubAccess, jsonl: str, path_in_repo: str) -> str:
 
     api = access.api()
     with repeatable_writes():  # creating with exist_ok, or committing the same file again, changes nothing
-        repo_id = trace_repo_id(api)
+        repo_id = trace_repo_id(api, access.repo_template)
         # exist_ok keeps the visibility the user chose
         api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True)
         operations = [CommitOperationAdd(path_in_repo=path_in_repo, path_or_fileobj=jsonl.encode())]
@@ -174,9 +178,9 @@ def trace_visibility(access: HubAccess, private: bool | None = None) -> str:
     if not access.token:
         raise UserError("sharing traces needs a Hugging Face token: run `hf auth login` or set HF_TOKEN")
     api = access.api()
-    repo_id = DATASET_NAME
+    repo_id = access.repo_template.replace("{hf_user}/", "")
     try:
-        repo_id = trace_repo_id(api)
+        repo_id = trace_repo_id(api, access.repo_template)
         if private is not None:
             api.update_repo_settings(repo_id, private=private, repo_type="dataset")
         is_private = api.repo_info(repo_id, repo_type="dataset").private

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import select
+import stat
 import sys
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from ml_intern.errors import EXIT_INTERRUPTED, TurnFailed, UserError
 from ml_intern.session.options import RunOptions
@@ -14,11 +17,17 @@ from ml_intern.session.session import Session
 from ml_intern.terminal.formats import output_for
 
 TRACE_UPLOAD_WAIT_S = 10.0  # how long a headless run gives an opted-in trace upload before exiting
+PIPED_LIMIT = 200_000  # bytes of piped stdin added to a PROMPT; the rest is cut, with a note
+PIPE_WAIT_S = 1.0  # how long an open pipe may stay silent before it is left unread (e.g. ssh's stdin)
 
 
 def read_stdin(stream: BinaryIO) -> str:
     """stdin as text; bytes that are not UTF-8 become U+FFFD, with a warning (the rest is still the task)."""
-    data = stream.read()
+    return decoded(stream.read())
+
+
+def decoded(data: bytes) -> str:
+    """`data` as text; bytes that are not UTF-8 become U+FFFD, with a warning."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -42,6 +51,47 @@ def read_prompt(prompt: str) -> str:
     return text.strip()
 
 
+def piped_bytes(stdin: Any) -> bytes | None:
+    """What was piped to stdin (up to PIPED_LIMIT + 1 bytes); None for a terminal, no stdin, or a pipe that
+    stays silent for PIPE_WAIT_S (a parent that never closes our stdin must not hang the run)."""
+    try:
+        fd = stdin.fileno()
+    except (AttributeError, OSError, ValueError):  # a test's stand-in, or stdin closed
+        return None
+    if os.isatty(fd):
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode) and not select.select([fd], [], [], PIPE_WAIT_S)[0]:
+        print(f"ml-intern: note: stdin sent nothing in {PIPE_WAIT_S:g} s: not read", file=sys.stderr)
+        return None
+    chunks, size = [], 0
+    while size <= PIPED_LIMIT and (chunk := os.read(fd, 65536)):
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def with_piped_text(prompt: str, data: bytes) -> str:
+    """`cat log | ml-intern "why?"`: the prompt, then the piped text fenced (cut to PIPED_LIMIT bytes)."""
+    end = min(len(data), PIPED_LIMIT)
+    while 0 < end < len(data) and data[end] & 0xC0 == 0x80:  # never cut a UTF-8 character in two
+        end -= 1
+    text = decoded(data[:end]).rstrip()
+    fence = "```"
+    while fence in text:
+        fence += "`"
+    cut = f"\n(stdin was cut to its first {PIPED_LIMIT // 1000} KB)" if len(data) > PIPED_LIMIT else ""
+    return f"{prompt}\n\n{fence}\n{text}\n{fence}{cut}"
+
+
+def prompt_with_stdin(prompt: str) -> str:
+    """`prompt` read (stdin for "-"), plus any text piped to stdin next to a PROMPT argument."""
+    text = read_prompt(prompt)
+    if prompt == "-":
+        return text
+    data = piped_bytes(sys.stdin)
+    return with_piped_text(text, data) if data and data.strip() else text
+
+
 def checked_options(options: RunOptions) -> RunOptions:
     """`options` with the prompt read (stdin for "-"); usage errors (no terminal for a chat, an empty
     prompt) are found here, before ML_INTERN_HOME is touched."""
@@ -50,7 +100,7 @@ def checked_options(options: RunOptions) -> RunOptions:
 
         require_terminal()
     elif options.prompt is not None:
-        return dataclasses.replace(options, prompt=read_prompt(options.prompt))
+        return dataclasses.replace(options, prompt=prompt_with_stdin(options.prompt))
     return options
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 from langchain_core.tools import BaseTool, StructuredTool
 
 from ml_intern.logs import RedactSecrets, routes_library_logs
+from ml_intern.tools.mcp.hf_auth import SKIPPED_HF_TOOLS, on_hf_host, with_hf_token
 from ml_intern.tools.mcp.results import bounded, result_text
 from ml_intern.tools.mcp.session import McpConnection
 from ml_intern.tools.undeclared import READ_ONLY
@@ -32,9 +34,10 @@ class McpServers:
     def __init__(self, servers: dict[str, dict[str, Any]], home: Path) -> None:
         self.home = home
         self.connections = [
-            McpConnection(name, settings, home / "logs" / f"mcp-{safe_name(name)}.log")
+            McpConnection(name, with_hf_token(settings), home / "logs" / f"mcp-{safe_name(name)}.log")
             for name, settings in servers.items()
         ]
+        self.on_hf_host = {name for name, settings in servers.items() if on_hf_host(settings, os.environ)}
         self.loop = asyncio.get_running_loop()
         self._started: asyncio.Future[list[str]] | None = None
 
@@ -58,10 +61,19 @@ class McpServers:
 
     def tools(self, reserved: set[str]) -> list[BaseTool]:
         """Every started server's tools under names that shadow none of `reserved` (nor each other)."""
-        listed = [(connection, tool) for connection in self.connections for tool in connection.tools]
+        listed = [
+            (c, tool)
+            for c in self.connections
+            for tool in c.tools
+            if self.offers(c.name, tool.name, reserved)
+        ]
         names = offered_names([(c.name, tool.name) for c, tool in listed], reserved)
         spill_dir = self.home / "outputs"
         return [offered_tool(c, tool, name, spill_dir) for (c, tool), name in zip(listed, names, strict=True)]
+
+    def offers(self, server: str, tool: str, reserved: set[str]) -> bool:
+        """Whether to offer a server's tool: the HF server's copies of built-in tools are left out."""
+        return server not in self.on_hf_host or (tool not in SKIPPED_HF_TOOLS and tool not in reserved)
 
     async def aclose(self) -> None:
         """Stop every server; a later `shared_servers` call starts afresh."""
