@@ -7,63 +7,57 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from typer.core import TyperGroup
 
-from ml_intern.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError, exit_code_for
-from ml_intern.session.options import RunOptions, tool_names
+from ml_intern.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
+from ml_intern.session.options import RunOptions, latest_thread_here, run_options
 from ml_intern.terminal.cli_options import (
     ApprovalOpt,
+    ContinueHereOpt,
     CostOpt,
+    DebugOpt,
     FormatOpt,
     IterOpt,
     ModelOpt,
     NoStreamOpt,
     OutputFormat,
+    PromptFirstGroup,
     ThreadArg,
     ThreadOpt,
     TokensOpt,
     ToolsOpt,
     VerboseOpt,
+    VersionOpt,
+    stderr_logs,
 )
 
 if TYPE_CHECKING:
+    from ml_intern.session.opening import SessionOpening
     from ml_intern.session.session import Session
 
 
-class PromptFirstGroup(TyperGroup):
-    """`ml-intern "PROMPT"` runs the default command; `ml-intern threads` runs a subcommand."""
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
-            args = ["run", *args]
-        return super().parse_args(ctx, args)
-
-    def format_usage(self, ctx: Any, formatter: Any) -> None:
-        formatter.write_usage("ml-intern", '[OPTIONS] ["PROMPT"]  |  ml-intern COMMAND [ARGS]...')
-
-    def format_options(self, ctx: Any, formatter: Any) -> None:
-        """Show the options of the default command too: they are what most users type."""
-        run = self.commands["run"]
-        with ctx.scope(cleanup=False):
-            run_ctx = run.make_context("ml-intern", ["--help"], parent=ctx, resilient_parsing=True)
-            run.format_options(run_ctx, formatter)
-        self.format_commands(ctx, formatter)
-
-
 app = typer.Typer(
-    cls=PromptFirstGroup, add_completion=False, pretty_exceptions_enable=False, no_args_is_help=False,
+    cls=PromptFirstGroup, add_completion=True, pretty_exceptions_enable=False, no_args_is_help=False,
     rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
     help='An autonomous ML engineering agent.\n\nml-intern [OPTIONS] "PROMPT" runs one turn headless; '
     "ml-intern alone starts a chat.",
 )  # fmt: skip
 
 
+@app.callback()
+def root(version: VersionOpt = False) -> None:
+    """The options before any command (--version, shell completion)."""
+
+
 @app.command("run", hidden=True)
 def run_command(
-    prompt: Annotated[str | None, typer.Argument(help='The task; "-" reads it from stdin.')] = None,
+    prompt: Annotated[
+        str | None,
+        typer.Argument(help='The task; "-" reads it from stdin (piped text is added to a PROMPT).'),
+    ] = None,
+    continue_here: ContinueHereOpt = False,
     model: ModelOpt = None,
     max_iterations: IterOpt = None,
     no_stream: NoStreamOpt = False,
@@ -74,9 +68,19 @@ def run_command(
     max_cost: CostOpt = None,
     max_tokens: TokensOpt = None,
     verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
 ) -> int:
     """Start a chat, or run PROMPT headless."""
-    return _run(_options(**locals()))
+    verbose = stderr_logs(verbose, debug)
+    if continue_here and thread is not None:
+        return _print_error("-c continues this directory's latest thread; --thread names one: drop one")
+    if continue_here:
+        found: list[str] = []
+        code = _with_session(verbose, lambda session: latest_thread_here(session, found))
+        if not found:
+            return code
+        thread = found[0]
+    return _run(run_options(locals()))
 
 
 @app.command("resume")
@@ -95,11 +99,13 @@ def resume_command(
     max_cost: CostOpt = None,
     max_tokens: TokensOpt = None,
     verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
 ) -> int:
     """Continue a thread with its own model."""
     if continue_turn and prompt is not None:
         return _print_error("--continue finishes the cut-off turn and takes no PROMPT: drop one of them")
-    return _run(_options(**{**locals(), "thread": thread or ""}))  # no THREAD: the most recent
+    verbose = stderr_logs(verbose, debug)
+    return _run(run_options({**locals(), "thread": thread or ""}))  # no THREAD: the most recent
 
 
 @app.command("undo")
@@ -108,12 +114,15 @@ def undo_command(
     turns: Annotated[int, typer.Option("-n", "--turns", min=1, help="How many user turns to rewind.")] = 1,
     output_format: FormatOpt = OutputFormat.text,
     verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
 ) -> int:
     """Rewind the last N user turns of a thread (and the file changes they made)."""
     from ml_intern.terminal import threads as screens
 
     fmt = output_format.value
-    return _with_session(verbose, lambda session: screens.print_undo(session, thread, turns, fmt))
+    return _with_session(
+        stderr_logs(verbose, debug), lambda session: screens.print_undo(session, thread, turns, fmt)
+    )
 
 
 @app.command("export")
@@ -124,31 +133,40 @@ def export_command(
     ] = "claude-jsonl",
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to FILE, not stdout.")] = None,
     verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
 ) -> int:
     """Export a thread as Claude Code JSONL (the HF Agent Trace Viewer's format) or JSON, secrets redacted."""
     from ml_intern.terminal import threads as screens
 
-    return _with_session(verbose, lambda session: screens.write_export(session, thread, fmt, output))
+    return _with_session(
+        stderr_logs(verbose, debug), lambda session: screens.write_export(session, thread, fmt, output)
+    )
 
 
 @app.command("threads")
 def threads_command(
-    limit: Annotated[int, typer.Option(help="How many threads to list.")] = 30, verbose: VerboseOpt = False
+    limit: Annotated[int, typer.Option(help="How many threads to list.")] = 30,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
 ) -> int:
     """List threads: id, last update, title, turns, model, working directory."""
     from ml_intern.terminal import threads as screens
 
-    return _with_session(verbose, lambda session: screens.print_threads(session, limit))
+    return _with_session(stderr_logs(verbose, debug), lambda session: screens.print_threads(session, limit))
 
 
 @app.command("show")
 def show_command(
-    thread: Annotated[str, typer.Argument(help="Thread id or unique prefix.")], verbose: VerboseOpt = False
+    thread: Annotated[str, typer.Argument(help="Thread id or unique prefix.")],
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
 ) -> int:
     """Print a thread's transcript (tool calls abbreviated)."""
     from ml_intern.terminal import threads as screens
 
-    return _with_session(verbose, lambda session: screens.print_transcript(session, thread))
+    return _with_session(
+        stderr_logs(verbose, debug), lambda session: screens.print_transcript(session, thread)
+    )
 
 
 def main() -> None:
@@ -166,44 +184,41 @@ def main() -> None:
     raise SystemExit(code or 0)
 
 
-def _options(**given: Any) -> RunOptions:
-    """One RunOptions from a command's parameters (choices as their values, `--tools` split)."""
-    given["output_format"] = given["output_format"].value
-    given["approval"] = given["approval"].value if given["approval"] else None
-    return RunOptions(**{**given, "tools": tool_names(given["tools"])})
-
-
 def _run(options: RunOptions) -> int:
     """The chat, or one headless turn; the exit code for how it ended."""
-    from ml_intern.terminal.headless import checked_options
+    try:  # usage errors, before ML_INTERN_HOME is touched
+        if not options.headless:  # the chat imports nothing heavy before its prompt (terminal/chat.py)
+            from ml_intern.terminal.chat import require_terminal, run_chat
 
-    try:
+            require_terminal()
+            return _with_session(options.verbose, lambda opening: run_chat(opening, options), opening=True)
+        from ml_intern.terminal.headless import checked_options
+
         options = checked_options(options)
-    except UserError as exc:  # before ML_INTERN_HOME is touched
+    except UserError as exc:
         return _print_error(str(exc), exc.exit_code)
 
-    async def run(session: Session) -> int:
-        if not options.headless:
-            from ml_intern.terminal.chat import run_chat
+    from ml_intern.terminal.headless_turn import headless_turn
 
-            return await run_chat(session, options)
-        from ml_intern.terminal.headless import run_headless
-
-        ended = await run_headless(session, options)
-        return EXIT_INTERRUPTED if ended is None else exit_code_for(ended.stop_reason)
-
-    return _with_session(options.verbose, run)
+    return _with_session(options.verbose, lambda opening: headless_turn(opening, options), opening=True)
 
 
-def _with_session(verbose: bool, job: Callable[[Session], Awaitable[int | None]]) -> int:
-    """Send library logs to the log file, run `job` on the user's session; failures become one line."""
+def _with_session(
+    verbose: bool,
+    job: Callable[[Session], Awaitable[int | None]] | Callable[[SessionOpening], Awaitable[int | None]],
+    opening: bool = False,
+) -> int:
+    """Send library logs to the log file, run `job` on the user's session (with `opening`, on the
+    SessionOpening that opens it in the background: the chat); failures become one line."""
     from ml_intern.paths import database_path
-    from ml_intern.session.session import open_session
+    from ml_intern.session.opening import SessionOpening
     from ml_intern.session.start import prepare_process
 
     async def opened() -> int | None:
-        async with open_session(database_path(os.environ)) as session:
-            return await job(session)
+        async with SessionOpening(database_path(os.environ)) as later:
+            if not opening:
+                later.start(warm_model=False)
+            return await job(later if opening else await later.session())  # type: ignore[arg-type]
 
     try:
         prepare_process(os.environ, verbose)

@@ -13,7 +13,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pexpect
 import pytest
 from rich.console import Console
 
@@ -28,59 +27,13 @@ from tests.fakes.hub_server import USER, FakeHub
 from tests.fakes.llm_server import ScriptedLLMServer
 from tests.harness import Sandbox, installed_cli
 from tests.harness_cli import MODEL, saved_messages, seed_thread, thread_rows
-
-PROMPT_SHOWN = "\x1b[?2004h"  # prompt_toolkit turns on bracketed paste each time it shows a prompt
-ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|[\r\x08]")
-
-
-def plain(text: str) -> str:
-    """Terminal output without escape sequences."""
-    return ANSI.sub("", text)
-
-
-class Terminal:
-    """An ml-intern process on a pseudo-terminal."""
-
-    def __init__(self, env: dict[str, str], *args: str) -> None:
-        self.child = pexpect.spawn(
-            str(installed_cli()), list(args), env=env, cwd=str(Path.cwd()), dimensions=(50, 120),
-            encoding="utf-8", timeout=60,
-        )  # fmt: skip
-        self.child.logfile_read = self.log = io.StringIO()
-
-    def prompt(self) -> str:
-        """Wait for the next prompt (message or approval); return the plain output before it."""
-        self.child.expect_exact(PROMPT_SHOWN)
-        return plain(self.child.before)
-
-    def send(self, line: str) -> str:
-        """Type a line; return what was printed until the next prompt."""
-        self.child.sendline(line)
-        return self.prompt()
-
-    def wait_for(self, text: str) -> str:
-        self.child.expect_exact(text)
-        return plain(self.child.before)
-
-    def exit_code(self) -> int:
-        """Wait for the process to end; its exit status."""
-        self.child.expect(pexpect.EOF)
-        self.child.close()
-        return self.child.exitstatus if self.child.exitstatus is not None else -self.child.signalstatus
-
-    def output(self) -> str:
-        return plain(self.log.getvalue())
+from tests.harness_terminal import Terminal, terminal_env
 
 
 @pytest.fixture
 def chat_env(subprocess_env: dict[str, str], llm_server: ScriptedLLMServer) -> dict[str, str]:
     """The subprocess environment on a terminal, with vllm/ models served by the scripted server."""
-    return {
-        **subprocess_env,
-        "VLLM_BASE_URL": llm_server.url,
-        "TERM": "xterm",
-        "PROMPT_TOOLKIT_NO_CPR": "1",  # pexpect never answers cursor-position requests
-    }
+    return terminal_env(subprocess_env, llm_server.url)
 
 
 def tool_answer(request: dict[str, Any], call_id: str) -> str:
@@ -215,7 +168,9 @@ def test_chat_asks_before_calls_that_need_approval(
     term = Terminal({**chat_env, "ML_INTERN_CONFIG": str(config)}, "-m", MODEL)
     term.prompt()
     asked = term.send("write the markers")
-    assert "approval needed: bash" in asked and "$ echo one > ~/.one" in asked and "a approve all" in asked
+    assert (
+        "approval needed: bash" in asked and "$ echo one > ~/.one" in asked and "yolo approve this" in asked
+    )
     assert "approval needed: bash" in term.send("y") and (sandbox.home / ".one").read_text() == "one\n"
     assert "$ echo three > ~/.three" in term.send("n")
     assert "instead" in term.send("keep it inside the working directory")
@@ -363,7 +318,7 @@ def test_first_launch_offers_to_paste_a_hugging_face_token(
         assert "needs an access token" in term.prompt()
         assert "did not accept the token" in term.send("hf_wrongtoken99")
         shown = term.send("hf_goodtoken123")
-        assert f"Logged in to Hugging Face as {USER}" in shown and "huggingface/org/model" in shown
+        assert f"Logged in to Hugging Face as {USER}" in shown and "ml-intern · org/model" in shown
         term.child.sendeof()
         assert term.exit_code() == 0
         sent = [r.headers.get("authorization") for r in hub.find("GET", "/api/whoami-v2")]

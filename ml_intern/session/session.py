@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,23 +16,22 @@ from ml_intern.graph.context import RunContext
 from ml_intern.graph.events import CallState, EventSink
 from ml_intern.graph.messages import is_user_turn
 from ml_intern.graph.turns import new_turn
-from ml_intern.model.credentials import needs_hf_token
 from ml_intern.session import pending, runner
 from ml_intern.session.checkpointer import open_checkpointer, when_unlocked
 from ml_intern.session.compaction import Compaction, compact_thread
 from ml_intern.session.locks import ThreadLocks
 from ml_intern.session.model_switch import context_for_model
 from ml_intern.session.options import RunOptions
+from ml_intern.session.planning import Login, plan_start, run_in_thread
+from ml_intern.session.planning import StartPlan as Plan
 from ml_intern.session.runner import TurnOutcome
-from ml_intern.session.start import choose_model, read_config, run_context
+from ml_intern.session.start import run_context
 from ml_intern.session.status import ThreadStatus, thread_status
 from ml_intern.session.threads import ThreadInfo, ThreadStore, new_thread_id, thread_config
 from ml_intern.session.traces import TraceUpload, upload_thread_trace
 from ml_intern.session.turn_snapshots import snapshot_turn_end, snapshot_turn_start
 from ml_intern.session.undo import UndoReport, undo_turns
 from ml_intern.session.workspace import WorkspaceSnapshots
-
-Login = Callable[[str], Awaitable[None]]  # asks the user for a Hugging Face token for a model id
 
 
 def ignore(event: events.Event) -> None:
@@ -59,24 +58,23 @@ class Session:
 
     # ---- opening a thread --------------------------------------------------------------------------------
 
-    async def start(self, options: RunOptions, interactive: bool, login: Login | None = None) -> None:
-        """Read the config, find the thread `options` names, pick the model (asking `login` for a missing HF
-        token), begin. Config warnings (keys of the original ml-intern that are ignored) become notices."""
-        config, warnings = read_config(Path.cwd(), self.environ)
-        for warning in warnings:
-            self.on_event(events.notice("config", warning))
-        stored = await self.threads.find(options.thread or None) if options.thread is not None else None
-        model_id = choose_model(options, config, stored.model if stored else None, self.environ)
-        if login is not None and needs_hf_token(model_id, self.environ):
-            await login(model_id)
-        ctx = run_context(options, config, model_id, interactive, self.environ)
+    async def start(
+        self, options: RunOptions, interactive: bool, login: Login | None = None, plan: Plan | None = None
+    ) -> None:
+        """Begin what `plan` decided (made here when not given: the thread `options` names, the config, the
+        model, `login` asked for a missing HF token); the services are built off the event loop."""
+        if plan is None:
+            stored = await self.threads.find(options.thread or None) if options.thread is not None else None
+            plan = await plan_start(options, self.environ, self.on_event, login, stored)
+        ctx = await run_in_thread(run_context, options, plan.config, plan.model_id, interactive, self.environ)
         self.locks.idle = "in a chat" if interactive else "running a headless turn"
-        await self.begin(ctx, stored.thread_id if stored else None)
+        await self.begin(ctx, plan.thread_id, plan.new_id)
 
-    async def begin(self, ctx: RunContext, thread_id: str | None = None) -> None:
-        """Work with `ctx` on the stored thread `thread_id`, or a new one (ThreadBusy: another process is)."""
-        self.locks.take(new_id := thread_id or new_thread_id())
-        self.ctx, self.thread_id = ctx, new_id
+    async def begin(self, ctx: RunContext, thread_id: str | None = None, new_id: str | None = None) -> None:
+        """Work with `ctx` on the stored thread `thread_id`, or a new one (`new_id`, else a fresh id);
+        ThreadBusy when another process works on it."""
+        self.locks.take(chosen := thread_id or new_id or new_thread_id())
+        self.ctx, self.thread_id = ctx, chosen
         if self.snapshots is not None and ctx.services is not None:
             self.snapshots.keep_turns = ctx.services.config.undo.keep_turns
         tools = len(ctx.services.tools) if ctx.services is not None else 0

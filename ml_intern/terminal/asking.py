@@ -1,16 +1,18 @@
-"""The chat's approval questions: a card per call, then y / n / a / feedback."""
+"""The chat's approval questions: a card per call, then y / n / yolo (or a) / feedback."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from ml_intern.errors import EXIT_INTERRUPTED, EXIT_OK
-from ml_intern.session.session import Session
 from ml_intern.terminal.cards import APPROVAL_CHOICES, approval_card, approval_decision
 from ml_intern.terminal.foreground import ChatExit, Foreground
 from ml_intern.terminal.text import dim, inert
+
+if TYPE_CHECKING:
+    from ml_intern.session.session import Session
 
 YOLO_ON = (
     "approving every call from now on (scheduled jobs, changes outside the working directory, credential "
@@ -19,12 +21,28 @@ YOLO_ON = (
 
 
 class ApprovalQuestions:
-    """Asks about the calls a turn waits on; after "a" (or /yolo) approves all but the always-asked ones."""
+    """Asks about the calls a turn waits on; "yolo" (or "a", /yolo) then approves all but the always-asked."""
 
-    def __init__(self, session: Session, console: Console, foreground: Foreground) -> None:
-        self.session, self.console, self.foreground = session, console, foreground
-        self.yolo = False  # approve every call that needs approval, except those marked `always_ask`
+    def __init__(self, console: Console, foreground: Foreground) -> None:
+        self.console, self.foreground = console, foreground
+        self.session: Session | None = None  # set by the chat once its session is open
+        self._yolo = False  # approve every call that needs approval, except those marked `always_ask`
         self.answers: Any = None  # the prompt_toolkit session answers are read with (set by the chat)
+
+    @property
+    def yolo(self) -> bool:
+        """On after "yolo" or /yolo, or when the run started in yolo mode (config `yolo_mode`)."""
+        ctx = self.session.ctx if self.session is not None else None
+        return self._yolo or (ctx is not None and ctx.approval == "yolo")
+
+    @yolo.setter
+    def yolo(self, on: bool) -> None:
+        """Turn yolo on or off; off also ends the graph's own yolo mode (config `yolo_mode`), on is done
+        here so that each approved call gets its line."""
+        self._yolo = on
+        ctx = self.session.ctx if self.session is not None else None
+        if not on and ctx is not None and ctx.approval == "yolo":
+            ctx.approval = "ask"
 
     async def decide(self, approval: dict[str, Any]) -> dict[str, Any] | None:
         """The resume value for an approval request; None when the user cancelled the turn."""
@@ -40,6 +58,7 @@ class ApprovalQuestions:
             self.console.print(dim(APPROVAL_CHOICES))
             answer = await self._answer()
             if answer is None:
+                assert self.session is not None
                 await self.session.cancel_approval()
                 self.console.print("turn cancelled", style="yellow")
                 return None
@@ -50,7 +69,7 @@ class ApprovalQuestions:
         return {"decisions": decisions}
 
     async def _answer(self) -> str | None:
-        """y, n, a or feedback; None on Ctrl-C; Ctrl-D or /quit leave with the question still pending."""
+        """y, n, yolo or feedback; None on Ctrl-C; Ctrl-D or /quit leave with the question still pending."""
         while True:
             try:
                 answer = (await self.answers.prompt_async("approve? ", handle_sigint=False)).strip()

@@ -10,7 +10,11 @@ from rich.text import Text
 from ml_intern.terminal.text import dim, inert, short_args
 
 PREVIEW_LINES = 15  # lines of a command, script or file shown in an approval card
-APPROVAL_CHOICES = "y approve · n reject · a approve all this session · or type feedback to reject with it"
+APPROVAL_CHOICES = (
+    "y approve · n reject · yolo approve this and all the rest of the session · or type feedback to reject"
+    " with it"
+)
+APPROVE, REJECT, APPROVE_ALL = ("y", "yes"), ("n", "no"), ("yolo", "a", "all")  # the answers, as the original
 
 
 def preview(text: str, prefix: str = "    ") -> Text:
@@ -64,8 +68,8 @@ def approval_card(call: dict[str, Any], index: int, total: int) -> RenderableTyp
 
 
 def approval_decision(answer: str) -> tuple[dict[str, Any], bool]:
-    """The decision an answer means, and whether it approves every call from now on ("a")."""
+    """The decision an answer means, and whether it approves every call from now on ("yolo", "a")."""
     word = answer.strip().lower()
-    if word in ("y", "yes", "a", "all"):
-        return {"approved": True, "feedback": ""}, word in ("a", "all")
-    return {"approved": False, "feedback": "" if word in ("n", "no") else answer.strip()}, False
+    if word in APPROVE or word in APPROVE_ALL:
+        return {"approved": True, "feedback": ""}, word in APPROVE_ALL
+    return {"approved": False, "feedback": "" if word in REJECT else answer.strip()}, False

@@ -86,6 +86,8 @@ def lasting_line(event: dict[str, Any]) -> RenderableType | None:
         return banner(event["model"], event["thread_id"], event["workdir"])
     if kind == "new_complete":
         return Text(f"new thread {event['thread_id']}")
+    if kind == "resume_complete":
+        return dim(f"resumed: {event['turns']} turn(s) so far")
     if kind == "interrupted":
         stopped = event.get("stopped_calls") or 0
         return Text("interrupted" + (f": {stopped} tool call(s) stopped" if stopped else ""), style="yellow")

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 
-from ml_intern.graph.accounting import format_cost, format_usage
 from ml_intern.terminal.text import dim, inert, short_args
 
 HELP = (
     ("/help", "show the commands"),
     ("/undo [N]", "rewind the last N turns (default 1) and the files they changed"),
     ("/compact", "summarise the conversation now, to free context"),
-    ("/model [ID]", "show the model, or switch to ID once it answers"),
+    ("/model [ID]", "show the model and suggestions, or switch to ID once it answers"),
+    ("/effort [LEVEL]", "show or set the reasoning effort: minimal, low, medium, high, xhigh, max or off"),
     ("/new", "start a new thread"),
+    ("/clear", "clear the screen and start a new thread"),
     ("/threads", "list recent threads"),
+    ("/resume [N|ID]", "switch to another thread (number from the list, or id prefix) with its model"),
     ("/status", "model, thread, turns, tokens and cost"),
     ("/share-traces [public|private]", "show or set the visibility of your uploaded traces"),
     (
@@ -25,7 +27,7 @@ HELP = (
         "approve calls from now on (scheduled jobs, edits outside the boundary, credential reads and tools"
         " set to always are still asked); again to stop",
     ),
-    ("/quit", "leave (Ctrl-D too); Ctrl-C cancels a running turn, twice quits"),
+    ("/quit", "leave (exit, quit, Ctrl-D too); Ctrl-C cancels a running turn, twice quits"),
 )
 
 
@@ -43,10 +45,13 @@ def help_table() -> Table:
     return table
 
 
-def status_text(model: str, status: Any, approval: str, workdir: str) -> Text:
+def status_text(model: str, status: Any, approval: str, workdir: str, effort: str = "?") -> Text:
     """The `/status` report."""
+    from ml_intern.graph.accounting import format_cost, format_usage
+
     lines = [
         f"model      {model}",
+        f"effort     {effort}",
         f"thread     {status.thread_id}",
         f"turns      {status.turns}",
         f"tokens     {status.input_tokens:,} in, {status.cached_tokens:,} of them cached",
@@ -60,8 +65,20 @@ def status_text(model: str, status: Any, approval: str, workdir: str) -> Text:
     return Text("\n".join(lines))
 
 
+def effort_text(model: str, preference: str, used: str, accepted: Mapping[str, str | None]) -> Text:
+    """The `/effort` report: the preference, what the current model is sent, what it accepted instead."""
+    lines = [f"reasoning effort: {preference} (sent to {model}: {used})"]
+    lines += [
+        f"  {model} refused {asked}: uses {got or 'off'}" for asked, got in accepted.items() if asked != got
+    ]
+    lines.append("/effort minimal|low|medium|high|xhigh|max|off sets it")
+    return Text(inert("\n".join(lines)))
+
+
 def threads_table(rows: list[Any], when: Callable[[float], str], current: str = "") -> Table:
     """Threads as a table: id, last update, title, turns, model, cost, working directory."""
+    from ml_intern.graph.accounting import format_cost
+
     table = Table(box=None, header_style="bold")
     for column in ("id", "updated", "title", "turns", "model", "cost", "directory"):
         table.add_column(column, overflow="fold" if column == "title" else "ellipsis", min_width=None)
