@@ -145,3 +145,11 @@ def test_a_malformed_library_log_call_is_written_not_raised(sandbox) -> None:
     )
     assert (done.returncode, done.stderr) == (0, "")
     assert "retry %s of %s" in done.stdout
+
+
+def test_only_the_user_can_read_the_logs(sandbox) -> None:
+    logs = sandbox.ml_intern_home / "logs"
+    logs.mkdir(parents=True)
+    logs.chmod(0o755)  # made by an older version, or by hand
+    path = setup_logging(sandbox.ml_intern_home)
+    assert path.parent == logs and logs.stat().st_mode & 0o777 == 0o700
