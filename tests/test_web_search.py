@@ -123,3 +123,12 @@ def test_different_pages_stay_apart() -> None:
     assert web_search.normalised_url("https://example.com/a") != web_search.normalised_url(
         "https://example.com/b"
     )
+
+
+async def test_the_originals_variable_names_the_engine(engine: FakeSearchEngine, tmp_path: Path) -> None:
+    config = {"web_search": {"url": "http://127.0.0.1:9/closed/"}}
+    environ = {"CLAWD_WEB_SEARCH_BASE_URL": f"{engine.url}/html/"}
+    env = ToolEnv(workdir=tmp_path, home=tmp_path, config=config, environ=environ)
+    (tool,) = web_search.make_tools(env)
+    out = await offered(tool).ainvoke({"query": "transformers"})
+    assert "http" in out and engine.requests  # the variable's engine answered, not the config's closed port

@@ -130,8 +130,8 @@ def format_results(query: str, results: list[SearchResult]) -> str:
 
 
 def make_tools(env: ToolEnv) -> list[BaseTool]:
-    """The `web_search` tool, searching the configured engine URL."""
-    search_url = env.config.web_search.url
+    """The `web_search` tool, searching the original's CLAWD_WEB_SEARCH_BASE_URL, else the config's URL."""
+    search_url = env.environ.get("CLAWD_WEB_SEARCH_BASE_URL") or env.config.web_search.url
 
     async def web_search(
         query: Annotated[str, "What to search for"],
