@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
 from importlib.metadata import version
@@ -141,6 +142,13 @@ def test_continue_without_a_thread_here_is_one_line(workspace: Workspace) -> Non
     assert both.returncode == 2 and "drop one" in both.stderr
 
 
+@pytest.mark.parametrize(("args", "line"), [(["-c", " "], "the prompt is empty"), (["-c"], "terminal")])
+def test_continue_checks_its_usage_before_opening_the_threads(workspace: Workspace, args, line) -> None:
+    done = workspace.run(*args)  # stdin is no terminal: no chat
+    assert done.returncode == 2 and len(error_lines(done.stderr)) == 1 and line in done.stderr, done.stderr
+    assert not workspace.database.exists()
+
+
 # ---- piped stdin as context --------------------------------------------------------------------------------
 
 
@@ -166,24 +174,37 @@ def test_piped_text_is_cut_with_a_note(workspace: Workspace, llm_server: Scripte
     assert sent.count("é") == 100_000 and "not UTF-8" not in done.stderr
 
 
-def test_an_open_stdin_that_sends_nothing_does_not_hang_the_run(
+def test_an_open_socket_stdin_that_sends_nothing_does_not_hang_the_run(
     workspace: Workspace, llm_server: ScriptedLLMServer
 ) -> None:
     llm_server.push(script.text("fine"))
     started = time.monotonic()
-    process = subprocess.Popen(
-        [str(installed_cli()), "-m", MODEL, "just answer"], env=workspace.env, cwd=workspace.workdir,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        process.wait(timeout=60)  # stdin stays open (and silent) the whole time
-        stdout, stderr = process.stdout.read(), process.stderr.read()  # type: ignore[union-attr]
-    finally:
-        process.kill()
-        process.communicate()
-    assert process.returncode == 0 and stdout == "fine\n", stderr
+    ours, theirs = socket.socketpair()  # a parent's socket left open as stdin (no pipe, no file)
+    with ours, theirs:
+        done = subprocess.run(
+            [str(installed_cli()), "-m", MODEL, "just answer"], env=workspace.env, cwd=workspace.workdir,
+            stdin=theirs, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 0 and done.stdout == "fine\n", done.stderr
     assert last_user_message(llm_server.requests[0]) == "just answer"
-    assert "stdin sent nothing in 1 s: not read" in stderr and time.monotonic() - started < 60
+    assert "stdin sent nothing in 1 s: not read" in done.stderr and time.monotonic() - started < 60
+
+
+def test_a_slow_pipe_is_read_to_its_end_with_a_note(
+    workspace: Workspace, llm_server: ScriptedLLMServer
+) -> None:
+    llm_server.push(script.text("it built"))
+    writer = subprocess.Popen(  # `make 2>&1 | ml-intern`: the first byte after 4 s (well after start-up)
+        ["sh", "-c", "sleep 4; echo first line; sleep 2; echo second line"], stdout=subprocess.PIPE
+    )
+    with writer:
+        done = subprocess.run(
+            [str(installed_cli()), "-m", MODEL, "why?"], env=workspace.env, cwd=workspace.workdir,
+            stdin=writer.stdout, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert last_user_message(llm_server.requests[0]) == "why?\n\n```\nfirst line\nsecond line\n```"
+    assert done.stderr.count("ml-intern: reading stdin… (Ctrl-D / end the pipe)") == 1
 
 
 def test_dash_still_reads_the_prompt_from_stdin(workspace: Workspace, llm_server: ScriptedLLMServer) -> None:

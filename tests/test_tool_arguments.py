@@ -28,6 +28,11 @@ from tests.harness_graph import calls, open_agent, saved_messages, tool_messages
 FAST = {"http": {"retry_delay": 0.01, "max_retry_delay": 0.05}}
 REPO = "alice/tiny-model"
 TOKEN = "hf_test"
+SECRET_ENV = {
+    "WANDB_API_KEY": "wandb-value",
+    "ANTHROPIC_API_KEY": "sk-ant-value",
+    "GITHUB_TOKEN": "ghp_value",
+}
 
 
 def offered_tools(module: Any, env: ToolEnv) -> dict[str, Any]:
@@ -245,6 +250,46 @@ def test_approval_reads_the_original_names_as_ours(tmp_path) -> None:
         "hf_jobs", {"operation": "run", "script": "x", "flavor": "t4-small", "namespace": "acme"}, env
     )
     assert billed is not None and "billed to acme" in billed.reason
+
+
+@pytest.mark.parametrize(
+    ("operation", "secrets", "named"),
+    [
+        ("run", ["WANDB_API_KEY"], "WANDB_API_KEY"),
+        ("run", {"W": "$ANTHROPIC_API_KEY"}, "W (from $ANTHROPIC_API_KEY)"),
+        ("run", {"HF_TOKEN": "$ANTHROPIC_API_KEY"}, "HF_TOKEN (from $ANTHROPIC_API_KEY)"),
+        ("scheduled run", ["GITHUB_TOKEN"], "GITHUB_TOKEN"),
+    ],
+)
+def test_a_job_sent_secrets_is_always_asked_and_names_them(tmp_path, operation, secrets, named) -> None:
+    env = ToolEnv(workdir=tmp_path, home=tmp_path, config={"confirm_cpu_jobs": False}, environ=SECRET_ENV)
+    tool = offered(jobs_tool.make_tools(env)[0])
+    args = {"operation": operation, "command": ["sh"], "schedule": "@daily", "secrets": secrets}
+    need = approval_need("hf_jobs", args, env, tool)  # a CPU job: without secrets nobody would be asked
+    assert need is not None and need.always_ask  # headless `auto` and yolo do not approve it
+    assert need.reason.endswith(f"; sends secrets {named}")
+    assert not any(value in need.reason for value in SECRET_ENV.values())
+
+
+@pytest.mark.parametrize("secrets", [["HF_TOKEN"], {"HF_TOKEN": "$HF_TOKEN"}, []])
+def test_a_job_sent_only_the_hf_token_follows_the_usual_rule(tmp_path, secrets) -> None:
+    env = ToolEnv(workdir=tmp_path, home=tmp_path, config={"confirm_cpu_jobs": False}, environ=SECRET_ENV)
+    tool = offered(jobs_tool.make_tools(env)[0])
+    args = {"operation": "run", "command": ["sh"], "secrets": secrets}
+    assert approval_need("hf_jobs", args, env, tool) is None
+    gpu = approval_need("hf_jobs", {**args, "flavor": "t4-small"}, env, tool)
+    assert gpu is not None and not gpu.always_ask and "secrets" not in gpu.reason
+
+
+def test_cancelling_in_a_namespace_is_asked_and_scheduled_changes_name_it(tmp_path) -> None:
+    env = ToolEnv(workdir=tmp_path, home=tmp_path)
+    tool = offered(jobs_tool.make_tools(env)[0])
+    assert approval_need("hf_jobs", {"operation": "cancel", "job_id": "j1"}, env, tool) is None
+    need = approval_need("hf_jobs", {"operation": "cancel", "job_id": "j1", "namespace": "acme"}, env, tool)
+    assert need is not None and need.reason == "Cancel job j1 in acme"
+    args = {"operation": "scheduled suspend", "scheduled_job_id": "s1", "namespace": "acme"}
+    need = approval_need("hf_jobs", args, env, tool)
+    assert need is not None and need.reason == "Scheduled job s1 in acme: suspend" and need.always_ask
 
 
 def test_a_call_that_will_be_rejected_is_not_put_to_the_user(tmp_path) -> None:

@@ -49,9 +49,10 @@ class Layer:
     data: dict[str, Any]
 
 
-def load_config(cwd: Path, environ: Mapping[str, str]) -> LoadedConfig:
-    """Merge the packaged config with the user's, substitute `${VAR}`s and validate; raise ConfigError."""
-    env, sources = read_dotenv(cwd, environ)
+def load_config(cwd: Path, environ: Mapping[str, str], owner: int | None = None) -> LoadedConfig:
+    """Merge the packaged config with the user's, substitute `${VAR}`s and validate; raise ConfigError.
+    `.env` files count only when `owner` (the current user by default) owns them."""
+    env, sources = read_dotenv(cwd, environ, owner)
     layers = [Layer(PACKAGED_CONFIG, read_json_object(PACKAGED_CONFIG))]
     user_path, notices = user_config_path(cwd, env)
     if user_path is not None:
@@ -61,7 +62,7 @@ def load_config(cwd: Path, environ: Mapping[str, str]) -> LoadedConfig:
         merged = deep_merge(merged, layer.data)
     merged = without_unused_hf_server(copy.deepcopy(merged), env)  # the copy: layers stay as read
     extend_safety_lists(merged, layers[0].data)
-    warnings = notices + dotenv_warnings(cwd, environ) + drop_original_keys(merged, layers)
+    warnings = notices + dotenv_warnings(cwd, environ, owner) + drop_original_keys(merged, layers)
     config = validate(substitute_env(merged, env, (), layers), layers)
     return LoadedConfig(config, warnings, env, sources + [layer.path for layer in layers])
 

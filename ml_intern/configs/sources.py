@@ -3,6 +3,7 @@ ours or, failing that, the original ml-intern's."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -10,6 +11,10 @@ from pathlib import Path
 # (MCP servers, unconfined bash, git) loads or runs before its own code.
 IGNORED_FROM_DOTENV = {"XDG_CONFIG_HOME", "HOME", "PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "LD_AUDIT", "ENV"}
 IGNORED_FROM_DOTENV |= {"PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "BASH_ENV", "GIT_DIR", "NODE_OPTIONS"}
+# Where a credential is sent or read from: a planted `.env` must not send the HF token or a provider key to
+# its own host (the router, the Hub and its MCP server, litellm's `*_API_BASE`), nor swap the token.
+IGNORED_FROM_DOTENV |= {"HF_ENDPOINT", "HF_ROUTER_URL", "HF_DATASETS_SERVER_URL", "HF_HOME", "HF_TOKEN_PATH"}
+ENDPOINT_SUFFIXES = ("_BASE_URL", "_API_BASE", "_BASE", "_ENDPOINT", "_ENDPOINT_URL", "_API_URL")
 ORIGINAL_CONFIG_NAME = "cli_agent_config.json"  # the original's user file, in ~/.config/ml-intern/
 ORIGINAL_CONFIG_VARIABLE = "ML_INTERN_CLI_CONFIG"  # the original's variable naming it
 
@@ -21,26 +26,54 @@ class ConfigError(Exception):
         super().__init__(message.replace("\n", " "))
 
 
-def project_root(cwd: Path) -> Path | None:
-    """The git top-level of `cwd` (the nearest directory holding `.git`), or None outside a repository."""
-    for directory in (cwd, *cwd.parents):
-        if (directory / ".git").exists():
-            return directory
+def project_root(cwd: Path, environ: Mapping[str, str], owner: int | None = None) -> Path | None:
+    """The git top-level of `cwd`: the nearest directory holding a `.git` owned by `owner` (the current
+    user), looking no higher than $HOME when `cwd` is under it and never across a filesystem boundary (a
+    `/tmp/.git` someone else planted is not our project); None outside a repository."""
+    owner = os.geteuid() if owner is None else owner
+    home, cwd = Path(environ.get("HOME") or Path.home()).resolve(), cwd.resolve()
+    try:
+        device = cwd.stat().st_dev
+        for directory in (cwd, *cwd.parents):
+            if directory.stat().st_dev != device:
+                return None
+            if owned(directory / ".git", owner):
+                return directory
+            if directory == home:
+                return None
+    except OSError:
+        return None
     return None
 
 
-def dotenv_paths(cwd: Path) -> list[Path]:
-    """The `.env` files to read, first wins: the project root's, then the working directory's."""
-    root = project_root(cwd)
-    candidates = [root / ".env"] if root is not None and root != cwd else []
-    return [path for path in [*candidates, cwd / ".env"] if path.is_file()]
+def owned(path: Path, owner: int) -> bool:
+    """Whether `path` exists and belongs to `owner` (a symlink counts as its own owner's)."""
+    try:
+        return path.lstat().st_uid == owner
+    except OSError:
+        return False
 
 
-def read_dotenv(cwd: Path, environ: Mapping[str, str]) -> tuple[dict[str, str], list[Path]]:
+def dotenv_paths(
+    cwd: Path, environ: Mapping[str, str], owner: int | None = None
+) -> tuple[list[Path], list[Path]]:
+    """The `.env` files to read, first wins (the project root's, then the working directory's), and those
+    skipped because another user owns them."""
+    owner = os.geteuid() if owner is None else owner
+    root = project_root(cwd, environ, owner)
+    candidates = [root / ".env"] if root is not None and root != cwd.resolve() else []
+    found = [path for path in [*candidates, cwd / ".env"] if path.is_file()]
+    return [path for path in found if owned(path, owner)], [path for path in found if not owned(path, owner)]
+
+
+def read_dotenv(
+    cwd: Path, environ: Mapping[str, str], owner: int | None = None
+) -> tuple[dict[str, str], list[Path]]:
     """The environment plus `.env` values for keys it does not set (project root first, then `cwd`, as the
-    original's `override=False` loads), and the files read. Keys that steer ml-intern itself or the
-    programs it starts are not taken from `.env` (see `dotenv_ignored`)."""
-    paths = dotenv_paths(cwd)
+    original's `override=False` loads), and the files read. Keys that steer ml-intern itself, the programs
+    it starts or where credentials go are not taken from `.env` (see `dotenv_ignored`), nor files another
+    user (`owner`: the current user by default) owns."""
+    paths = dotenv_paths(cwd, environ, owner)[0]
     from_files: dict[str, str] = {}
     for path in reversed(paths):  # the first file wins: apply it last
         from_files.update({k: v for k, v in dotenv_file(path).items() if not dotenv_ignored(k)})
@@ -56,15 +89,21 @@ def dotenv_file(path: Path) -> dict[str, str]:
 
 def dotenv_ignored(key: str) -> bool:
     """Whether `.env` may not set `key`: a file anyone (a cloned repo, a command) can put in the working
-    directory must not pick the config, the bwrap binary or code the next run loads."""
-    return key in IGNORED_FROM_DOTENV or (key.startswith("ML_INTERN_") and key != "ML_INTERN_HOME")
+    directory must not pick the config, the bwrap binary, code the next run loads, or the host a token or
+    API key is sent to."""
+    if key in IGNORED_FROM_DOTENV or key.upper().endswith(ENDPOINT_SUFFIXES):
+        return True
+    return key.startswith("ML_INTERN_") and key != "ML_INTERN_HOME"
 
 
-def dotenv_warnings(cwd: Path, environ: Mapping[str, str]) -> list[str]:
-    """One line per `.env` key that was ignored and is not already set in the environment."""
-    keys = [key for path in dotenv_paths(cwd) for key in dotenv_file(path)]
+def dotenv_warnings(cwd: Path, environ: Mapping[str, str], owner: int | None = None) -> list[str]:
+    """One line per `.env` key that was ignored and is not already set in the environment, and per `.env`
+    skipped because another user owns it."""
+    paths, foreign = dotenv_paths(cwd, environ, owner)
+    keys = [key for path in paths for key in dotenv_file(path)]
     ignored = dict.fromkeys(key for key in keys if dotenv_ignored(key) and key not in environ)
-    return [f"ignored {key} from .env: set it in your shell or config" for key in ignored]
+    lines = [f"ignored {path}: another user owns it" for path in foreign]
+    return lines + [f"ignored {key} from .env: set it in your shell or config" for key in ignored]
 
 
 def user_config_path(cwd: Path, env: Mapping[str, str]) -> tuple[Path | None, list[str]]:

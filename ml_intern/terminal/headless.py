@@ -8,6 +8,7 @@ import os
 import select
 import stat
 import sys
+import time
 from typing import Any, BinaryIO
 
 from ml_intern.errors import EXIT_INTERRUPTED, TurnFailed, UserError
@@ -18,7 +19,8 @@ from ml_intern.terminal.formats import output_for
 
 TRACE_UPLOAD_WAIT_S = 10.0  # how long a headless run gives an opted-in trace upload before exiting
 PIPED_LIMIT = 200_000  # bytes of piped stdin added to a PROMPT; the rest is cut, with a note
-PIPE_WAIT_S = 1.0  # how long an open pipe may stay silent before it is left unread (e.g. ssh's stdin)
+PIPE_WAIT_S = 1.0  # how long a stdin that is no pipe nor file (a socket) may stay silent before it is left
+PIPE_NOTE_S = 2.0  # after this long without the end of a pipe, say that stdin is being read
 
 
 def read_stdin(stream: BinaryIO) -> str:
@@ -52,22 +54,38 @@ def read_prompt(prompt: str) -> str:
 
 
 def piped_bytes(stdin: Any) -> bytes | None:
-    """What was piped to stdin (up to PIPED_LIMIT + 1 bytes); None for a terminal, no stdin, or a pipe that
-    stays silent for PIPE_WAIT_S (a parent that never closes our stdin must not hang the run)."""
+    """What was piped to stdin (up to PIPED_LIMIT + 1 bytes); None for a terminal or no stdin. A pipe or a
+    file is read to its end, as every Unix filter does (`make 2>&1 | ml-intern "why?"` however slow make is);
+    any other stdin (an inherited socket a parent never closes) is left unread when silent for PIPE_WAIT_S."""
     try:
         fd = stdin.fileno()
     except (AttributeError, OSError, ValueError):  # a test's stand-in, or stdin closed
         return None
     if os.isatty(fd):
         return None
-    if not stat.S_ISREG(os.fstat(fd).st_mode) and not select.select([fd], [], [], PIPE_WAIT_S)[0]:
+    mode = os.fstat(fd).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)) and not select.select([fd], [], [], PIPE_WAIT_S)[0]:
         print(f"ml-intern: note: stdin sent nothing in {PIPE_WAIT_S:g} s: not read", file=sys.stderr)
         return None
-    chunks, size = [], 0
-    while size <= PIPED_LIMIT and (chunk := os.read(fd, 65536)):
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
+    return read_to_end(fd)
+
+
+def read_to_end(fd: int) -> bytes:
+    """`fd` to its end, keeping the first PIPED_LIMIT bytes and a chunk more (the rest is drained, so the
+    writer finishes rather than dying of a closed pipe); after PIPE_NOTE_S without the end, one line says
+    what is awaited."""
+    chunks, size, note_at = [], 0, time.monotonic() + PIPE_NOTE_S
+    while True:
+        if note_at and not select.select([fd], [], [], max(0.0, note_at - time.monotonic()))[0]:
+            print("ml-intern: reading stdin… (Ctrl-D / end the pipe)", file=sys.stderr, flush=True)
+            note_at = 0.0
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks)
+        if size <= PIPED_LIMIT:
+            chunks.append(chunk)
+            size += len(chunk)
 
 
 def with_piped_text(prompt: str, data: bytes) -> str:
@@ -88,7 +106,10 @@ def prompt_with_stdin(prompt: str) -> str:
     text = read_prompt(prompt)
     if prompt == "-":
         return text
-    data = piped_bytes(sys.stdin)
+    try:
+        data = piped_bytes(sys.stdin)
+    except KeyboardInterrupt:
+        raise UserError("interrupted while reading stdin", EXIT_INTERRUPTED) from None
     return with_piped_text(text, data) if data and data.strip() else text
 
 

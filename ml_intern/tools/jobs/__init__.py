@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from ml_intern.tools.base import ToolFacts
-from ml_intern.tools.jobs.tool import approval_reason, is_scheduled_operation
+from ml_intern.tools.jobs.tool import always_ask, approval_reason
 
 TOOL_FACTS = {
     "hf_jobs": ToolFacts(
         effect="job",
         read_only_operations=frozenset({"ps", "logs", "inspect", "scheduled ps", "scheduled inspect"}),
         approval=approval_reason,
-        always_ask=is_scheduled_operation,  # scheduled jobs outlive the session: a human always decides
+        always_ask=always_ask,  # scheduled jobs outlive the session, secrets leave it: a human decides
         targets=("job_id", "scheduled_job_id"),
         # The original's names (tools/checked.py): taken, not shown in the prompt.
         aliases={

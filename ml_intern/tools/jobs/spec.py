@@ -154,8 +154,7 @@ def job_secrets(
     wanted = dict.fromkeys(requested, "") if isinstance(requested, list) else dict(requested)
     secrets: dict[str, str] = {}
     for name, source in wanted.items():
-        reference = str(source or "").strip()
-        variable = reference.removeprefix("$").removeprefix("{").removesuffix("}") if reference else name
+        reference, variable = str(source or "").strip(), secret_variable(name, source)
         if not SECRET_NAME.fullmatch(name) or (reference and not reference.startswith("$")):
             raise ToolError(
                 'secrets: give environment variable names (["WANDB_API_KEY"]) or references '
@@ -172,6 +171,21 @@ def job_secrets(
                 "put it in .env) and restart, or leave that secret out."
             )
     return secrets
+
+
+def secret_variable(name: str, source: Any) -> str:
+    """The environment variable a secret's value comes from: `source` ("$VAR" or "${VAR}"), else `name`."""
+    reference = str(source or "").strip()
+    return reference.removeprefix("$").removeprefix("{").removesuffix("}") if reference else name
+
+
+def secret_sources(requested: Any) -> dict[str, str] | None:
+    """{secret name: the variable its value comes from} for a call's `secrets`; None when unreadable."""
+    if isinstance(requested, list):
+        return {str(name): str(name) for name in requested}
+    if isinstance(requested, dict):
+        return {str(name): secret_variable(str(name), source) for name, source in requested.items()}
+    return {} if not requested else None
 
 
 def uv_command(args: JobArgs, workdir: Path) -> list[str]:

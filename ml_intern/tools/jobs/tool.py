@@ -17,7 +17,7 @@ from ml_intern.tools.jobs.pricing import (
     is_gpu,
     parse_timeout,
 )
-from ml_intern.tools.jobs.spec import JobArgs, compact_schema, payload_summary
+from ml_intern.tools.jobs.spec import TOKEN_NAMES, JobArgs, compact_schema, payload_summary, secret_sources
 
 DESCRIPTION = """Run Python scripts (uv) or Docker commands on paid HF Jobs cloud CPUs/GPUs.
 run: script (+dependencies, script_args) or command (+image); streams logs until the job ends (capped; \
@@ -59,16 +59,42 @@ def is_scheduled_operation(args: dict[str, Any]) -> bool:
     return operation_of(args) in SCHEDULED_CHANGES
 
 
+def always_ask(args: dict[str, Any]) -> bool:
+    """Scheduled changes, and jobs sent secrets beyond the HF token (an API key in a remote job can leave in
+    its logs or over its network): a human decides, whatever the approval mode."""
+    return is_scheduled_operation(args) or bool(secrets_sent(args))
+
+
+def secrets_sent(args: dict[str, Any]) -> list[str]:
+    """The secrets a run sends besides the HF token, as "NAME" or "NAME (from $VARIABLE)" (never values)."""
+    if operation_of(args) not in ("run", "scheduled run"):
+        return []
+    sources = secret_sources(args.get("secrets"))
+    if sources is None:
+        return [f"unreadable secrets argument {str(args.get('secrets'))[:60]!r}"]
+    return [
+        name if variable == name else f"{name} (from ${variable})"
+        for name, variable in sources.items()
+        if not (name in TOKEN_NAMES and variable in TOKEN_NAMES)
+    ]
+
+
 def approval_reason(args: dict[str, Any], env: ToolEnv) -> str | None:
-    config = env.config
     """Why an `hf_jobs` call needs the user's approval, or None when it does not."""
+    config = env.config
     operation = operation_of(args)
+    namespace = str(args.get("namespace") or "").strip()
+    where = f" in {namespace}" if namespace else ""
+    if operation == "cancel" and namespace:  # an org's jobs, colleagues' included
+        return f"Cancel job {args.get('job_id') or '?'} in {namespace}"
     if operation not in ("run", *SCHEDULED_CHANGES):
         return None
     if operation not in ("run", "scheduled run"):
-        return f"Scheduled job {args.get('scheduled_job_id') or '?'}: {operation.split()[1]}"
+        return f"Scheduled job {args.get('scheduled_job_id') or '?'}{where}: {operation.split()[1]}"
+    secrets = secrets_sent(args)
+    sends = f"; sends secrets {', '.join(secrets)}" if secrets else ""
     flavor = str(args.get("hardware_flavor") or DEFAULT_FLAVOR)
-    if operation == "run" and not is_gpu(flavor) and not config.confirm_cpu_jobs:
+    if operation == "run" and not is_gpu(flavor) and not config.confirm_cpu_jobs and not secrets:
         return None
     timeout = args.get("timeout") or default_timeout(config)
     try:
@@ -78,12 +104,12 @@ def approval_reason(args: dict[str, Any], env: ToolEnv) -> str | None:
     cost = estimate_cost(flavor, timeout)
     cost_text = f"est. ${cost:.2f}" if cost is not None else "cost unknown"
     kind = "GPU" if is_gpu(flavor) else "CPU"
-    if args.get("namespace"):  # another account pays: say which
-        cost_text += f", billed to {args['namespace']}"
+    if namespace:  # another account pays: say which
+        cost_text += f", billed to {namespace}"
     if operation == "run":
-        return f"{kind} job on {flavor} for up to {duration} ({cost_text}): {payload_summary(args)}"
+        return f"{kind} job on {flavor} for up to {duration} ({cost_text}): {payload_summary(args)}{sends}"
     schedule = args.get("schedule") or "?"
     return (
         f"Scheduled job ({schedule}): {kind} on {flavor}, up to {duration} per run ({cost_text} per run): "
-        f"{payload_summary(args)}"
+        f"{payload_summary(args)}{sends}"
     )
