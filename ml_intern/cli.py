@@ -4,15 +4,16 @@ it ended to an exit code. Heavy modules are imported inside functions: `ml-inter
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from ml_intern.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
-from ml_intern.session.options import RunOptions, latest_thread_here, run_options
+from ml_intern.session.options import RunOptions
 from ml_intern.terminal.cli_options import (
     ApprovalOpt,
     ContinueHereOpt,
@@ -30,7 +31,7 @@ from ml_intern.terminal.cli_options import (
     ToolsOpt,
     VerboseOpt,
     VersionOpt,
-    stderr_logs,
+    run_options,
 )
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from ml_intern.session.session import Session
 
 
+T = TypeVar("T")  # what a job on the session returns (an exit code, or None for success; a thread id)
 app = typer.Typer(
     cls=PromptFirstGroup, add_completion=True, pretty_exceptions_enable=False, no_args_is_help=False,
     rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
@@ -71,16 +73,9 @@ def run_command(
     debug: DebugOpt = False,
 ) -> int:
     """Start a chat, or run PROMPT headless."""
-    verbose = stderr_logs(verbose, debug)
     if continue_here and thread is not None:
         return _print_error("-c continues this directory's latest thread; --thread names one: drop one")
-    if continue_here:
-        found: list[str] = []
-        code = _with_session(verbose, lambda session: latest_thread_here(session, found))
-        if not found:
-            return code
-        thread = found[0]
-    return _run(run_options(locals()))
+    return _run(run_options({**locals(), "verbose": verbose or debug}), continue_here)
 
 
 @app.command("resume")
@@ -104,8 +99,9 @@ def resume_command(
     """Continue a thread with its own model."""
     if continue_turn and prompt is not None:
         return _print_error("--continue finishes the cut-off turn and takes no PROMPT: drop one of them")
-    verbose = stderr_logs(verbose, debug)
-    return _run(run_options({**locals(), "thread": thread or ""}))  # no THREAD: the most recent
+    return _run(
+        run_options({**locals(), "thread": thread or "", "verbose": verbose or debug})
+    )  # no THREAD: the most recent
 
 
 @app.command("undo")
@@ -120,9 +116,7 @@ def undo_command(
     from ml_intern.terminal import threads as screens
 
     fmt = output_format.value
-    return _with_session(
-        stderr_logs(verbose, debug), lambda session: screens.print_undo(session, thread, turns, fmt)
-    )
+    return _with_session(verbose or debug, lambda session: screens.print_undo(session, thread, turns, fmt))
 
 
 @app.command("export")
@@ -138,9 +132,7 @@ def export_command(
     """Export a thread as Claude Code JSONL (the HF Agent Trace Viewer's format) or JSON, secrets redacted."""
     from ml_intern.terminal import threads as screens
 
-    return _with_session(
-        stderr_logs(verbose, debug), lambda session: screens.write_export(session, thread, fmt, output)
-    )
+    return _with_session(verbose or debug, lambda session: screens.write_export(session, thread, fmt, output))
 
 
 @app.command("threads")
@@ -152,7 +144,7 @@ def threads_command(
     """List threads: id, last update, title, turns, model, working directory."""
     from ml_intern.terminal import threads as screens
 
-    return _with_session(stderr_logs(verbose, debug), lambda session: screens.print_threads(session, limit))
+    return _with_session(verbose or debug, lambda session: screens.print_threads(session, limit))
 
 
 @app.command("show")
@@ -164,9 +156,7 @@ def show_command(
     """Print a thread's transcript (tool calls abbreviated)."""
     from ml_intern.terminal import threads as screens
 
-    return _with_session(
-        stderr_logs(verbose, debug), lambda session: screens.print_transcript(session, thread)
-    )
+    return _with_session(verbose or debug, lambda session: screens.print_transcript(session, thread))
 
 
 def main() -> None:
@@ -184,37 +174,55 @@ def main() -> None:
     raise SystemExit(code or 0)
 
 
-def _run(options: RunOptions) -> int:
-    """The chat, or one headless turn; the exit code for how it ended."""
+def _run(options: RunOptions, continue_here: bool = False) -> int:
+    """The chat, or one headless turn (with `continue_here`, on this directory's latest thread); the exit
+    code for how it ended."""
     try:  # usage errors, before ML_INTERN_HOME is touched
         if not options.headless:  # the chat imports nothing heavy before its prompt (terminal/chat.py)
-            from ml_intern.terminal.chat import require_terminal, run_chat
+            from ml_intern.terminal.chat import require_terminal
 
             require_terminal()
-            return _with_session(options.verbose, lambda opening: run_chat(opening, options), opening=True)
-        from ml_intern.terminal.headless import checked_options
+        else:
+            from ml_intern.terminal.headless import checked_options
 
-        options = checked_options(options)
+            options = checked_options(options)
     except UserError as exc:
         return _print_error(str(exc), exc.exit_code)
+    if continue_here:
+        thread = _with_session(options.verbose, _latest_thread_here)
+        if not isinstance(thread, str):
+            return thread  # none here: the error's exit code
+        options = dataclasses.replace(options, thread=thread)
+    if options.headless:
+        from ml_intern.terminal.headless_turn import headless_turn as front_end
+    else:
+        from ml_intern.terminal.chat import run_chat as front_end
+    return _with_session(options.verbose, lambda opening: front_end(opening, options), opening=True)
 
-    from ml_intern.terminal.headless_turn import headless_turn
 
-    return _with_session(options.verbose, lambda opening: headless_turn(opening, options), opening=True)
+async def _latest_thread_here(session: Session) -> str:
+    """`ml-intern -c`: the id of the latest thread started in the current directory (a UserError if none)."""
+    here = Path.cwd()
+    info = await session.threads.latest_in(here)
+    if info is None:
+        raise UserError(
+            f'no thread was started in {here.resolve()} yet: run ml-intern "PROMPT" (or ml-intern threads)'
+        )
+    return info.thread_id
 
 
 def _with_session(
     verbose: bool,
-    job: Callable[[Session], Awaitable[int | None]] | Callable[[SessionOpening], Awaitable[int | None]],
+    job: Callable[[Session], Awaitable[T]] | Callable[[SessionOpening], Awaitable[T]],
     opening: bool = False,
-) -> int:
+) -> T | int:
     """Send library logs to the log file, run `job` on the user's session (with `opening`, on the
     SessionOpening that opens it in the background: the chat); failures become one line."""
     from ml_intern.paths import database_path
     from ml_intern.session.opening import SessionOpening
     from ml_intern.session.start import prepare_process
 
-    async def opened() -> int | None:
+    async def opened() -> T:
         async with SessionOpening(database_path(os.environ)) as later:
             if not opening:
                 later.start(warm_model=False)

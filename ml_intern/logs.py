@@ -80,7 +80,7 @@ def setup_logging(home: Path, verbose: bool = False) -> Path:
     Calling it again replaces ml-intern's handlers instead of adding more."""
     path = home / "logs" / "ml-intern.log"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.parent.chmod(0o700)  # the log holds prompts and tool output (all of them with --debug): the user's only
+    path.parent.chmod(0o700)  # it holds prompts and tool output (all of them with --debug): the user's only
     root = logging.getLogger()
     for handler in [h for h in root.handlers if h.name in (FILE_HANDLER, STDERR_HANDLER)]:
         root.removeHandler(handler)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -34,21 +35,56 @@ class McpPlan:
     only: list[str] | None = None  # `--tools`: MCP tools (or servers) to offer; None: all
 
 
+class BuiltOnFirstUse:
+    """A Services field whose value, when none is given, is `build(services)` on first read, then kept: the
+    chat model and its context window need litellm, whose import takes seconds."""
+
+    def __init__(self, slot: str, build: Callable[[Services], Any]) -> None:
+        self.slot, self.build = slot, build  # each Services keeps the value in its attribute `slot`
+
+    def __get__(self, services: Services | None, owner: type | None = None) -> Any:
+        if services is None:
+            return self
+        value = getattr(services, self.slot)
+        if value is self:  # not given, not built yet
+            value = self.build(services)
+            setattr(services, self.slot, value)
+        return value
+
+    def __set__(self, services: Services, value: Any) -> None:
+        setattr(services, self.slot, self if value is None else value)
+
+    def given(self, services: Services) -> bool:
+        return getattr(services, self.slot) is not self
+
+
+def _litellm_chat_model(services: Services) -> Any:
+    return make_chat_model(services.model, services.stream, services.config.request_timeout)
+
+
+def _litellm_window(services: Services) -> int | None:
+    return None if services._chat_model_given else model_window(services.model)
+
+
 @dataclass
 class Services:
     """What nodes use to do their work."""
 
     model: ModelSpec  # which model, and how to reach it
-    # A LangChain chat model, tools not bound; None: a ChatLiteLLM built from `model` on first use, so
-    # that building services does not import litellm (seconds). A property, set after the class below.
-    chat_model: Any = field(repr=False, compare=False)
-    tools: list[Any]  # LangChain tools offered to the model
+    # A LangChain chat model, tools not bound; None (the default): a ChatLiteLLM for `model`, built on first
+    # read, so that building services does not import litellm (seconds). Tests inject a scripted model.
+    chat_model: Any = field(
+        default=BuiltOnFirstUse("_chat_model", _litellm_chat_model), repr=False, compare=False
+    )
+    tools: list[Any] = field(default_factory=list)  # LangChain tools offered to the model
     config: AgentConfig = field(default_factory=AgentConfig)  # the validated agent config
     prompt: str = ""  # the system prompt
-    # The model's input window in tokens, when litellm knows it; None with a lazily built chat model: looked
-    # up in litellm's table on first use. A property, set after the class below.
-    context_window: int | None = field(default=None, repr=False, compare=False)
-    stream: bool = True  # how the lazily built chat model calls the model
+    # The model's input window in tokens; None (the default): from litellm's table on first read, None when
+    # unknown or when the chat model was injected.
+    context_window: int | None = field(
+        default=BuiltOnFirstUse("_window", _litellm_window), repr=False, compare=False
+    )
+    stream: bool = True  # how the ChatLiteLLM built on first read calls the model
     mcp: McpPlan | None = None  # MCP servers to start before the first model call; None: none configured
     warnings: list[str] = field(default_factory=list)  # problems to show the user once (config, MCP start-up)
     env: ToolEnv | None = None  # what the tools were built with (approval rules read it); None: from config
@@ -56,12 +92,16 @@ class Services:
     # The effort this model accepted, per asked-for level (model/effort.py fills it when a model rejects a
     # level or accepts a lower one; /effort clears it); a level missing here is tried as asked.
     effort_cache: dict[str, str | None] = field(default_factory=dict)
+    # Assistant messages (ids) whose signed thinking the provider refused: never replayed again.
+    refused_thinking: set[str | None] = field(default_factory=set)
+    _chat_model_given: bool = field(default=False, init=False, repr=False)
     _starting: asyncio.Future[None] | None = field(default=None, init=False, repr=False)
     _servers: Any = field(default=None, init=False, repr=False)  # the started McpServers
     _told_boundary: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.config = as_config(self.config)  # tests may hand a plain dict
+        self._chat_model_given = Services.chat_model.given(self)
         if self.env is None:
             self.env = ToolEnv(workdir=Path.cwd(), home=home_dir(os.environ), config=self.config)
 
@@ -107,6 +147,18 @@ class Services:
         if self._servers is not None:
             await self._servers.aclose()
 
+    def copy(self, **changes: Any) -> Services:
+        """dataclasses.replace, which reads every field, but leaving the chat model unbuilt if it is."""
+        unbuilt = {"chat_model": self._chat_model, "context_window": self._window}
+        copy = dataclasses.replace(self, **{**unbuilt, **changes})
+        if "chat_model" not in changes:  # the same model, given or ours
+            copy._chat_model_given = self._chat_model_given
+        return copy
+
+    def load_model(self) -> None:
+        """Build the chat model and look up its window now (importing litellm: seconds) unless done."""
+        _ = self.chat_model, self.context_window
+
     @cached_property
     def bound_model(self) -> Any:
         """The chat model with every tool bound."""
@@ -115,35 +167,6 @@ class Services:
     @cached_property
     def tools_by_name(self) -> dict[str, Any]:
         return {tool.name: tool for tool in self.tools}
-
-
-def _get_chat_model(self: Services) -> Any:
-    if self.__dict__.get("_chat_model") is None:
-        self.__dict__["_lazy"] = True
-        self.__dict__["_chat_model"] = make_chat_model(self.model, self.stream, self.config.request_timeout)
-    return self.__dict__["_chat_model"]
-
-
-def _set_chat_model(self: Services, value: Any) -> None:
-    self.__dict__["_chat_model"] = value
-    self.__dict__["_lazy"] = value is None
-
-
-def _get_context_window(self: Services) -> int | None:
-    window = self.__dict__.get("_context_window")
-    if window is None and self.__dict__.get("_lazy") and not self.__dict__.get("_window_known"):
-        self.__dict__["_window_known"] = True
-        window = self.__dict__["_context_window"] = model_window(self.model)
-    return window
-
-
-def _set_context_window(self: Services, value: int | None) -> None:
-    self.__dict__["_context_window"] = value
-
-
-# Set after the dataclass is made: inside the class body a property would become the fields' default.
-Services.chat_model = property(_get_chat_model, _set_chat_model)  # type: ignore[assignment,method-assign]
-Services.context_window = property(_get_context_window, _set_context_window)  # type: ignore[assignment,method-assign]
 
 
 def build_services(
@@ -223,5 +246,5 @@ def _build_once(key: tuple, ctx: RunContext) -> Services:
                 environ=environ,
                 config=None,
             )
-            _built[key].chat_model, _built[key].context_window  # noqa: B018 - litellm's import blocks: here
+            _built[key].load_model()  # litellm's import blocks: here, not on the event loop
         return _built[key]

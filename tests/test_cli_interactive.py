@@ -318,7 +318,9 @@ def test_first_launch_offers_to_paste_a_hugging_face_token(
         assert "needs an access token" in term.prompt()
         assert "did not accept the token" in term.send("hf_wrongtoken99")
         shown = term.send("hf_goodtoken123")
-        assert f"Logged in to Hugging Face as {USER}" in shown and "ml-intern · org/model" in shown
+        assert (
+            f"Logged in to Hugging Face as {USER}" in shown and "ml-intern · huggingface/org/model" in shown
+        )
         term.child.sendeof()
         assert term.exit_code() == 0
         sent = [r.headers.get("authorization") for r in hub.find("GET", "/api/whoami-v2")]

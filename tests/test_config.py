@@ -462,7 +462,7 @@ def test_dotenv_of_the_project_root_is_read_before_the_working_directory(tmp_pat
 
 @pytest.mark.parametrize(("value", "expected"), [(-1, 10_000), (-5, 10_000), (1, 1), (300, 300)])
 def test_a_negative_max_iterations_means_unlimited(cwd, environ, value, expected):
-    from ml_intern.session.options import UNLIMITED_ITERATIONS
+    from ml_intern.configs.schema import UNLIMITED_ITERATIONS
 
     write_user_config(environ, {"max_iterations": value})
     assert (

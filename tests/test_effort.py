@@ -184,15 +184,21 @@ async def test_local_servers_never_get_an_effort(llm_server: ScriptedLLMServer, 
     assert "reasoning_effort" not in llm_server.requests[0] and "extra_body" not in llm_server.requests[0]
 
 
-async def test_litellm_maps_the_effort_for_anthropic_and_a_refused_level_heals(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with AnthropicServer(anthropic_text("thought")) as anthropic:
-        monkeypatch.setenv("ANTHROPIC_API_BASE", anthropic.url)
+@pytest.fixture
+def anthropic(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The Anthropic stand-in, answering "thought", reached by litellm's anthropic/ provider."""
+    with AnthropicServer(anthropic_text("thought")) as server:
+        monkeypatch.setenv("ANTHROPIC_API_BASE", server.url)
         monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-        model = "anthropic/claude-opus-4-6"  # litellm refuses xhigh for it before sending anything
-        services = services_for_model(sandbox, model, {"ANTHROPIC_API_KEY": "sk-ant-test"})
-        outcome, events = await turn(sandbox, services, "xhigh")
+        yield server
+
+
+async def test_litellm_maps_the_effort_for_anthropic_and_a_refused_level_heals(
+    anthropic: AnthropicServer, sandbox: Sandbox
+) -> None:
+    model = "anthropic/claude-opus-4-6"  # litellm refuses xhigh for it before sending anything
+    services = services_for_model(sandbox, model, {"ANTHROPIC_API_KEY": "sk-ant-test"})
+    outcome, events = await turn(sandbox, services, "xhigh")
     assert outcome.final_response == "thought"
     (request,) = anthropic.requests
     assert request["body"]["output_config"] == {"effort": "high"} and request["body"]["thinking"]
@@ -201,13 +207,10 @@ async def test_litellm_maps_the_effort_for_anthropic_and_a_refused_level_heals(
 
 
 async def test_thinking_leaves_claude_its_whole_output_room(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+    anthropic: AnthropicServer, sandbox: Sandbox
 ) -> None:
-    with AnthropicServer(anthropic_text("thought")) as anthropic:
-        monkeypatch.setenv("ANTHROPIC_API_BASE", anthropic.url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-        services = services_for_model(sandbox, "anthropic/claude-sonnet-4-5", {"ANTHROPIC_API_KEY": "sk-ant"})
-        await turn(sandbox, services, "high")
+    services = services_for_model(sandbox, "anthropic/claude-sonnet-4-5", {"ANTHROPIC_API_KEY": "sk-ant"})
+    await turn(sandbox, services, "high")
     body = anthropic.requests[0]["body"]
     assert body["thinking"]["type"] == "enabled" and body["max_tokens"] == 64000
 
@@ -218,6 +221,18 @@ async def test_the_model_check_settles_the_effort(router: RouterServer, sandbox:
     ctx = RunContext(model=ROUTER_MODEL, services=services, reasoning_effort="high")
     assert await check_model(ctx) == "medium"
     assert effort_in_use(services, "high") == "medium" and router_efforts(router) == ["high", "medium"]
+    # with room to think, but bounded: a reasoning model must not think until the check's timeout
+    assert [r.json().get("max_tokens") for r in router.chats()] == [2048, 2048]
+
+
+async def test_the_model_check_of_claude_keeps_the_thinking_room_its_effort_needs(
+    anthropic: AnthropicServer, sandbox: Sandbox
+) -> None:
+    model = "anthropic/claude-sonnet-4-5"
+    services = services_for_model(sandbox, model, {"ANTHROPIC_API_KEY": "sk-ant-test"})
+    assert await check_model(RunContext(model=model, services=services, reasoning_effort="high")) == "high"
+    body = anthropic.requests[0]["body"]
+    assert body["thinking"]["type"] == "enabled" and body["max_tokens"] == 64000
 
 
 async def test_the_model_check_of_a_local_model_sends_no_effort(
@@ -228,3 +243,14 @@ async def test_the_model_check_of_a_local_model_sends_no_effort(
     ctx = RunContext(model="vllm/qwen", services=services, reasoning_effort="high")
     assert await check_model(ctx) is None
     assert llm_server.requests[0]["max_tokens"] == 16 and effort_in_use(services, "high") == "off"
+
+
+async def test_a_refused_check_of_a_routed_provider_id_names_the_hf_token(
+    router: RouterServer, sandbox: Sandbox
+) -> None:
+    router.replies.append(error(401, "Invalid credentials in Authorization header"))
+    model = "anthropic/claude-sonnet-4-5"  # no ANTHROPIC_API_KEY: it goes through the router
+    services = services_for_model(sandbox, model, router_env(router))
+    with pytest.raises(UserError) as refused:
+        await check_model(RunContext(model=model, services=services))
+    assert "hf auth login" in str(refused.value) and "ANTHROPIC_API_KEY" not in str(refused.value)

@@ -198,7 +198,8 @@ CREDENTIALS = {"ANTHROPIC_API_KEY": "a", "OPENAI_API_KEY": "o", "HF_TOKEN": "h"}
         (None, None, {"HF_TOKEN": "h"}, "anthropic/claude-opus-4.8:fal-ai"),
         (None, None, {"ANTHROPIC_API_KEY": "", "HF_TOKEN": "h"}, "anthropic/claude-opus-4.8:fal-ai"),
         ("", "ollama/config", {}, "ollama/config"),
-        ("huggingface/moonshotai/Kimi-K2.6", None, {}, "moonshotai/Kimi-K2.6"),
+        ("huggingface/moonshotai/Kimi-K2.6", None, {}, "huggingface/moonshotai/Kimi-K2.6"),
+        (" huggingface/openai/gpt-oss-120b ", None, KEYS, "huggingface/openai/gpt-oss-120b"),
     ],
     ids=[
         "cli-first",
@@ -208,11 +209,47 @@ CREDENTIALS = {"ANTHROPIC_API_KEY": "a", "OPENAI_API_KEY": "o", "HF_TOKEN": "h"}
         "hf-token",
         "empty-key",
         "empty-cli",
-        "hf-strip",
+        "hf-kept",
+        "hf-kept-with-key",
     ],
 )
 def test_model_pick_order(cli, config, environ, expected) -> None:
     assert pick_model(cli, config, environ) == expected
+
+
+def test_an_explicit_router_id_picked_goes_to_the_router_even_with_the_providers_key() -> None:
+    environ = {**KEYS, **ROUTER}
+    spec = resolve_model(pick_model("huggingface/openai/gpt-oss-120b", None, environ), environ)
+    assert (spec.kind, spec.model_id, spec.api_key) == ("router", "openai/gpt-oss-120b", "hf_router01")
+
+
+@pytest.mark.parametrize(
+    ("model_id", "kind"),
+    [
+        ("ollama_chat/llama3:latest", "litellm"),
+        ("openai/ft:gpt-4o-mini:org:name:id", "litellm"),
+        ("openai/ft:gpt-4o-mini:my-org::abc123", "litellm"),
+        ("openai/gpt-oss-120b:groq", "router"),
+        ("openai/gpt-oss-120b:cheapest", "router"),
+        ("anthropic/claude-opus-4.8:fal-ai", "router"),
+        ("moonshotai/Kimi-K2.6:somenewprovider", "router"),
+    ],
+)
+def test_a_colon_after_a_litellm_provider_is_a_router_suffix_only_for_a_router_provider(
+    model_id: str, kind: str
+) -> None:
+    assert resolve_model(model_id, {**KEYS, **ROUTER}).kind == kind
+    assert needs_hf_token(model_id, {**KEYS}) is (kind == "router")
+
+
+def test_our_router_provider_list_has_every_provider_huggingface_hub_knows() -> None:
+    import typing
+
+    from huggingface_hub.inference._providers import PROVIDER_T
+
+    from ml_intern.model.router import ROUTER_PROVIDERS
+
+    assert set(typing.get_args(PROVIDER_T)) <= ROUTER_PROVIDERS
 
 
 def test_no_model_and_no_credential_names_every_option() -> None:

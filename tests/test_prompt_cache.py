@@ -5,6 +5,8 @@ per provider; replays drop earlier thinking."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from ml_intern.configs.schema import AgentConfig
 from ml_intern.graph.accounting import price
 from ml_intern.graph.context import RunContext
-from ml_intern.graph.messages import model_view
+from ml_intern.graph.messages import model_view, replayable
 from ml_intern.graph.turns import continue_turn
 from ml_intern.model.caching import cached_request, marked_prompt
 from ml_intern.model.ids import ModelSpec
@@ -21,7 +23,7 @@ from ml_intern.services import build_services
 from ml_intern.session.runner import new_turn
 from ml_intern.session.session import open_session
 from tests.fakes.anthropic_server import AnthropicServer, text, tool_use
-from tests.harness import Sandbox
+from tests.harness import Sandbox, child_python_path
 from tests.harness_cli import QUICK_RETRIES
 from tests.harness_graph import calls, open_agent
 
@@ -131,6 +133,7 @@ TOOLS = [{"type": "function", "function": {"name": n, "parameters": {}}} for n i
         (spec("moonshotai/Kimi-K2.6:novita", "router"), {"extra_headers": {"X-HF-Session-id": "t-1"}}),
         (spec("vllm/qwen", "local"), {}),
         (spec("gemini/gemini-2.5-pro"), {}),
+        (spec("org/claude-distill-qwen:novita", "router"), {"extra_headers": {"X-HF-Session-id": "t-1"}}),
     ],
 )  # fmt: skip
 def test_cache_hints_per_provider(model: ModelSpec, expected: dict[str, Any]) -> None:
@@ -180,27 +183,40 @@ def test_replay_keeps_only_thinking_signed_for_its_endpoint() -> None:
         thinking_reply("c2"),
         ToolMessage("x", tool_call_id="c2"),
     ]
-    for replayed in (model_view(history)[1], model_view(history)[4]):
+    for replayed in (replayable(history)[1], replayable(history)[4]):
         # reasoning_content would go to any endpoint; thinking_blocks only back to the one that signed them
         assert replayed.additional_kwargs == {"thinking_blocks": THINKING["thinking_blocks"]}
         assert replayed.content == [{"type": "text", "text": "reading"}]
-    stripped = model_view(history, keep_signed_thinking=False)[4]
-    assert stripped.additional_kwargs == {} and history[4].additional_kwargs == THINKING  # stored unchanged
+    history[4].id = "refused"
+    stripped = replayable(history, refused={"refused"})
+    assert (
+        stripped[4].additional_kwargs == {}
+        and stripped[1].additional_kwargs == replayable(history)[1].additional_kwargs
+    )
+    assert history[4].additional_kwargs == THINKING  # stored unchanged
 
 
-async def test_a_refused_thinking_signature_is_retried_once_without_thinking(sandbox: Sandbox) -> None:
-    refusal = Exception("messages.1.content.0: Invalid `signature` in `thinking` block")
-    result = ToolMessage("echo:x", tool_call_id="c1", name="echo")
-    history = [HumanMessage("go"), thinking_reply("c1"), result]
-    async with open_agent(sandbox.workdir / "db.sqlite", [refusal, "done"]) as agent:
-        outcome = await agent.run({"messages": history, **continue_turn()})
-    assert outcome.final_response == "done"
-    refused, retried = agent.model.calls
-    assert refused[2].additional_kwargs == {"thinking_blocks": THINKING["thinking_blocks"]}
-    assert retried[2].additional_kwargs == {} and retried[2].content == [{"type": "text", "text": "reading"}]
-    assert len(agent.model.calls) == 2
-    notices = [e["text"] for e in agent.events if e["type"] == "tool_log"]
-    assert any("thinking" in text for text in notices)
+def test_the_model_view_keeps_the_thinking_exports_show() -> None:
+    history = [HumanMessage("first"), thinking_reply("c1"), ToolMessage("x", tool_call_id="c1")]
+    assert model_view(history) == history  # replay rules apply to calls only (replayable), not exports
+
+
+async def test_after_a_refused_signature_the_refused_thinking_is_never_replayed(sandbox: Sandbox) -> None:
+    refusal = Exception("Invalid `signature` in `thinking` block")
+    first = [HumanMessage("go"), thinking_reply("c1"), ToolMessage("echo:x", tool_call_id="c1", name="echo")]
+    later = [
+        HumanMessage("next"),
+        thinking_reply("c2"),
+        ToolMessage("echo:x", tool_call_id="c2", name="echo"),
+    ]
+    async with open_agent(sandbox.workdir / "db.sqlite", [refusal, "done", "final"]) as agent:
+        await agent.run({"messages": first, **continue_turn()})
+        outcome = await agent.run({"messages": later, **continue_turn()})  # a reply signed after the refusal
+    assert outcome.final_response == "final" and len(agent.model.calls) == 3  # no second refusal
+    sent = agent.model.calls[2]
+    assert [m.tool_calls[0]["id"] for m in sent if isinstance(m, AIMessage) and m.tool_calls] == ["c1", "c2"]
+    assert sent[2].additional_kwargs == {}  # refused once: never sent again
+    assert sent[6].additional_kwargs == {"thinking_blocks": THINKING["thinking_blocks"]}  # its own signature
 
 
 async def test_a_second_refused_signature_fails_the_turn(sandbox: Sandbox) -> None:
@@ -232,3 +248,23 @@ async def test_signed_thinking_goes_back_to_its_endpoint_so_claude_keeps_thinkin
     assert within["messages"][1]["content"][0]["signature"] == "sig-1"
     assert assistant_blocks(after) == [["thinking", "tool_use"], ["thinking", "text"]]
     assert "reasoning_content" not in json.dumps(after)
+
+
+@pytest.mark.e2e
+def test_copying_services_leaves_the_chat_model_to_its_first_use(sandbox: Sandbox) -> None:
+    """The research sub-agent's copy of the services (copy, repr, ==) builds no chat model: litellm is
+    imported only when the copy's model is first used, and an injected model is kept as given."""
+    code = (
+        "import sys; from pathlib import Path; from ml_intern.services import build_services; "
+        "s = build_services(model='vllm/m', workdir=Path('.'), tool_names=['read'], stream=True, "
+        "environ={}, config={}); c = s.copy(tools=[], prompt='p'); repr(c); c == s; "
+        "print('litellm' in sys.modules); print(type(c.chat_model).__name__, c.context_window); "
+        "print(s.copy(chat_model='given').copy(prompt='q').chat_model)"
+    )
+    env = {
+        "PYTHONPATH": child_python_path(),
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "HOME": str(sandbox.home),
+    }
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert done.stdout.split() == ["False", "ChatLiteLLM", "None", "given"], done.stderr

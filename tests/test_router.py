@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from ml_intern.graph.context import RunContext
 from ml_intern.model.catalogue import CACHE_FILE, SUGGESTED, model_overview, model_report, router_catalogue
 from ml_intern.model.errors import explain_model_error
 from ml_intern.services import build_services
+from ml_intern.session.runner import turn_failure
 from tests.fakes.llm_server import error
 from tests.fakes.router_server import RouterServer, model, provider
 from tests.harness import Sandbox, child_python_path
@@ -111,6 +113,28 @@ async def test_router_refusals_become_the_originals_advice(
         await services.chat_model.ainvoke("hi")
     line, code = explain_model_error(caught.value, ROUTER_ID)
     assert words in line and code == 2 and "\n" not in line and TOKEN not in line
+
+
+async def test_a_provider_id_routed_for_want_of_its_key_names_the_hf_token_on_a_401(
+    router: RouterServer, sandbox: Sandbox
+) -> None:
+    router.replies.append(error(401, "Invalid credentials in Authorization header"))
+    model_id = "anthropic/claude-sonnet-4-5"  # no ANTHROPIC_API_KEY: through the router with the HF token
+    services = build_services(
+        model=model_id,
+        workdir=sandbox.workdir,
+        tool_names=["read"],
+        stream=False,
+        environ=router_env(router),
+        config={},
+    )
+    with pytest.raises(Exception) as caught:
+        await services.chat_model.ainvoke("hi")
+    line, code = explain_model_error(caught.value, model_id, services.model.kind)
+    assert services.model.kind == "router" and code == 2
+    assert "HF_TOKEN" in line and "hf auth login" in line and "ANTHROPIC_API_KEY" not in line
+    failed = turn_failure(caught.value, "t1", RunContext(model=model_id, services=services), None)
+    assert str(failed) == line  # a failed turn says the same: the run knows its calls went to the router
 
 
 # ---- catalogue ------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
@@ -44,6 +45,21 @@ def pending_calls(messages: list[AnyMessage]) -> list[dict[str, Any]]:
 NOT_EXECUTED = "Not executed: the turn was interrupted before this call ran. Re-run it if it is still needed."
 
 
+def model_view(messages: list[AnyMessage]) -> list[AnyMessage]:
+    """The transcript as the model must see it: every tool call answered before the next message."""
+    view: list[AnyMessage] = []
+    open_calls: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, ToolMessage):
+            open_calls = [call for call in open_calls if call["id"] != message.tool_call_id]
+        else:
+            view.extend(tool_result(call, NOT_EXECUTED, "error") for call in open_calls)
+            open_calls = list(message.tool_calls) if isinstance(message, AIMessage) else []
+        view.append(message)
+    view.extend(tool_result(call, NOT_EXECUTED, "error") for call in open_calls)
+    return view
+
+
 THINKING_KEYS = ("reasoning_content", "thinking_blocks", "reasoning_items")  # additional_kwargs holding them
 THINKING_BLOCKS = ("thinking", "redacted_thinking", "reasoning")  # content block types holding them
 # Replayed by langchain-litellm only to the endpoint that signed or issued them, after the same history; the
@@ -67,20 +83,13 @@ def without_thinking(message: AIMessage, keep_signed: bool = False) -> AIMessage
     return message.model_copy(update={"additional_kwargs": extra, "content": content})
 
 
-def model_view(messages: list[AnyMessage], keep_signed_thinking: bool = True) -> list[AnyMessage]:
-    """The transcript as the model must see it: every tool call answered before the next message, assistant
-    messages without the thinking a replay must not carry (`without_thinking`)."""
-    view: list[AnyMessage] = []
-    open_calls: list[dict[str, Any]] = []
-    for message in messages:
-        if isinstance(message, ToolMessage):
-            open_calls = [call for call in open_calls if call["id"] != message.tool_call_id]
-        else:
-            view.extend(tool_result(call, NOT_EXECUTED, "error") for call in open_calls)
-            open_calls = list(message.tool_calls) if isinstance(message, AIMessage) else []
-        view.append(message)
-    view.extend(tool_result(call, NOT_EXECUTED, "error") for call in open_calls)
-    return [without_thinking(m, keep_signed_thinking) if isinstance(m, AIMessage) else m for m in view]
+def replayable(messages: list[AnyMessage], refused: Container[str | None] = ()) -> list[AnyMessage]:
+    """`messages` as a call may replay them: assistant messages without their thinking, except the signed
+    blocks, which go back to the endpoint that signed them unless it refused them (ids in `refused`)."""
+    return [
+        without_thinking(m, keep_signed=m.id not in refused) if isinstance(m, AIMessage) else m
+        for m in messages
+    ]
 
 
 def with_unique_call_ids(reply: AIMessage, messages: list[AnyMessage]) -> AIMessage:

@@ -30,7 +30,7 @@ def cache_style(spec: ModelSpec) -> Literal["anthropic", "openai"] | None:
     if spec.kind == "local":
         return None
     name = served_name(spec).lower()
-    if name.startswith("anthropic/") or "claude" in name:
+    if name.startswith("anthropic/"):  # Anthropic's own models (a router `org/claude-…` id is not one)
         return "anthropic"
     if name.startswith("openai/"):
         return "openai"

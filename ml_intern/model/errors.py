@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ml_intern.model.ids import LOCAL_SERVERS, credential_variable
-from ml_intern.model.router import LITELLM_PROVIDERS, split_suffix
+from ml_intern.model.router import is_router_only, split_suffix
 from ml_intern.secrets import redact
 
 __all__ = ["explain_model_error"]
@@ -29,16 +29,22 @@ PRO = "https://huggingface.co/subscribe/pro"
 NO_PROVIDER = ("not supported by provider", "no provider supports", "not supported by any provider")
 
 
-def _maybe_router(model_id: str) -> bool:
-    """Whether `model_id` may go through the HF router (a provider id does when only HF_TOKEN is set)."""
-    return model_id.partition("/")[0] not in LOCAL_SERVERS
+def _routed(model_id: str, kind: str | None) -> bool | None:
+    """Whether the call went through the HF router: known from the resolved spec's `kind`; without it a guess
+    from the id (True: surely, None: perhaps, as a provider id does when only HF_TOKEN is set; False: no)."""
+    if kind is not None:
+        return kind == "router"
+    prefix = model_id.partition("/")[0]
+    if prefix in LOCAL_SERVERS:
+        return False
+    return True if prefix == "huggingface" or is_router_only(model_id) else None
 
 
-def router_error(exc: BaseException, model_id: str) -> tuple[str, int] | None:
-    """The original's friendlier lines for the Hugging Face router's refusals; None for other errors."""
+def router_error(exc: BaseException, model_id: str, certain: bool = True) -> tuple[str, int] | None:
+    """The original's friendlier lines for the Hugging Face router's refusals; None for other errors.
+    Not `certain` that the call was routed: only the router's own wording is recognised."""
     name, status, detail = type(exc).__name__, getattr(exc, "status_code", None), _first_line(exc)
-    text, pinned = str(exc).lower(), split_suffix(model_id)
-    certain = pinned[1] is not None or model_id.partition("/")[0] not in LITELLM_PROVIDERS
+    text, pinned = str(exc).lower(), split_suffix(model_id.removeprefix("huggingface/"))
     if any(words in text for words in NO_PROVIDER):
         hint = f"drop the ':{pinned[1]}' suffix ({pinned[0]})" if pinned[1] else "try another model"
         return f"no provider serves {model_id} as asked: {hint} to let the router pick one ({detail})", 2
@@ -64,16 +70,18 @@ def router_error(exc: BaseException, model_id: str) -> tuple[str, int] | None:
     return None
 
 
-def explain_model_error(exc: BaseException, model_id: str) -> tuple[str, int]:
-    """The line to print for an exception raised while calling the model, and the exit code."""
+def explain_model_error(exc: BaseException, model_id: str, kind: str | None = None) -> tuple[str, int]:
+    """The line to print for an exception raised while calling the model, and the exit code. `kind` is the
+    resolved ModelSpec's (router: the HF token is what to fix); None: guessed from the id."""
     name = type(exc).__name__
     status = getattr(exc, "status_code", None)
     detail = _first_line(exc)
     if name in ANSWERS:
         return f"{exc}{ANSWERS[name][0]}", ANSWERS[name][1]
-    routed = router_error(exc, model_id) if _maybe_router(model_id) else None
-    if routed is not None:
-        return routed
+    routed = _routed(model_id, kind)
+    answer = router_error(exc, model_id, bool(routed)) if routed is not False else None
+    if answer is not None:
+        return answer
     if name == "AuthenticationError" or status == 401:
         key = credential_variable(model_id)
         return (

@@ -62,8 +62,9 @@ class ModelSpec:
 
 
 def canonical_id(model_id: str) -> str:
-    """The id as stored with a thread: surrounding spaces and a leading `huggingface/` dropped."""
-    return model_id.strip().removeprefix("huggingface/")
+    """The id as stored with a thread: surrounding spaces dropped. A leading `huggingface/` stays (it pins
+    the router: a resumed thread keeps its route); resolve_model drops it from what the router is sent."""
+    return model_id.strip()
 
 
 def pick_model(cli_model: str | None, config_model: str | None, environ: Mapping[str, str]) -> str:
@@ -88,13 +89,13 @@ def resolve_model(model_id: str, environ: Mapping[str, str], config: Any = None)
         raise ModelError("the openai-compat/ prefix is reserved: use vllm/, ollama/, lm_studio/ or llamacpp/")
     if prefix in LOCAL_SERVERS and name:
         return _local_spec(text, prefix, name, environ)
-    router_id = canonical_id(text)
+    explicit = text.startswith("huggingface/")
+    router_id = text.removeprefix("huggingface/")
     org, sep, name = router_id.partition("/")
     if not sep or not name or not org:
         raise ModelError(
             f"model id '{model_id}' needs a provider prefix, e.g. openai/{name or org} or vllm/{name or org}"
         )
-    explicit = text.startswith("huggingface/")
     if explicit or goes_through_router(router_id, environ):
         return _router_spec(router_id, environ, getattr(config, "bill_to", None), explicit)
     if not has_provider_key(org, environ):
@@ -102,14 +103,21 @@ def resolve_model(model_id: str, environ: Mapping[str, str], config: Any = None)
     return ModelSpec(model_id=router_id, litellm_model=router_id)
 
 
-def _local_spec(model_id: str, prefix: str, name: str, environ: Mapping[str, str]) -> ModelSpec:
+def local_base(prefix: str, environ: Mapping[str, str]) -> str:
+    """The OpenAI-compatible base URL (ending in /v1) of local prefix `prefix`'s server: its *_BASE_URL,
+    else LOCAL_LLM_BASE_URL, else the server's usual localhost port (what calls and autodetection use)."""
     stem, port = LOCAL_SERVERS[prefix]
     base = environ.get(f"{stem}_BASE_URL") or environ.get("LOCAL_LLM_BASE_URL") or f"http://localhost:{port}"
     base = base.rstrip("/")
-    if not base.endswith("/v1"):
-        base += "/v1"
+    return base if base.endswith("/v1") else base + "/v1"
+
+
+def _local_spec(model_id: str, prefix: str, name: str, environ: Mapping[str, str]) -> ModelSpec:
+    stem = LOCAL_SERVERS[prefix][0]
     key = environ.get(f"{stem}_API_KEY") or environ.get("LOCAL_LLM_API_KEY") or "sk-local"
-    return ModelSpec(model_id, f"openai/{name}", api_base=base, api_key=key, kind="local")
+    return ModelSpec(
+        model_id, f"openai/{name}", api_base=local_base(prefix, environ), api_key=key, kind="local"
+    )
 
 
 def _router_spec(model_id: str, environ: Mapping[str, str], bill_to: str | None, explicit: bool) -> ModelSpec:

@@ -62,6 +62,13 @@ PROVIDER_KEYS = {
     "sambanova": ("SAMBANOVA_API_KEY",),
 }
 
+# the router's inference providers (huggingface_hub's PROVIDER_T, a test keeps it a superset, and others the
+# router lists): after a litellm provider's id (`openai/gpt-oss-120b:groq`) only these and the policies make a
+# router suffix, so `ollama_chat/llama3:latest` or `openai/ft:gpt-4o-mini:org::id` stay with litellm.
+_ROUTER_NAMES = """baseten black-forest-labs cerebras clarifai cohere deepinfra fal-ai featherless-ai
+    fireworks-ai groq hf-inference hyperbolic nebius novita nscale openai ovhcloud publicai replicate
+    sambanova scaleway together wavespeed zai-org"""
+ROUTER_PROVIDERS = frozenset(_ROUTER_NAMES.split())
 _SUFFIX = re.compile(r":([A-Za-z][\w.-]*)$")  # `:fastest`, `:novita`; never bedrock's `...-v1:0`
 
 
@@ -71,9 +78,17 @@ def router_base(environ: Mapping[str, str]) -> str:
 
 
 def split_suffix(model_id: str) -> tuple[str, str | None]:
-    """`org/model:provider` as (`org/model`, `provider`); no suffix: (`model_id`, None)."""
+    """`org/model:provider` as (`org/model`, `provider`); no suffix: (`model_id`, None). After a litellm
+    provider prefix only a policy or a router provider, as the id's one `:`, is a suffix."""
     found = _SUFFIX.search(model_id)
-    return (model_id[: found.start()], found.group(1)) if found else (model_id, None)
+    if found is None:
+        return model_id, None
+    suffix = found.group(1)
+    if model_id.partition("/")[0] in LITELLM_PROVIDERS and (
+        model_id.count(":") != 1 or (suffix not in POLICY_SUFFIXES and suffix not in ROUTER_PROVIDERS)
+    ):
+        return model_id, None
+    return model_id[: found.start()], suffix
 
 
 def has_provider_key(prefix: str, environ: Mapping[str, str]) -> bool:

@@ -13,7 +13,7 @@ from ml_intern.graph.accounting import call_usage, open_turn, price
 from ml_intern.graph.budget import budget_limits, budget_stop, next_prompt_tokens
 from ml_intern.graph.context import RunContext
 from ml_intern.graph.events import emit
-from ml_intern.graph.messages import model_view, with_unique_call_ids
+from ml_intern.graph.messages import model_view, replayable, with_unique_call_ids
 from ml_intern.graph.state import AgentState
 from ml_intern.model.bounded import bounded_call
 from ml_intern.model.caching import bound_tools, cached_request
@@ -80,9 +80,16 @@ def bad_signature(exc: BaseException) -> bool:
     return "signature" in text and "thinking" in text
 
 
+def model_prompt(state: AgentState, services: Any) -> list:
+    """The system prompt and the transcript as this call replays it (graph/messages.replayable)."""
+    view = replayable(model_view(state["messages"]), services.refused_thinking)
+    return [SystemMessage(content=services.prompt), *view]
+
+
 async def ask_model(state: AgentState, ctx: RunContext, services: Any, prompt: list) -> AIMessage:
     """The model's reply to `prompt`, with cache hints and reasoning effort (a refused level heals), retried
-    on transient faults; a refused thinking signature is retried once with all earlier thinking dropped."""
+    on transient faults. A refused thinking signature is retried once without the signed thinking of every
+    message so far, which later calls of these services no longer replay either."""
     policy, thread = RetryPolicy.from_config(services.config), thread_id()
 
     async def attempt(messages: list) -> AIMessage:
@@ -98,10 +105,12 @@ async def ask_model(state: AgentState, ctx: RunContext, services: Any, prompt: l
     try:
         return await attempt(prompt)
     except Exception as exc:
-        if not bad_signature(exc):
+        signed = {m.id for m in state["messages"] if isinstance(m, AIMessage)} - services.refused_thinking
+        if not bad_signature(exc) or not signed:  # none left to drop: the retry would be refused again
             raise
+    services.refused_thinking |= signed
     emit(events.notice("model", "the provider refused a replayed thinking block: retrying without thinking"))
-    return await attempt([prompt[0], *model_view(state["messages"], keep_signed_thinking=False)])
+    return await attempt(model_prompt(state, services))
 
 
 async def call_model(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -113,7 +122,7 @@ async def call_model(state: AgentState, runtime: Runtime[RunContext]) -> dict[st
     services = await services_for(ctx)
     await services.start()  # MCP servers, once per run; a no-op afterwards
     turn = open_turn(state)
-    prompt = [SystemMessage(content=services.prompt), *model_view(state["messages"])]
+    prompt = model_prompt(state, services)
     stop = over_budget(state, turn, prompt, ctx, services)
     if stop:
         emit(events.error(stop))

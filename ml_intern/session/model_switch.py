@@ -18,11 +18,13 @@ from ml_intern.services import build_services, services_for
 
 MODEL_CHECK_PROMPT = "Reply with the single word OK."
 MODEL_CHECK_TIMEOUT_S = 60.0
+CHECK_THINKING_TOKENS = 2048  # the check's answer with reasoning effort on
 
 
 def rebuild_context(ctx: RunContext, model_id: str, environ: Mapping[str, str]) -> RunContext:
     """The same run settings with services built for `model_id` (the model is not called); a missing key or
-    HF token is a UserError (one line). The id is kept as typed, a leading `huggingface/` dropped."""
+    HF token is a UserError (one line). The id is kept as typed (spaces dropped): a leading `huggingface/`
+    stays with the thread, so the thread keeps going through the router."""
     from ml_intern.model.credentials import needs_hf_token
     from ml_intern.model.ids import canonical_id, resolve_model
 
@@ -51,8 +53,10 @@ async def check_model(ctx: RunContext) -> str | None:
         prompt = [HumanMessage(content=MODEL_CHECK_PROMPT)]
 
         async def ping(effort: dict[str, Any]) -> Any:
-            limit = {} if effort else {"max_tokens": 16}  # thinking needs room: litellm sizes it then
-            call = services.chat_model.ainvoke(prompt, **effort, **limit)
+            # a bound on the answer, with room to think (a reasoning model might think till the timeout);
+            # Claude's effort kwargs carry their own (above litellm's thinking budget)
+            limit = {"max_tokens": CHECK_THINKING_TOKENS if effort else 16}
+            call = services.chat_model.ainvoke(prompt, **{**limit, **effort})
             return await asyncio.wait_for(call, MODEL_CHECK_TIMEOUT_S)
 
         asked, cache = ctx.reasoning_effort, services.effort_cache
@@ -62,7 +66,8 @@ async def check_model(ctx: RunContext) -> str | None:
     except TimeoutError:
         raise UserError(f"{ctx.model} did not answer within {MODEL_CHECK_TIMEOUT_S:.0f}s") from None
     except Exception as exc:
-        message, code = explain_model_error(exc, ctx.model)
+        kind = ctx.services.model.kind if ctx.services is not None else None  # the router: HF token advice
+        message, code = explain_model_error(exc, ctx.model, kind)
         raise UserError(message, code) from None
     if asked is not None and services.model.kind != "local":
         cache[asked] = level

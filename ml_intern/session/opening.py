@@ -1,7 +1,7 @@
 """The session opened in the background (after the cheap decisions of session/planning.py), while the chat
-already shows its prompt; and `/resume`'s switch to another stored thread. The heavy modules (langgraph, the
-tools, then litellm) load in one daemon thread, one after the other: concurrent imports of the same packages
-could deadlock, and a user who quits at once must not wait for an import to finish."""
+already shows its prompt. The heavy modules (langgraph, the tools, then litellm) load in one daemon thread,
+one after the other: concurrent imports of the same packages could deadlock, and a user who quits at once must
+not wait for an import to finish (nor for `prepare`: only the database connection is never cut short)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,8 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ml_intern.session.planning import run_in_thread
-
 if TYPE_CHECKING:
     from ml_intern.session.session import Session
-    from ml_intern.session.threads import ThreadInfo
 
 SESSION_MODULES = (  # what opening a session and building its services import (langgraph, tools)
     "ml_intern.session.session",
@@ -59,7 +56,7 @@ class SessionOpening:
         self.stack = AsyncExitStack()
         self.task: asyncio.Task[Session] | None = None
         self.imports: list[Future[None]] = []  # the session's modules, then litellm's
-        self.opening_database = False  # past the imports: the database is being opened (never cut short)
+        self.opening_database = False  # the database connection is being made (never cut short)
 
     async def __aenter__(self) -> SessionOpening:
         return self
@@ -96,6 +93,11 @@ class SessionOpening:
         assert self.task is not None, "start() first"
         return await asyncio.shield(self.task)  # a cancelled waiter must not cancel the opening
 
+    @property
+    def models_loaded(self) -> bool:
+        """The background imports (litellm's last) are done."""
+        return all(stage.done() for stage in self.imports)
+
     async def model_loaded(self) -> None:
         """Wait (without blocking the event loop) until the background imports are done."""
         for stage in self.imports:
@@ -105,21 +107,15 @@ class SessionOpening:
         await asyncio.wrap_future(self.imports[0])
         from ml_intern.session.session import open_session
 
-        self.opening_database = True
-        session = await self.stack.enter_async_context(open_session(self.database))
+        self.opening_database = True  # only the connection: `prepare` (a login prompt, say) may be cut short
+        try:
+            session = await self.stack.enter_async_context(open_session(self.database))
+        finally:
+            self.opening_database = False
         if self.prepare is not None:
-            await self.prepare(session)
+            try:
+                await self.prepare(session)
+            except BaseException:  # cancelled (the user left) or failed: what it began is let go
+                await session.close()
+                raise
         return session
-
-
-async def switch_thread(session: Session, prefix: str) -> ThreadInfo:
-    """`/resume`: go on with the stored thread `prefix` names, with its own model (not called yet)."""
-    from ml_intern.session.model_switch import rebuild_context
-
-    assert session.ctx is not None, "begin() first"
-    row = await session.threads.find(prefix)
-    ctx = session.ctx
-    if row.model and row.model != ctx.model:
-        ctx = await run_in_thread(rebuild_context, ctx, row.model, session.environ)
-    await session.begin(ctx, row.thread_id)
-    return row

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-UNLIMITED_ITERATIONS = 10_000  # what -1 ("unlimited") means for --max-iterations, as in the original
 
 
 @dataclass(frozen=True)
@@ -37,30 +33,3 @@ class RunOptions:
         litellm's streaming path costs ~15 ms a call, but only a stream lets a silent server be noticed in
         `stream_idle_timeout` seconds rather than `request_timeout` (ten minutes, per retry)."""
         return not self.no_stream
-
-
-def run_options(given: dict[str, Any]) -> RunOptions:
-    """One RunOptions from a command's parameters: choices as their values, `--tools` split, the parameters
-    that are no run option (`-c`, `--debug`) left out."""
-    given = {name: value for name, value in given.items() if name in RunOptions.__dataclass_fields__}
-    given["output_format"] = given["output_format"].value
-    given["approval"] = given["approval"].value if given["approval"] else None
-    return RunOptions(**{**given, "tools": tool_names(given["tools"])})
-
-
-def tool_names(value: str | None) -> tuple[str, ...] | None:
-    """`--tools a, b` as names; None when not given."""
-    return tuple(name.strip() for name in value.split(",") if name.strip()) if value else None
-
-
-async def latest_thread_here(session: Any, found: list[str]) -> None:
-    """`ml-intern -c`: add to `found` the id of the most recently updated thread whose working directory is
-    the current one (a UserError when there is none)."""
-    from ml_intern.errors import UserError
-
-    here = str(Path.cwd().resolve())
-    for info in await session.threads.list(limit=10_000):
-        if info.workdir and str(Path(info.workdir).resolve()) == here:
-            found.append(info.thread_id)
-            return
-    raise UserError(f'no thread was started in {here} yet: run ml-intern "PROMPT" (or ml-intern threads)')

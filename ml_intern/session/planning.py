@@ -39,20 +39,19 @@ async def plan_start(
 ) -> StartPlan:
     """Read the config (its warnings become notices), pick the model (`login` asks for a missing HF token)."""
     from ml_intern.model.credentials import needs_hf_token
-    from ml_intern.model.ids import resolve_model
-    from ml_intern.session.start import choose_model, read_config
+    from ml_intern.session.start import checked_model, choose_model, read_config
 
     config, warnings = read_config(Path.cwd(), environ)
     for warning in warnings:
         on_event(events.notice("config", warning))
-    picked: list[str] = []  # e.g. the local server found when no model is configured
-    model_id = choose_model(options, config, stored.model if stored else None, environ, picked)
-    for line in picked:
+    if stored is None:  # a missing provider key: one line, before any thread
+        model_id, picked = checked_model(options, config, environ, login=login is not None)
+    else:  # the thread's own model, checked when its services are built
+        model_id, picked = choose_model(options, config, stored.model, environ)
+    for line in picked:  # e.g. the local server found when no model is configured
         on_event(events.notice("model", line))
     if login is not None and needs_hf_token(model_id, environ):
         await login(model_id)
-    elif stored is None:
-        resolve_model(model_id, environ, config)  # a missing provider key: one line, before any thread
     return StartPlan(config, model_id, stored.thread_id if stored else None)
 
 

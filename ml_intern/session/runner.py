@@ -131,10 +131,11 @@ async def unfinished_input(app: Any, thread_id: str) -> Any:
     return continue_turn()
 
 
-def turn_failure(exc: Exception, thread_id: str, model_id: str, database: Path | None) -> TurnFailed:
-    """A turn that raised `exc`, as one line and an exit code."""
+def turn_failure(exc: Exception, thread_id: str, ctx: RunContext, database: Path | None) -> TurnFailed:
+    """A turn of `ctx`'s model that raised `exc`, as one line and an exit code."""
     if isinstance(exc, sqlite3.Error) or getattr(exc, "errno", None) in DISK_ERRORS:  # not the model
         where = f"cannot save thread {thread_id} in {database}"
         return TurnFailed(f"{where}: {exc}; check disk space and ML_INTERN_HOME", EXIT_FAILURE, False)
-    message, code = explain_model_error(exc, model_id)
+    kind = ctx.services.model.kind if ctx.services is not None else None  # the router's lines for its calls
+    message, code = explain_model_error(exc, ctx.model, kind)
     return TurnFailed(message, code, True)

@@ -20,7 +20,7 @@ from ml_intern.session import pending, runner
 from ml_intern.session.checkpointer import open_checkpointer, when_unlocked
 from ml_intern.session.compaction import Compaction, compact_thread
 from ml_intern.session.locks import ThreadLocks
-from ml_intern.session.model_switch import context_for_model
+from ml_intern.session.model_switch import context_for_model, rebuild_context
 from ml_intern.session.options import RunOptions
 from ml_intern.session.planning import Login, plan_start, run_in_thread
 from ml_intern.session.planning import StartPlan as Plan
@@ -56,13 +56,10 @@ class Session:
     def __post_init__(self) -> None:
         self.locks = ThreadLocks(self.database.parent if self.database is not None else None)
 
-    # ---- opening a thread --------------------------------------------------------------------------------
-
     async def start(
         self, options: RunOptions, interactive: bool, login: Login | None = None, plan: Plan | None = None
     ) -> None:
-        """Begin what `plan` decided (made here when not given: the thread `options` names, the config, the
-        model, `login` asked for a missing HF token); the services are built off the event loop."""
+        """Begin what `plan` decided (else decided here; `login` asks for a missing HF token) off the loop."""
         if plan is None:
             stored = await self.threads.find(options.thread or None) if options.thread is not None else None
             plan = await plan_start(options, self.environ, self.on_event, login, stored)
@@ -71,8 +68,7 @@ class Session:
         await self.begin(ctx, plan.thread_id, plan.new_id)
 
     async def begin(self, ctx: RunContext, thread_id: str | None = None, new_id: str | None = None) -> None:
-        """Work with `ctx` on the stored thread `thread_id`, or a new one (`new_id`, else a fresh id);
-        ThreadBusy when another process works on it."""
+        """Work with `ctx` on the stored thread `thread_id` or a new one (`new_id` or fresh); ThreadBusy."""
         self.locks.take(chosen := thread_id or new_id or new_thread_id())
         self.ctx, self.thread_id = ctx, chosen
         if self.snapshots is not None and ctx.services is not None:
@@ -93,6 +89,20 @@ class Session:
         self.on_event(events.new_complete(self.thread_id, previous, turns))
         return self.thread_id
 
+    async def resume_thread(self, prefix: str) -> ThreadInfo:
+        """`/resume`: go on with the stored thread `prefix` names, with its own model (not called yet)."""
+        old, row = self.ctx, await self.threads.find(prefix)
+        assert old is not None, "begin() first"
+        switch = bool(row.model) and row.model != old.model
+        ctx = await run_in_thread(rebuild_context, old, row.model, self.environ) if switch else old
+        try:
+            await self.begin(ctx, row.thread_id)
+        finally:  # the services left unused are closed: the old ones once switched, the new ones on failure
+            unused = old if self.ctx is ctx else ctx
+            if ctx is not old and unused.services is not None:
+                await unused.services.aclose()
+        return row
+
     async def close(self) -> None:
         """Stop the run's services (MCP servers), free the thread; say `shutdown` when a thread was begun."""
         self.locks.release()
@@ -101,8 +111,6 @@ class Session:
         if self.ctx.services is not None:
             await self.ctx.services.aclose()
         self.on_event(events.shutdown())
-
-    # ---- turns -------------------------------------------------------------------------------------------
 
     async def send(self, prompt: str) -> TurnOutcome:
         """A user message: an unanswered approval is settled as abandoned, then the turn runs."""
@@ -147,15 +155,13 @@ class Session:
         except UserError:
             raise
         except Exception as exc:
-            failed = runner.turn_failure(exc, self.thread_id, self.ctx.model, self.database)
+            failed = runner.turn_failure(exc, self.thread_id, self.ctx, self.database)
             self.on_event(events.error(str(failed)))
             raise failed from None
         if done.approval:
             self.on_event(events.approval_required(done.approval.get("tool_calls") or []))
         self.on_event(done.completed(self.thread_id))
         return done
-
-    # ---- settling calls left unanswered ------------------------------------------------------------------
 
     async def pending_approval(self, thread_id: str | None = None) -> dict[str, Any] | None:
         """The approval request the thread waits on (the interrupt payload), if any."""
@@ -188,8 +194,6 @@ class Session:
         self.on_event(events.interrupted(self.thread_id, stopped))
         return stopped
 
-    # ---- the thread and its settings ---------------------------------------------------------------------
-
     async def undo(self, thread_id: str | None = None, n: int = 1) -> UndoReport:
         """Rewind the last `n` user turns and the files they changed."""
         thread_id = thread_id or self.thread_id
@@ -220,12 +224,10 @@ class Session:
             return None
         return await upload_thread_trace(self, self.thread_id, self.ctx.services.config, self.environ)
 
-    async def find_thread(self, prefix: str | None) -> ThreadInfo:
-        """The thread whose id starts with `prefix` (None: the most recent)."""
+    async def find_thread(self, prefix: str | None) -> ThreadInfo:  # None: the most recent
         return await self.threads.find(prefix)
 
-    async def list_threads(self, limit: int = 50) -> list[ThreadInfo]:
-        """Most recently updated first."""
+    async def list_threads(self, limit: int = 50) -> list[ThreadInfo]:  # most recently updated first
         return await self.threads.list(limit)
 
     async def messages(self, thread_id: str | None = None) -> list[Any]:

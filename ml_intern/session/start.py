@@ -52,49 +52,46 @@ def read_config(workdir: Path, environ: MutableMapping[str, str]) -> tuple[Agent
 
 
 def choose_model(
-    options: RunOptions,
-    config: AgentConfig,
-    thread_model: str | None,
-    environ: MutableMapping[str, str],
-    notices: list[str] | None = None,
-) -> str:
+    options: RunOptions, config: AgentConfig, thread_model: str | None, environ: MutableMapping[str, str]
+) -> tuple[str, list[str]]:
     """`--model`, else the thread's model, else config and credentials (a saved HF token counts), else a
-    local server that answers on its usual port (said in a line added to `notices`)."""
+    local server that answers on its usual port; and the notices to show (the local server picked)."""
     from ml_intern.model.credentials import adopt_saved_hf_token
     from ml_intern.model.ids import ModelError, pick_model
 
     adopt_saved_hf_token(environ)
     try:
-        return pick_model(options.model or thread_model, config.model_name, environ)
+        return pick_model(options.model or thread_model, config.model_name, environ), []
     except ModelError:
         from ml_intern.model.detect import detect_local_model
 
         found = detect_local_model(environ)
         if found is None:
             raise
-    if notices is not None:
-        notices.append(found[1])
-    return found[0]
+    return found[0], [found[1]]
 
 
-def preflight_model(
-    options: RunOptions, environ: MutableMapping[str, str], interactive: bool
-) -> tuple[RunOptions, list[str]]:
-    """Before any database or thread exists: the model a new thread would use, checked for its key or
-    token (a ModelError, one line); `options` with that model set, and the notices to show.
-
-    A thread being resumed (`options.thread` set) keeps its own model: nothing is checked here. In a chat, a
-    missing HF token is left to the login prompt."""
+def checked_model(
+    options: RunOptions, config: AgentConfig, environ: MutableMapping[str, str], login: bool = False
+) -> tuple[str, list[str]]:
+    """A new thread's model (choose_model) and its notices, checked for its key or token before any
+    database or thread exists (a ModelError, one line); with `login`, a missing HF token is left to it."""
     from ml_intern.model.credentials import needs_hf_token
     from ml_intern.model.ids import resolve_model
 
+    model_id, notices = choose_model(options, config, None, environ)
+    if not (login and needs_hf_token(model_id, environ)):
+        resolve_model(model_id, environ, config)
+    return model_id, notices
+
+
+def preflight_model(options: RunOptions, environ: MutableMapping[str, str]) -> tuple[RunOptions, list[str]]:
+    """Headless, before the database is opened: `options` with the checked model (checked_model) set, and
+    the notices to show. A thread being resumed (`options.thread` set) keeps its own model: nothing here."""
     if options.thread is not None:
         return options, []
     config = read_config(Path.cwd(), environ)[0]  # its warnings are the session's to show, once
-    notices: list[str] = []
-    model_id = choose_model(options, config, None, environ, notices)
-    if not (interactive and needs_hf_token(model_id, environ)):
-        resolve_model(model_id, environ, config)
+    model_id, notices = checked_model(options, config, environ)
     return dataclasses.replace(options, model=model_id), notices
 
 

@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ml_intern.errors import UserError
@@ -136,6 +137,16 @@ class ThreadStore:
             f"SELECT {COLUMNS} FROM ml_intern_threads ORDER BY updated_at DESC LIMIT ?", (limit,)
         ) as cursor:
             return [thread_info(row) for row in await cursor.fetchall()]
+
+    async def latest_in(self, workdir: Path) -> ThreadInfo | None:
+        """The most recently updated thread started in `workdir` (as given or resolved), or None."""
+        async with self.conn.execute(
+            f"SELECT {COLUMNS} FROM ml_intern_threads WHERE workdir IN (?, ?)"
+            " ORDER BY updated_at DESC LIMIT 1",
+            (str(workdir), str(workdir.resolve())),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return thread_info(row) if row else None
 
     async def find(self, prefix: str | None) -> ThreadInfo:
         """The thread whose id starts with `prefix` (the most recent one when `prefix` is None)."""

@@ -44,10 +44,19 @@ def file_details(args: dict[str, Any]) -> list[RenderableType]:
     return [path, dim(f"  {label}:"), preview(str(args.get(key) or ""))]
 
 
+def our_args(name: str, args: dict[str, Any]) -> dict[str, Any]:
+    """`args` under our names: the original's aliases the model may have used (`flavor`) renamed, as the tool
+    itself reads them."""
+    from ml_intern.tools.checked import renamed
+    from ml_intern.tools.registry import tool_facts
+
+    return renamed(args, tool_facts(name))
+
+
 def call_details(call: dict[str, Any]) -> list[RenderableType]:
     """What matters about a call before approving it: the command, script or content."""
-    args = call.get("args") or {}
-    name = call.get("name")
+    name = str(call.get("name"))
+    args = our_args(name, call.get("args") or {})
     if name == "bash":
         return [dim("  command:"), preview(str(args.get("command", "")), "    $ ")]
     if name == "hf_jobs":

@@ -4,6 +4,7 @@ user types), then read a line, run a slash command or a turn, ask about calls ne
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 NO_TERMINAL = 'the chat needs a terminal: give the task as an argument (or "-" to read stdin) to run headless'
 LEAVE = ("exit", "quit", ":q", "/quit", "/exit")  # lines that leave the chat (bare words as the original)
+log = logging.getLogger(__name__)
 
 
 def require_terminal() -> None:
@@ -64,7 +66,7 @@ class Chat:
         self.view = ChatView(console)  # the session's event consumer
         self.foreground = Foreground()
         self.questions = ApprovalQuestions(console, self.foreground)
-        self.commands = SlashCommands(console, self.foreground, self.questions, self._follow)
+        self.commands = SlashCommands(console, self.foreground, self.questions, self._follow, opening)
         self.early: list[dict[str, Any]] = []  # events of the opening, shown once it is done
         self.lines: Any = None  # prompt_toolkit session for messages, with history
 
@@ -78,6 +80,7 @@ class Chat:
         loop.add_signal_handler(signal.SIGINT, self.foreground.on_sigint)
         try:
             await self._open()
+            log.info("chat prompt shown; litellm loaded: %s", "litellm" in sys.modules)  # start-up's cost
             while True:
                 await self._handle(await self._read())
         except ChatExit as done:
@@ -185,6 +188,10 @@ class Chat:
         await self.opening.model_loaded()  # litellm, loading since start-up: waited for off the event loop
         return await session.send(line)
 
+    async def _answer(self, session: Session, decisions: dict[str, Any]) -> TurnOutcome:
+        await self.opening.model_loaded()  # a resumed thread's approval may be answered before litellm loaded
+        return await session.answer(decisions)
+
     async def _follow(self, approval: dict[str, Any] | None) -> None:
         """Ask about pending calls and resume the turn, until it ends or no one answers."""
         assert self.session is not None
@@ -192,7 +199,7 @@ class Chat:
             decisions = await self.questions.decide(approval)
             if decisions is None:
                 return
-            outcome = await self._turn(self.session.answer(decisions))
+            outcome = await self._turn(self._answer(self.session, decisions))
             approval = outcome.approval if outcome else None
 
     async def _turn(self, work: Any) -> TurnOutcome | None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from ml_intern.session.options import UNLIMITED_ITERATIONS
+from ml_intern.session.options import RunOptions
 
 OutputFormat = StrEnum("OutputFormat", {"text": "text", "json": "json", "stream_json": "stream-json"})
 Approval = StrEnum("Approval", {"ask": "ask", "auto": "auto", "deny": "deny"})
@@ -28,6 +28,8 @@ ModelOpt = Annotated[
 
 def iterations(value: int | None) -> int | None:
     """`--max-iterations N`: a negative N means unlimited (as the original's -1), 0 is refused."""
+    from ml_intern.configs.schema import UNLIMITED_ITERATIONS  # pydantic: not before it is needed
+
     if value is not None and value < 0:
         return UNLIMITED_ITERATIONS
     if value == 0:
@@ -66,10 +68,21 @@ VerboseOpt = Annotated[
     bool,
     typer.Option("--verbose", "-v", help="Show library logs on stderr (they always go to the log file)."),
 ]
+
+
+def enable_debug(value: bool) -> bool:
+    """`--debug`: set ML_INTERN_DEBUG (DEBUG level logs, tracebacks for internal errors) for this process."""
+    if value:
+        os.environ["ML_INTERN_DEBUG"] = "1"
+    return value
+
+
 DebugOpt = Annotated[
     bool,
     typer.Option(
-        "--debug", help="Library logs on stderr at DEBUG level, and tracebacks for internal errors."
+        "--debug",
+        callback=enable_debug,
+        help="Library logs on stderr at DEBUG level, and tracebacks for internal errors.",
     ),
 ]
 ContinueHereOpt = Annotated[
@@ -100,11 +113,18 @@ ThreadArg = Annotated[
 ]
 
 
-def stderr_logs(verbose: bool, debug: bool) -> bool:
-    """Whether library logs go to stderr too; `--debug` sets ML_INTERN_DEBUG too (DEBUG level, tracebacks)."""
-    if debug:
-        os.environ["ML_INTERN_DEBUG"] = "1"
-    return verbose or debug
+def run_options(given: dict[str, Any]) -> RunOptions:
+    """One RunOptions from a command's parameters: choices as their values, `--tools` split, the parameters
+    that are no run option (`-c`, `--debug`) left out."""
+    given = {name: value for name, value in given.items() if name in RunOptions.__dataclass_fields__}
+    given["output_format"] = given["output_format"].value
+    given["approval"] = given["approval"].value if given["approval"] else None
+    return RunOptions(**{**given, "tools": tool_names(given["tools"])})
+
+
+def tool_names(value: str | None) -> tuple[str, ...] | None:
+    """`--tools a, b` as names; None when not given."""
+    return tuple(name.strip() for name in value.split(",") if name.strip()) if value else None
 
 
 class PromptFirstGroup(TyperGroup):

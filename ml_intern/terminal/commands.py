@@ -21,18 +21,29 @@ from ml_intern.terminal.text import dim, inert, red
 from ml_intern.terminal.thread_commands import Follow, ThreadCommands
 
 if TYPE_CHECKING:
+    from ml_intern.session.opening import SessionOpening
     from ml_intern.session.session import Session
 
 Command = Callable[[str], Awaitable[None]]
+# Commands that never reach the chat model: they run at once, even while litellm still loads.
+WITHOUT_MODEL = frozenset(
+    {"/help", "/quit", "/exit", "/yolo", "/status", "/effort", "/threads", "/new", "/clear", "/undo"}
+) | {"/share-traces"}
 
 
 class SlashCommands:
     """Runs a `/command argument` line; a failing command prints one error line and the chat goes on."""
 
     def __init__(
-        self, console: Console, foreground: Foreground, questions: ApprovalQuestions, follow: Follow
+        self,
+        console: Console,
+        foreground: Foreground,
+        questions: ApprovalQuestions,
+        follow: Follow,
+        opening: SessionOpening,
     ) -> None:
         self.console, self.foreground, self.questions = console, foreground, questions
+        self.opening = opening  # model_loaded(): litellm, loading since start-up, awaited off the loop
         self.thread_commands = ThreadCommands(console, questions, follow)
         self._session: Session | None = None  # set by the chat once its session is open
         t = self.thread_commands
@@ -64,6 +75,9 @@ class SlashCommands:
             self.error(f"unknown command {name}: /help lists the commands")
             return
         try:
+            if name.lower() not in WITHOUT_MODEL and not self.opening.models_loaded:  # imported on the
+                with self.console.status(dim("loading the model library…")):  # event loop, it would freeze it
+                    await self.foreground.run(self.opening.model_loaded())
             await command(argument.strip())
         except Cancelled:
             self.console.print(f"{name} cancelled", style="yellow")
@@ -122,7 +136,8 @@ class SlashCommands:
         except (Cancelled, UserError):
             raise
         except Exception as exc:
-            raise UserError(explain_model_error(exc, ctx.model)[0]) from None
+            kind = ctx.services.model.kind if ctx.services is not None else None
+            raise UserError(explain_model_error(exc, ctx.model, kind)[0]) from None
         if done is None:
             self.console.print(dim("nothing to compact yet"))
 

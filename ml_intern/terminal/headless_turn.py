@@ -18,10 +18,11 @@ async def headless_turn(opening: SessionOpening, options: RunOptions) -> int:
     """Check the model, open the session, run the turn `options` ask for; the exit code for how it ended."""
     from ml_intern.session.start import preflight_model
     from ml_intern.terminal.headless import run_headless
+    from ml_intern.terminal.text import inert
 
-    checked, notices = preflight_model(options, os.environ, interactive=False)
-    for line in notices:  # e.g. the local server picked when no model is configured
-        print(f"model: {line}", file=sys.stderr)
+    checked, notices = preflight_model(options, os.environ)
+    for line in notices:  # e.g. the local server picked when no model is configured (it names the server)
+        print(f"model: {inert(line)}", file=sys.stderr)
     opening.start(warm_model=False)
     ended = await run_headless(await opening.session(), checked)
     return EXIT_INTERRUPTED if ended is None else exit_code_for(ended.stop_reason)

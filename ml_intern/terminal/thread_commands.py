@@ -67,8 +67,6 @@ class ThreadCommands:
 
     async def resume(self, argument: str) -> None:
         """Switch the chat to a stored thread (by number or id prefix), with its own model."""
-        from ml_intern.session.opening import switch_thread
-
         session = self._session()
         rows = [
             row for row in await session.list_threads(RESUME_LIST + 1) if row.thread_id != session.thread_id
@@ -83,7 +81,7 @@ class ThreadCommands:
             if not argument:
                 self.console.print(dim("resume cancelled"))
                 return
-        await switch_thread(session, chosen_thread(argument, rows))  # its banner: the `ready` event
+        await session.resume_thread(chosen_thread(argument, rows))  # its banner: the `ready` event
         approval = await session.pending_approval()
         if approval:
             self.console.print("This thread is waiting for your answer:", style="yellow")

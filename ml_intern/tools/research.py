@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import warnings
-from dataclasses import replace
 from typing import Any
 
 from langchain_core.tools import BaseTool, StructuredTool
@@ -72,7 +71,7 @@ def sub_agent_context(parent: RunContext, tools: list[BaseTool], prompt: str) ->
         reasoning_effort=parent.reasoning_effort,
         max_iterations=services.config.research.max_iterations,
         # no MCP tool is read-only; the sub-agent's warnings are its own
-        services=replace(services, tools=tools, prompt=prompt, mcp=None, warnings=[]),
+        services=services.copy(tools=tools, prompt=prompt, mcp=None, warnings=[]),
     )
 
 
