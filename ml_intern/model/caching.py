@@ -18,18 +18,11 @@ MAX_CACHE_KEY = 64  # OpenAI's limit on prompt_cache_key
 LONG_RETENTION = ("gpt-5.5",)  # models the original asked to keep their cache for 24 h
 
 
-def served_name(spec: ModelSpec) -> str:
-    """The model id as its provider knows it: a router id without litellm's `openai/` route."""
-    if spec.kind == "router":
-        return spec.litellm_model.removeprefix("openai/")
-    return spec.litellm_model
-
-
 def cache_style(spec: ModelSpec) -> Literal["anthropic", "openai"] | None:
     """How `spec`'s provider caches prompts: explicit breakpoints, a cache key, or automatically (None)."""
     if spec.kind == "local":
         return None
-    name = served_name(spec).lower()
+    name = spec.served_id.lower()
     if name.startswith("anthropic/"):  # Anthropic's own models (a router `org/claude-…` id is not one)
         return "anthropic"
     if name.startswith("openai/"):
@@ -94,7 +87,7 @@ def cached_request(
             kwargs["tools"] = marked
     elif style == "openai" and thread_id:
         kwargs["prompt_cache_key"] = thread_id[:MAX_CACHE_KEY]
-        if any(name in served_name(spec) for name in LONG_RETENTION):
+        if any(name in spec.served_id for name in LONG_RETENTION):
             kwargs["prompt_cache_retention"] = "24h"
     if spec.kind == "router" and thread_id:
         kwargs["extra_headers"] = {**spec.headers, SESSION_HEADER: thread_id[:MAX_SESSION_ID]}

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ml_intern.model.ids import LOCAL_SERVERS, ModelError, canonical_id, resolve_model
+from ml_intern.model.ids import LOCAL_SERVERS, ModelError, resolve_model
 from ml_intern.model.router import POLICY_SUFFIXES, router_base, split_suffix
 
 CACHE_FILE = "router-models.json"
@@ -91,7 +91,7 @@ def model_report(model_id: str, environ: Mapping[str, str], home: Path) -> list[
         return [f"{spec.model_id}: local server at {spec.api_base}"]
     if spec.kind == "litellm":
         return [f"{spec.model_id}: called directly through litellm ({spec.model_id.partition('/')[0]})"]
-    base, suffix = split_suffix(canonical_id(spec.model_id))
+    base, suffix = split_suffix(spec.served_id)
     lines = [f"{spec.model_id}: Hugging Face router, {_policy(suffix)}"]
     catalogue = router_catalogue(environ, home)
     if catalogue is None:

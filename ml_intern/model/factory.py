@@ -34,7 +34,7 @@ def model_window(spec: ModelSpec | str) -> int | None:
 
     names = [spec] if isinstance(spec, str) else [spec.litellm_model]
     if not isinstance(spec, str) and spec.kind == "router":  # `openai/<org>/<model>:<provider>`
-        base = split_suffix(spec.model_id)[0]
+        base = split_suffix(spec.served_id)[0]
         names = [base, base.partition("/")[2]]
     for name in names:
         try:

@@ -60,6 +60,11 @@ class ModelSpec:
     def is_local(self) -> bool:
         return self.kind == "local"
 
+    @property
+    def served_id(self) -> str:
+        """The id the provider is asked for: litellm's, without the `openai/` route of a router id."""
+        return self.litellm_model.removeprefix("openai/") if self.kind == "router" else self.litellm_model
+
 
 def canonical_id(model_id: str) -> str:
     """The id as stored with a thread: surrounding spaces dropped. A leading `huggingface/` stays (it pins
