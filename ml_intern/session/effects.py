@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 
 from ml_intern.tools.registry import call_effect, tool_facts
 
-REMOTE = ("remote repo", "job")  # effects outside this machine
+REMOTE = ("remote repo", "job", "message")  # effects outside this machine (a notification sent)
 URL = re.compile(r"https?://[^\s'\"<>]+")
 
 

@@ -27,7 +27,7 @@ MAX_RESULT_CHARS = 25_000
 
 # What a call changes: nothing, the agent's own plan, local files, a remote (Hub) repo, an HF job, or
 # something its tool does not declare (MCP and custom tools).
-Effect = Literal["nothing", "plan", "local files", "remote repo", "job", "unknown"]
+Effect = Literal["nothing", "plan", "local files", "remote repo", "job", "message", "unknown"]
 ApprovalRule = Callable[[dict[str, Any], "ToolEnv"], str | None]  # why a call needs approval, or None
 
 

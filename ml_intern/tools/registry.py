@@ -16,6 +16,7 @@ from ml_intern.tools.undeclared import undeclared_need
 # Tool family modules under ml_intern.tools, in the order their tools are offered to the model.
 FAMILIES = (
     "local.plan",
+    "local.teachings",
     "research",
     "local.shell",
     "local.files",
@@ -25,9 +26,11 @@ FAMILIES = (
     "hub.repo_git",
     "web.papers",
     "web.docs",
+    "web.hf_api",
     "web.search",
     "web.github",
     "jobs.tool",
+    "notify.tool",
 )
 
 

@@ -1,4 +1,4 @@
-"""Local tools: `bash`, `read`, `write`, `edit` and `plan_tool`; what each is, for the registry."""
+"""Local tools: `bash`, `read`, `write`, `edit`, `plan_tool` and `teachings`; what each is, for the registry."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from ml_intern.tools.local.shell import needs_approval as bash_needs_approval
 
 TOOL_FACTS = {
     "plan_tool": ToolFacts(effect="plan"),
+    "teachings": ToolFacts(effect="nothing"),
     "bash": ToolFacts(effect="local files", approval=bash_needs_approval),
     "read": ToolFacts(effect="nothing", approval=read_needs_approval, always_ask=always),
     "write": ToolFacts(effect="local files", approval=write_needs_approval, always_ask=always),

@@ -9,6 +9,7 @@ TOOL_FACTS = dict.fromkeys(
     (
         "explore_hf_docs",
         "fetch_hf_docs",
+        "find_hf_api",
         "github_list_repos",
         "github_read_file",
     ),

@@ -1,0 +1,7 @@
+"""Notifications: the `notify` tool (Slack destinations of the `messaging` config); what it is, for the registry."""
+
+from __future__ import annotations
+
+from ml_intern.tools.base import ToolFacts
+
+TOOL_FACTS = {"notify": ToolFacts(effect="message")}
