@@ -167,8 +167,8 @@ class AgentConfig(Section):
     personal_trace_repo_template: str = "{hf_user}/ml-intern-sessions"  # where traces go ({hf_user}: you)
     max_cost_usd: Float | None = Field(None, ge=0)  # per-turn USD budget: model calls + running HF jobs
     max_tokens: Int | None = Field(None, ge=1)  # per-turn token budget: input + output of every call
-    yolo_cost_cap_usd: Float | None = Field(5.0, ge=0)  # what yolo may approve in paid calls per thread; null: no cap
-    usage_threshold_usd: Float | None = Field(5.0, gt=0)  # a chat asks to go on once the thread spends this, then x2
+    yolo_cost_cap_usd: Float | None = Field(5.0, ge=0)  # paid calls yolo approves per thread; null: no cap
+    usage_threshold_usd: Float | None = Field(5.0, gt=0)  # a chat asks to go on at this spend, then x2
     compaction: CompactionConfig = CompactionConfig()
     retries: RetriesConfig = RetriesConfig()
     bash: BashConfig = BashConfig()
