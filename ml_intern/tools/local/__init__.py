@@ -1,4 +1,4 @@
-"""Local tools: `bash`, `read`, `write`, `edit`, `plan_tool` and `teachings`; what each is, for the registry."""
+"""Local tools: bash, read, write, edit, plan_tool and teachings; what each is, for the registry."""
 
 from __future__ import annotations
 

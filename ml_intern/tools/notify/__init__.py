@@ -1,4 +1,4 @@
-"""Notifications: the `notify` tool (Slack destinations of the `messaging` config); what it is, for the registry."""
+"""Notifications: the `notify` tool (Slack, config `messaging`); what it is, for the registry."""
 
 from __future__ import annotations
 
