@@ -17,7 +17,15 @@ EventSink = Callable[[Event], None]
 
 # What a tool call goes through (tool_state_change): approval, then running, then how it ended.
 CallState = Literal[
-    "approved", "rejected", "running", "completed", "failed", "cancelled", "abandoned", "interrupted"
+    "approved",
+    "rejected",
+    "running",
+    "completed",
+    "failed",
+    "cancelled",
+    "abandoned",
+    "interrupted",
+    "billing_required",
 ]
 
 
