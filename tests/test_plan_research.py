@@ -1,18 +1,18 @@
-"""plan_tool and its continuation guard; the research sub-agent; the size of the first request."""
+"""plan_tool and its continuation guard; the research sub-agent, its budgets and its model."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from langchain_core.messages import AIMessage
 
 import ml_intern.tools.local.files as files
 import ml_intern.tools.local.plan as plan
 import ml_intern.tools.research as research
 from ml_intern.graph.messages import is_guard
 from ml_intern.tools.base import ToolEnv
-from tests.fakes.llm_server import text
+from tests.fakes.llm_server import ScriptedLLMServer, text
 from tests.harness_graph import calls, open_agent, tool_messages
 
 
@@ -84,23 +84,6 @@ async def test_research_runs_a_sub_agent_with_read_only_tools(tmp_path, db):
     assert all(m.type != "tool" or m.name == "research" for m in agent.model.calls[-1])
 
 
-@pytest.mark.e2e
-async def test_first_request_fits_the_prompt_budget(llm_server, subprocess_env, tmp_path, ml_intern_cli):
-    """System prompt plus every tool schema stay under 24 KB (the original sent 56 KB)."""
-    import subprocess
-
-    llm_server.push(text("hi"))
-    env = {**subprocess_env, "VLLM_BASE_URL": llm_server.url}
-    cmd = [str(ml_intern_cli), "--model", "vllm/scripted", "x"]
-    done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    body = llm_server.requests[0]
-    size = len(json.dumps({"messages": body["messages"], "tools": body["tools"]}))
-    names = {t["function"]["name"] for t in body["tools"]}
-    assert {"research", "plan_tool", "hf_jobs", "hub_repo_search", "bash"} <= names
-    assert size < 24_000, size
-
-
 async def test_plan_tool_streams_its_items_as_a_plan_update(tmp_path, db):
     plan_args = todos("completed", "in_progress")
     answers = [calls(("plan_tool", plan_args)), "ok", "ok then", "ok!"]
@@ -108,3 +91,94 @@ async def test_plan_tool_streams_its_items_as_a_plan_update(tmp_path, db):
         await agent.send("plan it")
     updates = [e for e in agent.events if e["type"] == "plan_update"]
     assert updates == [{"type": "plan_update", "plan": plan_args["todos"]}]
+
+
+def using(tokens: int, reply: AIMessage) -> AIMessage:
+    """`reply` reporting a context of `tokens` input tokens."""
+    reply.usage_metadata = {"input_tokens": tokens, "output_tokens": 10, "total_tokens": tokens + 10}
+    return reply
+
+
+async def test_research_summarises_without_tools_when_its_iterations_run_out(tmp_path, db):
+    (tmp_path / "notes.md").write_text("LoRA r=16 works well\n")
+    env = env_for(tmp_path)
+    answers = [
+        calls(("research", {"task": "how to fine-tune?"})),  # parent
+        calls(("read", {"path": "notes.md"})),  # sub-agent, iteration 1
+        calls(("read", {"path": "notes.md"})),  # sub-agent, iteration 2: the cap
+        "| paper | recipe |\n| notes | LoRA r=16 |",  # the forced summary
+        "Use LoRA.",  # parent
+    ]
+    config = {"research": {"max_iterations": 2}}
+    async with open_agent(
+        db, answers, tools=research.make_tools(env) + files.make_tools(env), config=config
+    ) as agent:
+        outcome = await agent.send("research first")
+    assert outcome.final_response == "Use LoRA."
+    summary_request, summary_kwargs = agent.model.calls[3], agent.model.call_kwargs[3]
+    assert (
+        "ITERATION LIMIT REACHED" in summary_request[-1].content
+        and "Do not call tools" in summary_request[-1].content
+    )
+    assert "tools" not in summary_kwargs
+    assert [m.type for m in summary_request[-4:-1]] == ["tool", "ai", "tool"]  # what it found, kept
+    [result] = tool_messages(agent.model.calls[-1])
+    assert result.content == "| paper | recipe |\n| notes | LoRA r=16 |"
+    assert outcome.usage["research_calls"] == 3  # two steps and the summary, all counted
+    logs = [e["text"] for e in agent.events if e["type"] == "tool_log" and e["tool"] == "research"]
+    assert logs[0].startswith('▸ read {"path": "notes.md"} · ') and "iteration limit reached" in logs[-1]
+
+
+async def test_research_is_warned_then_summarises_at_its_context_limit(tmp_path, db):
+    (tmp_path / "big.txt").write_text("".join(f"line {n} of a long log file\n" for n in range(3_000)))
+    env = env_for(tmp_path)
+    answers = [
+        calls(("research", {"task": "read the log"})),  # parent
+        using(150_000, calls(("read", {"path": "big.txt"}))),  # past 75% of 190k: the tool answer warns
+        using(195_000, calls(("read", {"path": "big.txt", "offset": 2000}))),  # past the limit: never run
+        "Summary: the log has 3000 lines.",  # the forced summary
+        "Done.",  # parent
+    ]
+    async with open_agent(db, answers, tools=research.make_tools(env) + files.make_tools(env)) as agent:
+        outcome = await agent.send("go")
+    assert outcome.final_response == "Done."
+    summary_request = agent.model.calls[3]
+    assert (
+        "CONTEXT LIMIT REACHED" in summary_request[-1].content and "tools" not in agent.model.call_kwargs[3]
+    )
+    [read_result] = tool_messages(summary_request)  # the unanswered second read was dropped
+    assert read_result.content.endswith(
+        "[SYSTEM: You have used 75% of your context budget. Start wrapping up: finish the recipe soon.]"
+    )
+    assert len(read_result.content) < research.TOOL_OUTPUT_CHARS + 200  # cut to 8,000 inside the sub-agent
+    [result] = tool_messages(agent.model.calls[-1])
+    assert result.content == "Summary: the log has 3000 lines."
+
+
+async def test_research_uses_the_configured_research_model(tmp_path, db, llm_server: ScriptedLLMServer):
+    llm_server.push(text("Recipe from the small model: LoRA r=16."))
+    env = env_for(tmp_path)
+    answers = [calls(("research", {"task": "how to fine-tune?"})), "Use LoRA."]
+    config = {"research": {"model": "vllm/research-small"}}
+    async with open_agent(
+        db, answers, tools=research.make_tools(env), config=config, reasoning_effort="max"
+    ) as agent:
+        agent.ctx.services.env = ToolEnv(
+            workdir=tmp_path, home=tmp_path, environ={"VLLM_BASE_URL": llm_server.url}
+        )
+        outcome = await agent.send("research first")
+    assert (
+        outcome.final_response == "Use LoRA." and len(agent.model.calls) == 2
+    )  # the parent's model: 2 calls
+    (request,) = llm_server.requests
+    assert request["model"] == "research-small"
+    assert "research sub-agent" in request["messages"][0]["content"]
+    [result] = tool_messages(agent.model.calls[-1])
+    assert result.content == "Recipe from the small model: LoRA r=16."
+
+
+@pytest.mark.parametrize(
+    ("asked", "sent"), [("max", "high"), ("xhigh", "high"), ("medium", "medium"), (None, None)]
+)
+def test_research_effort_is_capped_at_high(asked, sent):
+    assert research.capped_effort(asked) == sent

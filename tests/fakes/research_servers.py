@@ -39,6 +39,24 @@ GRPO_PAPER = {
     "publishedAt": "2024-02-05T00:00:00.000Z",
 }
 PAPERS = [DPO_PAPER, LORA_PAPER, GRPO_PAPER]
+GRPO_MARKDOWN = """# DeepSeekMath: Pushing the Limits of Mathematical Reasoning
+
+## Abstract
+We introduce Group Relative Policy Optimization (GRPO), a variant of PPO.
+
+## 1. Introduction
+Mathematical reasoning is hard.
+
+## 4. Reinforcement Learning
+GRPO drops the value model.
+
+### 4.1. Group Relative Policy Optimization
+```python
+# a comment, not a heading
+advantage = (reward - mean) / std
+```
+The learning rate is 1e-6 and the KL coefficient 0.04.
+"""
 
 
 def fresh(server: ServerT) -> ServerT:
@@ -60,6 +78,7 @@ class FakeHub(FakeHTTPServer):
         self.route("GET", r"/api/models", lambda r: self._linked(r, "model"))
         self.route("GET", r"/api/datasets", lambda r: self._linked(r, "dataset"))
         self.route("GET", r"/api/collections", self._collections)
+        self.route("GET", r"/papers/(?P<id>[^/]+)\.md", self._paper_markdown)
         self.route("GET", r"/docs/trl", lambda r: html_reply(DOCS_INDEX_HTML))
         self.route("GET", r"/docs/trl/(?P<page>[\w-]+)\.md", self._doc_page)
 
@@ -75,6 +94,12 @@ class FakeHub(FakeHTTPServer):
     def _paper(self, request: Recorded) -> Reply:
         found = next((p for p in PAPERS if p["id"] == request.match["id"]), None)
         return json_reply(200, found) if found else json_reply(404, {"error": "Paper not found"})
+
+    def _paper_markdown(self, request: Recorded) -> Reply:
+        """`HfApi.read_paper`: only GRPO has a Markdown rendering here (DPO is read from arXiv HTML)."""
+        if request.match["id"] != GRPO_PAPER["id"]:
+            return json_reply(404, {"error": "Paper not found"})
+        return 200, {"Content-Type": "text/markdown; charset=utf-8"}, GRPO_MARKDOWN.encode()
 
     def _linked(self, request: Recorded, kind: str) -> Reply:
         if request.arg("filter") != f"arxiv:{DPO_ID}":

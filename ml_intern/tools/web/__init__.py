@@ -20,23 +20,11 @@ TOOL_FACTS["web_search"] = ToolFacts(
     effect="nothing", aliases={"allowed_domains": "include_domains", "blocked_domains": "exclude_domains"}
 )
 TOOL_FACTS["github_find_examples"] = ToolFacts(effect="nothing", hidden=frozenset({"min_score"}))
-SEMANTIC_SCHOLAR = (
-    "the original's Semantic Scholar arguments: citation graphs, snippet search, recommendations and search "
-    "filters are not available here; use search, trending, paper_details, read_paper or the find_* operations"
-)
+# Rarely used: named in the description, accepted, not in the schema (tools/checked.py).
 TOOL_FACTS["hf_papers"] = ToolFacts(
     effect="nothing",
-    unsupported=dict.fromkeys(
-        (
-            "direction",
-            "date_from",
-            "date_to",
-            "categories",
-            "min_citations",
-            "sort_by",
-            "positive_ids",
-            "negative_ids",
-        ),
-        SEMANTIC_SCHOLAR,
+    hidden=frozenset(
+        {"date", "sort", "offset", "date_from", "date_to", "categories", "min_citations", "sort_by"}
+        | {"positive_ids", "negative_ids"}
     ),
 )

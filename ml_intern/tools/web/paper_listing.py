@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ml_intern.tools.web.paper_html import ParsedPaper
 
 SUMMARY_CHARS = 300
 PREVIEW_CHARS = 160
+
+
+def normalise_arxiv_id(value: str) -> str:
+    """'https://arxiv.org/abs/2305.18290v2' or 'arxiv:2305.18290' -> '2305.18290'."""
+    identifier = value.strip().rstrip("/").rsplit("/", 1)[-1].removesuffix(".pdf")
+    identifier = re.sub(r"^arxiv:", "", identifier, flags=re.IGNORECASE)
+    return re.sub(r"v\d+$", "", identifier)
 
 
 def shorten(text: str | None, limit: int) -> str:

@@ -3,47 +3,39 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 from langchain_core.tools import BaseTool, StructuredTool
 
 from ml_intern.tools.base import ToolEnv, ToolError, clip
-from ml_intern.tools.http import fetch
 from ml_intern.tools.hub.client import hub_call, make_api
+from ml_intern.tools.web import paper_graph as graph
 from ml_intern.tools.web import paper_listing as listing
 from ml_intern.tools.web.page_text import page_of_text
-from ml_intern.tools.web.paper_html import ParsedPaper, parse_paper_html
+from ml_intern.tools.web.paper_listing import normalise_arxiv_id
+from ml_intern.tools.web.paper_sources import PaperSources
+from ml_intern.tools.web.semantic_scholar import SemanticScholar
 
 T = TypeVar("T")
 Operation = Literal[
-    "search", "trending", "paper_details", "read_paper",
+    "search", "trending", "paper_details", "read_paper", "citation_graph", "snippet_search", "recommend",
     "find_models", "find_datasets", "find_collections", "find_all_resources",
 ]  # fmt: skip
+Direction = Literal["citations", "references", "both"]
+SortBy = Literal["relevance", "citationCount", "publicationDate"]
+S2_FILTERS = ("date_from", "date_to", "categories", "min_citations", "sort_by")
 Sort = Literal["downloads", "likes", "trending"]
 HUB_SORT = {"downloads": "downloads", "likes": "likes", "trending": "trending_score"}
-SECTION_CHARS = 10_000
+SECTION_CHARS = 8_000
 MAX_LIMIT = 50
-CACHED_PAPERS = 16
 
-DESCRIPTION = """Find ML papers on the Hugging Face Hub, read them, find the models/datasets/collections
-using them.
-Operations:
-- search: papers matching query
-- trending: daily papers (optional date YYYY-MM-DD; query filters them)
-- paper_details: metadata, AI summary, abstract, GitHub link
-- read_paper: no section = abstract + section list; section='4', '4.2' or a title = that section
-- find_models / find_datasets (sort) / find_collections: Hub resources citing arxiv_id
-- find_all_resources: all three at once
-Flow: search -> read_paper -> find_all_resources -> hf_inspect_dataset."""
-
-
-def normalise_arxiv_id(value: str) -> str:
-    """'https://arxiv.org/abs/2305.18290v2' or 'arxiv:2305.18290' -> '2305.18290'."""
-    identifier = value.strip().rstrip("/").rsplit("/", 1)[-1].removesuffix(".pdf")
-    identifier = re.sub(r"^arxiv:", "", identifier, flags=re.IGNORECASE)
-    return re.sub(r"v\d+$", "", identifier)
+DESCRIPTION = """ML papers: find, read, follow citations, find linked Hub models/datasets.
+search (query; Semantic Scholar filters: date_from/date_to YYYY-MM-DD, categories = fields of study,
+min_citations, sort_by relevance|citationCount|publicationDate); trending (date); paper_details; read_paper
+(no section = abstract + sections; offset pages); citation_graph (direction); snippet_search (query:
+passages); recommend (arxiv_id or positive_ids, negative_ids: CSV); find_all_resources (or find_models/
+find_datasets/find_collections; sort downloads|likes|trending)."""
 
 
 class PaperResearch:
@@ -53,8 +45,8 @@ class PaperResearch:
         self.env = env
         self.hub_url = env.hf_endpoint
         self.api = make_api(env)
-        self.html_sources = [u.rstrip("/") for u in env.config.papers.html_urls]
-        self._parsed: dict[str, tuple[ParsedPaper, str]] = {}  # arxiv id -> parsed paper and its URL
+        self.sources = PaperSources(env, self.api)
+        self.s2 = SemanticScholar(env)
 
     async def hub(self, call: Callable[[], T], what: str, missing: str = "") -> T:
         """Run a blocking HfApi call; a 404 becomes `missing` (when given)."""
@@ -89,7 +81,7 @@ class PaperResearch:
         return listing.format_paper_details(paper, self.hub_url)
 
     async def read_paper(self, arxiv_id: str, section: str, offset: int) -> str:
-        parsed = await self._parsed_paper(arxiv_id)
+        parsed = await self.sources.parsed(arxiv_id)
         if parsed is None:
             return await self._abstract_only(arxiv_id)
         paper, source_url = parsed
@@ -102,21 +94,6 @@ class PaperResearch:
             titles = "\n".join(f"- {s.title}" for s in paper.sections)
             raise ToolError(clip(f"Section '{section}' not found in {arxiv_id}. Sections:\n{titles}", 4_000))
         return page_of_text(f"# {found.title}\n{source_url}", found.text, offset, SECTION_CHARS)
-
-    async def _parsed_paper(self, arxiv_id: str) -> tuple[ParsedPaper, str] | None:
-        if arxiv_id in self._parsed:
-            return self._parsed[arxiv_id]
-        for base in self.html_sources:
-            url = f"{base}/{arxiv_id}"
-            response = await fetch(self.env, url)
-            if response.status_code == 200:
-                paper = parse_paper_html(response.text)
-                if paper.sections:
-                    if len(self._parsed) >= CACHED_PAPERS:
-                        self._parsed.pop(next(iter(self._parsed)))
-                    self._parsed[arxiv_id] = (paper, str(response.url))
-                    return self._parsed[arxiv_id]
-        return None
 
     async def _abstract_only(self, arxiv_id: str) -> str:
         paper = await self.hub(
@@ -172,20 +149,34 @@ async def run_operation(research: PaperResearch, operation: str, args: dict[str,
     """Check the arguments an operation needs, then run it."""
     limit = max(1, min(int(args.get("limit") or 10), MAX_LIMIT))
     query, sort = args.get("query", "").strip(), args.get("sort") or "downloads"
+    if operation in ("search", "snippet_search") and not query:
+        raise ToolError(f"'query' is required for {operation}.")
     if operation == "search":
-        if not query:
-            raise ToolError("'query' is required for search.")
+        filters = {name: args.get(name) for name in S2_FILTERS if args.get(name) not in (None, "", 0)}
+        if filters.get("sort_by") == "relevance":
+            del filters["sort_by"]
+        if filters:
+            return await graph.filtered_search(research.s2, query, filters, limit)
         return await research.search(query, limit)
+    if operation == "snippet_search":
+        return await graph.snippet_search(research.s2, query, limit)
     if operation == "trending":
         return await research.trending(query, args.get("date", "").strip(), limit)
     arxiv_id = normalise_arxiv_id(args.get("arxiv_id", ""))
+    if operation == "recommend":
+        positive = graph.id_list(args.get("positive_ids") or arxiv_id)
+        return await graph.recommend(
+            research.s2, positive, graph.id_list(args.get("negative_ids", "")), limit
+        )
     if not arxiv_id:
         raise ToolError(f"'arxiv_id' is required for {operation} (operation='search' finds ids).")
-    if operation == "read_paper":
-        return await research.read_paper(
-            arxiv_id, args.get("section", "").strip(), int(args.get("offset") or 0)
-        )
     calls = {
+        "read_paper": lambda: research.read_paper(
+            arxiv_id, args.get("section", "").strip(), int(args.get("offset") or 0)
+        ),
+        "citation_graph": lambda: graph.citation_graph(
+            research.s2, arxiv_id, args.get("direction") or "citations", limit
+        ),
         "paper_details": lambda: research.paper_details(arxiv_id),
         "find_models": lambda: research.find_repos("models", arxiv_id, sort, limit),
         "find_datasets": lambda: research.find_repos("datasets", arxiv_id, sort, limit),
@@ -193,9 +184,8 @@ async def run_operation(research: PaperResearch, operation: str, args: dict[str,
         "find_all_resources": lambda: research.find_all_resources(arxiv_id, sort, limit),
     }
     if operation not in calls:
-        raise ToolError(
-            f"Unknown operation '{operation}'. Valid: search, trending, read_paper, {', '.join(calls)}."
-        )
+        valid = ", ".join(["search", "snippet_search", "trending", "recommend", *calls])
+        raise ToolError(f"Unknown operation '{operation}'. Valid: {valid}.")
     return await calls[operation]()
 
 
@@ -205,16 +195,23 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
 
     async def hf_papers(
         operation: Operation,
-        query: Annotated[str, "search: terms; trending: keyword filter"] = "",
-        arxiv_id: Annotated[str, "e.g. '2305.18290'"] = "",
-        section: Annotated[str, "read_paper: section number or title"] = "",
-        date: Annotated[str, "trending: YYYY-MM-DD"] = "",
+        query: str = "",
+        arxiv_id: str = "",
+        section: Annotated[str, "number or title"] = "",
+        limit: int = 10,
+        direction: Direction = "citations",
+        date: str = "",
         sort: Sort = "downloads",
-        limit: Annotated[int, "max results (max 50)"] = 10,
-        offset: Annotated[int, "read_paper: char offset in a long section"] = 0,
+        offset: int = 0,
+        date_from: str = "",
+        date_to: str = "",
+        categories: str = "",
+        min_citations: int = 0,
+        sort_by: SortBy = "relevance",
+        positive_ids: str = "",
+        negative_ids: str = "",
     ) -> str:
-        args = {"query": query, "arxiv_id": arxiv_id, "section": section, "date": date}
-        args |= {"sort": sort, "limit": limit, "offset": offset}
+        args = {key: value for key, value in locals().items() if key != "research"}
         return clip(await run_operation(research, operation, args))
 
     return [StructuredTool.from_function(coroutine=hf_papers, name="hf_papers", description=DESCRIPTION)]
