@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,8 +11,11 @@ import httpx
 import pytest
 
 import ml_intern.tools.web.docs as docs
+import ml_intern.tools.web.hf_api as hf_api
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.http import is_hf_url
+from ml_intern.tools.web.docs_index import DOC_SOURCES
+from tests.fakes.docs_server import OPENAPI, FakeDocsSite, hf_docs_page
 from tests.fakes.research_servers import FakeHub, FakeWebsite, fresh
 
 TOKEN = "hf_secret_token"
@@ -75,7 +80,10 @@ async def test_explore_reads_the_index_once_per_run(tools, hub: FakeHub) -> None
 
 
 async def test_explore_unknown_library_names_valid_slugs(tools) -> None:
-    with pytest.raises(ToolError, match="No docs at .*/docs/nonexistent \\(HTTP 404\\).*transformers, trl"):
+    with pytest.raises(
+        ToolError,
+        match="No docs at .*/docs/nonexistent \\(HTTP 404\\). endpoint is one of: hub, transformers",
+    ):
         await tools["explore_hf_docs"].ainvoke({"endpoint": "nonexistent"})
 
 
@@ -104,7 +112,7 @@ async def test_token_goes_to_the_hf_host_and_never_elsewhere(
 ) -> None:
     await tools["fetch_hf_docs"].ainvoke({"url": f"{hub.url}/docs/trl/dpo_trainer"})
     post = await tools["fetch_hf_docs"].ainvoke({"url": f"{website.url}/blog/dpo.html"})
-    assert "Fine-tuning with DPO" in post and "Set beta to 0.1" in post
+    assert "# Fine-tuning with DPO" in post and "Set **beta** to 0.1" in post
     assert "margin" not in post and "Home | Blog" not in post  # styles and navigation are dropped
     (hub_request,) = hub.find("GET", "/docs/trl/dpo_trainer.md")
     assert hub_request.headers["authorization"] == f"Bearer {TOKEN}"
@@ -139,3 +147,118 @@ async def test_redirect_away_from_the_hub_drops_the_token(tools, hub: FakeHub, w
 )
 def test_hugging_face_hosts(url: str, expected: bool) -> None:
     assert is_hf_url(httpx.URL(url), "http://127.0.0.1:8123") is expected
+
+
+# ── issue 13: Markdown pages, documentation sources, Gradio, find_hf_api ───────────────────
+
+
+@pytest.fixture(scope="module")
+def site_server() -> Iterator[FakeDocsSite]:
+    with FakeDocsSite() as server:
+        yield server
+
+
+@pytest.fixture
+def site(site_server: FakeDocsSite) -> FakeDocsSite:
+    site_server.spec = OPENAPI
+    return fresh(site_server)
+
+
+def site_tools(site: FakeDocsSite, home: Path) -> dict:
+    """The docs tools and find_hf_api with the docs site as Hub and Gradio host."""
+    config = {
+        "http": {"retry_delay": 0.01, "max_retry_delay": 0.05},
+        "docs": {"gradio_url": f"{site.url}/gradio/llms.txt"},
+    }
+    env = ToolEnv(workdir=home, home=home, config=config, hf_endpoint=site.url, hf_token=TOKEN)
+    return {tool.name: tool for tool in docs.make_tools(env) + hf_api.make_tools(env)}
+
+
+async def test_fetch_turns_a_real_sized_docs_page_into_markdown(site: FakeDocsSite, tmp_path: Path) -> None:
+    assert len(hf_docs_page()) > 40_000
+    tools = site_tools(site, tmp_path)
+    text = await tools["fetch_hf_docs"].ainvoke({"url": f"{site.url}/big/trainer.html"})
+    assert f"Documentation from: {site.url}/big/trainer.html\n\n# Trainer\n\nThe **Trainer** class" in text
+    assert "## Section 1\n" in text and "[Trainer reference](/docs/transformers/main_classes/trainer)" in text
+    fence = (
+        "```python\nfrom transformers import Trainer\ntrainer = Trainer(model=model, args=training_args)\n"
+    )
+    assert fence + "trainer.train()\n```" in text
+    assert "| Argument | Default |\n| --- | --- |\n| `learning_rate` | 5e-5 |" in text
+    for boilerplate in (
+        "Sidebar entry",
+        "Pricing",
+        "Search models",
+        "Terms of service",
+        "__DATA__",
+        "Copy",
+        "On this page",
+        "hljs",
+    ):
+        assert boilerplate not in text
+    assert "explains how gradient_accumulation_steps, mixed" in text  # no Markdown escapes in names
+    assert "## Section 40" in text and len(text) < 20_000 and "offset=" not in text  # the whole page, small
+
+
+async def test_unknown_docs_source_lists_the_forty_sources(site: FakeDocsSite, tmp_path: Path) -> None:
+    assert len(DOC_SOURCES) == 40 and {"gradio", "trackio", "kernels", "google-cloud"} <= set(DOC_SOURCES)
+    with pytest.raises(
+        ToolError, match="endpoint is one of: hub, transformers, .*, kernels, google-cloud\\.$"
+    ):
+        await site_tools(site, tmp_path)["explore_hf_docs"].ainvoke({"endpoint": "nonexistent"})
+
+
+async def test_gradio_docs_come_from_llms_txt_by_section(site: FakeDocsSite, tmp_path: Path) -> None:
+    tools = site_tools(site, tmp_path)
+    result = await tools["explore_hf_docs"].ainvoke({"endpoint": "gradio", "query": "ChatInterface"})
+    assert result.startswith("Docs of gradio matching 'ChatInterface': 1 of 1 matches\n\n## ChatInterface\n")
+    assert "`gr.ChatInterface(fn)` builds a chatbot UI" in result and "gr.Interface(fn" not in result
+    listing = await tools["explore_hf_docs"].ainvoke({"endpoint": "gradio"})
+    titles = [line.split(". ", 1)[1] for line in listing.splitlines() if line[:1].isdigit()]
+    assert titles == ["Gradio", "Blocks", "ChatInterface", "Interface"]  # '# comment' in code is no heading
+    assert [r.path for r in site.requests] == ["/gradio/llms.txt"]
+
+
+async def test_find_hf_api_returns_endpoints_with_curl_examples(site: FakeDocsSite, tmp_path: Path) -> None:
+    result = await site_tools(site, tmp_path)["find_hf_api"].ainvoke({"query": "create repository"})
+    assert result.startswith("Hub API endpoints matching 'create repository' (1 of 1):")
+    assert "POST /api/repos/create - Create a repository" in result
+    assert "responses: 200 Created, 409 Already exists" in result
+    assert f'curl -X POST "{site.url}/api/repos/create"' in result
+    assert '-H "Authorization: Bearer $HF_TOKEN"' in result and TOKEN not in result
+    assert """-d '{"name": "<name>", "type": "<type>"}'""" in result
+
+
+async def test_find_hf_api_filters_by_tag_and_lists_tags(site: FakeDocsSite, tmp_path: Path) -> None:
+    tool = site_tools(site, tmp_path)["find_hf_api"]
+    jobs = await tool.ainvoke({"tag": "jobs"})
+    assert jobs.startswith("Hub API endpoints in jobs (2 of 2):")
+    assert (
+        "GET /api/jobs/{namespace} - List jobs of a namespace" in jobs
+        and "POST /api/jobs/{namespace}" in jobs
+    )
+    assert "  - namespace (path, required)" in jobs and "/api/models" not in jobs
+    fallback = await tool.ainvoke({"query": "zebra", "tag": "models"})
+    assert fallback.startswith("No endpoint matches 'zebra'; the endpoints of models (1 of 1)")
+    assert await tool.ainvoke({}) == "Hub API tags (pass tag or query): jobs, models, repos"
+    with pytest.raises(ToolError, match="Unknown tag 'spaces'; tags: jobs, models, repos"):
+        await tool.ainvoke({"tag": "spaces"})
+
+
+async def test_find_hf_api_caches_the_document_for_a_day(site: FakeDocsSite, tmp_path: Path) -> None:
+    await site_tools(site, tmp_path)["find_hf_api"].ainvoke({"query": "models"})
+    site.spec = {"paths": {}}  # a new run within the day reads the cached copy
+    again = await site_tools(site, tmp_path)["find_hf_api"].ainvoke({"query": "models"})
+    assert "GET /api/models - List models" in again
+    assert len(site.find("GET", "openapi")) == 1
+    (cached,) = (tmp_path / "cache").glob("hf_openapi_*.json")
+    os.utime(cached, (time.time() - 2 * 86400,) * 2)
+    stale = await site_tools(site, tmp_path)["find_hf_api"].ainvoke({"query": "models"})
+    assert stale == "No Hub API endpoint matches 'models'. Tags: ."
+    assert len(site.find("GET", "openapi")) == 2
+
+
+async def test_find_hf_api_explains_an_unreadable_document(site: FakeDocsSite, tmp_path: Path) -> None:
+    site.fail("GET", "openapi", 404)
+    with pytest.raises(ToolError, match="Could not read the Hub's API description at .* \\(HTTP 404\\)"):
+        await site_tools(site, tmp_path)["find_hf_api"].ainvoke({"query": "models"})

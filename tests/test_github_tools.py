@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from langchain_core.utils.function_calling import convert_to_openai_tool
 
 import ml_intern.tools.web.github as github
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.registry import offered
+from tests.fakes.docs_server import FakeGitHubSearch
 from tests.fakes.http_fake import json_reply
 from tests.fakes.research_servers import LARGE_FILE, FakeGitHub, FakeWebsite, fresh
 
@@ -25,6 +27,12 @@ def api_server() -> Iterator[FakeGitHub]:
 @pytest.fixture
 def api(api_server: FakeGitHub) -> FakeGitHub:
     return fresh(api_server)
+
+
+@pytest.fixture(scope="module")
+def search_api() -> Iterator[FakeGitHubSearch]:
+    with FakeGitHubSearch() as server:
+        yield server
 
 
 def make_github_tools(api: FakeGitHub, tmp_path: Path, token: str | None = "ghp_secret") -> dict:
@@ -76,6 +84,28 @@ async def test_unknown_repo_suggests_listing(tools) -> None:
         ToolError, match="Repository huggingface/nope not found.*github_list_repos\\(owner='huggingface'\\)"
     ):
         await tools["github_find_examples"].ainvoke({"repo": "nope"})
+
+
+async def test_unknown_repo_lists_similar_repos_by_stars(
+    search_api: FakeGitHubSearch, tmp_path: Path
+) -> None:
+    tools = make_github_tools(search_api, tmp_path)
+    with pytest.raises(ToolError) as raised:
+        await tools["github_find_examples"].ainvoke({"repo": "huggingface/pef"})
+    lines = str(raised.value).splitlines()
+    assert lines[0].startswith("Repository huggingface/pef not found.")
+    assert lines[1:] == [
+        "Similar repositories by stars:",
+        "1. huggingface/peft (18,000 stars) Parameter-efficient fine-tuning",
+        "2. someone/pef-fork (12 stars) A fork",
+    ]
+    (search,) = search_api.find("GET", "/search/repositories")
+    assert (search.arg("q"), search.arg("sort"), search.arg("per_page")) == ("pef in:name", "stars", "10")
+
+
+async def test_find_examples_offers_fifty_results_by_default(tools) -> None:
+    schema = convert_to_openai_tool(tools["github_find_examples"])["function"]["parameters"]
+    assert schema["properties"]["max_results"]["default"] == 50
 
 
 async def test_list_repos_sorted_by_stars_then_by_update(tools, api: FakeGitHub) -> None:

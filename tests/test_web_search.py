@@ -54,6 +54,11 @@ async def test_results_have_title_url_and_snippet(search, engine: FakeSearchEngi
     assert "authorization" not in request.headers
 
 
+async def test_results_end_with_the_reminder_to_cite_sources(search) -> None:
+    result = await search.ainvoke({"query": "dpo trainer"})
+    assert result.endswith("\n\nInclude a Sources section (these URLs) in your final answer.")
+
+
 async def test_duplicate_pages_are_listed_once(search) -> None:
     urls = result_urls(await search.ainvoke({"query": "dpo", "num_results": 8}))
     assert urls.count("https://huggingface.co/docs/trl/dpo_trainer") == 1

@@ -1,26 +1,40 @@
 """Where an edit's `old_str` is in a file: exactly, else tolerant of whitespace, line endings, indentation
-and curly quotes; and the edit applied at the places found."""
+and Unicode look-alikes (quotes, dashes, spaces, zero-width marks); and the edit applied there."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-TYPOGRAPHIC_QUOTES = str.maketrans("‘’‚‛“”„‟", "''''\"\"\"\"")
-FUZZY_NOTE = "(fuzzy match: whitespace, line endings or quotes differed)"
+# The original's Unicode pass: curly quotes, dashes and minus, odd spaces become ASCII; invisible marks go.
+UNICODE_EQUIVALENTS = str.maketrans(
+    dict.fromkeys("‘’‚‛′", "'")
+    | dict.fromkeys("“”„‟″", '"')
+    | dict.fromkeys("‐‑‒–—―−", "-")
+    | dict.fromkeys("\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a", " ")
+    | dict.fromkeys("\u202f\u205f\u3000", " ")
+    | dict.fromkeys("\u200b\u200c\u200d\u2060\ufeff", None)
+)
+FUZZY_NOTE = "(fuzzy match: whitespace, line endings, quotes, dashes or invisible characters differed)"
+
+
+def plain(text: str) -> str:
+    """`text` with the Unicode look-alikes replaced and invisible characters removed."""
+    return text.translate(UNICODE_EQUIVALENTS)
 
 
 def normalise_with_origin(text: str) -> tuple[str, list[int]]:
-    """Drop trailing whitespace and CR per line, straighten quotes; map each kept char to its index."""
+    """Plain characters without trailing whitespace or CR per line; each kept char's index in `text`."""
     kept: list[str] = []
     origin: list[int] = []
     start = 0
     for line in text.split("\n"):
-        body = line.rstrip(" \t\r")
-        kept.append(body + "\n")
-        origin.extend(range(start, start + len(body) + 1))
+        chars = [(c, start + i) for i, ch in enumerate(line) for c in plain(ch)]
+        while chars and chars[-1][0] in " \t\r":
+            chars.pop()
+        kept += [c for c, _ in chars] + ["\n"]
+        origin += [i for _, i in chars] + [start + len(line)]  # the newline maps to the real one
         start += len(line) + 1
-    normalised = "".join(kept)[:-1].translate(TYPOGRAPHIC_QUOTES)  # the last line has no newline
-    return normalised, origin
+    return "".join(kept[:-1]), origin[:-1]  # the last line has no newline
 
 
 def find_exact(text: str, needle: str) -> list[tuple[int, int]]:
@@ -33,18 +47,18 @@ def find_exact(text: str, needle: str) -> list[tuple[int, int]]:
 
 
 def find_loose(text: str, old: str) -> list[tuple[int, int]]:
-    """Spans matching `old` after per-line whitespace, CR and quote normalisation, in original offsets."""
+    """Spans matching `old` after per-line whitespace, CR and Unicode normalisation, in original offsets."""
     normalised, origin = normalise_with_origin(text)
     return [(origin[s], origin[e - 1] + 1) for s, e in find_exact(normalised, normalise_with_origin(old)[0])]
 
 
 def find_stripped_lines(text: str, old: str) -> list[tuple[int, int]]:
-    """Spans of whole lines equal to `old`'s lines once indentation and quotes are ignored."""
+    """Spans of whole lines equal to `old`'s lines once indentation and look-alikes are ignored."""
     wanted = old.split("\n")
     keep_newline = len(wanted) > 1 and wanted[-1] == ""
-    wanted = [line.strip().translate(TYPOGRAPHIC_QUOTES) for line in wanted[: -1 if keep_newline else None]]
+    wanted = [plain(line).strip() for line in wanted[: -1 if keep_newline else None]]
     lines = text.split("\n")
-    have = [line.strip().translate(TYPOGRAPHIC_QUOTES) for line in lines]
+    have = [plain(line).strip() for line in lines]
     starts = [0]
     for line in lines:
         starts.append(starts[-1] + len(line) + 1)

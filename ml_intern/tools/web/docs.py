@@ -11,8 +11,15 @@ from langchain_core.tools import BaseTool, StructuredTool
 from ml_intern.graph import events
 from ml_intern.tools.base import ToolEnv, ToolError, clip, emit
 from ml_intern.tools.http import fetch, is_hf_url
-from ml_intern.tools.web.docs_index import DocPage, doc_pages, format_pages, rank
-from ml_intern.tools.web.page_text import html_to_text, page_of_text
+from ml_intern.tools.web.docs_index import (
+    DOC_SOURCES,
+    DocPage,
+    doc_pages,
+    format_pages,
+    markdown_sections,
+    rank,
+)
+from ml_intern.tools.web.page_text import html_to_markdown, page_of_text
 
 DEFAULT_RESULTS = 20
 MAX_RESULTS = 50
@@ -31,16 +38,9 @@ COMPOSITE_LIBRARIES = {
 }  # fmt: skip
 
 EXPLORE_DESCRIPTION = (
-    "Search or browse Hugging Face documentation. endpoint is a docs slug: transformers, trl, peft, "
-    "datasets, diffusers, accelerate, hub, huggingface_hub, tokenizers, sentence_transformers, optimum, "
-    "courses (all courses + cookbook), ... With query: matching pages, best first; without: the table "
-    "of contents. Returns titles, URLs and a glimpse; read pages with fetch_hf_docs. Check current APIs "
-    "(e.g. SFTConfig, DPOConfig, GRPOConfig parameters) before writing training code."
+    "Search (query) or list the pages of HF docs. Check current APIs before writing training code."
 )
-FETCH_DESCRIPTION = (
-    "Read a documentation page as markdown (HF docs URLs get '.md' appended), or any web page as text. "
-    f"Returns up to {PAGE_CHARS:,} characters; pass offset to read further."
-)
+FETCH_DESCRIPTION = "Read a docs or web page as Markdown, 20k characters per call."
 
 
 def resolve_doc_url(url: str, hub_url: str) -> str:
@@ -69,7 +69,7 @@ class HfDocs:
         self.texts: dict[str, str] = {}  # fetched URL -> its text
 
     async def text_of(self, url: str) -> str:
-        """The text at `url` (markdown as is, HTML as visible text); the HF token goes only to HF hosts."""
+        """The text at `url` (Markdown as is, HTML converted); the HF token goes only to HF hosts."""
         if url not in self.texts:
             response = await fetch(self.env, url)
             if response.status_code == 404:
@@ -77,7 +77,8 @@ class HfDocs:
             if response.status_code != 200:
                 raise ToolError(f"HTTP {response.status_code} fetching {url}: {response.text[:200]}")
             is_html = "html" in response.headers.get("content-type", "")
-            self.texts[url] = html_to_text(response.text) if is_html else response.text
+            text = await asyncio.to_thread(html_to_markdown, response.text) if is_html else response.text
+            self.texts[url] = text
         return self.texts[url]
 
     async def pages(self, endpoint: str) -> list[DocPage]:
@@ -85,7 +86,8 @@ class HfDocs:
         pages: list[DocPage] = []
         for library in COMPOSITE_LIBRARIES.get(endpoint, [endpoint]):
             if library not in self.libraries:
-                self.libraries[library] = await self._library_pages(library)
+                reader = self._gradio_pages if library == "gradio" else self._library_pages
+                self.libraries[library] = await reader(library)
             pages += self.libraries[library]
         return pages
 
@@ -93,14 +95,17 @@ class HfDocs:
         url = f"{self.hub_url}/docs/{library}"
         response = await fetch(self.env, url)
         if response.status_code != 200:
-            raise ToolError(
-                f"No docs at {url} (HTTP {response.status_code}). endpoint must be a docs slug such as "
-                "transformers, trl, peft, datasets, diffusers, accelerate, hub, huggingface_hub."
-            )
+            sources = ", ".join(DOC_SOURCES)
+            raise ToolError(f"No docs at {url} (HTTP {response.status_code}). endpoint is one of: {sources}.")
         pages = doc_pages(response.text, library, self.hub_url)
         if not pages:
             raise ToolError(f"Found no page links on {url}; try fetch_hf_docs(url='{url}') instead.")
         return pages
+
+    async def _gradio_pages(self, library: str) -> list[DocPage]:
+        """Gradio's docs: one Markdown file (`docs.gradio_url`, its llms.txt) cut into sections."""
+        url = self.env.config.docs.gradio_url
+        return markdown_sections(await self.text_of(url), url)
 
     async def load(self, pages: list[DocPage], tool: str) -> None:
         """Fetch the markdown of pages not fetched yet, a few at a time."""
@@ -138,6 +143,8 @@ async def explore(docs: HfDocs, endpoint: str, query: str, max_results: int) -> 
         )
         return format_pages(pages[:limit], heading, "")
     heading = f"Docs of {endpoint} matching '{query}': {min(limit, len(ranked))} of {len(ranked)} matches"
+    if endpoint == "gradio":  # its sections are the whole docs: show them, not links to one big file
+        return page_of_text(heading, "\n\n".join(page.content for page in ranked[:limit]), 0, PAGE_CHARS)
     return format_pages(ranked[:limit], heading, query)
 
 
@@ -146,15 +153,15 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
     docs = HfDocs(env)
 
     async def explore_hf_docs(
-        endpoint: Annotated[str, "Docs slug, e.g. 'transformers', 'trl', 'peft', 'hub'"],
-        query: Annotated[str, "Keywords to rank pages by (optional)"] = "",
-        max_results: Annotated[int, "default 20, max 50"] = DEFAULT_RESULTS,
+        endpoint: Annotated[str, "trl, transformers, hub, gradio, courses, ..."],
+        query: str = "",
+        max_results: Annotated[int, "max 50"] = DEFAULT_RESULTS,
     ) -> str:
         return clip(await explore(docs, endpoint, query, max_results))
 
     async def fetch_hf_docs(
-        url: Annotated[str, "Page URL, e.g. https://huggingface.co/docs/trl/sft_trainer"],
-        offset: Annotated[int, "Character offset to continue a long page"] = 0,
+        url: str,
+        offset: int = 0,
     ) -> str:
         resolved = resolve_doc_url(url, docs.hub_url)
         text = await docs.text_of(resolved)

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
+from bs4 import BeautifulSoup
+
 GLIMPSE_CHARS = 200
+# The original's documentation sources (its endpoint enum): huggingface.co/docs/<slug>; gradio: llms.txt.
+DOC_SOURCES = (
+    "hub", "transformers", "diffusers", "datasets", "gradio", "trackio", "smolagents", "huggingface_hub",
+    "huggingface.js", "transformers.js", "inference-providers", "inference-endpoints", "peft", "accelerate",
+    "optimum", "tokenizers", "courses", "evaluate", "tasks", "dataset-viewer", "trl", "simulate", "sagemaker",
+    "timm", "safetensors", "tgi", "setfit", "lerobot", "autotrain", "tei", "bitsandbytes",
+    "sentence_transformers", "chat-ui", "leaderboards", "lighteval", "argilla", "distilabel",
+    "microsoft-azure", "kernels", "google-cloud",
+)  # fmt: skip
 
 
 @dataclass
@@ -20,50 +30,34 @@ class DocPage:
     error: str = ""  # why the markdown could not be fetched
 
 
-class _DocLinks(HTMLParser):
-    """Links to one library's pages: those in the sidebar (`<nav class="flex-auto ...">`) and the others."""
-
-    def __init__(self, prefix: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.prefix = prefix  # e.g. "/docs/trl/"
-        self.sidebar: list[tuple[str, str]] = []  # (path, title)
-        self.elsewhere: list[tuple[str, str]] = []
-        self._sidebar_depth = 0  # nesting of <nav> inside the sidebar
-        self._link: tuple[str, list[str]] | None = None  # the link being read: path and text parts
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = {name: value or "" for name, value in attrs}
-        if tag == "nav" and (self._sidebar_depth or "flex-auto" in attributes.get("class", "").split()):
-            self._sidebar_depth += 1
-        elif tag == "a":
-            parts = urlsplit(attributes.get("href", ""))
-            if parts.path.startswith(self.prefix):
-                self._link = (parts.path.rstrip("/"), [])
-
-    def handle_data(self, data: str) -> None:
-        if self._link:
-            self._link[1].append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "nav" and self._sidebar_depth:
-            self._sidebar_depth -= 1
-        elif tag == "a" and self._link:
-            path, parts = self._link
-            (self.sidebar if self._sidebar_depth else self.elsewhere).append(
-                (path, " ".join("".join(parts).split()))
-            )
-            self._link = None
-
-
 def doc_pages(index_html: str, library: str, hub_url: str) -> list[DocPage]:
-    """The pages listed on a library's docs index page, sidebar first (or every link when it has none)."""
-    parser = _DocLinks(f"/docs/{library}/")
-    parser.feed(index_html)
-    parser.close()
+    """The pages listed in a library's docs sidebar (`<nav class="flex-auto">`), or every link without one."""
+    soup = BeautifulSoup(index_html, "html.parser")
+    prefix = f"/docs/{library}/"
     pages: dict[str, DocPage] = {}
-    for path, title in parser.sidebar or parser.elsewhere:
-        pages.setdefault(path, DocPage(title=title or path.rsplit("/", 1)[-1], url=f"{hub_url}{path}"))
+    for links in (soup.select("nav.flex-auto a[href]"), soup.find_all("a", href=True)):
+        for link in links:
+            path = urlsplit(str(link["href"])).path.rstrip("/")
+            if path.startswith(prefix):
+                title = " ".join(link.get_text(" ").split()) or path.rsplit("/", 1)[-1]
+                pages.setdefault(path, DocPage(title=title, url=f"{hub_url}{path}"))
+        if pages:
+            break
     return list(pages.values())
+
+
+def markdown_sections(text: str, url: str) -> list[DocPage]:
+    """A Markdown document (such as Gradio's llms.txt) cut at its level 1-2 headings outside code blocks."""
+    sections: list[DocPage] = []
+    title, lines, fenced = "Introduction", [], False
+    for line in text.split("\n") + ["# "]:  # the sentinel heading closes the last section
+        fenced ^= line.lstrip().startswith("```")
+        if not fenced and re.match(r"#{1,2} ", line):
+            if "".join(lines).strip():
+                sections.append(DocPage(title=title[:120], url=url, content="\n".join(lines).strip()))
+            title, lines = line.lstrip("#").strip(), []
+        lines.append(line)
+    return sections
 
 
 def query_terms(query: str) -> list[str]:

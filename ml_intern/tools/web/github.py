@@ -13,20 +13,9 @@ from ml_intern.tools.web.github_files import read_file
 
 MAX_REPOS = 100
 
-FIND_DESCRIPTION = (
-    "Find working example scripts and notebooks in a GitHub repo (examples/, scripts/, notebooks/, ...), "
-    "matched by keyword against file paths. Use before writing training or inference code: current examples "
-    "show current APIs. Then read them with github_read_file. "
-    "E.g. {keyword: 'sft', repo: 'trl'} finds examples/scripts/sft.py."
-)
-LIST_DESCRIPTION = (
-    "List a GitHub user's or organization's repositories, sorted by stars, forks or last update."
-)
-READ_DESCRIPTION = (
-    "Read a file from a GitHub repo with line numbers: the first 300 lines by default, or "
-    "line_start..line_end. "
-    "Jupyter notebooks are rendered as markdown and code with trimmed outputs."
-)
+FIND_DESCRIPTION = "Find example scripts in a GitHub repo by keyword; use before writing training code."
+LIST_DESCRIPTION = "List a GitHub owner's repositories."
+READ_DESCRIPTION = "Read a GitHub file (300 lines by default); notebooks as Markdown."
 
 
 def format_repos(repos: list[dict[str, Any]], owner: str, sort: str) -> str:
@@ -72,29 +61,29 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
     api = GitHubApi(env)
 
     async def github_find_examples(
-        repo: Annotated[str, "Repo name, e.g. 'trl', or 'owner/name'"],
-        keyword: Annotated[str, "e.g. 'grpo', 'sft', 'lora' (empty lists all examples)"] = "",
-        org: Annotated[str, "GitHub org or user"] = "huggingface",
-        max_results: Annotated[int, "default 20"] = 20,
-        min_score: Annotated[int, "0-100, how closely a path must match the keyword"] = MIN_SCORE,
+        repo: Annotated[str, "'trl' or 'owner/name'"],
+        keyword: str = "",
+        org: str = "huggingface",
+        max_results: int = 50,
+        min_score: int = MIN_SCORE,
     ) -> str:
         return clip(await find_examples(api, repo, org, keyword, max_results, min_score))
 
     async def github_list_repos(
-        owner: Annotated[str, "User or organization, e.g. 'huggingface'"],
+        owner: str,
         owner_type: Literal["org", "user"] = "org",
         sort: Literal["stars", "forks", "updated"] = "stars",
         order: Literal["desc", "asc"] = "desc",
-        limit: Annotated[int, "default 30, max 100"] = 30,
+        limit: Annotated[int, "max 100"] = 30,
     ) -> str:
         return clip(await list_repos(api, owner, owner_type, sort, order, limit))
 
     async def github_read_file(
-        repo: Annotated[str, "'owner/name', e.g. 'huggingface/trl'"],
-        path: Annotated[str, "File path in the repo"],
-        ref: Annotated[str, "Branch, tag or commit (default: default branch)"] = "",
-        line_start: Annotated[int | None, "First line, 1-based"] = None,
-        line_end: Annotated[int | None, "Last line, inclusive"] = None,
+        repo: Annotated[str, "owner/name"],
+        path: str,
+        ref: str = "",
+        line_start: int = 0,
+        line_end: int = 0,
     ) -> str:
         return await read_file(api, repo, path, ref, line_start, line_end)
 

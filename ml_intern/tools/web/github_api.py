@@ -52,12 +52,16 @@ class GitHubApi:
         params: dict[str, Any] | None = None,
         raw: bool = False,
         invalid: str = "",
+        missing_ok: bool = False,
     ) -> Any:
-        """JSON (or raw text) from `path`; failures become ToolError with advice (422: `invalid`)."""
+        """JSON (or raw text) from `path`; failures become ToolError with advice (422: `invalid`; 404: None
+        when `missing_ok`)."""
         headers = {"Accept": RAW_ACCEPT if raw else JSON_ACCEPT, "X-GitHub-Api-Version": "2022-11-28"}
         response = await fetch(self.env, self.base + path, params=params, headers=headers)
         if response.status_code == 200:
             return response.text if raw else response.json()
+        if response.status_code == 404 and missing_ok:
+            return None
         if response.status_code == 422 and invalid:
             raise ToolError(invalid)
         raise ToolError(self.failure(response, not_found))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 from pathlib import PurePosixPath
 
+from ml_intern.tools.base import ToolError
 from ml_intern.tools.web.github_api import GitHubApi, repo_path, split_repo
 
 EXAMPLE_DIRS = (  # in order of preference
@@ -15,7 +16,8 @@ EXAMPLE_DIRS = (  # in order of preference
     "getting-started", "getting_started", "walkthroughs", "use-cases", "use_cases", "training", "train",
 )  # fmt: skip
 EXAMPLE_SUFFIXES = {".py", ".ipynb", ".md", ".mdx", ".sh", ".yaml", ".yml", ".toml", ".json", ".js", ".ts"}
-MIN_SCORE = 50
+MIN_SCORE = 50  # our score scale (60 x similarity for typos), not thefuzz's
+SIMILAR_REPOS = 10
 
 
 @dataclass(frozen=True)
@@ -82,12 +84,33 @@ def human_size(size: int) -> str:
     return f"{size / 1024:.1f} KB" if size < 1024**2 else f"{size / 1024**2:.1f} MB"
 
 
+async def similar_repos(api: GitHubApi, owner: str, name: str) -> str:
+    """Why the repo was not found, with the most starred repositories of a similar name."""
+    params = {"q": f"{name} in:name", "sort": "stars", "order": "desc", "per_page": SIMILAR_REPOS}
+    try:
+        found = await api.get("/search/repositories", "", params=params, missing_ok=True) or {}
+    except ToolError:  # suggestions are a bonus: the search's own failure must not hide the 404
+        found = {}
+    private = "" if api.token else " A private repo also needs GITHUB_TOKEN."
+    listing = f"List an owner's repos with github_list_repos(owner='{owner}')."
+    lines = [f"Repository {owner}/{name} not found.{private} {listing}"]
+    repos = [r for r in found.get("items") or [] if isinstance(r, dict) and r.get("full_name")]
+    if repos:
+        lines.append("Similar repositories by stars:")
+        for n, repo in enumerate(repos[:SIMILAR_REPOS], 1):
+            about = " ".join(str(repo.get("description") or "").split())[:80]
+            lines.append(
+                f"{n}. {repo['full_name']} ({repo.get('stargazers_count', 0):,} stars) {about}".rstrip()
+            )
+    return "\n".join(lines)
+
+
 async def repo_files(api: GitHubApi, owner: str, name: str) -> tuple[str, list[RepoFile], bool]:
     """(default branch, every file of its tree, whether GitHub truncated the tree)."""
-    missing = (
-        f"Repository {owner}/{name} not found. List an owner's repos with github_list_repos(owner='{owner}')."
-    )
-    repo = await api.get(repo_path(owner, name), missing)
+    repo = await api.get(repo_path(owner, name), "", missing_ok=True)
+    if repo is None:
+        raise ToolError(await similar_repos(api, owner, name))
+    missing = f"Repository {owner}/{name} has no branch {repo.get('default_branch')}."
     branch = repo.get("default_branch") or "main"
     tree = await api.get(repo_path(owner, name, f"git/trees/{branch}"), missing, params={"recursive": "1"})
     files = [

@@ -1,12 +1,18 @@
-"""Readable text out of HTML pages with the standard library parser (math kept as its LaTeX)."""
+"""HTML pages as Markdown (beautifulsoup4 + markdownify), and a stdlib text extractor for parsers of known
+pages (search results, arXiv HTML)."""
 
 from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
 
+from bs4 import BeautifulSoup, Tag
+from markdownify import MarkdownConverter
+
 from ml_intern.tools.base import ToolError
 
+BOILERPLATE = ["nav", "aside", "script", "style", "noscript", "svg", "form", "button", "template", "iframe"]
+BOILERPLATE += ["head", "dialog"]
 SKIPPED_TAGS = frozenset({"script", "style", "noscript", "svg", "head", "template", "nav", "footer", "math"})
 BLOCK_TAGS = frozenset(
     {"p", "div", "section", "article", "br", "li", "ul", "ol", "tr", "table", "pre", "blockquote", "figure"}
@@ -65,12 +71,44 @@ def tidy(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
 
 
-def html_to_text(html: str) -> str:
-    """The visible text of an HTML page."""
-    extractor = TextExtractor()
-    extractor.feed(html)
-    extractor.close()
-    return tidy("".join(extractor.parts))
+def code_language(pre: Tag) -> str:
+    """The language of a code block from `class="language-x"` on the <pre> or its <code>."""
+    for element in (pre, pre.find("code")):
+        classes = (element.get("class") or []) if isinstance(element, Tag) else []
+        for name in classes:
+            if name.startswith(("language-", "lang-")):
+                return name.split("-", 1)[1]
+    return ""
+
+
+def main_content(soup: BeautifulSoup) -> Tag:
+    """The page's <main> or <article> when it has one, else its body, without boilerplate elements."""
+    for element in soup(BOILERPLATE):
+        element.decompose()
+    for element in soup.select('[role="navigation"], [aria-hidden="true"], img[src^="data:"]'):
+        element.decompose()
+    for element in soup(["header", "footer"]):  # the site's, not an article's own header
+        if not element.find_parent(["main", "article"]):
+            element.decompose()
+    for math in soup("math"):  # keep formulas as their LaTeX
+        math.replace_with(f" ${math['alttext']}$ " if math.get("alttext") else "")
+    return soup.find("main") or soup.find("article") or soup.body or soup
+
+
+def html_to_markdown(html: str) -> str:
+    """An HTML page as Markdown: headings, links, tables and fenced code kept; navigation dropped."""
+    soup = BeautifulSoup(html, "html.parser")
+    root = main_content(soup)
+    converter = MarkdownConverter(
+        heading_style="ATX",
+        bullets="-",
+        code_language_callback=code_language,
+        escape_underscores=False,  # names like dataset_text_field stay searchable
+        escape_asterisks=False,
+        escape_misc=False,
+    )
+    markdown = converter.convert_soup(root)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in markdown.split("\n"))).strip()
 
 
 def has_class(attributes: dict[str, str], name: str) -> bool:

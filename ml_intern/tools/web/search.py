@@ -15,11 +15,8 @@ from ml_intern.tools.web.page_text import TextExtractor, has_class, tidy
 MAX_RESULTS = 8
 SNIPPET_CHARS = 300
 
-DESCRIPTION = (
-    "Search the web (no API key needed) for things outside the HF docs, papers and GitHub tools: blog posts, "
-    "announcements, issues, error messages. Returns up to 8 results with title, URL and snippet. "
-    "Open a result with fetch_hf_docs(url=...)."
-)
+DESCRIPTION = "Search the web: titles, URLs, snippets. Open a result with fetch_hf_docs."
+SOURCES_REMINDER = "Include a Sources section (these URLs) in your final answer."
 
 
 @dataclass
@@ -126,7 +123,7 @@ def format_results(query: str, results: list[SearchResult]) -> str:
         lines += [f"{number}. {result.title or '(untitled)'}", f"   {result.url}"]
         if result.snippet:
             lines.append(f"   {result.snippet}")
-    return "\n".join(lines)
+    return "\n".join([*lines, "", SOURCES_REMINDER])
 
 
 def make_tools(env: ToolEnv) -> list[BaseTool]:
@@ -134,10 +131,10 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
     search_url = env.environ.get("CLAWD_WEB_SEARCH_BASE_URL") or env.config.web_search.url
 
     async def web_search(
-        query: Annotated[str, "What to search for"],
-        num_results: Annotated[int, "1-8, default 5"] = 5,
-        include_domains: Annotated[list[str] | None, "Only results from these domains"] = None,
-        exclude_domains: Annotated[list[str] | None, "Drop results from these domains"] = None,
+        query: str,
+        num_results: Annotated[int, "max 8"] = 5,
+        include_domains: list[str] | None = None,
+        exclude_domains: list[str] | None = None,
     ) -> str:
         if not query.strip():
             raise ToolError("'query' must not be empty.")
