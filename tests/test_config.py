@@ -228,7 +228,8 @@ def test_undo_keeps_50_turns_unless_the_user_config_says_otherwise(cwd, environ)
 
 def test_original_config_loads_with_warnings(cwd, environ):
     path = write_user_config(environ, ORIGINAL_CONFIG)
-    # SLACK_BOT_TOKEN is unset: ignored keys are not substituted; an HF token keeps the HF MCP server
+    # SLACK_BOT_TOKEN is unset: a disabled `messaging` drops its destinations, ignored keys are not
+    # substituted; an HF token keeps the HF MCP server
     loaded = load_config(cwd, {**environ, "HF_TOKEN": "hf_x"})
     assert loaded.config.model_name == "anthropic/claude-opus-4.8:fal-ai"
     assert loaded.config.save_sessions and loaded.config.share_traces
@@ -246,11 +247,11 @@ def test_original_config_loads_with_warnings(cwd, environ):
         "session_dataset_repo",
         "auto_file_upload",
         "tool_runtime",
-        "messaging",
         "mcpServers.files.icon",
     ]
     note = "(an original ml-intern setting this version does not support)"
     assert sorted(loaded.warnings) == sorted(f"{path}: ignoring {key} {note}" for key in ignored)
+    assert not loaded.config.messaging.enabled and loaded.config.messaging.destinations == {}
 
 
 def test_dotenv_fills_unset_variables_without_overriding(cwd, environ):
@@ -564,3 +565,78 @@ def test_reasoning_effort_off_means_null(value, expected):
 def test_reasoning_effort_rejects_an_unknown_level():
     with pytest.raises(ValueError, match="reasoning_effort"):
         AgentConfig.model_validate({"reasoning_effort": "extreme"})
+
+
+# ---- messaging (Slack notifications) ----------------------------------------------------------------------
+
+SLACK_ENV = {"SLACK_BOT_TOKEN": "xoxb-1-2-abc", "SLACK_CHANNEL_ID": "C42"}
+
+
+def test_slack_variables_create_the_default_destination(cwd, environ):
+    messaging = load_config(cwd, {**environ, **SLACK_ENV}).config.messaging
+    assert messaging.enabled and list(messaging.destinations) == ["slack.default"]
+    dest = messaging.destinations["slack.default"]
+    assert (dest.token, dest.channel, dest.allow_agent_tool, dest.allow_auto_events) == (
+        "xoxb-1-2-abc",
+        "C42",
+        True,
+        True,
+    )
+    assert messaging.auto_event_types == ["approval_required", "error", "turn_complete"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({"ML_INTERN_SLACK_NOTIFICATIONS": "false"}, None),
+        ({"SLACK_CHANNEL_ID": "", "SLACK_CHANNEL": "C7"}, ("slack.default", "C7", None, True, True)),
+        (
+            {"SLACK_BOT_TOKEN": "", "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x"},
+            ("slack.default", None, "https://hooks.slack.com/services/T/B/x", True, True),
+        ),
+        (
+            {"ML_INTERN_SLACK_DESTINATION": "slack.ops", "ML_INTERN_SLACK_ALLOW_AGENT_TOOL": "false"},
+            ("slack.ops", "C42", None, False, True),
+        ),
+    ],
+    ids=["turned off", "SLACK_CHANNEL", "webhook (ours)", "name and flags"],
+)
+def test_slack_variable_options(cwd, environ, extra, expected):
+    messaging = load_config(cwd, {**environ, **SLACK_ENV, **extra}).config.messaging
+    if expected is None:
+        assert not messaging.enabled and messaging.destinations == {}
+        return
+    [(name, dest)] = messaging.destinations.items()
+    assert (name, dest.channel, dest.webhook_url, dest.allow_agent_tool, dest.allow_auto_events) == expected
+
+
+def test_slack_auto_events_variable_picks_the_events(cwd, environ):
+    env = {**environ, **SLACK_ENV, "ML_INTERN_SLACK_AUTO_EVENTS": "error, turn_complete"}
+    assert load_config(cwd, env).config.messaging.auto_event_types == ["error", "turn_complete"]
+
+
+def test_dotenv_cannot_point_notifications_at_its_own_slack(cwd, environ):
+    # a cloned repo's `.env` would otherwise receive the user's thread text at its own webhook
+    (cwd / ".env").write_text("SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T/B/theirs\n")
+    loaded = load_config(cwd, environ)
+    assert not loaded.config.messaging.enabled and "SLACK_WEBHOOK_URL" not in loaded.env
+    assert "ignored SLACK_WEBHOOK_URL from .env: set it in your shell or config" in loaded.warnings
+
+
+@pytest.mark.parametrize(
+    ("messaging", "problem"),
+    [
+        ({"enabled": True}, "messaging.enabled: needs at least one destination"),
+        (
+            {"enabled": True, "destinations": {"Slack Ops": {"webhook_url": "https://h/x"}}},
+            "messaging.destinations.Slack Ops: a destination name may use only a-z, 0-9, '.', '_' and '-'",
+        ),
+        (
+            {"enabled": True, "destinations": {"slack.ops": {"channel": "C1"}}},
+            "messaging.destinations.slack.ops: needs webhook_url, or token and channel",
+        ),
+    ],
+)
+def test_messaging_config_errors_name_the_problem(cwd, environ, messaging, problem):
+    path = write_user_config(environ, {"messaging": messaging})
+    assert load_error(cwd, environ) == f"config error in {path}: {problem}"

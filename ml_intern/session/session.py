@@ -16,7 +16,7 @@ from ml_intern.graph.context import RunContext
 from ml_intern.graph.events import CallState, EventSink
 from ml_intern.graph.messages import is_user_turn
 from ml_intern.graph.turns import new_turn
-from ml_intern.session import pending, runner
+from ml_intern.session import notifications, pending, runner
 from ml_intern.session.checkpointer import open_checkpointer, when_unlocked
 from ml_intern.session.compaction import Compaction, compact_thread
 from ml_intern.session.locks import ThreadLocks
@@ -141,26 +141,26 @@ class Session:
         try:
             return await runner.run_turn(self.app, thread_id, graph_input, run_ctx, on_event)
         finally:
-            state = await self.app.aget_state(thread_config(thread_id))
-            values = state.values or {}
+            values = (await self.app.aget_state(thread_config(thread_id))).values or {}
             await self.threads.end_turn(thread_id, values.get("stop_reason"), values.get("usage") or {})
             await snapshot_turn_end(self.snapshots, thread_id, on_event)
 
     async def _run(self, graph_input: Any, title: str = "") -> TurnOutcome:
         """A turn of the current thread; a failure becomes one `error` event and a TurnFailed."""
         assert self.ctx is not None, "begin() first"
+        on_event = notifications.notifying(self.on_event, self.ctx, self.thread_id, self.environ)
         try:
             async with self.locks.writing(self.thread_id, "running a turn"):
-                done = await self.turn(self.thread_id, graph_input, self.ctx, self.on_event, title=title)
+                done = await self.turn(self.thread_id, graph_input, self.ctx, on_event, title=title)
         except UserError:
             raise
         except Exception as exc:
             failed = runner.turn_failure(exc, self.thread_id, self.ctx, self.database)
-            self.on_event(events.error(str(failed)))
+            on_event(events.error(str(failed)))
             raise failed from None
         if done.approval:
-            self.on_event(events.approval_required(done.approval.get("tool_calls") or []))
-        self.on_event(done.completed(self.thread_id))
+            on_event(events.approval_required(done.approval.get("tool_calls") or []))
+        on_event(done.completed(self.thread_id))
         return done
 
     async def pending_approval(self, thread_id: str | None = None) -> dict[str, Any] | None:

@@ -4,4 +4,4 @@ from __future__ import annotations
 
 from ml_intern.tools.base import ToolFacts
 
-TOOL_FACTS = {"notify": ToolFacts(effect="message")}
+TOOL_FACTS = {"notify": ToolFacts(effect="message", hidden=frozenset({"title"}))}

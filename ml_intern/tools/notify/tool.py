@@ -1,11 +1,57 @@
-"""Placeholder: filled in by issue 13."""
+"""The `notify` tool: a message to the Slack destinations the config lets the agent use (`allow_agent_tool`).
+Offered only when messaging is enabled and such a destination exists, so it costs nothing otherwise."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, Literal
 
-from ml_intern.tools.base import ToolEnv
+from langchain_core.tools import StructuredTool
+
+from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.tools.notify.slack import DeliveryError, SlackTarget, deliver, format_message, slack_targets
+
+MAX_NAMES = 10  # destinations one call may name
+DESCRIPTION = "Send a message to the user's Slack ({names}). Use only when asked."
+
+
+async def send_to(target: SlackTarget, text: str) -> str:
+    """One destination's result line: "sent" or "failed (reason)"."""
+    try:
+        await asyncio.to_thread(deliver, target, text)
+    except DeliveryError as exc:
+        return f"{target.name}: failed ({exc})"
+    return f"{target.name}: sent"
 
 
 def make_tools(env: ToolEnv) -> list[Any]:
-    return []
+    """The notify tool, when at least one enabled destination allows it; else none."""
+    targets = slack_targets(env.config, env.environ, lambda dest: dest.allow_agent_tool)
+    if not targets:
+        return []
+
+    async def notify(
+        destinations: list[str],
+        message: str,
+        title: str = "",  # hidden from the schema (TOOL_FACTS): a bold first line says as much
+        severity: Literal["info", "success", "warning", "error"] = "info",
+    ) -> str:
+        names = list(dict.fromkeys(name.strip() for name in destinations if name.strip()))[:MAX_NAMES]
+        if not names:
+            raise ToolError(f"Name at least one destination: {', '.join(targets)}.")
+        if not message.strip():
+            raise ToolError("'message' must not be empty.")
+        text = format_message(message, title, severity, {})
+        lines = [
+            await send_to(targets[name], text)
+            if name in targets
+            else f"{name}: failed (not a destination the agent may use; allowed: {', '.join(targets)})"
+            for name in names
+        ]
+        return "\n".join(lines)
+
+    return [
+        StructuredTool.from_function(
+            coroutine=notify, name="notify", description=DESCRIPTION.format(names=", ".join(targets))
+        )
+    ]
