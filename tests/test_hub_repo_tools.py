@@ -33,8 +33,12 @@ def hub() -> Iterator[FakeHub]:
         yield server
 
 
-def tools(hub: FakeHub, sandbox, token: str | None = TOKEN) -> dict:
-    env = ToolEnv(workdir=sandbox.workdir, home=sandbox.ml_intern_home, hf_endpoint=hub.url, hf_token=token)
+PROVENANCE_OFF = {"provenance": {"tag_repos": False, "collection": False}}  # tests/test_provenance.py
+
+
+def tools(hub: FakeHub, sandbox, token: str | None = TOKEN, config: dict = PROVENANCE_OFF) -> dict:
+    workdir, home = sandbox.workdir, sandbox.ml_intern_home
+    env = ToolEnv(workdir=workdir, home=home, config=config, hf_endpoint=hub.url, hf_token=token)
     # As the model gets them: the original's argument names taken, unknown ones rejected (tools/checked.py).
     made = [tool for module in (hub_repo, hub_repo_git) for tool in module.make_tools(env)]
     return {tool.name: offered(tool) for tool in made}

@@ -1,5 +1,5 @@
 """A local fake of the Hugging Face Hub API, enough for HfApi's listing, info, tree, download, commit, refs,
-discussions and repo-settings calls. Every request is recorded (see `FakeHTTPServer`).
+discussions, repo-settings and collection calls. Every request is recorded (see `FakeHTTPServer`).
 
     with FakeHub(token="hf_test") as hub:
         hub.add_repo("org/model", files={"README.md": b"# Hi"}, info={"pipeline_tag": "text-generation"})
@@ -76,6 +76,10 @@ class FakeHub(DiscussionRoutes, FakeHTTPServer):
         self.route("DELETE", f"/api/{TYPES}/{REPO}/tag/(?P<name>.+)", self.delete_ref("tags"))
         self.route("POST", "/api/repos/create", self.create_repo)
         self.route("PUT", f"/api/{TYPES}/{REPO}/settings", self.settings)
+        self.collections: dict[str, dict[str, Any]] = {}  # slug -> the collection as the Hub returns it
+        self.route("POST", "/api/collections", self.create_collection)
+        self.route("GET", "/api/collections/(?P<slug>[^/]+/[^/]+)", self.get_collection)
+        self.route("POST", "/api/collections/(?P<slug>[^/]+/[^/]+)/items", self.add_collection_item)
         self.add_discussion_routes()
 
     def add_repo(self, repo_id: str, repo_type: str = "model", **fields: Any) -> FakeRepo:
@@ -236,3 +240,46 @@ class FakeHub(DiscussionRoutes, FakeHTTPServer):
         if "gated" in body:
             repo.gated = body["gated"]
         return json_reply(200, {})
+
+    def create_collection(self, request: Recorded) -> Reply:
+        """A new collection; 409 with the existing one's slug when the owner has one with this title."""
+        if not self.authorized(request):
+            return json_reply(401, {"error": "Invalid user token."})
+        body = request.json()
+        for slug, found in self.collections.items():
+            if (found["owner"]["name"], found["title"]) == (body["namespace"], body["title"]):
+                return json_reply(409, {"error": "Collection already exists", "slug": slug})
+        slug = f"{body['namespace']}/{body['title'].lower()}-{len(self.collections) + 1:024x}"
+        self.collections[slug] = {
+            "slug": slug,
+            "title": body["title"],
+            "owner": {"name": body["namespace"], "type": "user"},
+            "items": [],
+            "lastUpdated": DATE,
+            "position": 0,
+            "private": body.get("private", False),
+            "theme": "default",
+            "upvotes": 0,
+            "description": body.get("description"),
+        }
+        return json_reply(200, self.collections[slug])
+
+    def get_collection(self, request: Recorded) -> Reply:
+        found = self.collections.get(request.match["slug"])
+        if found is None:
+            return json_reply(404, {"error": "Collection not found"})
+        return json_reply(200, found)
+
+    def add_collection_item(self, request: Recorded) -> Reply:
+        """Add a repo; 409 when it is already in the collection."""
+        found = self.collections.get(request.match["slug"])
+        if not self.authorized(request) or found is None:
+            return json_reply(404 if found is None else 401, {"error": "Collection not found"})
+        item = request.json()["item"]
+        if any((i["id"], i["type"]) == (item["id"], item["type"]) for i in found["items"]):
+            return json_reply(409, {"error": "Item already in the collection"})
+        position = len(found["items"])
+        found["items"].append(
+            {"_id": f"{position:024x}", "id": item["id"], "type": item["type"], "position": position}
+        )
+        return json_reply(200, found)

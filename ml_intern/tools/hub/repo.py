@@ -14,28 +14,28 @@ from ml_intern.tools.args import parse_args, tool_schema
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.hub.client import download_text, hub_call, make_api, repo_url
 from ml_intern.tools.hub.file_text import MAX_READ_BYTES, human_size, numbered_lines, upload_preview
+from ml_intern.tools.hub.provenance import provenance_note
 
 MAX_LISTED = 200
+DEFAULT_LINES = 400
 
 DESCRIPTION = (
-    "Files in Hub repos (model/dataset/space). list: files with sizes (path = folder). read: a text file's "
-    "numbered lines from offset. upload: content (text) or local_path to path; create_pr=true opens a PR, "
-    "revision='refs/pr/N' adds to PR N. delete: path (a folder ends with /) or glob patterns. "
-    "upload and delete need the user's approval."
+    "Hub repo files. upload: content or local_path; create_pr, or revision=refs/pr/N. "
+    "delete: path, folder/ or patterns."
 )
 
 
 class RepoFilesArgs(BaseModel):
     operation: Literal["list", "read", "upload", "delete"]
-    repo_id: str = Field(description="org/name")
+    repo_id: str
     repo_type: Literal["model", "dataset", "space"] = "model"
-    path: str = Field("", description="Path in the repo.")
-    revision: str = Field("", description="Branch, tag or commit (default main).")
-    content: str = Field("", description="upload: the text to write.")
-    local_path: str = Field("", description="upload: a local file to send instead of content.")
-    patterns: list[str] = Field([], description="delete: globs such as *.tmp")
-    offset: int = Field(1, description="read: first line.")
-    limit: int = Field(400, description="read: number of lines.")
+    path: str = ""
+    revision: str = ""
+    content: str = ""
+    local_path: str = ""
+    patterns: list[str] = []
+    offset: int = 0  # 0: line 1
+    limit: int = 0  # 0: DEFAULT_LINES
     max_chars: int = Field(0, description="read: at most this many characters (the original's name).")
     commit_message: str = ""
     create_pr: bool = False
@@ -118,14 +118,16 @@ def read_file(api: HfApi, a: RepoFilesArgs) -> str:
             "download it in a job or sandbox, or use hf_inspect_dataset for dataset files."
         )
     data = download_text(api, a.repo_id, a.path, a.repo_type, a.revision or None)
-    return numbered_lines(f"{a.repo_id}/{a.path}", data, a.offset, a.limit, a.max_chars)
+    limit = a.limit or DEFAULT_LINES
+    return numbered_lines(f"{a.repo_id}/{a.path}", data, a.offset or 1, limit, a.max_chars)
 
 
-def upload(api: HfApi, workdir: Path, a: RepoFilesArgs) -> str:
-    """Commit one file (text content or a local file) to the repo, or open a PR with it."""
+def upload(api: HfApi, env: ToolEnv, a: RepoFilesArgs) -> str:
+    """Commit one file (text content or a local file) to the repo, or open a PR with it; a push to main is
+    then registered (provenance.py)."""
     if bool(a.content) == bool(a.local_path):
         raise ToolError("upload needs exactly one of content (text) or local_path (a local file).")
-    source = local_file(a.local_path, workdir) if a.local_path else None
+    source = local_file(a.local_path, env.workdir) if a.local_path else None
     if source is not None and not source.is_file():
         raise ToolError(f"local_path {source} is not a file.")
     data = source.read_bytes() if source else a.content.encode()
@@ -144,9 +146,12 @@ def upload(api: HfApi, workdir: Path, a: RepoFilesArgs) -> str:
     if a.create_pr:
         more = f"add commits with revision='refs/pr/{info.pr_num}'"
         return f"Opened PR #{info.pr_num} with {path}: {info.pr_url} ({more})"
-    return (
+    done = (
         f"Uploaded {path} ({human_size(len(data))}) to {a.repo_id}@{a.revision or 'main'}: {info.commit_url}"
     )
+    if a.revision not in ("", "main") or info.pr_url:
+        return done
+    return done + provenance_note(api, env, a.repo_id, a.repo_type)
 
 
 def delete(api: HfApi, a: RepoFilesArgs) -> str:
@@ -186,7 +191,7 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
         operations = {
             "list": lambda: list_files(api, env.hf_endpoint, a),
             "read": lambda: read_file(api, a),
-            "upload": lambda: upload(api, env.workdir, a),
+            "upload": lambda: upload(api, env, a),
             "delete": lambda: delete(api, a),
         }
         what = f"running {a.operation} on {a.repo_type} repo {a.repo_id}"

@@ -7,21 +7,20 @@ from typing import Any, Literal
 
 from huggingface_hub import HfApi
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from ml_intern.tools.args import parse_args, tool_schema
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.hub.client import hub_call, make_api, repo_url
+from ml_intern.tools.hub.provenance import provenance_note
 from ml_intern.tools.hub.repo import arg, flag
 
 MAX_LISTED_PRS = 20
 READ_ONLY = {"list_refs", "list_prs", "get_pr"}
 
 DESCRIPTION = (
-    "Git-like operations on Hub repos. Branches/tags: list_refs, create_branch, delete_branch, create_tag, "
-    "delete_tag. PRs: create_pr (empty draft; then hf_repo_files upload with revision='refs/pr/N'), "
-    "list_prs, get_pr, merge_pr, close_pr, comment_pr. Repos: create_repo (private by default; spaces need "
-    "space_sdk), update_repo (private, gated). delete_*, merge_pr, create_repo, update_repo need approval."
+    "Hub repo git ops. create_pr makes an empty draft: add files via hf_repo_files revision=refs/pr/N. "
+    "Spaces need space_sdk."
 )
 
 
@@ -31,16 +30,16 @@ class RepoGitArgs(BaseModel):
         "create_pr", "list_prs", "get_pr", "merge_pr", "close_pr", "comment_pr",
         "create_repo", "update_repo", "change_pr_status",
     ]  # fmt: skip
-    repo_id: str = Field(description="org/name")
+    repo_id: str
     repo_type: Literal["model", "dataset", "space"] = "model"
     branch: str = ""
     tag: str = ""
-    revision: str = Field("", description="Branch start or tag target (default main).")
-    title: str = Field("", description="create_pr")
-    description: str = Field("", description="PR description or tag message.")
+    revision: str = ""
+    title: str = ""
+    description: str = ""
     pr_num: int = 0
     comment: str = ""
-    status: Literal["open", "closed", "all"] = Field("open", description="list_prs")
+    status: Literal["open", "closed", "all"] | None = None  # None: open
     # change_pr_status, the original's operation: taken but not shown in the prompt (hub/__init__.py).
     new_status: Literal["open", "closed"] | None = None
     private: bool | None = None
@@ -120,11 +119,12 @@ def create_pr(api: HfApi, url: str, a: RepoGitArgs) -> str:
 
 
 def list_prs(api: HfApi, url: str, a: RepoGitArgs) -> str:
-    status = None if a.status == "all" else a.status
+    shown = a.status or "open"
+    status = None if shown == "all" else shown
     found = list(api.get_repo_discussions(a.repo_id, repo_type=a.repo_type, discussion_status=status))
     if not found:
-        return f"No {a.status} discussions or PRs in {a.repo_id}."
-    lines = [f"{a.repo_id}: {len(found)} {a.status} discussions/PRs {url}/discussions"]
+        return f"No {shown} discussions or PRs in {a.repo_id}."
+    lines = [f"{a.repo_id}: {len(found)} {shown} discussions/PRs {url}/discussions"]
     for d in found[:MAX_LISTED_PRS]:
         kind = "PR" if d.is_pull_request else "discussion"
         lines.append(f"#{d.num} [{kind}, {d.status}] {d.title} (by {d.author}, {d.created_at:%Y-%m-%d})")
@@ -184,6 +184,16 @@ def create_repo(api: HfApi, url: str, a: RepoGitArgs) -> str:
     return f"Created {'private' if private else 'public'} {a.repo_type} repo: {created}"
 
 
+def registered(operation: Callable[[HfApi, str, RepoGitArgs], str], env: ToolEnv):
+    """`operation` (create_repo) followed by the new repo's registration (provenance.py)."""
+
+    def run(api: HfApi, url: str, a: RepoGitArgs) -> str:
+        done = operation(api, url, a)
+        return done + provenance_note(api, env, a.repo_id, a.repo_type)
+
+    return run
+
+
 def update_repo(api: HfApi, url: str, a: RepoGitArgs) -> str:
     if a.private is None and a.gated is None:
         raise ToolError("update_repo needs private (true/false) or gated ('auto', 'manual' or 'false').")
@@ -221,6 +231,7 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
         a = parse_args(RepoGitArgs, kwargs)
         url = repo_url(env.hf_endpoint, a.repo_id, a.repo_type)
         run = OPERATIONS[a.operation]
+        run = registered(run, env) if a.operation == "create_repo" else run
         what = f"running {a.operation} on {a.repo_type} repo {a.repo_id}"
         write = a.operation not in READ_ONLY
         return await hub_call(

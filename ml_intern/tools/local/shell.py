@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from ml_intern.graph.events import emit, notice
 from ml_intern.secrets import is_secret_name, looks_secret
 from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.tools.hub.bootstrap import bash_environment
 from ml_intern.tools.local.confine import FIX, Unconfinable, confined_argv, unconfined_reason
 from ml_intern.tools.local.stream import run_command
 
@@ -43,22 +44,13 @@ GIT_PROGRAMS = re.compile(
 MORE_SECRET_NAMES = re.compile(r"^(SSH_AUTH_SOCK|GPG_AGENT_INFO)$")  # handles to credential agents
 
 BASH_DESCRIPTION = (
-    "Run a shell command (/bin/bash -c) in the working directory; returns combined stdout/stderr and the "
-    "exit code. Use read/write/edit for files, not cat/sed/echo. Each call is independent (chain with &&); "
-    "independent commands can be separate calls in parallel. For long runs (training), start in the "
-    "background and poll its log: `nohup CMD > run.log 2>&1 &`, then `tail -n 50 run.log`. "
-    f"Timeout default {DEFAULT_TIMEOUT}s, max {MAX_TIMEOUT // 3600}h. Secret environment variables (tokens, "
-    "API keys, passwords) are not passed to commands; the user can pass one by name in the config's "
-    "`bash.env_passthrough`."
+    "Run a bash command in the working directory; returns output and exit code. Each call is a fresh "
+    "shell. Use read/write/edit for files. Long runs: `nohup CMD > run.log 2>&1 &`, then tail run.log. "
+    "Secret env vars are withheld (config `bash.env_passthrough`)."
 )
 CONFINED_DESCRIPTION = (
-    " Commands run in a sandbox: only the working directory, the configured roots, /tmp (private to "
-    "ml-intern, kept between calls) and ~/.cache are writable, the rest is read-only, and credential files "
-    "(~/.ssh, ~/.aws, ~/.netrc, Hub tokens, ...) are hidden. Files hard-linked from elsewhere, .git/hooks, "
-    ".git/config and code caches (pip, uv, torch hub, Hub remote code) are read-only; pip, uv and torch use "
-    "caches of their own under ~/.cache/ml-intern. Each call has its own process view: background "
-    "jobs keep running after the call, but later calls cannot see or signal them by PID, so give long runs "
-    "their own stop condition (e.g. `timeout 3h python train.py`)."
+    " Sandboxed: only the workdir, configured roots, /tmp and ~/.cache are writable; credentials are hidden. "
+    "Later calls cannot see background PIDs: bound long runs (`timeout 3h ...`)."
 )
 READ_ONLY_HINT = (
     "\n\n[sandbox: only {places} are writable here; the user can add directories to `roots` in the config]"
@@ -66,10 +58,10 @@ READ_ONLY_HINT = (
 
 
 class BashArgs(BaseModel):
-    command: str = Field(description="The shell command to execute.")
-    description: str = Field("", description="Short description (5-10 words, active voice).")
-    work_dir: str = Field("", description="Directory to run in (default: the working directory).")
-    timeout: int = Field(0, description=f"Seconds (0: default {DEFAULT_TIMEOUT}, max {MAX_TIMEOUT}).")
+    command: str
+    description: str = Field("", description="5-10 words")
+    work_dir: str = ""
+    timeout: int = Field(0, description=f"Seconds (default {DEFAULT_TIMEOUT})")
 
 
 def bash_timeout(asked: int, default: int) -> int:
@@ -161,6 +153,7 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
                 f"bash must run confined here (bash.confine: on) but {why}. Tell the user to {FIX}."
             ) from None
         child_env = child_environment(os.environ, bash_config.env_passthrough, sandbox is not None)
+        child_env = bash_environment(child_env, env)  # Hub pushes of its scripts are marked (tools/hub)
         run_argv = sandbox[0] if sandbox else argv
         before = watched_state(env.workdir)
         result = await run_command(run_argv, cwd, child_env, timeout, env.home / "outputs")
