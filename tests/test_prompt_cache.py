@@ -100,7 +100,8 @@ async def test_anthropic_requests_carry_breakpoints_and_cached_tokens_are_counte
 async def test_cached_tokens_are_priced_at_the_cache_read_price(
     anthropic: AnthropicServer, sandbox: Sandbox
 ) -> None:
-    (sandbox.workdir / "a.txt").write_text("alpha\n" * 400)
+    # A result small next to the cached prefix (prompt + tools), so reading it back costs less than writing it
+    (sandbox.workdir / "a.txt").write_text("alpha\n" * 100)
     anthropic.push(tool_use("read", {"path": "a.txt"}), text("Read."))
     outcome, _, _ = await anthropic_turn(sandbox, "read a.txt", stream=False)
     first, second = anthropic.usages

@@ -127,7 +127,13 @@ def run_context(
     tools = list(options.tools) if options.tools is not None else None
     stream = options.stream()
     services = build_services(
-        model=model_id, workdir=workdir, tool_names=tools, stream=stream, environ=dict(environ), config=config
+        model=model_id,
+        workdir=workdir,
+        tool_names=tools,
+        stream=stream,
+        environ=dict(environ),
+        config=config,
+        headless=not interactive,
     )
     return RunContext(
         model=model_id,

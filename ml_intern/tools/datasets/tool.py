@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 from langchain_core.tools import BaseTool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from ml_intern.tools.args import parse_args, tool_schema
 from ml_intern.tools.base import ToolEnv, ToolError, clip
@@ -21,17 +21,16 @@ MAX_REPORT_CHARS = 15_000
 TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 DESCRIPTION = (
-    "Audit a Hugging Face dataset in one call: validity, configs and splits with row counts, schema "
-    "(features, class names), sample rows, chat-format analysis of message columns, label distributions and "
-    "missing values in the first rows, parquet files. Inspect every dataset before writing training code."
+    "Audit a Hub dataset: configs, splits, row counts, schema, sample rows, chat format, labels, missing "
+    "values. Use before training on it."
 )
 
 
 class InspectArgs(BaseModel):
-    dataset: str = Field(description="org/name")
-    config: str = Field("", description="Subset (default: the first).")
-    split: str = Field("", description="Split for rows (default: train or the first).")
-    sample_rows: int = Field(3, description=f"Rows to show (max {MAX_SAMPLE_ROWS}).")
+    dataset: str
+    config: str = ""
+    split: str = ""
+    sample_rows: int = 3
 
 
 class ViewerError(Exception):

@@ -20,18 +20,12 @@ MAX_FILES = 25
 MAX_TAGS = 20
 MAX_DETAILS_CHARS = 20_000
 
-DETAILS_DESCRIPTION = (
-    "Details of Hub repos: task, library, license, gated/private status, downloads, likes, last update, "
-    "tags, files with sizes and the start of the card (README). Use it to confirm a model or dataset exists "
-    "and fits before writing code; hf_inspect_dataset shows a dataset's columns and rows."
-)
+DETAILS_DESCRIPTION = "Hub repo facts: license, gated, downloads, tags, files with sizes, start of the card."
 
 
 class DetailsArgs(BaseModel):
-    repo_ids: list[str] = Field(description=f"Repo ids like org/name (up to {MAX_REPOS}).")
-    repo_type: Literal["auto", "model", "dataset", "space"] = Field(
-        "auto", description="auto tries each type."
-    )
+    repo_ids: list[str] = Field(description=f"Up to {MAX_REPOS}")
+    repo_type: Literal["auto", "model", "dataset", "space"] = "auto"
 
 
 def fetch_info(api: HfApi, repo_id: str, repo_types: list[str]) -> tuple[str, Any]:

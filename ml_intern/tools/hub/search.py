@@ -40,19 +40,18 @@ EXPAND = {
 }
 
 SEARCH_DESCRIPTION = (
-    "Search the Hugging Face Hub for models, datasets and Spaces. Returns ids, task, library, downloads, "
-    "likes, gated status, last update and links. Use hub_repo_details next for a repo's card and files."
+    "Search Hub models, datasets and Spaces: ids, task, downloads, likes, gated, last update."
 )
 
 
 class SearchArgs(BaseModel):
-    query: str = Field("", description="Words in the repo id; empty to browse by sort.")
-    repo_types: list[RepoType] = Field(["model", "dataset"], description="What to search.")
-    author: str = Field("", description="User or org, e.g. meta-llama.")
-    task: str = Field("", description="Pipeline tag, e.g. text-generation.")
-    library: str = Field("", description="Models only, e.g. transformers, peft, gguf.")
+    query: str = Field("", description="Words in the repo id")
+    repo_types: list[RepoType] = ["model", "dataset"]
+    author: str = ""
+    task: str = Field("", description="Pipeline tag")
+    library: str = Field("", description="Models only, e.g. peft")
     sort: Literal["downloads", "likes", "trending", "recent"] = "downloads"
-    limit: int = Field(10, description=f"Results per type (max {MAX_LIMIT}).")
+    limit: int = 10
 
 
 def search_filters(repo_type: str, args: SearchArgs) -> dict[str, Any]:

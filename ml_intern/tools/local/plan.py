@@ -6,27 +6,26 @@ from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from ml_intern.graph import events
 from ml_intern.tools.base import ToolEnv, ToolError, emit
 
 DESCRIPTION = (
-    "Write the plan for a multi-step task as a todo list; each call replaces the whole list. Keep exactly "
-    "one item in_progress while working, mark items completed as soon as they are done, add new ones. "
-    "Skip it for trivial one-step requests."
+    "Set the todo list of a multi-step task (replaces it). One item in_progress; mark items completed when "
+    "done."
 )
 MARKS = {"pending": "[ ]", "in_progress": "[~]", "completed": "[x]"}
 
 
 class Todo(BaseModel):
-    id: str = Field(description="Short stable id, e.g. '1'.")
-    content: str = Field(description="What to do, in a few words.")
+    id: str
+    content: str
     status: Literal["pending", "in_progress", "completed"]
 
 
 class PlanArgs(BaseModel):
-    todos: list[Todo] = Field(description="The full list, in order.")
+    todos: list[Todo]
 
 
 def render(todos: list[dict[str, Any]]) -> str:
