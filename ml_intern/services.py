@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -14,9 +13,7 @@ from typing import Any
 
 from ml_intern.configs.prompt import system_prompt
 from ml_intern.configs.schema import AgentConfig, as_config
-from ml_intern.graph.context import RunContext
 from ml_intern.graph.events import emit, notice
-from ml_intern.model.credentials import adopt_saved_hf_token
 from ml_intern.model.factory import make_chat_model, model_window
 from ml_intern.model.ids import ModelSpec, pick_model, resolve_model
 from ml_intern.paths import home_dir
@@ -33,6 +30,7 @@ class McpPlan:
     workdir: str  # for the system prompt, rebuilt once the servers' tools are known
     reserved: frozenset[str]  # every built-in and custom tool name: MCP tools must not shadow them
     only: list[str] | None = None  # `--tools`: MCP tools (or servers) to offer; None: all
+    headless: bool = False  # the prompt carries the autonomy rules (configs/prompt.py)
 
 
 class BuiltOnFirstUse:
@@ -136,7 +134,7 @@ class Services:
             emit(notice("mcp", problem))
         if offered:
             self.tools = [*self.tools, *offered]
-            self.prompt = system_prompt(plan.workdir, [tool.name for tool in self.tools])
+            self.prompt = system_prompt(plan.workdir, [tool.name for tool in self.tools], plan.headless)
             for cached in ("bound_model", "tools_by_name"):
                 self.__dict__.pop(cached, None)
 
@@ -178,6 +176,7 @@ def build_services(
     environ: Mapping[str, str],
     config: AgentConfig | dict[str, Any] | None,
     chat_model: Any = None,
+    headless: bool = False,
 ) -> Services:
     """Resolve the model, build the tools and the prompt; `chat_model` replaces the litellm one (tests)."""
     from ml_intern.tools.local.confine import boundary_notice
@@ -198,53 +197,17 @@ def build_services(
     tools = select_tools(everything, tool_names, bool(servers))
     reserved = frozenset(tool.name for tool in everything)
     # MCP servers need the event loop: they start in Services.start, at the first model call.
-    plan = McpPlan(servers, env.home, str(workdir), reserved, tool_names) if servers else None
+    plan = McpPlan(servers, env.home, str(workdir), reserved, tool_names, headless) if servers else None
     has_bash = any(tool.name == "bash" for tool in tools)
-    boundary = boundary_notice(config, env.workdir, env.home, environ) if has_bash else None
     return Services(
         model=spec,
         chat_model=chat_model,  # None: built on first use (litellm is imported then)
         stream=stream,
         tools=tools,
         config=config,
-        prompt=system_prompt(str(workdir), [tool.name for tool in tools]),
+        prompt=system_prompt(str(workdir), [tool.name for tool in tools], headless),
         mcp=plan,
         warnings=warnings,
         env=env,
-        boundary=boundary,
+        boundary=boundary_notice(config, env.workdir, env.home, environ) if has_bash else None,
     )
-
-
-_built: dict[tuple, Services] = {}  # services built for LangGraph Studio runs, one per distinct setting
-_building = threading.Lock()  # held by the worker thread that builds, never on the event loop
-
-
-async def services_for(ctx: RunContext | None) -> Services:
-    """The services of `ctx`: the injected ones, else built once per distinct setting, off the event loop.
-
-    LangGraph Studio sends only the plain settings; building reads config files and the working directory,
-    which must not block the server's event loop (langgraph-api refuses blocking calls there).
-    """
-    ctx = ctx or RunContext()
-    if ctx.services is None:
-        key = (ctx.model, ctx.workdir, tuple(ctx.tools or ()), ctx.stream)
-        ctx.services = _built.get(key) or await asyncio.to_thread(_build_once, key, ctx)
-    return ctx.services
-
-
-def _build_once(key: tuple, ctx: RunContext) -> Services:
-    """Build the services for `key` unless another run already did (runs in a worker thread)."""
-    with _building:
-        if key not in _built:
-            environ = dict(os.environ)
-            adopt_saved_hf_token(environ)  # as the CLI does: a token saved by `hf auth login` counts
-            _built[key] = build_services(
-                model=ctx.model or None,
-                workdir=Path(ctx.workdir or os.getcwd()),
-                tool_names=ctx.tools,
-                stream=ctx.stream,
-                environ=environ,
-                config=None,
-            )
-            _built[key].load_model()  # litellm's import blocks: here, not on the event loop
-        return _built[key]

@@ -455,3 +455,71 @@ async def test_approval_judges_the_arguments_that_run_not_their_redacted_form(
     [result] = tool_messages(await saved_messages(db))
     assert result.status == "error" and "rejected" in result.content
     assert not target.exists() and "PRIVATE" not in result.content
+
+
+# ---- the chat's answers: the yolo cap and the usage check ------------------------------------------
+
+
+class ScriptedAnswers:
+    """What the user types at the approval prompts, in order."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+
+    async def prompt_async(self, *args: Any, **kwargs: Any) -> str:
+        return self.answers.pop(0)
+
+
+def chat_questions(*answers: str) -> Any:
+    import io
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from ml_intern.terminal.asking import ApprovalQuestions
+    from ml_intern.terminal.foreground import Foreground
+
+    questions = ApprovalQuestions(Console(file=io.StringIO(), width=200), Foreground())
+    questions.session = SimpleNamespace(ctx=RunContext(approval="ask"))  # type: ignore[assignment]
+    questions.answers = ScriptedAnswers(*answers)
+    return questions
+
+
+USAGE_CHECK = {
+    "id": "usage_threshold",
+    "name": "usage_threshold",
+    "args": {"spent_usd": 6.0, "next_check_usd": 10.0},
+    "reason": "This thread has spent $6.00. Continue? (next check at $10.00)",
+    "always_ask": True,
+}
+
+
+async def test_the_chats_yolo_marks_what_it_approved_and_asks_the_capped_call() -> None:
+    questions = chat_questions("n")
+    questions.yolo = True
+    cheap = {"id": "a", "name": "hf_jobs", "args": {}, "reason": "GPU job", "always_ask": False}
+    capped = {
+        **cheap,
+        "id": "b",
+        "reason": "Estimated cost $2.00 exceeds the remaining yolo cap $1.00",
+        "always_ask": True,
+    }
+    answer = await questions.decide({"type": "approval", "tool_calls": [cheap, capped]})
+    assert answer == {
+        "decisions": {
+            "a": {"approved": True, "feedback": "", "yolo": True},
+            "b": {"approved": False, "feedback": ""},
+        }
+    }
+    shown = questions.console.file.getvalue()
+    assert "auto-approved (yolo): hf_jobs" in shown and "exceeds the remaining yolo cap $1.00" in shown
+
+
+async def test_answering_yolo_to_the_usage_check_goes_on_without_turning_yolo_on() -> None:
+    questions = chat_questions("yolo")
+    answer = await questions.decide({"type": "approval", "tool_calls": [USAGE_CHECK]})
+    assert answer == {"decisions": {"usage_threshold": {"approved": True, "feedback": ""}}}
+    assert not questions.yolo
+    shown = questions.console.file.getvalue()
+    assert "usage check: This thread has spent $6.00. Continue? (next check at $10.00)" in shown
+    assert "y goes on (asked again at $10.00) · n ends the turn" in shown and "yolo approve" not in shown

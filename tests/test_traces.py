@@ -15,7 +15,9 @@ from ml_intern.session.session import open_session
 from ml_intern.session.traces import (
     DATASET_NAME,
     LOG_NAME,
+    PENDING_DIR,
     HubAccess,
+    retry_pending_uploads,
     session_path,
     trace_visibility,
     upload_thread_trace,
@@ -163,3 +165,29 @@ async def test_upload_of_an_unknown_thread_is_logged_not_raised(hub: FakeHub, tm
             await upload_thread_trace(session, "missing", as_config({"share_traces": True}), environ) is None
         )
     assert "export failed" in (sandbox.ml_intern_home / LOG_NAME).read_text()
+
+
+def test_a_failed_upload_is_kept_and_retried_in_the_background_at_the_next_start(
+    hub: FakeHub, access: HubAccess, tmp_path
+):
+    hub.fail("POST", "/commit/", 500, times=3)  # every try of this run
+    assert upload_trace(access, TRACE, PATH, tmp_path) is None
+    [kept] = (tmp_path / PENDING_DIR).iterdir()
+    assert kept.stat().st_mode & 0o077 == 0 and REPO in hub.repos and PATH not in hub.repos[REPO].files
+    environ = {"HF_TOKEN": TOKEN, "HF_ENDPOINT": hub.url, "ML_INTERN_HOME": str(tmp_path)}
+    upload = retry_pending_uploads(as_config({"share_traces": True, "http": FAST}), environ)
+    assert upload is not None and upload.wait(timeout=20) == f"{hub.url}/datasets/{USER}/{DATASET_NAME}"
+    assert hub.repos[REPO].files[PATH] == TRACE.encode()
+    assert list((tmp_path / PENDING_DIR).iterdir()) == []
+
+
+@pytest.mark.parametrize(("config", "token"), [({}, TOKEN), ({"share_traces": True}, "")])
+def test_pending_traces_stay_put_unless_opted_in_with_a_token(hub: FakeHub, tmp_path, config, token):
+    hub.fail("POST", "/api/repos/create", 500, times=3)
+    upload_trace(
+        HubAccess(endpoint=hub.url, token=TOKEN, retry=HttpRetry(tries=3, delay=0.01)), TRACE, PATH, tmp_path
+    )
+    sent = len(hub.requests)
+    environ = {"HF_TOKEN": token, "HF_ENDPOINT": hub.url, "ML_INTERN_HOME": str(tmp_path)}
+    assert retry_pending_uploads(as_config(config), environ) is None
+    assert len(hub.requests) == sent and len(list((tmp_path / PENDING_DIR).iterdir())) == 1

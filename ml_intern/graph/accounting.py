@@ -81,6 +81,20 @@ def call_usage(reply: AIMessage, model: str = "") -> dict[str, Any]:
     }
 
 
+def call_event(reply: AIMessage, usage: Mapping[str, Any], model: str, kind: str, started: float) -> dict:
+    """The `llm_call` event of a reply: model, kind, latency since `started` (monotonic), tokens, cost."""
+    import time
+
+    from ml_intern.graph import events
+
+    details = (reply.usage_metadata or {}).get("input_token_details") or {}
+    meta = reply.response_metadata or {}
+    finish = meta.get("finish_reason") or meta.get("stop_reason")
+    latency = int((time.monotonic() - started) * 1000)
+    written = {"cache_write_tokens": details.get("cache_creation") or 0}
+    return events.llm_call(model, kind, latency, finish, {**usage, **written})
+
+
 def labelled(usage: Mapping[str, Any], label: str) -> dict[str, Any]:
     """`usage` counted in the totals and again under `<label>_` keys (research, compaction)."""
     return {**usage, **{f"{label}_{key}": value for key, value in usage.items()}}
@@ -98,8 +112,10 @@ def open_turn(state: Mapping[str, Any]) -> dict[str, Any]:
     iterations = state.get("iterations", 0)
     same = "turn_start_usage" in state and iterations >= state.get("turn_mark", 0)
     start = state["turn_start_usage"] if same else dict(state.get("usage") or {})
-    jobs = track_jobs(state.get("turn_jobs") or {} if same else {}, latest_results(state.get("messages", [])))
-    return {"turn_start_usage": start, "turn_jobs": jobs, "turn_mark": iterations}
+    results = latest_results(state.get("messages", []))
+    jobs = track_jobs(state.get("turn_jobs") or {} if same else {}, results)
+    started = {**(state.get("thread_jobs") or {}), **started_jobs(results)}
+    return {"turn_start_usage": start, "turn_jobs": jobs, "turn_mark": iterations, "thread_jobs": started}
 
 
 def latest_results(messages: list[AnyMessage]) -> list[ToolMessage]:
@@ -124,6 +140,12 @@ def track_jobs(jobs: Mapping[str, float | None], results: list[ToolMessage]) -> 
         elif report and report["state"] == "started":
             running[report["id"]] = report["max_cost_usd"]
     return running
+
+
+def started_jobs(results: list[ToolMessage]) -> dict[str, float | None]:
+    """The jobs these results report started (id -> estimated max cost), ended or not."""
+    reports = [r.artifact.get("job") for r in results if isinstance(r.artifact, dict)]
+    return {job["id"]: job["max_cost_usd"] for job in reports if job and job["state"] == "started"}
 
 
 def usage_since(now: Mapping[str, Any], start: Mapping[str, Any]) -> dict[str, Any]:

@@ -88,3 +88,66 @@ def cost_stop(
         f"Cost budget reached: this turn spent ${calls:.4f}{held} and the next model call would add about "
         f"${upcoming:.4f}, over the limit of ${limit:.2f} per turn (max_cost_usd)."
     )
+
+
+# ---- a chat's cost controls: the yolo cap on paid calls, the usage check (DESIGN.md "Approval protocol") --
+
+CHAT_MODES = ("ask", "yolo")  # a person is there to answer; headless auto/deny never pause for these
+USAGE_CALL = "usage_threshold"  # the synthetic call of the usage check in an approval payload
+
+
+def job_estimate(name: str, args: Mapping[str, Any], config: AgentConfig) -> tuple[bool, float | None]:
+    """Whether a call starts a paid HF job, and its estimated maximum cost (None: unknown), computed from the
+    arguments as the jobs tool's approval reason is (never parsed from text the model wrote)."""
+    from ml_intern.tools.base import operation_of
+
+    if name != "hf_jobs" or operation_of(dict(args)) != "run":
+        return False, None
+    try:
+        from ml_intern.tools.checked import renamed
+        from ml_intern.tools.jobs.pricing import DEFAULT_FLAVOR, default_timeout, estimate_cost
+        from ml_intern.tools.registry import tool_facts
+
+        ours = renamed(args, tool_facts(name))
+        flavor = str(ours.get("hardware_flavor") or DEFAULT_FLAVOR)
+        cost = estimate_cost(flavor, ours.get("timeout") or default_timeout(config))
+    except Exception:  # arguments the pricing cannot read: unknown, so a person decides
+        return True, None
+    return True, cost
+
+
+def yolo_spent(state: Mapping[str, Any]) -> float:
+    """Estimates of the paid calls yolo approved in this thread, less those whose call failed (released)."""
+    failed = {m.tool_call_id for m in state.get("messages", []) if getattr(m, "status", None) == "error"}
+    reserved = state.get("yolo_reserved") or {}
+    return round(sum(cost for call_id, cost in reserved.items() if call_id not in failed), 6)
+
+
+def cap_reason(cost: float | None, remaining: float) -> str:
+    """Why yolo may not approve a paid call: over the remaining cap, or no estimate."""
+    remaining = max(remaining, 0.0)  # a cap lowered below what was spent leaves nothing
+    if cost is None:
+        return f"Estimated cost unknown: yolo approves paid calls only within its cap (${remaining:.2f} left)"
+    return f"Estimated cost ${cost:.2f} exceeds the remaining yolo cap ${remaining:.2f}"
+
+
+def thread_spend(state: Mapping[str, Any]) -> float:
+    """The thread's cost so far: its model calls (unknown prices count 0) and the HF jobs it started, each at
+    its estimated maximum."""
+    calls = (state.get("usage") or {}).get("cost_usd") or 0.0
+    return round(calls + sum(cost or 0.0 for cost in (state.get("thread_jobs") or {}).values()), 6)
+
+
+def next_check(spent: float, threshold: float) -> float:
+    """The next usage check after one at `threshold`: doubled until past `spent` (5 -> 10 -> 20 ...)."""
+    while threshold <= spent:
+        threshold *= 2
+    return threshold
+
+
+def usage_check_call(spent: float, threshold: float) -> dict[str, Any]:
+    """The usage check as a synthetic call of an approval payload (always asked)."""
+    after = next_check(spent, threshold)
+    reason = f"This thread has spent ${spent:.2f}. Continue? (next check at ${after:.2f})"
+    args = {"spent_usd": spent, "next_check_usd": after}
+    return {"id": USAGE_CALL, "name": USAGE_CALL, "args": args, "reason": reason, "always_ask": True}

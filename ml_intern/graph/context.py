@@ -21,8 +21,9 @@ class RunContext:
     max_cost_usd: float | None = None  # per-turn cost budget in USD (None: config `max_cost_usd`)
     max_tokens: int | None = None  # per-turn budget of input + output tokens (None: config `max_tokens`)
     stream: bool = True  # stream model output token by token
-    # The built `ml_intern.services.Services` (the CLI and tests inject them; else `services_for` builds
-    # them). Typed loosely: graph/ must not import services.py, which imports the tools built on graph/.
+    # The built `ml_intern.services.Services` (the CLI and tests inject them; else
+    # `run_services.services_for` builds them). Typed loosely: graph/ must not import services.py, which
+    # imports the tools built on graph/.
     services: SkipJsonSchema[Any] = field(default=None, repr=False)  # not in Studio's context form
     # The call journal of the user turn (ml_intern.session.journal.CallJournal), set by Session.turn: local
     # tool calls record what they change, so undo reverts exactly that. None (Studio): calls are not recorded.

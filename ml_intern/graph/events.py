@@ -153,6 +153,22 @@ def plan_update(plan: list[dict[str, Any]]) -> Event:
     return {"type": "plan_update", "plan": plan}
 
 
+def llm_call(
+    model: str, kind: str, latency_ms: int, finish_reason: str | None, usage: dict[str, Any]
+) -> Event:
+    """One model call finished: `kind` main, research or compaction; its tokens (cache included) and cost."""
+    keys = ("input_tokens", "output_tokens", "cached_tokens", "cache_write_tokens", "cost_usd")
+    fields = {key: usage.get(key) for key in keys}
+    return {
+        "type": "llm_call",
+        "model": model,
+        "kind": kind,
+        "latency_ms": latency_ms,
+        "finish_reason": finish_reason,
+        **fields,
+    }
+
+
 def compacted(tokens_before: int, tokens_after: int) -> Event:
     return {"type": "compacted", "tokens_before": tokens_before, "tokens_after": tokens_after}
 

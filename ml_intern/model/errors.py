@@ -6,7 +6,33 @@ from ml_intern.model.ids import LOCAL_SERVERS, credential_variable
 from ml_intern.model.router import is_router_only, split_suffix
 from ml_intern.secrets import redact
 
-__all__ = ["explain_model_error"]
+__all__ = ["explain_model_error", "is_context_overflow"]
+
+# What providers say when the prompt is over the window, for the errors litellm does not classify (the
+# original's patterns, agent_loop.py `_is_context_overflow_error`, and a few more).
+OVERFLOW_PHRASES = (
+    "context window exceeded",
+    "exceeds the context window",
+    "maximum context length",
+    "max context length",
+    "context length exceeded",
+    "context_length_exceeded",
+    "prompt is too long",
+    "input is too long",
+    "too many input tokens",
+    "too many tokens",
+)
+
+
+def is_context_overflow(exc: BaseException) -> bool:
+    """The prompt was too large for the model: litellm's class, else the wording of a non-transient error
+    (a 429 "too many tokens" is a rate limit, retried elsewhere)."""
+    from ml_intern.model.retry import is_transient
+
+    if type(exc).__name__ == "ContextWindowExceededError":
+        return True
+    text = str(exc).lower()
+    return not is_transient(exc) and any(phrase in text for phrase in OVERFLOW_PHRASES)
 
 
 def _first_line(exc: BaseException) -> str:

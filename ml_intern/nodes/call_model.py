@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from ml_intern.graph import events
-from ml_intern.graph.accounting import call_usage, open_turn, price
+from ml_intern.graph.accounting import call_event, call_usage, open_turn, price
 from ml_intern.graph.budget import budget_limits, budget_stop, next_prompt_tokens
 from ml_intern.graph.context import RunContext
 from ml_intern.graph.events import emit
@@ -18,9 +18,10 @@ from ml_intern.graph.state import AgentState
 from ml_intern.model.bounded import bounded_call
 from ml_intern.model.caching import bound_tools, cached_request
 from ml_intern.model.effort import merged_kwargs, with_effort
+from ml_intern.model.errors import is_context_overflow
 from ml_intern.model.retry import RetryPolicy, with_retries
+from ml_intern.run_services import services_for
 from ml_intern.secrets import redact_call_args, redact_exception, redact_value
-from ml_intern.services import services_for
 
 
 def with_record(reply: AIMessage, usage: dict[str, Any]) -> AIMessage:
@@ -128,14 +129,17 @@ async def call_model(state: AgentState, runtime: Runtime[RunContext]) -> dict[st
         emit(events.error(stop))
         return {**turn, "stop_reason": "budget"}
     emit(events.processing(iterations + 1))
+    started = time.monotonic()
     try:
         reply = await ask_model(state, ctx, services, prompt)
     except Exception as exc:
-        if type(exc).__name__ != "ContextWindowExceededError":
+        if not is_context_overflow(exc):
             redact_exception(exc)
             raise
         return {**turn, **overflowed(state)}
-    usage = call_usage(reply, services.model.litellm_model)
+    model = services.model.litellm_model
+    usage = call_usage(reply, model)
+    emit(call_event(reply, usage, model, "main", started))
     reply = with_record(redact_reply(with_unique_call_ids(reply, state["messages"])), usage)
     emit(events.assistant_message(reply.text, len(reply.tool_calls)))
     return {

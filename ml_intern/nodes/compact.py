@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, SystemMessage, ToolMessage
@@ -10,13 +11,13 @@ from langgraph.types import Overwrite
 
 from ml_intern.configs.schema import AgentConfig
 from ml_intern.graph import events
-from ml_intern.graph.accounting import call_usage, compaction_update
+from ml_intern.graph.accounting import call_event, call_usage, compaction_update
 from ml_intern.graph.context import RunContext
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import MARK, is_user_turn
 from ml_intern.graph.state import AgentState
 from ml_intern.graph.turns import turn_opening
-from ml_intern.services import services_for
+from ml_intern.run_services import services_for
 
 SUMMARY_PROMPT = (
     "Summarise this part of an ML engineering agent's session so the agent can continue without it. "
@@ -25,6 +26,7 @@ SUMMARY_PROMPT = (
     "steps. Be factual and concise; use bullet points."
 )
 CLIP_EACH = 2_000  # characters of one message kept in the text sent for summarising
+OVERSIZED = 50_000  # estimated tokens above which a message kept by compaction becomes a placeholder
 
 
 def estimate_tokens(messages: list[AnyMessage]) -> int:
@@ -74,8 +76,21 @@ def render(messages: list[AnyMessage]) -> str:
     return "\n".join(lines)
 
 
+def placeholder_for(message: AnyMessage) -> AnyMessage:
+    """A kept message over OVERSIZED tokens replaced by a note of what was there (its calls and call id
+    stay, so the transcript stays valid); others as they are."""
+    size = estimate_tokens([message])
+    if size <= OVERSIZED:
+        return message
+    name = message.name if isinstance(message, ToolMessage) else None
+    what = f"result of {name or 'a tool'}" if isinstance(message, ToolMessage) else f"{message.type} message"
+    head = " ".join(str(message.content)[:300].split())
+    note = f"[{what} of about {size:,} tokens removed by compaction, too large to keep. It began: {head}]"
+    return message.model_copy(update={"content": note})
+
+
 async def summarise(
-    messages: list[AnyMessage], chat_model: Any, keep_recent: int
+    messages: list[AnyMessage], chat_model: Any, keep_recent: int, model: str = ""
 ) -> tuple[list, dict] | None:
     """The compacted transcript and the usage of the summary call, or None when nothing can be cut."""
     span = split_for_summary(messages, keep_recent)
@@ -83,14 +98,18 @@ async def summarise(
         return None
     start, end = span
     prompt = [SystemMessage(content=SUMMARY_PROMPT), HumanMessage(content=render(messages[start:end]))]
+    started = time.monotonic()
     reply = await chat_model.ainvoke(prompt)
+    usage = call_usage(reply, model)
+    emit(call_event(reply, usage, model, "compaction", started))
     summary = HumanMessage(
         content=f"[Summary of the earlier conversation]\n{reply.text}",
         additional_kwargs={MARK: {"summary": True}},
     )
     # The request being worked on stays verbatim even when its turn is summarised.
     current = [m for m in messages[start:end] if is_user_turn(m)][-1:]
-    return [*messages[:start], summary, *current, *messages[end:]], call_usage(reply)
+    kept = [*messages[:start], summary, *current, *messages[end:]]
+    return [placeholder_for(m) for m in kept], usage
 
 
 async def compact(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -107,7 +126,7 @@ async def compact(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, 
     # Forced (the model said the context overflowed): its window is smaller than we knew, so keep a
     # quarter of what is there rather than the configured tail.
     keep = min(keep, budget // 2, before // 4 if forced else keep)
-    result = await summarise(state["messages"], services.chat_model, keep)
+    result = await summarise(state["messages"], services.chat_model, keep, services.model.litellm_model)
     after = estimate_tokens(result[0]) if result else before
     if result is None or (after > budget and not forced):
         emit(events.error(f"The conversation ({after} tokens) cannot be compacted under {budget}."))

@@ -17,8 +17,8 @@ from ml_intern.graph.context import RunContext
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import pending_calls, tool_result
 from ml_intern.graph.state import AgentState, add_usage
+from ml_intern.run_services import services_for
 from ml_intern.secrets import redact, unredacted_args
-from ml_intern.services import services_for
 from ml_intern.tools.base import ToolError, clip
 from ml_intern.tools.registry import approval_need, call_effect
 

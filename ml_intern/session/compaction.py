@@ -8,7 +8,7 @@ from typing import Any
 from ml_intern.errors import UserError
 from ml_intern.graph.accounting import labelled
 from ml_intern.graph.context import RunContext
-from ml_intern.services import services_for
+from ml_intern.run_services import services_for
 from ml_intern.session.threads import thread_config
 
 
@@ -37,7 +37,7 @@ async def compact_thread(app: Any, thread_id: str, ctx: RunContext) -> Compactio
     services = await services_for(ctx)
     before = context_size(values)
     keep = min(services.config.compaction.keep_recent_tokens, estimate_tokens(messages) // 4)
-    result = await summarise(messages, services.chat_model, keep)
+    result = await summarise(messages, services.chat_model, keep, services.model.litellm_model)
     if result is None:
         return None
     compacted, usage = result

@@ -14,7 +14,8 @@ from ml_intern.errors import UserError
 from ml_intern.graph.context import RunContext
 from ml_intern.model.effort import with_effort
 from ml_intern.model.errors import explain_model_error
-from ml_intern.services import build_services, services_for
+from ml_intern.run_services import services_for
+from ml_intern.services import build_services
 
 MODEL_CHECK_PROMPT = "Reply with the single word OK."
 MODEL_CHECK_TIMEOUT_S = 60.0

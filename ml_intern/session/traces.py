@@ -5,11 +5,15 @@ Off unless the config sets `share_traces` or `save_sessions`. After a turn the t
 Code JSONL (session/export.py) and pushed to `sessions/<date>/<thread>.jsonl` from a daemon thread: an upload
 never blocks or fails a run. Its requests are retried by the Hub client (config section `http`; sending
 the same trace twice is harmless); a failed upload is logged to `trace-uploads.log` in ML_INTERN_HOME, never
-shown on the terminal. `/share-traces public|private` flips the dataset's visibility.
+shown on the terminal. A trace is kept in `trace-uploads-pending/` until its upload succeeds; one that failed
+or was cut off (a headless run exiting) is retried in the background at the next start.
+`/share-traces public|private` flips the dataset's visibility.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 from collections.abc import Callable, Mapping
 from contextlib import suppress
@@ -30,6 +34,9 @@ if TYPE_CHECKING:
 DATASET_NAME = "ml-intern-sessions"
 REPO_TEMPLATE = "{hf_user}/" + DATASET_NAME  # the default of `personal_trace_repo_template`
 LOG_NAME = "trace-uploads.log"
+PENDING_DIR = "trace-uploads-pending"  # traces not uploaded yet, one JSON file per thread
+MAX_RETRIED = 20  # pending traces retried at one start
+_started: set[str] = set()  # ML_INTERN_HOMEs whose pending traces this process has retried
 DATASET_CARD = """---
 pretty_name: ml-intern session traces
 tags:
@@ -119,12 +126,29 @@ def log_failure(home: Path, what: str, problem: str) -> None:
             log.write(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {what}: {line}\n")
 
 
+def pending_file(home: Path, path_in_repo: str) -> Path:
+    return home / PENDING_DIR / f"{Path(path_in_repo).stem}.json"
+
+
+def keep_pending(home: Path, jsonl: str, path_in_repo: str) -> None:
+    """Keep a trace (already redacted) until it is uploaded, readable by the user only."""
+    with suppress(OSError):
+        (home / PENDING_DIR).mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(pending_file(home, path_in_repo), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump({"path": path_in_repo, "jsonl": jsonl}, file)
+
+
 def upload_trace(access: HubAccess, jsonl: str, path_in_repo: str, home: Path) -> str | None:
-    """Push one trace (blocking); the dataset URL, or None with the failure logged."""
+    """Push one trace (blocking); the dataset URL, or None with the failure logged and the trace kept
+    pending for the next start."""
     from ml_intern.tools.hub.failures import hub_failure, is_hub_failure
 
+    keep_pending(home, jsonl, path_in_repo)
     try:
-        return push_trace(access, jsonl, path_in_repo)
+        url = push_trace(access, jsonl, path_in_repo)
+        pending_file(home, path_in_repo).unlink(missing_ok=True)
+        return url
     except Exception as exc:  # any failure: logged, never raised into the run
         if not is_hub_failure(exc):
             log_failure(home, path_in_repo, f"{type(exc).__name__}: {exc}")
@@ -151,6 +175,35 @@ class TraceUpload:
         return self.url
 
 
+def pending_traces(home: Path) -> list[tuple[str, str]]:
+    """The traces kept pending, oldest first, as (jsonl, path in the dataset); unreadable ones skipped."""
+    files = sorted((home / PENDING_DIR).glob("*.json"), key=lambda f: f.stat().st_mtime)
+    traces = []
+    for file in files[:MAX_RETRIED]:
+        with suppress(OSError, ValueError, TypeError, KeyError):
+            entry = json.loads(file.read_text(encoding="utf-8"))
+            if str(entry["path"]).startswith("sessions/") and ".." not in entry["path"]:
+                traces.append((str(entry["jsonl"]), str(entry["path"])))
+    return traces
+
+
+def retry_pending_uploads(config: AgentConfig, environ: Mapping[str, str]) -> TraceUpload | None:
+    """At start, if the user opted in: upload the pending traces in the background (None: nothing to do)."""
+    home = home_dir(environ)
+    _started.add(str(home))
+    if not uploads_enabled(config) or not (home / PENDING_DIR).is_dir():
+        return None
+    access = HubAccess.from_environ(environ, config)
+    if not access.token or not any((home / PENDING_DIR).glob("*.json")):
+        return None
+
+    def job() -> str | None:  # the traces are read in the background too: they can be large
+        urls = [upload_trace(access, jsonl, path, home) for jsonl, path in pending_traces(home)]
+        return next((url for url in reversed(urls) if url), None)
+
+    return TraceUpload(job)
+
+
 async def upload_thread_trace(
     session: Any, thread_id: str, config: AgentConfig, environ: Mapping[str, str]
 ) -> TraceUpload | None:
@@ -158,6 +211,9 @@ async def upload_thread_trace(
     if not uploads_enabled(config):
         return None
     access, home = HubAccess.from_environ(environ, config), home_dir(environ)
+    if str(home) not in _started:  # a front-end that did not retry them at start: now, once
+        _started.add(str(home))
+        retry_pending_uploads(config, environ)
     if not access.token:
         log_failure(home, thread_id, "no HF_TOKEN: trace not uploaded (run `hf auth login` or set HF_TOKEN)")
         return None

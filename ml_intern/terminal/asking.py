@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from ml_intern.errors import EXIT_INTERRUPTED, EXIT_OK
+from ml_intern.graph.budget import USAGE_CALL
 from ml_intern.terminal.cards import APPROVAL_CHOICES, approval_card, approval_decision
 from ml_intern.terminal.foreground import ChatExit, Foreground
 from ml_intern.terminal.text import dim, inert
@@ -51,11 +52,12 @@ class ApprovalQuestions:
         for index, call in enumerate(calls, 1):
             # The payload says; a call saved before payloads carried `always_ask` is asked (fail closed).
             if self.yolo and not call.get("always_ask", True):
-                decisions[call["id"]] = {"approved": True, "feedback": ""}
+                decisions[call["id"]] = {"approved": True, "feedback": "", "yolo": True}  # counts to the cap
                 self.console.print(dim(f"auto-approved (yolo): {inert(call['name'])}"))
                 continue
             self.console.print(approval_card(call, index, len(calls)))
-            self.console.print(dim(APPROVAL_CHOICES))
+            if call.get("name") != USAGE_CALL:  # its card says what y and n do
+                self.console.print(dim(APPROVAL_CHOICES))
             answer = await self._answer()
             if answer is None:
                 assert self.session is not None
@@ -63,7 +65,7 @@ class ApprovalQuestions:
                 self.console.print("turn cancelled", style="yellow")
                 return None
             decisions[call["id"]], approve_all = approval_decision(answer)
-            if approve_all and not self.yolo:
+            if approve_all and not self.yolo and call.get("name") != USAGE_CALL:
                 self.yolo = True
                 self.console.print(YOLO_ON)
         return {"decisions": decisions}
