@@ -27,6 +27,11 @@ FAST = {"poll_interval": 0.05}
 FAST_RETRIES = {"retry_delay": 0.01, "max_retry_delay": 0.05}
 
 
+def TOKENS(hub: FakeJobsHub) -> dict[str, str]:  # noqa: N802 - reads as the constant it stands for
+    """The job secrets every run gets: the user's token under both names."""
+    return {"HF_TOKEN": hub.token, "HUGGINGFACE_HUB_TOKEN": hub.token}
+
+
 @pytest.fixture
 def hub() -> Iterator[FakeJobsHub]:
     with FakeJobsHub() as server:
@@ -50,8 +55,14 @@ def tool(hub: FakeJobsHub, tmp_path: Path) -> BaseTool:
 
 
 def posted_job(hub: FakeJobsHub) -> dict[str, Any]:
+    """The job spec posted, its command without the provenance wrapper (tools/hub/bootstrap.py)."""
     (request,) = hub.requests_to("POST", r"^/api/jobs/alice$")
-    return request.body
+    return {**request.body, "command": unwrapped(request.body["command"])}
+
+
+def unwrapped(command: list[str]) -> list[str]:
+    """The job's own command inside `sh -c '...; exec "$@"' ml-intern CMD...`."""
+    return command[4:] if command[:2] == ["sh", "-c"] and command[3:4] == ["ml-intern"] else command
 
 
 def shipped_script(command: list[str]) -> str:
@@ -99,8 +110,10 @@ async def test_run_posts_flavor_script_dependencies_timeout_and_token_as_secret(
     assert body["timeoutSeconds"] == 7200
     assert body["dockerImage"] == "ghcr.io/astral-sh/uv:python3.12-bookworm"
     assert shipped_script(body["command"]) == code
-    assert "uv run --with 'torch>=2.4' --with trl /tmp/script.py" in body["command"][2]
-    assert body["secrets"] == {"HF_TOKEN": hub.token}
+    assert "uv run --with 'torch>=2.4' --with trl --with hf-transfer /tmp/script.py" in body["command"][2]
+    assert body["secrets"] == TOKENS(hub)
+    assert body["environment"]["HF_HUB_ENABLE_HF_TRANSFER"] == "1"
+    assert body["environment"]["HF_XET_HIGH_PERFORMANCE"] == "1"
     assert "HF_TOKEN" not in body["environment"]
     assert hub.token not in result
     assert "finished: COMPLETED" in result and "est. at most $3.00" in result
@@ -112,13 +125,13 @@ async def test_run_ships_a_workdir_script_file_with_its_arguments(hub, tmp_path)
     await tool.ainvoke({"operation": "run", "script": "train.py", "script_args": ["--epochs", "1"]})
     command = posted_job(hub)["command"]
     assert shipped_script(command) == "print('training')\n"
-    assert command[2].endswith("exec uv run /tmp/train.py --epochs 1")
+    assert command[2].endswith("exec uv run --with hf-transfer /tmp/train.py --epochs 1")
 
 
 async def test_run_passes_a_script_url_straight_to_uv(hub, tool):
     url = "https://example.org/sft.py"
     await tool.ainvoke({"operation": "run", "script": url, "dependencies": ["trl"], "script_args": ["--x"]})
-    assert posted_job(hub)["command"] == ["uv", "run", "--with", "trl", url, "--x"]
+    assert posted_job(hub)["command"] == ["uv", "run", "--with", "trl", "--with", "hf-transfer", url, "--x"]
 
 
 async def test_docker_run_posts_image_command_and_env_without_token(hub, tool):
@@ -140,7 +153,7 @@ async def test_configured_default_timeout_applies_when_none_is_given(hub, tmp_pa
     assert posted_job(hub)["timeoutSeconds"] == 7200
     env = ToolEnv(workdir=tmp_path, home=tmp_path, config=as_config({"hf_jobs": {"default_timeout": "2h"}}))
     reason = APPROVE({"operation": "run", "command": ["echo"]}, env)
-    assert reason == "CPU job on cpu-basic for up to 2h (est. $0.02): echo"
+    assert reason == "CPU job on cpu-basic for up to 2h (est. $0.02 at list prices): echo"
 
 
 async def test_run_without_wait_returns_the_job_id_at_once(hub, tool):
@@ -159,7 +172,7 @@ async def test_run_with_wait_streams_logs_and_returns_head_and_tail(hub, tool):
     result, events = await run_in_graph(tool, {"operation": "run", "command": ["python", "train.py"]})
     streamed = [e["text"] for e in events if e.get("type") == "tool_log" and e["tool"] == "hf_jobs"]
     assert [line for line in streamed if line.startswith("step")] == [f"step {i}" for i in range(1000)]
-    assert "finished: COMPLETED" in result and "Logs (1001 lines)" in result
+    assert "finished: COMPLETED" in result and "Logs (1001 lines;" in result
     assert "step 0\n" in result and "step 999" in result and "lines omitted" in result
     assert "step 500\n" not in result
     assert hub.token not in result and hub.token not in json.dumps(events)
@@ -179,7 +192,7 @@ async def test_secret_values_never_reach_results_events_or_the_call(hub, tmp_pat
     hub.plan = Plan(logs=["wandb key wandb-1234-secret", "done"])
     args = {"operation": "run", "command": ["python", "train.py"], "secrets": ["WANDB_API_KEY"]}
     result, events = await run_in_graph(tool, args)
-    assert posted_job(hub)["secrets"] == {"WANDB_API_KEY": "wandb-1234-secret", "HF_TOKEN": hub.token}
+    assert posted_job(hub)["secrets"] == {"WANDB_API_KEY": "wandb-1234-secret", **TOKENS(hub)}
     assert "wandb-1234-secret" not in result and "wandb-1234-secret" not in json.dumps(events)
     assert "wandb key [WANDB_API_KEY]" in result
     assert "wandb-1234-secret" not in json.dumps(args)  # the call (what is stored) names the secret only
@@ -227,7 +240,7 @@ async def test_inspect_and_logs_of_a_job(hub, tool):
     details = await tool.ainvoke({"operation": "inspect", "job_id": job.info["id"]})
     logs = await tool.ainvoke({"operation": "logs", "job_id": job.info["id"]})
     assert "COMPLETED" in details and "cpu-upgrade" in details and "echo hi" in details
-    assert logs.endswith("hi") and "(1 lines)" in logs
+    assert logs.endswith("hi") and "(1 lines;" in logs
 
 
 async def test_cancel_operation_cancels_the_job(hub, tool):
@@ -290,8 +303,8 @@ async def test_scheduled_jobs_are_created_listed_suspended_and_deleted(hub, tool
     )
     (request,) = hub.requests_to("POST", r"^/api/scheduled-jobs/alice$")
     assert request.body["schedule"] == "@daily"
-    assert request.body["jobSpec"]["command"] == ["python", "sync.py"]
-    assert request.body["jobSpec"]["secrets"] == {"HF_TOKEN": hub.token} and hub.token not in created
+    assert unwrapped(request.body["jobSpec"]["command"]) == ["python", "sync.py"]
+    assert request.body["jobSpec"]["secrets"] == TOKENS(hub) and hub.token not in created
     (scheduled_id,) = hub.scheduled
     assert scheduled_id in await tool.ainvoke({"operation": "scheduled ps"})
     await tool.ainvoke({"operation": "scheduled suspend", "scheduled_job_id": scheduled_id})
@@ -328,12 +341,12 @@ async def test_bad_arguments_are_explained_without_calling_the_hub(hub, tool, ar
         (
             {"operation": "run", "script": "train.py", "hardware_flavor": "a10g-large", "timeout": "2h"},
             {},
-            "GPU job on a10g-large for up to 2h (est. $3.00): train.py",
+            "GPU job on a10g-large for up to 2h (est. $3.00 at list prices): train.py",
         ),
         (
             {"operation": "run", "command": ["python", "-c", "print(1)"], "timeout": 7200},
             {},
-            "CPU job on cpu-basic for up to 2h (est. $0.02): python -c 'print(1)'",
+            "CPU job on cpu-basic for up to 2h (est. $0.02 at list prices): python -c 'print(1)'",
         ),
         ({"operation": "run", "command": ["echo"]}, {"confirm_cpu_jobs": False}, None),
         (
@@ -343,7 +356,7 @@ async def test_bad_arguments_are_explained_without_calling_the_hub(hub, tool, ar
                 "hardware_flavor": "h200",
             },
             {"confirm_cpu_jobs": False},
-            "GPU job on h200 for up to 30m (est. $2.50): import os (+1 lines)",
+            "GPU job on h200 for up to 30m (est. $2.50 at list prices): import os (+1 lines)",
         ),
         (
             {
@@ -353,7 +366,8 @@ async def test_bad_arguments_are_explained_without_calling_the_hub(hub, tool, ar
                 "hardware_flavor": "t4-small",
             },
             {"confirm_cpu_jobs": False},
-            "Scheduled job (@daily): GPU on t4-small, up to 30m per run (est. $0.20 per run): sync",
+            "Scheduled job (@daily): GPU on t4-small, up to 30m per run (est. $0.20 at list prices per run): "
+            "sync",
         ),
         ({"operation": "scheduled delete", "scheduled_job_id": "s1"}, {}, "Scheduled job s1: delete"),
         ({"operation": "ps"}, {}, None),
@@ -392,4 +406,4 @@ def test_parse_timeout_rejects_nonsense(text):
 
 
 def test_schema_and_description_fit_the_prompt_budget(tool):
-    assert len(json.dumps(convert_to_openai_tool(tool))) <= 1600
+    assert len(json.dumps(convert_to_openai_tool(tool))) <= 1200

@@ -201,7 +201,12 @@ async def test_hf_jobs_secrets_take_their_values_from_the_environment(jobs_hub, 
     tool = jobs(jobs_hub, tmp_path, environ={"WANDB_API_KEY": "wandb-secret-value"})
     result = await tool.ainvoke(job_call(operation="run", command=["train"], secrets=secrets))
     (request,) = jobs_hub.requests_to("POST", r"^/api/jobs/alice$")
-    assert request.body["secrets"] == {"WANDB_API_KEY": "wandb-secret-value", "HF_TOKEN": jobs_hub.token}
+    token = jobs_hub.token
+    assert request.body["secrets"] == {
+        "WANDB_API_KEY": "wandb-secret-value",
+        "HF_TOKEN": token,
+        "HUGGINGFACE_HUB_TOKEN": token,
+    }
     assert "wandb-secret-value" not in result.content and "key is [WANDB_API_KEY]" in result.content
     assert "WANDB_API_KEY" not in request.body["environment"]
 
@@ -236,7 +241,9 @@ async def test_hf_jobs_original_names_flavor_packages_python_status(jobs_hub, tm
     await tool.ainvoke(job_call(operation="run", **args))
     (request,) = jobs_hub.requests_to("POST", r"^/api/jobs/alice$")
     assert request.body["flavor"] == "t4-small"
-    assert "uv run --python 3.11 --with torch /tmp/script.py" in request.body["command"][-1]
+    assert (
+        "uv run --python 3.11 --with torch --with hf-transfer /tmp/script.py" in request.body["command"][-1]
+    )
     jobs_hub.add_job({"command": ["x"], "flavor": "cpu-basic"}).finish("ERROR")
     listed = await tool.ainvoke(job_call(operation="ps", status="error"))
     assert "1 job(s)" in listed.content and "ERROR" in listed.content

@@ -85,7 +85,7 @@ class HfJobsConfig(Section):
     """Hugging Face Jobs."""
 
     default_timeout: Duration = "30m"  # for jobs started without a timeout
-    wait_limit: Duration = "30m"  # how long `run` waits for a job before returning while it keeps running
+    wait_limit: Duration = "6h"  # how long `run` waits for a job before returning while it keeps running
     poll_interval: Duration = "10s"  # how often a waited-for job's status is checked while its log is quiet
     retry_delay: Duration = "1s"  # unused: Hub requests follow the `http` section (kept so configs load)
 

@@ -7,9 +7,11 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.text import Text
 
+from ml_intern.graph.budget import USAGE_CALL
 from ml_intern.terminal.text import dim, inert, short_args
 
 PREVIEW_LINES = 15  # lines of a command, script or file shown in an approval card
+SCRIPT_LINES = 400  # lines of an hf_jobs script: a paid job's whole script is worth reading before approving
 APPROVAL_CHOICES = (
     "y approve · n reject · yolo approve this and all the rest of the session · or type feedback to reject"
     " with it"
@@ -17,23 +19,35 @@ APPROVAL_CHOICES = (
 APPROVE, REJECT, APPROVE_ALL = ("y", "yes"), ("n", "no"), ("yolo", "a", "all")  # the answers, as the original
 
 
-def preview(text: str, prefix: str = "    ") -> Text:
-    """The first lines of `text`, indented, saying how many more there are."""
+def preview(text: str, prefix: str = "    ", limit: int = PREVIEW_LINES) -> Text:
+    """The first `limit` lines of `text`, indented, saying how many more there are."""
     lines = inert(text).rstrip("\n").splitlines() or [""]
-    shown = "\n".join(prefix + line for line in lines[:PREVIEW_LINES])
-    more = f"\n{prefix}… (+{len(lines) - PREVIEW_LINES} lines)" if len(lines) > PREVIEW_LINES else ""
+    shown = "\n".join(prefix + line for line in lines[:limit])
+    more = f"\n{prefix}… (+{len(lines) - limit} lines)" if len(lines) > limit else ""
     return Text(shown + more)
 
 
+def names(value: Any) -> str:
+    """The names in an env or secrets argument (a dict or a list), never the values."""
+    keys = value.keys() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return ", ".join(inert(str(key)) for key in keys)
+
+
 def job_details(args: dict[str, Any]) -> list[RenderableType]:
-    """An hf_jobs run: image, hardware, timeout, schedule, then the script or command."""
-    keys = ("image", "hardware_flavor", "timeout", "schedule")
+    """An hf_jobs run: image, hardware, timeout, schedule, dependencies, env and secret names, then the whole
+    script (up to SCRIPT_LINES) or command."""
+    keys = ("image", "hardware_flavor", "timeout", "schedule", "namespace")
     settings = [f"{key}: {inert(args[key])}" for key in keys if args.get(key)]
     details: list[RenderableType] = [dim("  " + " · ".join(settings))] if settings else []
+    for key in ("dependencies", "script_args", "env", "secrets"):
+        listed = names(args.get(key)) if key in ("env", "secrets") else names(args.get(key) or [])
+        if listed:
+            details.append(dim(f"  {key}: {listed}"))
     payload = args.get("script") or args.get("command") or ""
     payload = " ".join(map(str, payload)) if isinstance(payload, list) else str(payload)
     if payload:
-        details += [dim("  script:" if args.get("script") else "  command:"), preview(payload)]
+        label, limit = ("  script:", SCRIPT_LINES) if args.get("script") else ("  command:", PREVIEW_LINES)
+        details += [dim(label), preview(payload, limit=limit)]
     return details
 
 
@@ -68,8 +82,18 @@ def call_details(call: dict[str, Any]) -> list[RenderableType]:
     return [dim("  " + inert(short_args(args, 300)))]
 
 
+def usage_check_card(call: dict[str, Any]) -> RenderableType:
+    """The usage check (a synthetic call): what the thread spent, and when it asks next."""
+    args = call.get("args") or {}
+    head = Text.assemble(("usage check", "bold yellow"), ": ", inert(str(call.get("reason") or "")))
+    hint = f"  y goes on (asked again at ${float(args.get('next_check_usd') or 0):.2f}) · n ends the turn"
+    return Group(head, dim(hint))
+
+
 def approval_card(call: dict[str, Any], index: int, total: int) -> RenderableType:
     """One pending call: tool, why it needs approval, and its details."""
+    if call.get("name") == USAGE_CALL:
+        return usage_check_card(call)
     count = f" {index}/{total}" if total > 1 else ""
     name = inert(str(call.get("name")))
     head = Text.assemble(("approval needed", "bold yellow"), count, ": ", (name, "bold"))

@@ -6,7 +6,11 @@ Routes: `GET /api/whoami-v2`; `POST|GET /api/jobs/{ns}`;
 `GET /api/jobs/{ns}/{id}/logs` (server-sent events, one `data: {"timestamp", "data"}` per line; a job that
 is not held finishes once its logs are served, a held one keeps the stream open until it is cancelled);
 `POST /api/jobs/{ns}/{id}/cancel`; `POST|GET /api/scheduled-jobs/{ns}`; `GET|DELETE
-/api/scheduled-jobs/{ns}/{id}`; `POST /api/scheduled-jobs/{ns}/{id}/suspend|resume`.
+/api/scheduled-jobs/{ns}/{id}`; `POST /api/scheduled-jobs/{ns}/{id}/suspend|resume`; `GET /api/jobs/hardware`
+(`hardware`: {flavour: USD per hour}, served per minute as the Hub does).
+A plan's `drop_after` cuts the first log stream after that many lines (an unfinished response); the next
+request replays the log from the start, with the same timestamps, as the Hub does (or, with
+`reconnect_status`, fails once first).
 Every route answers 401 unless `Authorization: Bearer <token>` matches; `fail()` queues error answers.
 """
 
@@ -23,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from ml_intern.tools.jobs.pricing import HOURLY_USD
 from tests.fakes.http_fake import serve_in_background, stop_serving
 
 TERMINAL = {"COMPLETED", "CANCELED", "ERROR", "DELETED"}
@@ -31,6 +36,33 @@ TERMINAL = {"COMPLETED", "CANCELED", "ERROR", "DELETED"}
 def now_iso() -> str:
     """The Hub's timestamp format: 2025-07-16T20:35:12.808Z."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def hardware(name: str, hourly: float) -> dict[str, Any]:
+    """One entry of GET /api/jobs/hardware, priced per minute."""
+    micro = round(hourly * 1_000_000 / 60)
+    accelerator = (
+        None
+        if name.startswith("cpu-")
+        else {
+            "type": "gpu",
+            "model": name,
+            "quantity": "1",
+            "vram": "24 GB",
+            "manufacturer": "Nvidia",
+        }
+    )
+    return {
+        "name": name,
+        "prettyName": name,
+        "cpu": "8 vCPU",
+        "ram": "32 GB",
+        "ephemeralStorage": "100 GB",
+        "accelerator": accelerator,
+        "unitCostMicroUSD": micro,
+        "unitCostUSD": micro / 1_000_000,
+        "unitLabel": "minute",
+    }
 
 
 @dataclass
@@ -52,6 +84,8 @@ class Plan:
     polls: int = 3  # inspections before the job reaches `final_stage`
     final_stage: str = "COMPLETED"
     hold: bool = False  # keep running (and the log stream open) until cancelled
+    drop_after: int = 0  # cut the first log stream after this many lines (0: never)
+    reconnect_status: int = 0  # answer the second log request with this HTTP status (0: serve it)
 
 
 @dataclass
@@ -61,6 +95,8 @@ class FakeJob:
     info: dict[str, Any]
     plan: Plan
     polls: int = 0
+    streams: int = 0  # log streams opened
+    stamps: list[str] = field(default_factory=list)  # each log line's timestamp, fixed at creation
 
     def finish(self, stage: str) -> None:
         if self.info["status"]["stage"] not in TERMINAL:
@@ -80,6 +116,7 @@ class FakeJobsHub:
         self.jobs: dict[str, FakeJob] = {}
         self.scheduled: dict[str, dict[str, Any]] = {}
         self.plan = Plan()
+        self.hardware: dict[str, float] = dict(HOURLY_USD)  # what GET /api/jobs/hardware serves
         self.failures: list[tuple[str, re.Pattern[str], int, str]] = []
         self.lock = threading.Lock()
         self.closing = threading.Event()
@@ -130,6 +167,7 @@ class FakeJobsHub:
             "owner": self.owner(),
         }
         job = FakeJob(info=info, plan=plan or self.plan)
+        job.stamps = [now_iso() for _ in job.plan.logs]
         self.jobs[info["id"]] = job
         return job
 
@@ -212,6 +250,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(
                 200, {"type": "user", "name": hub.user, "orgs": orgs, "auth": {"type": "access_token"}}
             )
+        if method == "GET" and path == "/api/jobs/hardware":
+            return self._json(200, [hardware(name, hourly) for name, hourly in hub.hardware.items()])
         if match := re.fullmatch(rf"/api/jobs/{ns}(?:/(\w+)(?:/(logs|cancel))?)?", path):
             return self._jobs(method, match.group(1), match.group(2), body)
         if match := re.fullmatch(rf"/api/scheduled-jobs/{ns}(?:/(\w+)(?:/(suspend|resume))?)?", path):
@@ -238,12 +278,22 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, job.info)
 
     def _logs(self, job: FakeJob) -> None:
+        job.streams += 1
+        if job.streams == 2 and job.plan.reconnect_status:
+            return self._json(job.plan.reconnect_status, {"error": "logs unavailable"})
+        drop = job.plan.drop_after if job.streams == 1 else 0
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
+        if drop:  # promise more than is sent, then hang up: the client sees a broken stream
+            self.send_header("Content-Length", "100000000")
         self.end_headers()
         try:
-            for line in job.plan.logs:
-                event = {"timestamp": now_iso(), "data": line}
+            for index, (line, stamp) in enumerate(zip(job.plan.logs, job.stamps, strict=True)):
+                if drop and index == drop:
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                event = {"timestamp": stamp, "data": line}
                 self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
                 self.wfile.flush()
             while (

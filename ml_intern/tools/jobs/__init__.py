@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ml_intern.tools.base import ToolFacts
-from ml_intern.tools.jobs.tool import always_ask, approval_reason
+from ml_intern.tools.jobs.tool import always_ask, approval_reason, run_cost
 
 TOOL_FACTS = {
     "hf_jobs": ToolFacts(
@@ -11,6 +11,7 @@ TOOL_FACTS = {
         read_only_operations=frozenset({"ps", "logs", "inspect", "scheduled ps", "scheduled inspect"}),
         approval=approval_reason,
         always_ask=always_ask,  # scheduled jobs outlive the session, secrets leave it: a human decides
+        cost=run_cost,  # what yolo may approve is capped (yolo_cost_cap_usd)
         targets=("job_id", "scheduled_job_id"),
         # The original's names (tools/checked.py): taken, not shown in the prompt.
         aliases={
@@ -19,6 +20,20 @@ TOOL_FACTS = {
             "packages": "dependencies",
             "with_deps": "dependencies",
         },
-        hidden=frozenset({"namespace", "secrets", "status", "python", "trackio_space_id", "trackio_project"}),
+        hidden=frozenset(
+            {
+                "namespace",
+                "secrets",
+                "status",
+                "python",
+                "trackio_space_id",
+                "trackio_project",
+                "tail",
+                "offset",
+                "follow",
+                "script_args",
+                "all",
+            }
+        ),
     ),
 }

@@ -3,49 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
-from collections import deque
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 
 from huggingface_hub import JobInfo, JobStage
 
 from ml_intern.graph import events
-from ml_intern.tools.base import clip, emit
+from ml_intern.tools.base import ToolError, emit
 from ml_intern.tools.jobs.client import JobsClient
 from ml_intern.tools.jobs.format import not_found
+from ml_intern.tools.jobs.logs import LogKeeper
 
 TERMINAL_STAGES = {
     stage.value for stage in (JobStage.COMPLETED, JobStage.CANCELED, JobStage.ERROR, JobStage.DELETED)
 }
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[a-zA-Z]|\x1b\].*?\x07")
 _END = object()
-
-
-class LogKeeper:
-    """The first and last lines of a log of any length."""
-
-    def __init__(self, hide: Callable[[str], str], head: int = 80, tail: int = 250) -> None:
-        self.hide = hide  # hides the HF token and secret values: a job that prints them must not leak them
-        self.head: list[str] = []
-        self.tail: deque[str] = deque(maxlen=tail)
-        self.head_size = head
-        self.count = 0
-
-    def add(self, line: str) -> str:
-        """Keep a line (without terminal escapes, the token or secret values) and return it."""
-        line = self.hide(_ANSI.sub("", line).rstrip("\r\n"))
-        self.count += 1
-        (self.head if len(self.head) < self.head_size else self.tail).append(line)
-        return line
-
-    def render(self, limit: int, hint: str) -> str:
-        """Head and tail of the log within `limit` characters, saying what was left out."""
-        dropped = self.count - len(self.head) - len(self.tail)
-        gap = [f"... [{dropped} lines omitted; {hint}] ..."] if dropped > 0 else []
-        return clip("\n".join([*self.head, *gap, *self.tail]), limit, hint) if self.count else "(no logs)"
+MAX_RECONNECTS = 100  # as the original: a training run outlives many dropped connections
 
 
 @dataclass
@@ -74,13 +48,13 @@ def is_finished(job: JobInfo | None) -> bool:
 
 
 async def follow_job(
-    client: JobsClient, job_id: str, limit_seconds: float, poll_seconds: float
+    client: JobsClient, job_id: str, limit_seconds: float, poll_seconds: float, logs: LogKeeper
 ) -> FollowOutcome:
-    """Stream logs until the job ends or `limit_seconds` pass; the job itself is left alone."""
+    """Stream logs into `logs` until the job ends or `limit_seconds` pass; the job itself is left alone."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit_seconds
-    outcome = FollowOutcome(job=None, logs=LogKeeper(client.hide))
-    lines, stop = start_log_pump(client, await client.namespace(), job_id)
+    outcome = FollowOutcome(job=None, logs=logs)
+    lines, stop = start_log_pump(client, await client.namespace(), job_id, min(poll_seconds, 5.0))
     try:
         stream_open = True
         while (remaining := deadline - loop.time()) > 0:
@@ -97,10 +71,24 @@ async def follow_job(
                 break
             if not stream_open:  # the logs are over but the stage lags behind: poll it
                 await asyncio.sleep(max(0.0, min(poll_seconds, deadline - loop.time())))
+        outcome.finished = is_finished(outcome.job)
+        if outcome.finished and (stream_open or outcome.stream_error):
+            stop.set()
+            await _catch_up(client, job_id, outcome)
     finally:
         stop.set()
-    outcome.finished = is_finished(outcome.job)
+        logs.close()
     return outcome
+
+
+async def _catch_up(client: JobsClient, job_id: str, outcome: FollowOutcome) -> None:
+    """The job ended while its stream was broken or reconnecting: take the lines not yet seen from the
+    whole log, which the Hub replays from the start."""
+    with suppress(ToolError):
+        replay = await client.jobs(f"fetching logs of job {job_id}", client.api.fetch_job_logs, job_id=job_id)
+        for line in replay[outcome.logs.count :]:
+            outcome.take(line)
+        outcome.stream_error = ""
 
 
 async def _inspect(client: JobsClient, job_id: str) -> JobInfo:
@@ -109,7 +97,7 @@ async def _inspect(client: JobsClient, job_id: str) -> JobInfo:
 
 
 def start_log_pump(
-    client: JobsClient, namespace: str, job_id: str
+    client: JobsClient, namespace: str, job_id: str, delay: float
 ) -> tuple[asyncio.Queue[object], threading.Event]:
     """Start a thread that streams the job's log lines onto a queue; set the event to stop it."""
     lines: asyncio.Queue[object] = asyncio.Queue()
@@ -117,7 +105,7 @@ def start_log_pump(
     # A daemon thread, not to_thread: a blocked log read must never delay interpreter exit.
     threading.Thread(
         target=_pump_logs,
-        args=(client, namespace, job_id, asyncio.get_running_loop(), lines, stop),
+        args=(client, namespace, job_id, delay, asyncio.get_running_loop(), lines, stop),
         daemon=True,
         name="hf-job-logs",
     ).start()
@@ -128,35 +116,58 @@ def _pump_logs(
     client: JobsClient,
     namespace: str,
     job_id: str,
+    delay: float,
     loop: asyncio.AbstractEventLoop,
     lines: asyncio.Queue[object],
     stop: threading.Event,
 ) -> None:
-    """Thread body: push each log line (then an error or the end marker) onto the loop's queue."""
+    """Thread body: push each log line (then an error or the end marker) onto the loop's queue. A stream that
+    breaks or ends while the job still runs is re-opened (the Hub replays from the start: lines already
+    posted are skipped)."""
 
     def post(item: object) -> None:
         with suppress(RuntimeError):  # the loop closed while the stream was still open
             loop.call_soon_threadsafe(lines.put_nowait, item)
 
+    posted, error = 0, None
+    for _ in range(MAX_RECONNECTS + 1):
+        seen = 0
+        try:
+            for line in client.api.fetch_job_logs(job_id=job_id, namespace=namespace, follow=True):
+                if stop.is_set():
+                    return
+                seen += 1
+                if seen > posted:
+                    posted += 1
+                    post(line)
+            error = None
+        except Exception as err:  # retried while the job runs, then reported to the follower
+            error = err
+        if stop.wait(delay) or _has_ended(client, namespace, job_id):
+            break
+    post(error if error is not None else _END)
+
+
+def _has_ended(client: JobsClient, namespace: str, job_id: str) -> bool:
+    """True when the job is over, or its stage cannot be read (then the follower polls it)."""
     try:
-        for line in client.api.fetch_job_logs(job_id=job_id, namespace=namespace, follow=True):
-            if stop.is_set():
-                return
-            post(line)
-        post(_END)
-    except Exception as err:  # reported to the follower, which falls back to polling the stage
-        post(err)
+        job = client.api.inspect_job(job_id=job_id, namespace=namespace)
+    except Exception:
+        return True
+    return job.status.stage in TERMINAL_STAGES
 
 
-async def read_logs(client: JobsClient, job_id: str) -> LogKeeper:
-    """The logs available now (no waiting for new lines)."""
-    keeper = LogKeeper(client.hide)
+async def read_logs(client: JobsClient, job_id: str, keeper: LogKeeper) -> LogKeeper:
+    """The logs available now (no waiting for new lines), into `keeper`."""
     lines = await client.jobs(
         f"fetching logs of job {job_id}",
         client.api.fetch_job_logs,
         missing=not_found(job_id),
         job_id=job_id,
     )
-    for line in lines:
-        keeper.add(line)
+    try:
+        for line in lines:
+            keeper.add(line)
+    finally:
+        keeper.close()
     return keeper

@@ -1,15 +1,22 @@
-"""Short text views of jobs and scheduled jobs for the model."""
+"""Short text views of jobs and scheduled jobs for the model, and the job report for the turn's budget."""
 
 from __future__ import annotations
 
 import json
 import shlex
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from ml_intern.graph.accounting import JobReport, JobState
+from ml_intern.tools.base import ToolError
+from ml_intern.tools.jobs.pricing import format_duration
 
 if TYPE_CHECKING:
     from huggingface_hub import JobInfo
     from huggingface_hub._jobs_api import ScheduledJobInfo
+
+    from ml_intern.tools.jobs.logs import LogKeeper
+    from ml_intern.tools.jobs.spec import JobArgs, Submission
 
 MAX_ROWS = 30
 
@@ -105,3 +112,58 @@ def scheduled_table(jobs: list[ScheduledJobInfo], show_all: bool) -> str:
         + "\n".join(rows)
         + more
     )
+
+
+def describe(job: JobInfo, submission: Submission, cost: float | None, args: JobArgs) -> str:
+    """URL, hardware, timeout, the most the run can cost, and its Trackio dashboard."""
+    cost_text = f"est. at most ${cost:.2f}" if cost is not None else "cost unknown"
+    timeout = format_duration(submission.timeout_seconds)
+    trackio = ""
+    if args.trackio_space_id:
+        project = f", project {args.trackio_project}" if args.trackio_project else ""
+        trackio = f"\nTrackio dashboard: https://huggingface.co/spaces/{args.trackio_space_id}{project}"
+    return f"URL: {job.url}\nHardware: {submission.flavor}, timeout {timeout} ({cost_text}){trackio}"
+
+
+def running_detail(job: JobInfo, args: JobArgs) -> dict[str, str]:
+    """What the running event carries (the original's jobUrl, trackioSpaceId, trackioProject)."""
+    detail = {"jobId": job.id, "jobUrl": job.url}
+    if args.trackio_space_id:
+        detail["trackioSpaceId"] = args.trackio_space_id
+        detail["trackioUrl"] = f"https://huggingface.co/spaces/{args.trackio_space_id}"
+    if args.trackio_project:
+        detail["trackioProject"] = args.trackio_project
+    return detail
+
+
+def more_logs(job_id: str, logs: LogKeeper) -> str:
+    """Where the whole log is and how to read more of it."""
+    where = f"whole log in {logs.path}, " if logs.path else ""
+    return f"{where}more with {call_hint('logs', job_id=job_id, offset=logs.head_end)} or tail=N"
+
+
+def job_artifact(job_id: str, state: JobState, max_cost_usd: float | None = None) -> dict[str, JobReport]:
+    """The artifact that tells the turn's budget about a job (graph/accounting.py `track_jobs`)."""
+    return {"job": JobReport(id=job_id, state=state, max_cost_usd=max_cost_usd)}
+
+
+def require(value: str, name: str, operation: str) -> str:
+    """The value of a required argument, or a ToolError naming it."""
+    if not value.strip():
+        raise ToolError(f"'{name}' is required for operation '{operation}'.")
+    return value.strip()
+
+
+def payload_summary(args: dict[str, Any], width: int = 70) -> str:
+    """The first meaningful line of the script, or the command, for an approval line."""
+    script, command = args.get("script") or "", args.get("command") or []
+    more = ""
+    if script:
+        lines = [
+            ln.strip() for ln in str(script).splitlines() if ln.strip() and not ln.strip().startswith("#")
+        ]
+        text = lines[0] if lines else str(script).strip()
+        more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
+    else:
+        text = shlex.join(str(part) for part in command) if isinstance(command, list) else str(command)
+    return (text if len(text) <= width else text[: width - 1] + "…") + more

@@ -10,26 +10,33 @@ from contextlib import suppress
 from huggingface_hub import JobInfo
 
 from ml_intern.graph import events
-from ml_intern.graph.accounting import JobReport, JobState
+from ml_intern.graph.accounting import JobReport
 from ml_intern.tools.base import ToolEnv, ToolError, emit
+from ml_intern.tools.hub.bootstrap import job_bootstrap
 from ml_intern.tools.jobs.client import JobsClient
 from ml_intern.tools.jobs.follow import TERMINAL_STAGES, FollowOutcome, follow_job, read_logs
 from ml_intern.tools.jobs.format import (
     call_hint,
+    describe,
+    job_artifact,
     job_details,
     job_table,
+    more_logs,
     not_found,
-    scheduled_details,
-    scheduled_table,
+    require,
+    running_detail,
 )
+from ml_intern.tools.jobs.logs import LogKeeper, file_view, log_path
+from ml_intern.tools.jobs.prices import hourly_prices
 from ml_intern.tools.jobs.pricing import default_timeout, estimate_cost, format_duration, parse_seconds
+from ml_intern.tools.jobs.scheduled import ScheduledOperations
 from ml_intern.tools.jobs.spec import JobArgs, Submission, build_submission
 
 LOG_CHARS = 12_000  # room for job logs in one result
 Answer = tuple[str, dict[str, JobReport] | None]  # the result text, and the artifact: {"job": JobReport}
 
 
-class JobOperations:
+class JobOperations(ScheduledOperations):
     """The operations of one run, sharing one Hub client."""
 
     def __init__(self, env: ToolEnv) -> None:
@@ -39,11 +46,14 @@ class JobOperations:
         self.default_timeout = default_timeout(env.config)
         self.wait_limit_seconds = parse_seconds(settings.wait_limit)  # then return, job runs on
         self.poll_seconds = parse_seconds(settings.poll_interval)  # status checks while quiet
+        self.call_id = ""  # the tool call being answered, for its tool_state_change events
+        self.complete_logs: set[str] = set()  # jobs whose whole log this run has in its file
 
-    async def dispatch(self, args: JobArgs) -> Answer:
+    async def dispatch(self, args: JobArgs, call_id: str = "") -> Answer:
         """Run one operation (in the call's namespace): its text (never the HF token or a secret's value) and,
         when it concerns a job, the job's report."""
-        ops = self.in_namespace(args.namespace)
+        ops = copy.copy(self.in_namespace(args.namespace))
+        ops.call_id = call_id
         handlers: dict[str, Callable[[JobArgs], Awaitable[str | Answer]]] = {
             "run": ops.run,
             "ps": ops.ps,
@@ -74,6 +84,7 @@ class JobOperations:
         submission = await asyncio.to_thread(
             build_submission, args, self.env.workdir, token, timeout, environ
         )
+        submission.command = job_bootstrap(submission.command, self.env)
         for name, value in submission.secrets.items():
             if len(value) >= 4:  # shorter ones would mark up ordinary text
                 self.client.hidden.setdefault(value, f"[{name}]")
@@ -83,18 +94,24 @@ class JobOperations:
         """Submit a job; with `wait`, follow it to its end (within the wait limit)."""
         submission = await self._build(args)
         job = await self._submit(submission)
+        prices, _ = await asyncio.to_thread(hourly_prices, self.env)
+        cost = estimate_cost(submission.flavor, submission.timeout_seconds, prices)
+        about = describe(job, submission, cost, args)
         emit(events.tool_log("hf_jobs", f"Job {job.id} submitted: {job.url}"))
-        cost = estimate_cost(submission.flavor, submission.timeout_seconds)
+        emit(events.tool_state_change(self.call_id, "hf_jobs", "running", **running_detail(job, args)))
         if not args.wait:
             hints = ", ".join(call_hint(op, job_id=job.id) for op in ("inspect", "logs", "cancel"))
-            text = f"Job submitted: {job.id}\n{describe(job, submission)}\nIt runs in the background: {hints}"
+            text = f"Job submitted: {job.id}\n{about}\nIt runs in the background: {hints}"
             return text, job_artifact(job.id, "started", cost)
+        logs = LogKeeper(self.client.hide, log_path(self.env.home, job.id))
         try:
-            outcome = await follow_job(self.client, job.id, self.wait_limit_seconds, self.poll_seconds)
+            outcome = await follow_job(self.client, job.id, self.wait_limit_seconds, self.poll_seconds, logs)
         except asyncio.CancelledError:  # the user interrupted the turn: do not leave a paid job running
             await self._cancel_quietly(job.id)
             raise
-        text = self._report(job, submission, outcome)
+        if outcome.finished:
+            self.complete_logs.add(job.id)
+        text = self._report(job, about, outcome)
         return text, job_artifact(job.id, "ended" if outcome.finished else "started", cost)
 
     async def _submit(self, submission: Submission) -> JobInfo:
@@ -113,6 +130,13 @@ class JobOperations:
         )
         try:
             return await asyncio.shield(creating)
+        except ToolError as err:
+            if "(HTTP 402)" in str(err):  # no credits: the UI can say so (the original's billing_required)
+                namespace = await self.client.namespace()
+                emit(
+                    events.tool_state_change(self.call_id, "hf_jobs", "billing_required", namespace=namespace)
+                )
+            raise
         except asyncio.CancelledError:
             with suppress(Exception):
                 await self._cancel_quietly((await creating).id)
@@ -124,21 +148,24 @@ class JobOperations:
             await self.client.jobs(f"cancelling job {job_id}", self.client.api.cancel_job, job_id=job_id)
             emit(events.tool_log("hf_jobs", f"Job {job_id} cancelled (interrupted)."))
 
-    def _report(self, job: JobInfo, submission: Submission, outcome: FollowOutcome) -> str:
-        """Final status plus the head and tail of the logs."""
+    def _report(self, job: JobInfo, about: str, outcome: FollowOutcome) -> str:
+        """Final status, the head and tail of the logs, and where the whole log is."""
         latest = outcome.job or job
-        logs = outcome.logs.render(LOG_CHARS, hint=f"full log: {call_hint('logs', job_id=job.id)}")
+        more = more_logs(job.id, outcome.logs)
+        logs = outcome.logs.render(LOG_CHARS, hint=more)
         stage = f"{latest.status.stage}" + (f" ({latest.status.message})" if latest.status.message else "")
         if outcome.finished:
             head = f"Job {job.id} finished: {stage}"
         else:
             waited = format_duration(int(self.wait_limit_seconds))
             head = (
-                f"Job {job.id} is still {stage} after waiting {waited}; it keeps running. Check it with "
-                f"{call_hint('inspect', job_id=job.id)}, stop it with {call_hint('cancel', job_id=job.id)}."
+                f"Job {job.id} is still {stage} after waiting {waited} (hf_jobs.wait_limit); it keeps "
+                f"running. Wait for it again with {call_hint('logs', job_id=job.id, follow=True)}, read "
+                f"new logs with {call_hint('logs', job_id=job.id, tail=200)}, stop it with "
+                f"{call_hint('cancel', job_id=job.id)}."
             )
         broken = f"\n(log stream interrupted: {outcome.stream_error})" if outcome.stream_error else ""
-        return f"{head}\n{describe(job, submission)}{broken}\nLogs ({outcome.logs.count} lines):\n{logs}"
+        return f"{head}\n{about}{broken}\nLogs ({outcome.logs.count} lines; {more}):\n{logs}"
 
     async def ps(self, args: JobArgs) -> str:
         """List jobs: running ones, or all with `all`."""
@@ -150,21 +177,50 @@ class JobOperations:
         return job_table(shown, args.all)
 
     async def logs(self, args: JobArgs) -> str:
-        """The logs available now for a job."""
+        """A job's whole log, kept in a file (fetched from the Hub unless this run followed it to its end),
+        shown as head and tail, or its last `tail` lines, or the lines from `offset`."""
         job_id = require(args.job_id, "job_id", "logs")
-        keeper = await read_logs(self.client, job_id)
-        return f"Logs of job {job_id} ({keeper.count} lines):\n" + keeper.render(
-            LOG_CHARS, "showing head and tail"
+        path = log_path(self.env.home, job_id)
+        if args.follow:
+            return await self.reattach(job_id)
+        if job_id not in self.complete_logs or not path.is_file():
+            await read_logs(self.client, job_id, LogKeeper(self.client.hide, path))
+        if args.tail > 0 or args.offset >= 0:
+            text, count = await asyncio.to_thread(file_view, path, LOG_CHARS, args.tail, args.offset)
+            return f"Logs of job {job_id} ({count} lines, all in {path}):\n{text or '(no logs)'}"
+        keeper = LogKeeper(lambda line: line)
+        keeper.path = path
+        for line in (await asyncio.to_thread(path.read_text, encoding="utf-8")).splitlines():
+            keeper.add(line)
+        more = more_logs(job_id, keeper)
+        return f"Logs of job {job_id} ({keeper.count} lines; {more}):\n" + keeper.render(LOG_CHARS, more)
+
+    async def reattach(self, job_id: str) -> str:
+        """Wait again for a job a run left running (within the wait limit), its whole log to the file."""
+        job = await self.client.jobs(
+            f"checking job {job_id}", self.client.api.inspect_job, missing=not_found(job_id), job_id=job_id
         )
+        keeper = LogKeeper(self.client.hide, log_path(self.env.home, job_id))
+        outcome = await follow_job(self.client, job_id, self.wait_limit_seconds, self.poll_seconds, keeper)
+        if outcome.finished:
+            self.complete_logs.add(job_id)
+        return self._report(job, f"URL: {job.url}", outcome)
 
     async def inspect(self, args: JobArgs) -> Answer:
-        """Status and details of a job."""
-        job_id = require(args.job_id, "job_id", "inspect")
-        job = await self.client.jobs(
-            f"inspecting job {job_id}", self.client.api.inspect_job, missing=not_found(job_id), job_id=job_id
-        )
-        state = "ended" if job.status.stage in TERMINAL_STAGES else "running"
-        return job_details(job), job_artifact(job.id, state)
+        """Status and details of one or more jobs (comma-separated ids); the artifact reports the first."""
+        ids = [part.strip() for part in require(args.job_id, "job_id", "inspect").split(",") if part.strip()]
+        texts, artifact = [], None
+        for job_id in ids[:10]:
+            job = await self.client.jobs(
+                f"inspecting job {job_id}",
+                self.client.api.inspect_job,
+                missing=not_found(job_id),
+                job_id=job_id,
+            )
+            state = "ended" if job.status.stage in TERMINAL_STAGES else "running"
+            texts.append(job_details(job))
+            artifact = artifact or job_artifact(job.id, state)
+        return "\n\n".join(texts), artifact
 
     async def cancel(self, args: JobArgs) -> Answer:
         """Cancel a job."""
@@ -174,69 +230,3 @@ class JobOperations:
         )
         text = f"Job {job_id} cancelled. Verify with {call_hint('inspect', job_id=job_id)}."
         return text, job_artifact(job_id, "ended")
-
-    async def scheduled_run(self, args: JobArgs) -> str:
-        """Create a job that runs on a schedule."""
-        schedule = require(args.schedule, "schedule", "scheduled run")
-        sub = await self._build(args)
-        created = await self.client.create(
-            "creating the scheduled job",
-            self.client.api.create_scheduled_job,
-            image=sub.image,
-            command=sub.command,
-            schedule=schedule,
-            env=sub.env,
-            secrets=sub.secrets,
-            flavor=sub.flavor,
-            timeout=sub.timeout_seconds,
-        )
-        hint = call_hint("scheduled delete", scheduled_job_id=created.id)
-        return f"Scheduled job created.\n{scheduled_details(created)}\nRemove it with {hint}."
-
-    async def scheduled_ps(self, args: JobArgs) -> str:
-        """List scheduled jobs."""
-        jobs = await self.client.jobs("listing scheduled jobs", self.client.api.list_scheduled_jobs)
-        return scheduled_table(jobs, args.all)
-
-    async def scheduled_inspect(self, args: JobArgs) -> str:
-        """Details of a scheduled job."""
-        job_id = require(args.scheduled_job_id, "scheduled_job_id", args.operation)
-        job = await self.client.jobs(
-            f"inspecting scheduled job {job_id}",
-            self.client.api.inspect_scheduled_job,
-            missing=not_found(job_id, scheduled=True),
-            scheduled_job_id=job_id,
-        )
-        return scheduled_details(job)
-
-    async def scheduled_change(self, args: JobArgs) -> str:
-        """Delete, suspend or resume a scheduled job."""
-        job_id = require(args.scheduled_job_id, "scheduled_job_id", args.operation)
-        action = args.operation.split()[1]
-        method = getattr(self.client.api, f"{action}_scheduled_job")  # delete_/suspend_/resume_scheduled_job
-        missing = not_found(job_id, scheduled=True)
-        await self.client.jobs(
-            f"changing scheduled job {job_id}", method, missing=missing, scheduled_job_id=job_id
-        )
-        done = {"delete": "deleted", "suspend": "suspended", "resume": "resumed"}[action]
-        return f"Scheduled job {job_id} {done}."
-
-
-def describe(job: JobInfo, submission: Submission) -> str:
-    """URL, hardware, timeout and the most the run can cost."""
-    cost = estimate_cost(submission.flavor, submission.timeout_seconds)
-    cost_text = f"est. at most ${cost:.2f}" if cost is not None else "cost unknown"
-    timeout = format_duration(submission.timeout_seconds)
-    return f"URL: {job.url}\nHardware: {submission.flavor}, timeout {timeout} ({cost_text})"
-
-
-def job_artifact(job_id: str, state: JobState, max_cost_usd: float | None = None) -> dict[str, JobReport]:
-    """The artifact that tells the turn's budget about a job (graph/accounting.py `track_jobs`)."""
-    return {"job": JobReport(id=job_id, state=state, max_cost_usd=max_cost_usd)}
-
-
-def require(value: str, name: str, operation: str) -> str:
-    """The value of a required argument, or a ToolError naming it."""
-    if not value.strip():
-        raise ToolError(f"'{name}' is required for operation '{operation}'.")
-    return value.strip()

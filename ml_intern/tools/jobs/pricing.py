@@ -1,8 +1,8 @@
 """HF Jobs hardware flavours, timeouts and an approximate cost estimate.
 
 Hourly prices are approximate public list prices from https://huggingface.co/docs/hub/jobs-pricing (billed per
-minute, only while a job is starting or running). They are for the approval line only: the Hub's own
-`GET /api/jobs/hardware` is the authority, and prices change.
+minute, only while a job is starting or running): the offline fallback. The Hub's own `GET /api/jobs/hardware`
+(prices.py) is the authority, and prices change.
 """
 
 from __future__ import annotations
@@ -89,9 +89,12 @@ def format_duration(seconds: int) -> str:
     return f"{seconds}s"
 
 
-def estimate_cost(flavor: str, timeout: str | int | float) -> float | None:
-    """Most a job can cost in USD if it runs until its timeout; None for an unknown flavour or timeout."""
-    hourly = HOURLY_USD.get(flavor)
+def estimate_cost(
+    flavor: str, timeout: str | int | float, prices: dict[str, float] | None = None
+) -> float | None:
+    """Most a job can cost in USD if it runs until its timeout, at `prices` (USD per hour; the table when
+    None); None for an unknown flavour or timeout."""
+    hourly = (HOURLY_USD if prices is None else prices).get(flavor)
     try:
         seconds = parse_timeout(timeout)
     except ValueError:

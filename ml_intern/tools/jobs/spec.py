@@ -31,7 +31,9 @@ DEFAULT_ENV = {
     "TQDM_DISABLE": "1",
     "TRANSFORMERS_VERBOSITY": "warning",
     "UV_NO_PROGRESS": "1",
+    "HF_XET_HIGH_PERFORMANCE": "1",  # fast Hub downloads and uploads through hf_xet
 }
+FAST_TRANSFER = "hf-transfer"  # added to every uv script's dependencies, as the original did
 TOKEN_NAMES = {"HF_TOKEN", "HUGGINGFACE_HUB_TOKEN"}
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -39,28 +41,26 @@ Operation = Literal[
     "run", "ps", "logs", "inspect", "cancel", "scheduled run", "scheduled ps", "scheduled inspect",
     "scheduled delete", "scheduled suspend", "scheduled resume",
 ]  # fmt: skip
-FLAVOR_HINT = (
-    "cpu-basic, cpu-upgrade, t4-small, l4x1, a10g-small, a10g-large, a100-large, h200, multi-GPU e.g. h200x8"
-)
+FLAVOR_HINT = "cpu-basic, cpu-upgrade, t4-small, a10g-large, a100-large, h200, h200x8..."
 
 
 class JobArgs(BaseModel):
     """Arguments of `hf_jobs`; which ones matter depends on `operation`."""
 
     operation: Operation
-    script: str = Field("", description="inline code, .py path or URL")
+    script: str = Field("", description="code, .py path or URL")
     dependencies: list[str] = []
     script_args: list[str] = []
-    command: list[str] = Field([], description="Docker mode, with image")
+    command: list[str] = []  # Docker mode, with image
     image: str = ""
     hardware_flavor: str = Field(DEFAULT_FLAVOR, description=FLAVOR_HINT)
     timeout: str = Field("", description="e.g. 45m, 4h")
     env: dict[str, Any] = {}
     wait: bool = True
-    job_id: str = ""
+    job_id: str = Field("", description="inspect: a,b ok")
     scheduled_job_id: str = ""
-    schedule: str = Field("", description="cron or @hourly/@daily/@weekly")
-    all: bool = Field(False, description="ps: include finished/suspended")
+    schedule: str = Field("", description="cron or @daily etc.")
+    all: bool = False
     # The original's rarer arguments, taken but not shown in the prompt (jobs/__init__.py `hidden`):
     namespace: str = ""  # run (and bill) in this org or user namespace, one of the user's
     secrets: list[str] | dict[str, str] = []  # job secrets by name; values from ml-intern's environment
@@ -68,6 +68,9 @@ class JobArgs(BaseModel):
     python: str = ""  # uv's --python, e.g. "3.11"
     trackio_space_id: str = ""  # set as TRACKIO_SPACE_ID in the job
     trackio_project: str = ""  # set as TRACKIO_PROJECT in the job
+    tail: int = 0  # logs: only the last N lines
+    offset: int = -1  # logs: lines from this one (0-based) on
+    follow: bool = False  # logs: wait for a running job again (re-attach after the wait limit)
 
     @model_validator(mode="before")
     @classmethod
@@ -80,6 +83,12 @@ class JobArgs(BaseModel):
     def timeout_as_text(cls, value: Any) -> Any:
         """Accept a bare number of seconds as well as '30m'."""
         return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+    @field_validator("job_id", mode="before")
+    @classmethod
+    def job_ids_as_text(cls, value: Any) -> Any:
+        """Accept a list of ids (the original's inspect took one) as comma-separated text."""
+        return ",".join(map(str, value)) if isinstance(value, list) else value
 
     @field_validator("operation", mode="before")
     @classmethod
@@ -96,7 +105,7 @@ def compact_schema() -> dict[str, Any]:
     for prop in schema["properties"].values():
         prop.pop("title", None)
         prop.pop("additionalProperties", None)
-        if prop.get("default") in ("", [], {}, False):
+        if prop.get("default") in ("", [], {}, False, True):
             prop.pop("default")
     return schema
 
@@ -126,16 +135,22 @@ def build_submission(
         timeout_seconds = parse_timeout(args.timeout or timeout)
     except ValueError as err:
         raise ToolError(f"timeout: {err}") from err
+    fast: dict[str, str] = {}
     if args.script:
         image, command = args.image or UV_IMAGE, uv_command(args, workdir)
+        fast = {"HF_HUB_ENABLE_HF_TRANSFER": "1"}  # uv_command installs hf-transfer
     else:
         image, command = args.image or DOCKER_IMAGE, list(args.command)
     env = {
         **DEFAULT_ENV,
+        **fast,
         **trackio_env(args),
         **{k: str(v) for k, v in args.env.items() if k not in TOKEN_NAMES},
     }
-    secrets = {**job_secrets(args.secrets, environ or {}, token), **({"HF_TOKEN": token} if token else {})}
+    tokens = (
+        dict.fromkeys(sorted(TOKEN_NAMES), token) if token else {}
+    )  # both names: older libraries read the long one
+    secrets = {**job_secrets(args.secrets, environ or {}, token), **tokens}
     return Submission(image, command, env, secrets, args.hardware_flavor, timeout_seconds)
 
 
@@ -190,7 +205,10 @@ def secret_sources(requested: Any) -> dict[str, str] | None:
 
 def uv_command(args: JobArgs, workdir: Path) -> list[str]:
     """`uv run --with DEP ... SCRIPT ARGS`, shipping inline code or a workdir file inside the command."""
-    with_deps = [part for dep in args.dependencies for part in ("--with", dep)]
+    dependencies = list(args.dependencies)
+    if not any(re.match(r"hf[-_]transfer\b", dep) for dep in dependencies):
+        dependencies.append(FAST_TRANSFER)
+    with_deps = [part for dep in dependencies for part in ("--with", dep)]
     with_deps = (["--python", args.python] if args.python else []) + with_deps
     if is_url(args.script):
         return ["uv", "run", *with_deps, args.script, *args.script_args]
@@ -219,18 +237,3 @@ def read_script(script: str, workdir: Path) -> tuple[str, str]:
 def is_url(script: str) -> bool:
     """True for http(s) URLs, which uv fetches itself."""
     return script.startswith(("https://", "http://"))
-
-
-def payload_summary(args: dict[str, Any], width: int = 70) -> str:
-    """The first meaningful line of the script, or the command, for an approval line."""
-    script, command = args.get("script") or "", args.get("command") or []
-    more = ""
-    if script:
-        lines = [
-            ln.strip() for ln in str(script).splitlines() if ln.strip() and not ln.strip().startswith("#")
-        ]
-        text = lines[0] if lines else str(script).strip()
-        more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
-    else:
-        text = shlex.join(str(part) for part in command) if isinstance(command, list) else str(command)
-    return (text if len(text) <= width else text[: width - 1] + "…") + more

@@ -8,7 +8,10 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import ValidationError
 
 from ml_intern.tools.base import ToolEnv, ToolError, operation_of
+from ml_intern.tools.guardrails import training_warnings
+from ml_intern.tools.jobs.format import payload_summary
 from ml_intern.tools.jobs.ops import JobOperations
+from ml_intern.tools.jobs.prices import hourly_prices
 from ml_intern.tools.jobs.pricing import (
     DEFAULT_FLAVOR,
     default_timeout,
@@ -17,13 +20,27 @@ from ml_intern.tools.jobs.pricing import (
     is_gpu,
     parse_timeout,
 )
-from ml_intern.tools.jobs.spec import TOKEN_NAMES, JobArgs, compact_schema, payload_summary, secret_sources
+from ml_intern.tools.jobs.spec import (
+    TOKEN_NAMES,
+    JobArgs,
+    compact_schema,
+    read_script,
+    secret_sources,
+)
 
-DESCRIPTION = """Run Python scripts (uv) or Docker commands on paid HF Jobs cloud CPUs/GPUs.
-run: script (+dependencies, script_args) or command (+image); streams logs until the job ends (capped; \
-wait=false returns at once). logs/inspect/cancel take job_id; ps lists jobs.
-Job disks are ephemeral: push results to the Hub. Training needs a timeout of hours. Try one job before \
-many."""
+DESCRIPTION = """Run a uv Python script or Docker command on paid HF Jobs hardware; waits unless \
+wait=false. Job disks vanish: push results to the Hub. Training needs hours of timeout."""
+
+CALL_ID = "__call_id"  # the tool call's id, handed to the coroutine (never part of the schema)
+
+
+class JobsTool(StructuredTool):
+    """A StructuredTool that also hands its coroutine the id of the call, for tool_state_change events."""
+
+    def _to_args_and_kwargs(self, tool_input: Any, tool_call_id: str | None) -> tuple[tuple, dict]:
+        args, kwargs = super()._to_args_and_kwargs(tool_input, tool_call_id)
+        return args, {**kwargs, CALL_ID: tool_call_id or ""}
+
 
 SCHEDULED_CHANGES = {"scheduled run", "scheduled delete", "scheduled suspend", "scheduled resume"}
 
@@ -33,6 +50,7 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
     operations = JobOperations(env)
 
     async def hf_jobs(**kwargs: Any) -> tuple[str, dict[str, Any] | None]:
+        call_id = str(kwargs.pop(CALL_ID, "") or "")
         try:
             args = JobArgs.model_validate(kwargs)
         except ValidationError as err:
@@ -40,11 +58,11 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
                 f"{'.'.join(map(str, e['loc'])) or 'arguments'}: {e['msg']}" for e in err.errors()
             )
             raise ToolError(f"Invalid hf_jobs arguments: {problems}") from err
-        return await operations.dispatch(args)
+        return await operations.dispatch(args, call_id)
 
     # A JSON-schema dict keeps the prompt short; JobArgs validates each call.
     return [
-        StructuredTool.from_function(
+        JobsTool.from_function(
             coroutine=hf_jobs,
             name="hf_jobs",
             description=DESCRIPTION,
@@ -101,15 +119,40 @@ def approval_reason(args: dict[str, Any], env: ToolEnv) -> str | None:
         duration = format_duration(parse_timeout(timeout))
     except ValueError:
         duration = str(timeout)
-    cost = estimate_cost(flavor, timeout)
+    prices, from_hub = hourly_prices(env)
+    cost = estimate_cost(flavor, timeout, prices)
     cost_text = f"est. ${cost:.2f}" if cost is not None else "cost unknown"
+    cost_text += "" if from_hub or cost is None else " at list prices"
     kind = "GPU" if is_gpu(flavor) else "CPU"
     if namespace:  # another account pays: say which
         cost_text += f", billed to {namespace}"
+    warns = "".join(f"; WARNING: {text.rstrip('.')}" for text in script_warnings(args, env))
     if operation == "run":
-        return f"{kind} job on {flavor} for up to {duration} ({cost_text}): {payload_summary(args)}{sends}"
+        summary = f"{payload_summary(args)}{sends}{warns}"
+        return f"{kind} job on {flavor} for up to {duration} ({cost_text}): {summary}"
     schedule = args.get("schedule") or "?"
     return (
         f"Scheduled job ({schedule}): {kind} on {flavor}, up to {duration} per run ({cost_text} per run): "
-        f"{payload_summary(args)}{sends}"
+        f"{payload_summary(args)}{sends}{warns}"
     )
+
+
+def run_cost(args: dict[str, Any], env: ToolEnv) -> tuple[bool, float | None]:
+    """Whether the call starts a paid job (`run`), and its estimated maximum in USD (None: unknown)."""
+    if operation_of(args) != "run":
+        return False, None
+    flavor = str(args.get("hardware_flavor") or DEFAULT_FLAVOR)
+    return True, estimate_cost(
+        flavor, args.get("timeout") or default_timeout(env.config), hourly_prices(env)[0]
+    )
+
+
+def script_warnings(args: dict[str, Any], env: ToolEnv) -> list[str]:
+    """The guardrail warnings for a run's script (inline, or a workdir file): a model that would be lost."""
+    script = str(args.get("script") or "")
+    if not script or script.startswith(("https://", "http://")):
+        return []
+    try:
+        return training_warnings(read_script(script, env.workdir)[1])
+    except (ToolError, OSError, UnicodeDecodeError):
+        return []

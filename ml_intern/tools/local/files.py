@@ -13,6 +13,7 @@ from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
 from ml_intern.tools.base import MAX_RESULT_CHARS, ToolEnv, ToolError
+from ml_intern.tools.guardrails import warning_text
 from ml_intern.tools.local.boundary import resolve
 from ml_intern.tools.local.matching import locate, splice
 
@@ -23,39 +24,33 @@ SNIPPET_CONTEXT = 2
 SNIPPET_MAX_LINES = 30
 
 READ_DESCRIPTION = (
-    "Read a text file; returns lines numbered like cat -n (do not copy the numbers into edits). Reads up to "
-    f"{DEFAULT_READ_LINES} lines from offset; lines over {MAX_LINE_CHARS} chars are cut. Use bash `ls` for "
-    "directories. Read a file before editing or overwriting it."
+    f"Read a text file as numbered lines (cat -n; never copy the numbers into edits), {DEFAULT_READ_LINES} "
+    "at most. Read a file before editing or overwriting it."
 )
-WRITE_DESCRIPTION = (
-    "Write a file (creates parent directories, overwrites). An existing file must be read first. "
-    "Prefer edit for changes to existing files."
-)
+WRITE_DESCRIPTION = "Write a whole file (creates parent dirs). Prefer edit for changes."
 EDIT_DESCRIPTION = (
-    "Replace old_str with new_str in a file you have read (exact match, else tolerant of whitespace, "
-    "indentation, line endings and curly quotes). Fails if old_str is not unique: add surrounding lines or "
-    "set replace_all. Keep indentation; no line-number prefixes. Empty new_str deletes."
+    "Replace old_str (unique, else set replace_all) with new_str in a file you have read. Keep indentation."
 )
 
 
 class ReadArgs(BaseModel):
-    path: str = Field(description="File path (absolute, or relative to the working directory).")
-    offset: int = Field(1, description="Line number to start from (1-based).")
-    limit: int = Field(DEFAULT_READ_LINES, description="Number of lines to read.")
+    path: str
+    offset: int = Field(1, description="first line, 1-based")
+    limit: int = DEFAULT_READ_LINES
 
 
 class WriteArgs(BaseModel):
-    path: str = Field(description="File path (absolute, or relative to the working directory).")
-    content: str = Field(description="The complete file content.")
+    path: str
+    content: str
 
 
 class EditArgs(BaseModel):
-    path: str = Field(description="File path (absolute, or relative to the working directory).")
-    old_str: str = Field(description="Text to find.")
-    new_str: str = Field(description="Replacement (or inserted) text.")
-    replace_all: bool = Field(False, description="Replace every occurrence.")
+    path: str
+    old_str: str
+    new_str: str
+    replace_all: bool = False
     mode: Literal["replace", "append_after", "prepend_before"] = Field(
-        "replace", description="append_after/prepend_before: insert new_str after/before old_str."
+        "replace", description="or insert new_str after/before old_str"
     )
 
 
@@ -117,7 +112,7 @@ def save_text(target: Path, content: str) -> None:
 
 
 def syntax_warning(target: Path, content: str) -> str:
-    """Warn when a Python file no longer compiles."""
+    """Warn when a Python file no longer compiles, or trains a model it would lose (tools/guardrails.py)."""
     if target.suffix != ".py":
         return ""
     try:
@@ -125,7 +120,7 @@ def syntax_warning(target: Path, content: str) -> str:
     except (SyntaxError, ValueError) as error:
         line = getattr(error, "lineno", None)
         return f"\nWarning: Python syntax error{f' at line {line}' if line else ''}: {error}"
-    return ""
+    return warning_text(content)
 
 
 def write_file(env: ToolEnv, path: str, content: str) -> str:

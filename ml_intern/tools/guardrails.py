@@ -1,0 +1,34 @@
+"""Training-script guardrails: warnings about a script that would lose its trained model (pure functions)."""
+
+from __future__ import annotations
+
+import re
+
+_TRAINING_CONFIG = re.compile(
+    r"\b(TrainingArguments|Seq2SeqTrainingArguments|SFTConfig|DPOConfig|GRPOConfig|ORPOConfig|KTOConfig|"
+    r"PPOConfig|RewardConfig|CPOConfig|GKDConfig|PRMConfig)\s*\("
+)
+_SAVES = re.compile(r"\b(save_model|push_to_hub|save_pretrained|save_state)\b")
+
+
+def training_warnings(text: str) -> list[str]:
+    """Warnings for a training script whose model would vanish with the job's disk (the original's
+    reliability check): a trainer config without push_to_hub/hub_model_id, a `.train(` without any save."""
+    warnings = []
+    configs = sorted(set(_TRAINING_CONFIG.findall(text)))
+    if configs and not re.search(r"\b(push_to_hub|hub_model_id)\b", text):
+        warnings.append(
+            f"{', '.join(configs)} without push_to_hub=True and hub_model_id: a job's disk is deleted "
+            "when it ends, so the trained model would be lost."
+        )
+    if re.search(r"\.train\s*\(", text) and not _SAVES.search(text):
+        warnings.append(
+            "The script trains (.train()) but never saves or pushes the model (save_model, save_pretrained, "
+            "push_to_hub)."
+        )
+    return warnings
+
+
+def warning_text(text: str) -> str:
+    """The warnings as lines to append to a result, or ""."""
+    return "".join(f"\nWarning: {warning}" for warning in training_warnings(text))

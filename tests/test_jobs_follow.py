@@ -1,0 +1,213 @@
+"""hf_jobs waiting for a job: the log kept in a file through a dropped stream, the bounded view the model
+reads, logs paging, several ids, Hub prices, billing and Trackio events."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
+from langchain_core.tools import BaseTool
+from langgraph.graph import END, START, StateGraph
+
+from ml_intern.configs.schema import as_config
+from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.tools.jobs.tool import approval_reason, make_tools
+from ml_intern.tools.registry import offered
+from tests.fakes.jobs_server import FakeJobsHub, Plan
+
+FAST_RETRIES = {"retry_delay": 0.01, "max_retry_delay": 0.05}
+CONFIG = {"confirm_cpu_jobs": True, "hf_jobs": {"poll_interval": 0.05}, "http": FAST_RETRIES}
+
+
+async def collect(tool: BaseTool, args: dict[str, Any], sink: list[dict[str, Any]]) -> Any:
+    """Call the tool inside a one-node LangGraph run, keeping its custom stream events in `sink` (also when
+    the call raises)."""
+
+    class State(TypedDict):
+        result: Any
+
+    async def node(state: State) -> dict[str, Any]:
+        return {"result": await tool.ainvoke(args)}
+
+    graph = StateGraph(State)
+    graph.add_node("call", node)
+    graph.add_edge(START, "call")
+    graph.add_edge("call", END)
+    result = None
+    async for mode, chunk in graph.compile().astream({"result": None}, stream_mode=["custom", "values"]):
+        if mode == "custom":
+            sink.append(chunk)
+        else:
+            result = chunk["result"]
+    return result
+
+
+async def run_in_graph(tool: BaseTool, args: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
+    """The tool's answer and the events it emitted."""
+    events: list[dict[str, Any]] = []
+    return await collect(tool, args, events), events
+
+
+@pytest.fixture
+def hub() -> Iterator[FakeJobsHub]:
+    with FakeJobsHub() as server:
+        yield server
+
+
+def job_env(hub: FakeJobsHub, tmp_path: Path, **config: Any) -> ToolEnv:
+    return ToolEnv(
+        workdir=tmp_path,
+        home=tmp_path / "home",
+        config=as_config({**CONFIG, **config}),
+        hf_endpoint=hub.url,
+        hf_token=hub.token,
+    )
+
+
+@pytest.fixture
+def tool(hub: FakeJobsHub, tmp_path: Path) -> BaseTool:
+    return offered(make_tools(job_env(hub, tmp_path))[0])
+
+
+def call(args: dict[str, Any]) -> dict[str, Any]:
+    """A model's tool call, with an id, as execute_tools sends it."""
+    return {"name": "hf_jobs", "args": args, "id": "call-7", "type": "tool_call"}
+
+
+async def test_a_dropped_log_stream_is_reopened_and_the_file_has_every_line_once(hub, tool, tmp_path):
+    lines = [f"step {n} loss {1 / (n + 1):.4f}" for n in range(3000)] + [f"token {hub.token}"]
+    hub.plan = Plan(logs=lines, drop_after=1200)
+    message, events = await run_in_graph(tool, call({"operation": "run", "command": ["python", "train.py"]}))
+    (job_id,) = hub.jobs
+    assert hub.jobs[job_id].streams >= 2  # the stream was cut once and opened again
+    path = tmp_path / "home" / "jobs" / f"{job_id}.log"
+    assert path.read_text().splitlines() == [*lines[:-1], "token [HF_TOKEN]"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    result = message.content
+    assert "finished: COMPLETED" in result and "Logs (3001 lines;" in result and str(path) in result
+    assert "step 0 " in result and "token [HF_TOKEN]" in result and "step 1500 " not in result
+    assert len(result) < 13_000 and hub.token not in result and hub.token not in json.dumps(events)
+    streamed = [e["text"] for e in events if e.get("type") == "tool_log" and e["text"].startswith("step")]
+    assert streamed == lines[:-1]
+
+
+async def test_the_stream_is_reopened_by_us_when_the_hub_client_gives_up(hub, tmp_path):
+    no_retries = {**FAST_RETRIES, "retry_attempts": 1}  # the 503 reaches fetch_job_logs, which gives up
+    tool = offered(make_tools(job_env(hub, tmp_path, http=no_retries))[0])
+    lines = [f"step {n}" for n in range(2000)]
+    hub.plan = Plan(logs=lines, drop_after=700, reconnect_status=503, polls=10**6)  # ends with its logs
+    result = await tool.ainvoke({"operation": "run", "command": ["python", "train.py"]})
+    (job_id,) = hub.jobs
+    assert hub.jobs[job_id].streams == 3  # cut, refused, then replayed from the start
+    assert (tmp_path / "home" / "jobs" / f"{job_id}.log").read_text().splitlines() == lines
+    assert "finished: COMPLETED" in result and "interrupted" not in result
+
+
+async def test_logs_reads_the_kept_file_by_tail_and_offset(hub, tool, tmp_path):
+    hub.plan = Plan(logs=[f"line {n}" for n in range(500)])
+    await tool.ainvoke({"operation": "run", "command": ["python", "train.py"]})
+    (job_id,) = hub.jobs
+    streams = hub.jobs[job_id].streams
+    last = await tool.ainvoke({"operation": "logs", "job_id": job_id, "tail": 3})
+    assert last.endswith("line 497\nline 498\nline 499") and "(500 lines, all in " in last
+    page = await tool.ainvoke({"operation": "logs", "job_id": job_id, "offset": 10})
+    assert page.splitlines()[1] == "line 10" and "line 9\n" not in page
+    assert hub.jobs[job_id].streams == streams  # read from the file, not fetched again
+
+
+async def test_uv_install_noise_is_collapsed_for_the_model_but_kept_in_the_file(hub, tool, tmp_path):
+    noise = [
+        "Resolved 80 packages in 2s",
+        "Downloading torch (800MiB)",
+        " + torch==2.5.0",
+        "Installed 80 packages",
+    ]
+    hub.plan = Plan(logs=["Starting", *noise, "epoch 1 done"])
+    result = await tool.ainvoke({"operation": "run", "command": ["python", "train.py"]})
+    assert "Starting\n[installs truncated]\nepoch 1 done" in result and "Downloading torch" not in result
+    (job_id,) = hub.jobs
+    assert "Downloading torch (800MiB)" in (tmp_path / "home" / "jobs" / f"{job_id}.log").read_text()
+
+
+async def test_inspect_takes_several_ids(hub, tool):
+    first = hub.add_job({"command": ["a"], "flavor": "cpu-basic"}, Plan(hold=True))
+    second = hub.add_job({"command": ["b"], "flavor": "t4-small"}, Plan(hold=True))
+    ids = [first.info["id"], second.info["id"]]
+    for job_id in (ids, ",".join(ids)):
+        text = await tool.ainvoke({"operation": "inspect", "job_id": job_id})
+        assert f"Job {ids[0]}: RUNNING" in text and f"Job {ids[1]}: RUNNING" in text and "t4-small" in text
+
+
+async def test_hub_prices_are_used_and_cached(hub, tmp_path):
+    hub.hardware = {**hub.hardware, "a10g-large": 2.4}
+    env = job_env(hub, tmp_path)
+    args = {"operation": "run", "script": "train.py", "hardware_flavor": "a10g-large", "timeout": "2h"}
+    assert approval_reason(args, env) == "GPU job on a10g-large for up to 2h (est. $4.80): train.py"
+    assert approval_reason(args, env) == "GPU job on a10g-large for up to 2h (est. $4.80): train.py"
+    assert len(hub.requests_to("GET", "^/api/jobs/hardware$")) == 1  # then from ML_INTERN_HOME
+    assert (
+        json.loads((tmp_path / "home" / "jobs" / "hardware.json").read_text())["prices"]["a10g-large"] == 2.4
+    )
+    tool = offered(make_tools(env)[0])
+    result = await tool.ainvoke({**args, "script": "print(1)\n", "wait": False})
+    assert "est. at most $4.80" in result
+
+
+async def test_the_price_table_is_the_fallback_when_the_hub_fails(hub, tmp_path):
+    hub.fail("GET", "^/api/jobs/hardware$", 500, times=10)
+    args = {"operation": "run", "script": "train.py", "hardware_flavor": "a10g-large", "timeout": "2h"}
+    reason = approval_reason(args, job_env(hub, tmp_path))
+    assert reason == "GPU job on a10g-large for up to 2h (est. $3.00 at list prices): train.py"
+    assert hub.requests_to("GET", "^/api/jobs/hardware$")
+
+
+async def test_running_event_carries_the_job_url_and_trackio_dashboard(hub, tool):
+    args = {
+        "operation": "run",
+        "script": "import trackio\n",
+        "trackio_space_id": "alice/trackio",
+        "trackio_project": "sft-run",
+        "wait": False,
+    }
+    message, events = await run_in_graph(tool, call(args))
+    (job_id,) = hub.jobs
+    (running,) = [e for e in events if e.get("type") == "tool_state_change"]
+    assert running["id"] == "call-7" and running["state"] == "running" and running["jobId"] == job_id
+    assert running["jobUrl"].endswith(f"/jobs/alice/{job_id}")
+    assert running["trackioSpaceId"] == "alice/trackio" and running["trackioProject"] == "sft-run"
+    assert "Trackio dashboard: https://huggingface.co/spaces/alice/trackio" in message.content
+    env = hub.jobs[job_id].info["environment"]
+    assert env["TRACKIO_SPACE_ID"] == "alice/trackio" and env["TRACKIO_PROJECT"] == "sft-run"
+
+
+async def test_payment_required_event_names_the_namespace(hub, tool):
+    hub.fail("POST", r"^/api/jobs/alice$", 402, message="Insufficient credits")
+    events: list[dict[str, Any]] = []
+    with pytest.raises(ToolError, match="settings/billing"):
+        await collect(tool, call({"operation": "run", "command": ["echo"]}), events)
+    (billing,) = [e for e in events if e.get("type") == "tool_state_change"]
+    assert billing == {
+        "type": "tool_state_change", "id": "call-7", "tool": "hf_jobs", "state": "billing_required",
+        "namespace": "alice",
+    }  # fmt: skip
+    assert not hub.jobs
+
+
+async def test_a_job_left_running_at_the_wait_limit_is_waited_for_again(hub, tmp_path):
+    tool = offered(
+        make_tools(job_env(hub, tmp_path, hf_jobs={"poll_interval": 0.05, "wait_limit": "0.3s"}))[0]
+    )
+    hub.plan = Plan(logs=["epoch 1"], hold=True)
+    first = await tool.ainvoke({"operation": "run", "command": ["python", "train.py"]})
+    (job,) = hub.jobs.values()
+    follow = json.dumps({"operation": "logs", "job_id": job.info["id"], "follow": True})
+    assert "is still RUNNING after waiting" in first and follow in first
+    job.plan = Plan(logs=["epoch 1"])  # the job ends once its log is served
+    again = await tool.ainvoke(json.loads(follow))
+    assert again.startswith(f"Job {job.info['id']} finished: COMPLETED") and "epoch 1" in again
+    assert (tmp_path / "home" / "jobs" / f"{job.info['id']}.log").read_text() == "epoch 1\n"
+    assert not hub.requests_to("POST", "/cancel$")
