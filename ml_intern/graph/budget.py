@@ -96,26 +96,6 @@ CHAT_MODES = ("ask", "yolo")  # a person is there to answer; headless auto/deny 
 USAGE_CALL = "usage_threshold"  # the synthetic call of the usage check in an approval payload
 
 
-def job_estimate(name: str, args: Mapping[str, Any], config: AgentConfig) -> tuple[bool, float | None]:
-    """Whether a call starts a paid HF job, and its estimated maximum cost (None: unknown), computed from the
-    arguments as the jobs tool's approval reason is (never parsed from text the model wrote)."""
-    from ml_intern.tools.base import operation_of
-
-    if name != "hf_jobs" or operation_of(dict(args)) != "run":
-        return False, None
-    try:
-        from ml_intern.tools.checked import renamed
-        from ml_intern.tools.jobs.pricing import DEFAULT_FLAVOR, default_timeout, estimate_cost
-        from ml_intern.tools.registry import tool_facts
-
-        ours = renamed(args, tool_facts(name))
-        flavor = str(ours.get("hardware_flavor") or DEFAULT_FLAVOR)
-        cost = estimate_cost(flavor, ours.get("timeout") or default_timeout(config))
-    except Exception:  # arguments the pricing cannot read: unknown, so a person decides
-        return True, None
-    return True, cost
-
-
 def yolo_spent(state: Mapping[str, Any]) -> float:
     """Estimates of the paid calls yolo approved in this thread, less those whose call failed (released)."""
     failed = {m.tool_call_id for m in state.get("messages", []) if getattr(m, "status", None) == "error"}

@@ -12,7 +12,6 @@ from ml_intern.graph import events
 from ml_intern.graph.budget import (
     CHAT_MODES,
     cap_reason,
-    job_estimate,
     thread_spend,
     usage_check_call,
     yolo_spent,
@@ -119,8 +118,8 @@ def triage(
     for call, need in zip(calls, needs, strict=True):
         if need is None:
             continue
-        paid, cost = job_estimate(call["name"], unredacted_args(call, keep=True), services.config)
-        if paid and remaining is not None:
+        if need.paid and remaining is not None:
+            cost = need.cost_usd
             need, fits = capped(need, cost, remaining - sum(estimates.values()))
             if fits:
                 estimates[call["id"]] = cost or 0.0

@@ -39,6 +39,8 @@ class ToolFacts:
     read_only_operations: frozenset[str] = frozenset()  # operations that change nothing, e.g. "list refs"
     approval: ApprovalRule | None = None  # the family's approval rule; None: calls never need approval
     always_ask: Callable[[dict[str, Any]], bool] | None = None  # calls no blanket approval may approve
+    # Calls that cost money: (whether the call is paid, its estimated maximum in USD or None) — the yolo cap.
+    cost: Callable[[dict[str, Any], ToolEnv], tuple[bool, float | None]] | None = None
     targets: tuple[str, ...] = ()  # arguments that name what a call changes (listed by undo)
     # The original ml-intern's argument names, accepted for ours (tools/checked.py): {"from_rev": "revision"}.
     aliases: Mapping[str, str] = field(default_factory=dict)

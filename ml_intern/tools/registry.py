@@ -44,6 +44,8 @@ class ApprovalNeed:
 
     reason: str
     always_ask: bool = False
+    paid: bool = False  # the call costs money (an HF job): yolo approves it only within its cap
+    cost_usd: float | None = None  # its estimated maximum; None: unknown
 
 
 def _family(name: str) -> Any:
@@ -127,4 +129,16 @@ def approval_need(name: str, args: dict[str, Any], env: ToolEnv, tool: Any = Non
         reason = f"{name} with arguments its approval rule cannot read ({type(exc).__name__}: {exc})"
     if reason is None:
         return None
-    return ApprovalNeed(reason=reason, always_ask=bool(facts.always_ask and facts.always_ask(args)))
+    paid, cost = paid_cost(facts, args, env)
+    always_ask = bool(facts.always_ask and facts.always_ask(args))
+    return ApprovalNeed(reason=reason, always_ask=always_ask, paid=paid, cost_usd=cost)
+
+
+def paid_cost(facts: ToolFacts, args: dict[str, Any], env: ToolEnv) -> tuple[bool, float | None]:
+    """Whether the call costs money and its estimate; arguments the estimate cannot read: paid, unknown."""
+    if facts.cost is None:
+        return False, None
+    try:
+        return facts.cost(args, env)
+    except Exception:
+        return True, None

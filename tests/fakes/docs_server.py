@@ -37,7 +37,8 @@ def _section(n: int) -> str:
         f'<h2 class="relative group"><a id="section-{n}" href="#section-{n}"><span><svg><path d="M0"/></svg>'
         f"</span></a><span>Section {n}</span></h2>"
         f'<p>Read the <a href="/docs/transformers/main_classes/trainer">Trainer reference</a> for part {n}; '
-        "it explains how gradient_accumulation_steps, mixed precision and evaluation fit together in one loop.</p>"
+        "it explains how gradient_accumulation_steps, mixed precision and evaluation fit together "
+        "in one loop.</p>"
         + CODE
         + TABLE
     )
