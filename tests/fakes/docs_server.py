@@ -38,9 +38,7 @@ def _section(n: int) -> str:
         f"</span></a><span>Section {n}</span></h2>"
         f'<p>Read the <a href="/docs/transformers/main_classes/trainer">Trainer reference</a> for part {n}; '
         "it explains how gradient_accumulation_steps, mixed precision and evaluation fit together "
-        "in one loop.</p>"
-        + CODE
-        + TABLE
+        "in one loop.</p>" + CODE + TABLE
     )
 
 
