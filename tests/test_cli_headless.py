@@ -22,7 +22,7 @@ STREAM_TYPES = {
     "thread_started", "processing", "assistant_chunk", "assistant_message", "assistant_stream_end",
     "tool_call", "tool_output", "tool_log", "tool_state_change", "approval_required", "turn_complete",
     "error", "interrupted", "compacted", "undo_complete", "shutdown",
-    "ready", "resume_complete", "new_complete", "plan_update",  # the original's event contract
+    "ready", "resume_complete", "new_complete", "plan_update", "llm_call",  # the original's event contract
 }  # fmt: skip
 PRIMES_SCRIPT = "primes = [n for n in range(2, 30) if all(n % d for d in range(2, n))]\nprint(primes[:10])\n"
 
@@ -160,8 +160,10 @@ def test_stream_json_prints_one_typed_event_per_line(
     [row] = thread_rows(sandbox)
     assert events[0]["thread_id"] == row["thread_id"] and events[1]["workdir"] == str(sandbox.workdir)
     assert events[1]["model"] == MODEL and events[1]["tool_count"] > 10
-    for expected in ("processing", "tool_call", "tool_output", "assistant_chunk", "assistant_message"):
+    for expected in ("processing", "tool_call", "tool_output", "assistant_chunk", "assistant_message", "llm_call"):
         assert expected in types
+    calls = [e for e in events if e["type"] == "llm_call"]
+    assert len(calls) == types.count("assistant_message") and all(c["kind"] == "main" for c in calls)
     [output] = [e for e in events if e["type"] == "tool_output"]
     assert output["id"] == "e1" and output["success"] and "streamed" in output["output"]
     assert "".join(e["content"] for e in events if e["type"] == "assistant_chunk") == "All done."
