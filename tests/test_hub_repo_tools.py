@@ -176,8 +176,9 @@ async def test_writes_without_token_explain_how_to_authenticate(hub, sandbox):
 
 
 def rule_env() -> ToolEnv:
-    """The run environment approval rules see: the sandbox's working directory."""
-    return ToolEnv(workdir=Path.cwd(), home=Path.cwd())
+    """The run environment approval rules see: the sandbox's working directory (provenance's card note aside:
+    tests/test_provenance.py covers it)."""
+    return ToolEnv(workdir=Path.cwd(), home=Path.cwd(), config={"provenance": {"tag_repos": False}})
 
 
 def test_upload_and_delete_approval_reasons_show_what_would_change(sandbox):

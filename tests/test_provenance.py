@@ -37,6 +37,7 @@ print("script done")
 @pytest.fixture(autouse=True)
 def fresh_caches(monkeypatch: pytest.MonkeyPatch) -> None:
     """Per-process caches start empty: a fake Hub of an earlier test may have had this port."""
+    monkeypatch.setattr(provenance, "_titles", {})
     monkeypatch.setattr(provenance, "_slugs", {})
     monkeypatch.setattr(provenance, "_listed", set())
 
@@ -164,6 +165,47 @@ async def test_a_failed_registration_is_one_note_and_the_upload_still_succeeds(h
     assert hub.repos[("model", REPO)].files["a.txt"] == b"x" and MARKER in card_of(hub)
 
 
+async def test_a_thread_resumed_in_a_new_process_another_day_fills_the_same_collection(
+    hub, sandbox, monkeypatch
+):
+    upload = {"operation": "upload", "repo_id": REPO, "path": "a.txt", "content": "x"}
+    await tools(hub, sandbox)["hf_repo_files"].ainvoke(upload, config=RUN)
+    stored = sandbox.ml_intern_home / provenance.TITLES_FILE
+    assert stored.stat().st_mode & 0o777 == 0o600
+    assert [c["title"] for c in hub.collections.values()] == [TITLE]
+
+    class NextYear(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2031, 1, 2, tzinfo=tz)
+
+    for cache, empty in (("_titles", {}), ("_slugs", {}), ("_listed", set())):  # a new process
+        monkeypatch.setattr(provenance, cache, empty)
+    monkeypatch.setattr(provenance, "datetime", NextYear)
+    hub.add_repo(f"{USER}/later")
+    later = upload | {"repo_id": f"{USER}/later"}
+    await tools(hub, sandbox)["hf_repo_files"].ainvoke(later, config=RUN)
+    (collection,) = hub.collections.values()
+    assert collection["title"] == TITLE and [i["id"] for i in collection["items"]] == [REPO, f"{USER}/later"]
+    other = {"configurable": {"thread_id": "abcdef12-new-thread"}}  # a new thread is dated today
+    await tools(hub, sandbox)["hf_repo_files"].ainvoke(later | {"path": "b.txt"}, config=other)
+    assert "ml-intern-artifacts-2031-01-02-abcdef12" in [c["title"] for c in hub.collections.values()]
+
+
+def test_approval_reasons_say_the_card_gets_the_tag_when_tagging_is_on(sandbox):
+    env = ToolEnv(sandbox.workdir, sandbox.ml_intern_home)
+    off = ToolEnv(sandbox.workdir, sandbox.ml_intern_home, {"provenance": {"tag_repos": False}})
+    note = "its card (README.md) also gets the ml-intern tag"
+    upload = {"operation": "upload", "repo_id": REPO, "path": "a.txt", "content": "x"}
+    create = {"operation": "create_repo", "repo_id": f"{USER}/new"}
+    assert note in hub_repo.needs_approval(upload, env) and note in hub_repo_git.needs_approval(create, env)
+    assert note not in hub_repo.needs_approval(upload, off) + hub_repo_git.needs_approval(create, off)
+    for other in ({"create_pr": True}, {"revision": "dev"}):
+        assert note not in hub_repo.needs_approval(upload | other, env)
+    sandbox_space = create | {"repo_id": f"{USER}/sandbox-0123abcd", "repo_type": "space"}
+    assert note not in hub_repo_git.needs_approval(sandbox_space, env)
+
+
 def run_python(
     code: str, env: dict[str, str], command: list[str] | None = None
 ) -> subprocess.CompletedProcess:
@@ -215,6 +257,35 @@ def test_the_sitecustomize_is_lazy_and_chains_to_the_one_it_hides(sandbox, subpr
     code = "import os, sys; print('huggingface_hub' in sys.modules, os.environ.get('CHAINED'))"
     done = run_python(code, subprocess_env | {"PYTHONPATH": path})
     assert (done.stdout, done.stderr) == ("False yes\n", "")
+
+
+@pytest.mark.e2e
+def test_a_pr_push_after_create_repo_exist_ok_leaves_an_existing_card_alone(hub, sandbox, subprocess_env):
+    script = f"""
+from huggingface_hub import HfApi
+api = HfApi()
+api.create_repo("{REPO}", exist_ok=True)  # what push_to_hub(create_pr=True) does first
+info = api.upload_file(path_or_fileobj=b"w", path_in_repo="w.bin", repo_id="{REPO}", create_pr=True)
+print(info.pr_url.rsplit("/", 2)[-2:])
+api.create_repo("{USER}/fresh", exist_ok=True)  # a new repo, then a push to main: registered
+api.upload_file(path_or_fileobj=b"w", path_in_repo="w.bin", repo_id="{USER}/fresh")
+"""
+    child = bootstrap.bash_environment(hub_env(subprocess_env, hub), ToolEnv(Path(), Path()))
+    done = run_python(script, child | {"ML_INTERN_COLLECTION": TITLE})  # as a run inside a thread sets it
+    assert (done.stdout, done.stderr) == ("['discussions', '1']\n", "")
+    assert card_of(hub) == CARD and card_commits(hub) == []
+    assert MARKER in card_of(hub, f"{USER}/fresh")
+    assert [i["id"] for i in next(iter(hub.collections.values()))["items"]] == [f"{USER}/fresh"]
+
+
+@pytest.mark.e2e
+def test_a_chained_sitecustomize_keeps_the_paths_it_adds(subprocess_env, tmp_path):
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "extramod.py").write_text("NAME = 'extra'\n")
+    (tmp_path / "sitecustomize.py").write_text(f"import site\nsite.addsitedir({str(tmp_path / 'extra')!r})\n")
+    code = "import extramod, sitecustomize; print(extramod.NAME, sitecustomize.__file__)"
+    done = run_python(code, subprocess_env | {"PYTHONPATH": f"{bootstrap.SITE_DIR}:{tmp_path}"})
+    assert (done.stdout, done.stderr) == (f"extra {bootstrap.SITE_DIR / 'sitecustomize.py'}\n", "")
 
 
 @pytest.mark.e2e

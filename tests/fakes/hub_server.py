@@ -226,11 +226,12 @@ class FakeHub(DiscussionRoutes, FakeHTTPServer):
         body = request.json()
         repo_id = f"{body.get('organization') or USER}/{body['name']}"
         repo_type = body.get("type") or "model"
-        if (repo_type, repo_id) in self.repos:
-            return json_reply(409, {"error": "You already created this repo"})
-        self.add_repo(repo_id, repo_type, private=body.get("visibility") == "private")
         prefix = "" if repo_type == "model" else f"{repo_type}s/"
-        return json_reply(200, {"url": f"{self.url}/{prefix}{repo_id}", "name": repo_id})
+        url = f"{self.url}/{prefix}{repo_id}"
+        if (repo_type, repo_id) in self.repos:  # the Hub's 409 names the repo (create_repo(exist_ok=True))
+            return json_reply(409, {"error": "You already created this repo", "url": url})
+        self.add_repo(repo_id, repo_type, private=body.get("visibility") == "private")
+        return json_reply(200, {"url": url, "name": repo_id})
 
     def settings(self, request: Recorded) -> Reply:
         repo = self.lookup(request, write=True)

@@ -7,17 +7,24 @@ Self-contained (stdlib, yaml and huggingface_hub only): the sitecustomize of bas
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
 import tempfile
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ml_intern.tools.base import ToolEnv
 
 TAG = "ml-intern"
 MARKER = "<!-- ml-intern-provenance -->"
 MAX_TITLE = 59
+TITLES_FILE = "provenance-collections.json"  # under ML_INTERN_HOME: {thread id: its collection title}
+MAX_THREADS = 1000  # titles kept in it, the oldest dropped first
 FRONT_MATTER = re.compile(r"\A\s*---\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.DOTALL)
 HAS_USAGE = re.compile(r"^#{1,6}\s*(usage|how to use|quick ?start)\b", re.IGNORECASE | re.MULTILINE)
 SANDBOX_SPACE = re.compile(r"(^|/)sandbox-[0-9a-f]{8}$")
@@ -33,7 +40,7 @@ USAGE = {
         'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")'
     ),
 }
-_titles: dict[str, str] = {}  # thread id -> its collection title (the date of its first push)
+_titles: dict[str, str] = {}  # thread id -> its collection title, cached per process
 _slugs: dict[tuple[str, str], str] = {}  # (endpoint, title) -> collection slug
 _listed: set[tuple[str, ...]] = set()  # (endpoint, title, repo type, repo id) already in their collection
 
@@ -70,12 +77,48 @@ def is_sandbox_space(repo_id: str, repo_type: str) -> bool:
     return repo_type == "space" and bool(SANDBOX_SPACE.search(repo_id))
 
 
-def collection_title(thread_id: str) -> str:
-    """`ml-intern-artifacts-<date>-<first 8 of the thread id>`, fixed per thread at its first push."""
+def new_title(thread_id: str) -> str:
+    """`ml-intern-artifacts-<today>-<first 8 of the thread id>`."""
+    short = re.sub(r"[^A-Za-z0-9]", "", thread_id)[:8] or "thread"
+    day = datetime.now(timezone.utc).strftime("%Y-%m-%d")  # noqa: UP017 (jobs: Python < 3.11)
+    return f"ml-intern-artifacts-{day}-{short}"[:MAX_TITLE]
+
+
+def stored_titles(home: Path) -> dict[str, str]:
+    """The titles kept under ML_INTERN_HOME; {} when the file is missing or unreadable."""
+    try:
+        data = json.loads((home / TITLES_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(v, str) and 0 < len(v) <= MAX_TITLE}
+
+
+def store_titles(home: Path, titles: dict[str, str]) -> None:
+    """Write the titles (0600, replaced whole); a failure only costs the next process the same title."""
+    kept = dict(list(titles.items())[-MAX_THREADS:])
+    temporary = home / f".{TITLES_FILE}.{os.getpid()}"
+    try:
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+        with os.fdopen(os.open(temporary, flags, 0o600), "w", encoding="utf-8") as file:
+            json.dump(kept, file)
+        os.replace(temporary, home / TITLES_FILE)
+    except OSError:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+
+
+def collection_title(thread_id: str, home: Path | None = None) -> str:
+    """The thread's collection title, dated on its first use and kept under `home` so that a thread resumed
+    in another process or on another day goes on filling the same collection."""
     if thread_id not in _titles:
-        short = re.sub(r"[^A-Za-z0-9]", "", thread_id)[:8] or "thread"
-        day = datetime.now(timezone.utc).strftime("%Y-%m-%d")  # noqa: UP017 (jobs: Python < 3.11)
-        _titles[thread_id] = f"ml-intern-artifacts-{day}-{short}"[:MAX_TITLE]
+        stored = stored_titles(home) if home else {}
+        title = stored.get(thread_id) or new_title(thread_id)
+        if home and thread_id not in stored:
+            store_titles(home, {**stored, thread_id: title})
+        _titles[thread_id] = title
     return _titles[thread_id]
 
 
@@ -157,7 +200,7 @@ def current_thread_id() -> str | None:
 def thread_collection(env: ToolEnv) -> str:
     """The run's collection title; '' when collections are off or there is no thread."""
     thread = current_thread_id() if env.config.provenance.collection else None
-    return collection_title(str(thread)) if thread else ""
+    return collection_title(str(thread), env.home) if thread else ""
 
 
 def provenance_note(api: Any, env: ToolEnv, repo_id: str, repo_type: str) -> str:

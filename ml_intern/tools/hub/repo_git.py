@@ -13,7 +13,7 @@ from ml_intern.tools.args import parse_args, tool_schema
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.hub.client import hub_call, make_api, repo_url
 from ml_intern.tools.hub.provenance import provenance_note
-from ml_intern.tools.hub.repo import arg, flag
+from ml_intern.tools.hub.repo import arg, card_note, flag
 
 MAX_LISTED_PRS = 20
 READ_ONLY = {"list_refs", "list_prs", "get_pr"}
@@ -59,7 +59,7 @@ def needs_approval(args: dict[str, Any], env: ToolEnv) -> str | None:
         return f"merge PR #{arg(args, 'pr_num', '?')} into {repo}"
     if operation == "create_repo":
         visibility = "private" if flag(args.get("private"), default=True) else "public"
-        return f"create {visibility} {repo}"
+        return f"create {visibility} {repo}{card_note(args, env)}"
     if operation == "update_repo":
         changes = [f"{key}={args[key]}" for key in ("private", "gated") if args.get(key) is not None]
         return f"change settings of {repo}: {', '.join(changes) or 'nothing'}"

@@ -1,11 +1,13 @@
-"""ml-intern's sitecustomize: after a successful non-PR push made through huggingface_hub (HfApi.create_repo,
-upload_file, upload_folder, create_commit and the module-level functions), tag the repo's card and list it in
-the thread's collection (see ml_intern/tools/hub/provenance.py). It never breaks the program it runs in:
+"""ml-intern's sitecustomize: after a successful non-PR push to main made through huggingface_hub (HfApi
+upload_file, upload_folder, create_commit and the module-level functions), or a create_repo that made a new
+repo (exist_ok=False), tag the repo's card and list it in the thread's collection (see
+ml_intern/tools/hub/provenance.py). It never breaks the program it runs in:
 every failure is swallowed (one line on stderr at most), and huggingface_hub is patched only when the program
 imports it. Settings: ML_INTERN_PROVENANCE_TAG ("1"/"0"), ML_INTERN_COLLECTION (a title, or empty).
 """
 
 import functools
+import importlib.machinery
 import importlib.util
 import inspect
 import os
@@ -41,9 +43,12 @@ def _provenance():
 
 
 def _target(name, bound, result):
-    """(repo_id, repo_type) a successful call pushed to main, or None (PRs, branches, futures)."""
+    """(repo_id, repo_type) a successful call created or pushed to main, or None (PRs, branches, futures,
+    create_repo(exist_ok=True): the repo may not be new)."""
     args = bound.arguments
-    if name == "create_repo":
+    if name == "create_repo":  # exist_ok=True may have found someone's repo (then a PR push): not ours to tag
+        if args.get("exist_ok"):
+            return None
         return getattr(result, "repo_id", None), getattr(result, "repo_type", None) or "model"
     if args.get("create_pr") or args.get("revision") not in (None, "main", "refs/heads/main"):
         return None
@@ -124,17 +129,25 @@ class _Hook:
 
 
 def _chain():
-    """Run the sitecustomize this one hides on sys.path (e.g. a distribution's), if any."""
-    saved = list(sys.path)
-    ours = sys.modules.pop("sitecustomize", None)
+    """Run the sitecustomize this one hides on sys.path (e.g. a distribution's), if any; sys.path is left as
+    it makes it (site.addsitedir and the like)."""
+    ours = sys.modules.get("sitecustomize")
+    mine = os.path.realpath(HERE)
     try:
-        sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
-        if importlib.util.find_spec("sitecustomize") is not None:
-            importlib.import_module("sitecustomize")
+        path = [p for p in sys.path if os.path.realpath(p or ".") != mine]
+        spec = importlib.machinery.PathFinder.find_spec("sitecustomize", path)
+        if (
+            spec is None
+            or spec.loader is None
+            or os.path.realpath(spec.origin or "") == os.path.realpath(__file__)
+        ):
+            return
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["sitecustomize"] = module  # as a plain import would have it while it runs
+        spec.loader.exec_module(module)
     except Exception as error:
         _warn(error)
     finally:
-        sys.path[:] = saved
         if ours is not None:
             sys.modules["sitecustomize"] = ours
 
