@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import pytest
 
 import ml_intern.tools.web.papers as papers
 from ml_intern.tools.base import MAX_RESULT_CHARS, ToolEnv, ToolError
-from tests.fakes.research_servers import DPO_ID, GRPO_PAPER, FakeArxiv, FakeHub, fresh
+from tests.fakes.research_servers import DPO_ID, GRPO_PAPER, NBSP_PAPER_ID, FakeArxiv, FakeHub, fresh
 from tests.fakes.s2_server import FakeSemanticScholar
 
 FAST_RETRIES = {"retry_attempts": 3, "retry_delay": 0.01, "max_retry_delay": 0.05}
@@ -213,6 +215,33 @@ async def test_read_paper_prefers_the_hubs_markdown(hf_papers, hub: FakeHub, arx
     assert "drops the value model" in parent and "KL coefficient" in parent
     assert len(hub.find("GET", f"/papers/{grpo}.md")) == 1  # parsed once, then reused
     assert not arxiv.find("GET", f"/html/{grpo}")  # the arXiv HTML parser is the fallback only
+
+
+async def test_heading_with_a_long_nbsp_run_is_parsed_quickly(hf_papers, hub: FakeHub) -> None:
+    started = time.monotonic()
+    contents = await hf_papers.ainvoke({"operation": "read_paper", "arxiv_id": NBSP_PAPER_ID})
+    assert time.monotonic() - started < 2  # a backtracking heading regex took ~30 s on this line
+    assert contents.startswith("# Slow Headings") and "- 1 Method" in contents
+    assert len(hub.find("GET", f"/papers/{NBSP_PAPER_ID}.md")) == 1
+
+
+def search_gap(s2: FakeSemanticScholar) -> float:
+    """Seconds between the first two snippet searches the fake received."""
+    first, second = [t for path, t in s2.arrivals if path.endswith("/snippet/search")][:2]
+    return abs(second - first)
+
+
+async def test_semantic_scholar_calls_are_paced_with_an_api_key(hub, arxiv, s2, tmp_path) -> None:
+    searches = [{"operation": "snippet_search", "query": q, "limit": 2} for q in ("dpo beta", "ipo tau")]
+    graph = {"operation": "citation_graph", "arxiv_id": DPO_ID, "direction": "references"}
+    s2.arrivals.clear()
+    keyed = papers_tool(hub, arxiv, s2, tmp_path, S2_API_KEY="s2-secret-key")
+    await asyncio.gather(*(keyed.ainvoke(args) for args in [*searches, graph]))
+    assert len(s2.arrivals) == 3 and search_gap(s2) >= 0.8  # the key's limit: 1 s between searches
+    s2.arrivals.clear()
+    unkeyed = papers_tool(hub, arxiv, s2, tmp_path)
+    await asyncio.gather(*(unkeyed.ainvoke({**args, "query": args["query"] + " x"}) for args in searches))
+    assert search_gap(s2) < 0.5  # without a key, nothing to pace
 
 
 async def test_citation_graph_shows_influence_intents_and_contexts(

@@ -12,6 +12,7 @@ import ml_intern.tools.local.plan as plan
 import ml_intern.tools.research as research
 from ml_intern.graph.messages import is_guard
 from ml_intern.tools.base import ToolEnv
+from ml_intern.tools.research_budget import TOOL_OUTPUT_CHARS
 from tests.fakes.llm_server import ScriptedLLMServer, text
 from tests.harness_graph import calls, open_agent, tool_messages
 
@@ -150,7 +151,7 @@ async def test_research_is_warned_then_summarises_at_its_context_limit(tmp_path,
     assert read_result.content.endswith(
         "[SYSTEM: You have used 75% of your context budget. Start wrapping up: finish the recipe soon.]"
     )
-    assert len(read_result.content) < research.TOOL_OUTPUT_CHARS + 200  # cut to 8,000 inside the sub-agent
+    assert len(read_result.content) < TOOL_OUTPUT_CHARS + 200  # cut to 8,000 inside the sub-agent
     [result] = tool_messages(agent.model.calls[-1])
     assert result.content == "Summary: the log has 3000 lines."
 

@@ -58,6 +58,13 @@ advantage = (reward - mean) / std
 The learning rate is 1e-6 and the KL coefficient 0.04.
 """
 
+# A heading ending in a long run of NBSPs (common in PDF-converted text): cubic for a backtracking regex.
+NBSP_PAPER_ID = "2501.00001"
+NBSP_MARKDOWN = (
+    "# Slow Headings\n\n## Abstract\nShort.\n\n## 1. Method" + "\u00a0" * 3_000 + "|\nThe method.\n"
+)
+MARKDOWNS = {GRPO_PAPER["id"]: GRPO_MARKDOWN, NBSP_PAPER_ID: NBSP_MARKDOWN}
+
 
 def fresh(server: ServerT) -> ServerT:
     """A server shared by a module's tests, with the previous test's requests and failures forgotten."""
@@ -96,10 +103,11 @@ class FakeHub(FakeHTTPServer):
         return json_reply(200, found) if found else json_reply(404, {"error": "Paper not found"})
 
     def _paper_markdown(self, request: Recorded) -> Reply:
-        """`HfApi.read_paper`: only GRPO has a Markdown rendering here (DPO is read from arXiv HTML)."""
-        if request.match["id"] != GRPO_PAPER["id"]:
+        """`HfApi.read_paper`: GRPO and NBSP_PAPER_ID have Markdown (DPO is read from arXiv HTML)."""
+        markdown = MARKDOWNS.get(request.match["id"])
+        if markdown is None:
             return json_reply(404, {"error": "Paper not found"})
-        return 200, {"Content-Type": "text/markdown; charset=utf-8"}, GRPO_MARKDOWN.encode()
+        return 200, {"Content-Type": "text/markdown; charset=utf-8"}, markdown.encode()
 
     def _linked(self, request: Recorded, kind: str) -> Reply:
         if request.arg("filter") != f"arxiv:{DPO_ID}":

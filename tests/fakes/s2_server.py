@@ -3,6 +3,8 @@ every request (path, query, headers, body); tests inject a 429 with `fail(...)`.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from tests.fakes.http_fake import FakeHTTPServer, Recorded, Reply, json_reply
@@ -41,11 +43,21 @@ class FakeSemanticScholar(FakeHTTPServer):
 
     def __init__(self) -> None:
         super().__init__()
+        self.arrivals: list[tuple[str, float]] = []  # (path, time.monotonic()) of each answered request
         self.route("GET", r"/graph/v1/paper/ARXIV:(?P<id>[^/]+)/(?P<edge>citations|references)", self._edges)
         self.route("GET", r"/graph/v1/snippet/search", lambda r: json_reply(200, {"data": SNIPPETS}))
         self.route("GET", r"/recommendations/v1/papers/forpaper/ARXIV:(?P<id>[^/]+)", self._for_paper)
         self.route("POST", r"/recommendations/v1/papers/?", lambda r: self._papers(r, [PPO]))
         self.route("GET", r"/graph/v1/paper/search/bulk", self._bulk)
+
+    def route(self, method: str, pattern: str, handler: Callable[[Recorded], Reply]) -> None:
+        """A route that also records when each request arrived (the API-key pacing is checked on it)."""
+
+        def timed(request: Recorded) -> Reply:
+            self.arrivals.append((request.path, time.monotonic()))
+            return handler(request)
+
+        super().route(method, pattern, timed)
 
     def _edges(self, request: Recorded) -> Reply:
         if request.match["id"] != DPO_ID:

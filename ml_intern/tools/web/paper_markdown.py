@@ -7,8 +7,17 @@ import re
 from ml_intern.tools.web.page_text import tidy
 from ml_intern.tools.web.paper_html import PaperSection, ParsedPaper
 
-HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+HEADING = re.compile(r"(#{1,6})[ \t]+(\S.*)")  # linear: the closing '#'s are stripped in Python
 NUMBER_DOT = re.compile(r"^((?:[A-Z]|\d+)(?:\.\d+)*)\.\s+")  # '1. Introduction' -> '1 Introduction'
+
+
+def _heading(line: str) -> tuple[int, str] | None:
+    """(level, text) of an ATX heading line ('## 1. Method ##' -> (2, '1 Method')), else None."""
+    found = HEADING.match(line)
+    if found is None:
+        return None
+    text = found.group(2).rstrip().rstrip("#").rstrip().strip("* ")
+    return (len(found.group(1)), NUMBER_DOT.sub(r"\1 ", text)) if text else None
 
 
 def parse_paper_markdown(markdown: str) -> ParsedPaper:
@@ -19,13 +28,13 @@ def parse_paper_markdown(markdown: str) -> ParsedPaper:
     for line in markdown.splitlines():
         if line.lstrip().startswith(("```", "~~~")):
             in_fence = not in_fence
-        heading = None if in_fence else HEADING.match(line)
+        heading = None if in_fence else _heading(line)
         if heading is None:
             targets = [abstract] if in_abstract else [s.parts for s in open_sections]
             for target in targets:
                 target.append(line + "\n")
             continue
-        level, text = len(heading.group(1)), NUMBER_DOT.sub(r"\1 ", heading.group(2).strip("* "))
+        level, text = heading
         if level == 1 and not title:
             title = text
             continue

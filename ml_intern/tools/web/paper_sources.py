@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from huggingface_hub import HfApi
 
 from ml_intern.tools.base import ToolEnv, ToolError
@@ -39,7 +41,7 @@ class PaperSources:
             )
         except ToolError:  # not on the Hub, or no Markdown: the HTML sources may have it
             return None
-        paper = parse_paper_markdown(text)
+        paper = await asyncio.to_thread(parse_paper_markdown, text)  # a long paper: off the event loop
         return (paper, f"{self.env.hf_endpoint}/papers/{arxiv_id}") if paper.sections else None
 
     async def _arxiv_html(self, arxiv_id: str) -> tuple[ParsedPaper, str] | None:
