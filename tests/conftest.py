@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,3 +84,38 @@ def ml_intern_cli() -> Path:
         return installed_cli()
     except CliNotInstalled as missing:
         pytest.fail(str(missing), pytrace=False)
+
+
+# ── the local file tools, shared by test_local_tools.py and test_edit_matching.py ─────────────
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Any:
+    """A ToolEnv whose workdir is tmp_path/work (modules may define their own `env`)."""
+    from ml_intern.tools.base import ToolEnv
+
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    return ToolEnv(workdir=workdir, home=tmp_path / "home")
+
+
+@pytest.fixture
+def tools(env: Any) -> dict[str, Any]:
+    """The local tools (bash, read, write, edit) by name (modules may define their own `tools`)."""
+    from ml_intern.tools.local import files, shell
+
+    return {tool.name: tool for tool in shell.make_tools(env) + files.make_tools(env)}
+
+
+@pytest.fixture
+def read_then_edit(tools: dict[str, Any], env: Any) -> Callable[..., Awaitable[tuple[str, str]]]:
+    """Create f.txt with a text, read it, apply the edit; give back the result and the new content."""
+
+    async def edit(text: str, **args: Any) -> tuple[str, str]:
+        path = env.workdir / "f.txt"
+        path.write_bytes(text.encode())
+        await tools["read"].ainvoke({"path": "f.txt"})
+        result = await tools["edit"].ainvoke({"path": "f.txt", **args})
+        return result, path.read_bytes().decode()
+
+    return edit

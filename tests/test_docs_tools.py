@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 
 import ml_intern.tools.web.docs as docs
 import ml_intern.tools.web.hf_api as hf_api
+import ml_intern.tools.web.page_text as page_text
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.http import is_hf_url
 from ml_intern.tools.web.docs_index import DOC_SOURCES
@@ -262,3 +264,51 @@ async def test_find_hf_api_explains_an_unreadable_document(site: FakeDocsSite, t
     site.fail("GET", "openapi", 404)
     with pytest.raises(ToolError, match="Could not read the Hub's API description at .* \\(HTTP 404\\)"):
         await site_tools(site, tmp_path)["find_hf_api"].ainvoke({"query": "models"})
+
+
+async def test_find_hf_api_downloads_once_for_concurrent_first_calls(
+    site: FakeDocsSite, tmp_path: Path
+) -> None:
+    tool = site_tools(site, tmp_path)["find_hf_api"]
+    first, second = await asyncio.gather(
+        tool.ainvoke({"query": "models"}), tool.ainvoke({"query": "create repository"})
+    )
+    assert "GET /api/models - List models" in first and "POST /api/repos/create" in second
+    assert len(site.find("GET", "openapi")) == 1
+
+
+# ── attacker F4: legacy, deeply nested and huge HTML ────────────────────────────────────────
+
+
+async def test_fetch_converts_unclosed_list_items_and_paragraphs(site: FakeDocsSite, tmp_path: Path) -> None:
+    text = await site_tools(site, tmp_path)["fetch_hf_docs"].ainvoke({"url": f"{site.url}/pages/legacy.html"})
+    assert "# Old list\n\n- item 0\n- item 1\n" in text and "- item 399" in text
+    assert "first para\n\nsecond para with [a link](/docs/x)" in text
+
+
+async def test_fetch_falls_back_to_plain_text_on_deep_nesting(site: FakeDocsSite, tmp_path: Path) -> None:
+    text = await site_tools(site, tmp_path)["fetch_hf_docs"].ainvoke({"url": f"{site.url}/pages/deep.html"})
+    assert text == f"Documentation from: {site.url}/pages/deep.html\n\ndeep text"
+
+
+async def test_fetch_cuts_huge_pages_before_parsing(
+    site: FakeDocsSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tool = site_tools(site, tmp_path)["fetch_hf_docs"]
+    huge = await tool.ainvoke({"url": f"{site.url}/pages/huge.html"})
+    assert huge.endswith(
+        "of 2,499,991; call again with offset=20000 for more]"
+    )  # 2.5 MB less tags, plus a fence
+    monkeypatch.setattr(page_text, "MAX_HTML_TAGS", 1000)
+    many = await tool.ainvoke({"url": f"{site.url}/pages/many.html"})
+    assert "para997" in many and "para998" not in many  # <body>, <main> and 998 <p> tags
+
+
+async def test_fetched_pages_kept_for_the_run_are_bounded(
+    site: FakeDocsSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(docs, "CACHED_CHARS", 5_000)
+    tool = site_tools(site, tmp_path)["fetch_hf_docs"]
+    for name in ("legacy", "many", "legacy", "legacy"):
+        await tool.ainvoke({"url": f"{site.url}/pages/{name}.html"})
+    assert [r.path for r in site.requests] == ["/pages/legacy.html", "/pages/many.html", "/pages/legacy.html"]

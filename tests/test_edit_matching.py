@@ -2,36 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-import ml_intern.tools.local.files as files
-from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.tools.base import ToolError
 from ml_intern.tools.local.matching import locate
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> ToolEnv:
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    return ToolEnv(workdir=workdir, home=tmp_path / "home")
-
-
-@pytest.fixture
-def tools(env: ToolEnv) -> dict[str, Any]:
-    return {tool.name: tool for tool in files.make_tools(env)}
-
-
-async def read_then_edit(tools, env, text: str, **args) -> tuple[str, str]:
-    """Create f.txt with `text`, read it, apply the edit; return the result and the new content."""
-    path = env.workdir / "f.txt"
-    path.write_bytes(text.encode())
-    await tools["read"].ainvoke({"path": "f.txt"})
-    result = await tools["edit"].ainvoke({"path": "f.txt", **args})
-    return result, path.read_bytes().decode()
-
 
 UNICODE_CASES = {
     "en dash in file": ("lr = 1e\u20134\n", "lr = 1e-4", "lr = 2e-5", "lr = 2e-5\n"),
@@ -59,26 +33,26 @@ UNICODE_CASES = {
 
 
 @pytest.mark.parametrize(("text", "old", "new", "expected"), UNICODE_CASES.values(), ids=UNICODE_CASES.keys())
-async def test_edit_matches_unicode_look_alikes(tools, env, text, old, new, expected):
-    result, content = await read_then_edit(tools, env, text, old_str=old, new_str=new)
+async def test_edit_matches_unicode_look_alikes(read_then_edit, text, old, new, expected):
+    result, content = await read_then_edit(text, old_str=old, new_str=new)
     assert content == expected
     assert "(1 replacement)" in result and "fuzzy match" in result
 
 
-async def test_edit_keeps_the_other_unicode_text_of_the_file(tools, env):
+async def test_edit_keeps_the_other_unicode_text_of_the_file(read_then_edit):
     text = (
         "title = \u201cCaf\u00e9 \u2014 menu\u201d\nlr = 1e\u20134\nnote = \u2018keep\u00a0me\u2019\u200b\n"
     )
-    _, content = await read_then_edit(tools, env, text, old_str="lr = 1e-4", new_str="lr = 3e-4")
+    _, content = await read_then_edit(text, old_str="lr = 1e-4", new_str="lr = 3e-4")
     assert (
         content
         == "title = \u201cCaf\u00e9 \u2014 menu\u201d\nlr = 3e-4\nnote = \u2018keep\u00a0me\u2019\u200b\n"
     )
 
 
-async def test_edit_look_alikes_still_count_ambiguity(tools, env):
+async def test_edit_look_alikes_still_count_ambiguity(read_then_edit):
     with pytest.raises(ToolError, match="matches 2 places"):
-        await read_then_edit(tools, env, "a \u2013 b\na \u2014 b\n", old_str="a - b", new_str="c")
+        await read_then_edit("a \u2013 b\na \u2014 b\n", old_str="a - b", new_str="c")
 
 
 def test_exact_match_wins_over_the_unicode_pass():

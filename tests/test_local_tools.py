@@ -7,26 +7,12 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import pytest
 from langgraph.graph import END, START, StateGraph
 
-import ml_intern.tools.local.files as files
-import ml_intern.tools.local.shell as shell
-from ml_intern.tools.base import MAX_RESULT_CHARS, ToolEnv, ToolError
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> ToolEnv:
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    return ToolEnv(workdir=workdir, home=tmp_path / "home")
-
-
-@pytest.fixture
-def tools(env: ToolEnv) -> dict[str, Any]:
-    return {tool.name: tool for tool in shell.make_tools(env) + files.make_tools(env)}
+from ml_intern.tools.base import MAX_RESULT_CHARS, ToolError
 
 
 def marked_pids(marker: str) -> list[int]:
@@ -318,25 +304,16 @@ async def test_write_to_a_directory_is_an_error(tools, env):
 # ── edit ────────────────────────────────────────────────────────────────
 
 
-async def read_then_edit(tools, env, text: str, **args) -> tuple[str, str]:
-    """Create f.txt with `text`, read it, apply the edit; return the result and the new content."""
-    path = env.workdir / "f.txt"
-    path.write_bytes(text.encode())
-    await tools["read"].ainvoke({"path": "f.txt"})
-    result = await tools["edit"].ainvoke({"path": "f.txt", **args})
-    return result, path.read_bytes().decode()
-
-
-async def test_edit_replaces_an_exact_match(tools, env):
-    result, content = await read_then_edit(tools, env, "a\nb\nc\n", old_str="b", new_str="B")
+async def test_edit_replaces_an_exact_match(read_then_edit, env):
+    result, content = await read_then_edit("a\nb\nc\n", old_str="b", new_str="B")
     assert content == "a\nB\nc\n"
     assert result.startswith(f"Edited {env.workdir / 'f.txt'} (1 replacement)")
     assert "fuzzy" not in result
 
 
-async def test_edit_shows_the_edited_region_with_line_numbers(tools, env):
+async def test_edit_shows_the_edited_region_with_line_numbers(read_then_edit):
     text = "".join(f"l{i}\n" for i in range(1, 11))
-    result, _ = await read_then_edit(tools, env, text, old_str="l5\n", new_str="five\n")
+    result, _ = await read_then_edit(text, old_str="l5\n", new_str="five\n")
     assert result.splitlines()[1:] == ["     3\tl3", "     4\tl4", "     5\tfive", "     6\tl6", "     7\tl7"]
 
 
@@ -347,24 +324,24 @@ async def test_edit_requires_the_file_to_have_been_read(tools, env):
     assert (env.workdir / "f.txt").read_text() == "a"
 
 
-async def test_edit_rejects_identical_strings(tools, env):
+async def test_edit_rejects_identical_strings(read_then_edit):
     with pytest.raises(ToolError, match="identical"):
-        await read_then_edit(tools, env, "a", old_str="a", new_str="a")
+        await read_then_edit("a", old_str="a", new_str="a")
 
 
-async def test_edit_reports_a_missing_match_and_suggests_reading(tools, env):
+async def test_edit_reports_a_missing_match_and_suggests_reading(read_then_edit):
     with pytest.raises(ToolError, match="not found in f.txt. Read the file again"):
-        await read_then_edit(tools, env, "a\n", old_str="zzz", new_str="y")
+        await read_then_edit("a\n", old_str="zzz", new_str="y")
 
 
-async def test_edit_refuses_ambiguous_matches(tools, env):
+async def test_edit_refuses_ambiguous_matches(read_then_edit, env):
     with pytest.raises(ToolError, match="matches 3 places .* replace_all"):
-        await read_then_edit(tools, env, "x\nx\nx\n", old_str="x", new_str="y")
+        await read_then_edit("x\nx\nx\n", old_str="x", new_str="y")
     assert (env.workdir / "f.txt").read_text() == "x\nx\nx\n"
 
 
-async def test_edit_replace_all_changes_every_match(tools, env):
-    result, content = await read_then_edit(tools, env, "x1 x2 x3", old_str="x", new_str="y", replace_all=True)
+async def test_edit_replace_all_changes_every_match(read_then_edit):
+    result, content = await read_then_edit("x1 x2 x3", old_str="x", new_str="y", replace_all=True)
     assert content == "y1 y2 y3"
     assert "(3 replacements)" in result
 
@@ -378,10 +355,8 @@ async def test_edit_missing_file_is_an_error(tools):
     ("mode", "expected"),
     [("append_after", "key = 1\nnew = 2\n"), ("prepend_before", "new = 2\nkey = 1\n")],
 )
-async def test_edit_insert_modes_keep_old_str(tools, env, mode, expected):
-    _, content = await read_then_edit(
-        tools, env, "key = 1\n", old_str="key = 1\n", new_str="new = 2\n", mode=mode
-    )
+async def test_edit_insert_modes_keep_old_str(read_then_edit, mode, expected):
+    _, content = await read_then_edit("key = 1\n", old_str="key = 1\n", new_str="new = 2\n", mode=mode)
     assert content == expected
 
 
@@ -414,26 +389,26 @@ FUZZY_CASES = {
 
 
 @pytest.mark.parametrize(("text", "old", "new", "expected"), FUZZY_CASES.values(), ids=FUZZY_CASES.keys())
-async def test_edit_fuzzy_fallback(tools, env, text, old, new, expected):
-    result, content = await read_then_edit(tools, env, text, old_str=old, new_str=new)
+async def test_edit_fuzzy_fallback(read_then_edit, text, old, new, expected):
+    result, content = await read_then_edit(text, old_str=old, new_str=new)
     assert content == expected
     assert "(1 replacement)" in result
 
 
-async def test_edit_notes_a_fuzzy_match(tools, env):
-    result, _ = await read_then_edit(tools, env, "a = 1  \n", old_str="a = 1\n", new_str="a = 2\n")
+async def test_edit_notes_a_fuzzy_match(read_then_edit):
+    result, _ = await read_then_edit("a = 1  \n", old_str="a = 1\n", new_str="a = 2\n")
     assert "fuzzy match" in result
 
 
-async def test_edit_fuzzy_match_counts_ambiguity(tools, env):
+async def test_edit_fuzzy_match_counts_ambiguity(read_then_edit):
     with pytest.raises(ToolError, match="matches 2 places"):
-        await read_then_edit(tools, env, "    x = 1\n\tx = 1\n", old_str="\t  x = 1", new_str="x = 2")
+        await read_then_edit("    x = 1\n\tx = 1\n", old_str="\t  x = 1", new_str="x = 2")
 
 
-async def test_edit_resolves_relative_paths_against_workdir(tools, env, tmp_path, monkeypatch):
+async def test_edit_resolves_relative_paths_against_workdir(read_then_edit, tmp_path, monkeypatch):
     (tmp_path / "f.txt").write_text("outside")
     monkeypatch.chdir(tmp_path)
-    _, content = await read_then_edit(tools, env, "inside", old_str="inside", new_str="edited")
+    _, content = await read_then_edit("inside", old_str="inside", new_str="edited")
     assert content == "edited"
     assert (tmp_path / "f.txt").read_text() == "outside"
 

@@ -121,6 +121,17 @@ OPENAPI = {
 }
 
 
+LEGACY_LIST = (
+    "<html><body><main><h1>Old list</h1><ul>"
+    + "".join(f"<li>item {n} " for n in range(400))
+    + "</ul><p>first para<p>second para with <a href='/docs/x'>a link</a></main></body></html>"
+)  # unclosed <li> and <p>, as HTML allows
+DEEP_QUOTES = "<body><main>" + "<blockquote>" * 900 + "deep text" + "</blockquote>" * 900 + "</main></body>"
+HUGE_PRE = "<body><main><pre>" + "a" * 3_000_000 + "</pre></main></body>"
+MANY_PARAGRAPHS = "<body><main>" + "".join(f"<p>para{n} " for n in range(5000)) + "</main></body>"
+PAGES = {"legacy": LEGACY_LIST, "deep": DEEP_QUOTES, "huge": HUGE_PRE, "many": MANY_PARAGRAPHS}
+
+
 class FakeDocsSite(FakeHTTPServer):
     """A Hub-like host: the big docs page, a docs index, llms.txt and the OpenAPI document."""
 
@@ -132,6 +143,7 @@ class FakeDocsSite(FakeHTTPServer):
             "GET", r"/gradio/llms\.txt", lambda r: (200, {"Content-Type": "text/plain"}, GRADIO_LLMS.encode())
         )
         self.route("GET", r"/\.well-known/openapi\.json", lambda r: json_reply(200, self.spec))
+        self.route("GET", r"/pages/\w+\.html", lambda r: html_reply(PAGES[r.path[7:-5]]))
 
 
 def _similar(name: str) -> list[dict[str, Any]]:

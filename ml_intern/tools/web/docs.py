@@ -26,6 +26,9 @@ MAX_RESULTS = 50
 MAX_INDEXED_PAGES = 400
 CONCURRENT_FETCHES = 8
 PAGE_CHARS = 20_000
+MAX_TEXT_CHARS = 2_500_000  # a fetched page's text is cut here
+CACHED_CHARS = 20_000_000  # fetched texts kept for the run; the oldest go first
+INDEXED_CHARS = 100_000  # of each docs page, kept for ranking and glimpses
 COMPOSITE_LIBRARIES = {
     "optimum": [
         "optimum", "optimum-habana", "optimum-neuron", "optimum-intel", "optimum-executorch", "optimum-tpu",
@@ -78,8 +81,17 @@ class HfDocs:
                 raise ToolError(f"HTTP {response.status_code} fetching {url}: {response.text[:200]}")
             is_html = "html" in response.headers.get("content-type", "")
             text = await asyncio.to_thread(html_to_markdown, response.text) if is_html else response.text
-            self.texts[url] = text
+            self.remember(url, text[:MAX_TEXT_CHARS])
         return self.texts[url]
+
+    def remember(self, url: str, text: str) -> None:
+        """Cache a fetched text, dropping the oldest ones beyond CACHED_CHARS."""
+        self.texts[url] = text
+        total = sum(len(cached) for cached in self.texts.values())
+        for old in list(self.texts)[:-1]:
+            if total <= CACHED_CHARS:
+                break
+            total -= len(self.texts.pop(old))
 
     async def pages(self, endpoint: str) -> list[DocPage]:
         """Every page of a library (or of each library of a composite endpoint such as 'courses')."""
@@ -117,7 +129,8 @@ class HfDocs:
         async def load_one(page: DocPage) -> None:
             async with gate:
                 try:
-                    page.content = await self.text_of(resolve_doc_url(page.url, self.hub_url))
+                    text = await self.text_of(resolve_doc_url(page.url, self.hub_url))
+                    page.content = text[:INDEXED_CHARS]
                 except ToolError as exc:
                     page.error = str(exc).split(":")[0]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import time
@@ -120,11 +121,14 @@ class OpenApiSpec:
         key = hashlib.sha256(env.hf_endpoint.encode()).hexdigest()[:12]
         self.cache_file = env.home / "cache" / f"hf_openapi_{key}.json"
         self.endpoints: list[Endpoint] | None = None
+        self.lock = asyncio.Lock()  # concurrent first calls download once
 
     async def load(self) -> list[Endpoint]:
-        """The endpoints, from memory, the day-old cache file or the Hub."""
-        if self.endpoints is None:
-            self.endpoints = endpoints_of(self._cached() or await self._download())
+        """The endpoints, from memory, the day-old cache file or the Hub (file work off the event loop)."""
+        async with self.lock:
+            if self.endpoints is None:
+                spec = await asyncio.to_thread(self._cached) or await self._download()
+                self.endpoints = endpoints_of(spec)
         return self.endpoints
 
     def _cached(self) -> dict[str, Any] | None:
@@ -138,20 +142,28 @@ class OpenApiSpec:
     async def _download(self) -> dict[str, Any]:
         url = self.env.hf_endpoint + SPEC_PATH
         response = await fetch(self.env, url)
-        try:
-            spec = response.json() if response.status_code == 200 else None
-        except ValueError:
-            spec = None
+        spec = await asyncio.to_thread(parsed, response.content) if response.status_code == 200 else None
         if not isinstance(spec, dict) or not isinstance(spec.get("paths"), dict):
             raise ToolError(
                 f"Could not read the Hub's API description at {url} (HTTP {response.status_code})."
             )
+        await asyncio.to_thread(self._store, spec)
+        return spec
+
+    def _store(self, spec: dict[str, Any]) -> None:
         try:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
             self.cache_file.write_text(json.dumps(spec))
         except OSError:
             pass  # the cache is an optimisation only
-        return spec
+
+
+def parsed(content: bytes) -> Any:
+    """A JSON document, or None when it is not JSON."""
+    try:
+        return json.loads(content)
+    except ValueError:
+        return None
 
 
 def make_tools(env: ToolEnv) -> list[BaseTool]:

@@ -3,6 +3,7 @@ pages (search results, arXiv HTML)."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from html.parser import HTMLParser
 
@@ -11,6 +12,8 @@ from markdownify import MarkdownConverter
 
 from ml_intern.tools.base import ToolError
 
+MAX_HTML_CHARS = 2_500_000  # longer pages are cut before parsing (time and memory)
+MAX_HTML_TAGS = 100_000  # and so are pages with more tags: parsing and converting cost per tag
 BOILERPLATE = ["nav", "aside", "script", "style", "noscript", "svg", "form", "button", "template", "iframe"]
 BOILERPLATE += ["head", "dialog"]
 SKIPPED_TAGS = frozenset({"script", "style", "noscript", "svg", "head", "template", "nav", "footer", "math"})
@@ -81,11 +84,18 @@ def code_language(pre: Tag) -> str:
     return ""
 
 
+def hidden_or_inline_image(tag: Tag) -> bool:
+    """Navigation by role, content hidden from readers, or an image inlined as a data: URL."""
+    if tag.get("role") == "navigation" or tag.get("aria-hidden") == "true":
+        return True
+    return tag.name == "img" and str(tag.get("src") or "").startswith("data:")
+
+
 def main_content(soup: BeautifulSoup) -> Tag:
     """The page's <main> or <article> when it has one, else its body, without boilerplate elements."""
     for element in soup(BOILERPLATE):
         element.decompose()
-    for element in soup.select('[role="navigation"], [aria-hidden="true"], img[src^="data:"]'):
+    for element in soup.find_all(hidden_or_inline_image):
         element.decompose()
     for element in soup(["header", "footer"]):  # the site's, not an article's own header
         if not element.find_parent(["main", "article"]):
@@ -96,9 +106,27 @@ def main_content(soup: BeautifulSoup) -> Tag:
 
 
 def html_to_markdown(html: str) -> str:
-    """An HTML page as Markdown: headings, links, tables and fenced code kept; navigation dropped."""
-    soup = BeautifulSoup(html, "html.parser")
-    root = main_content(soup)
+    """An HTML page as Markdown: headings, links, tables and fenced code kept; navigation dropped.
+
+    Pages nested too deeply for the converter come back as plain text."""
+    html = capped(html)
+    try:
+        markdown = soup_to_markdown(BeautifulSoup(html, "lxml"))
+    except RecursionError:
+        return plain_text(html)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in markdown.split("\n"))).strip()
+
+
+def capped(html: str) -> str:
+    """The first MAX_HTML_CHARS characters of a page, cut before its MAX_HTML_TAGS-th tag."""
+    html = html[:MAX_HTML_CHARS]
+    tags = re.finditer("<", html)
+    cut = next(itertools.islice(tags, MAX_HTML_TAGS, None), None)
+    return html[: cut.start()] if cut else html
+
+
+def soup_to_markdown(soup: BeautifulSoup) -> str:
+    """The page's main content converted by markdownify (recursive: deep nesting raises RecursionError)."""
     converter = MarkdownConverter(
         heading_style="ATX",
         bullets="-",
@@ -107,8 +135,15 @@ def html_to_markdown(html: str) -> str:
         escape_asterisks=False,
         escape_misc=False,
     )
-    markdown = converter.convert_soup(root)
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(line.rstrip() for line in markdown.split("\n"))).strip()
+    return converter.convert_soup(main_content(soup))
+
+
+def plain_text(html: str) -> str:
+    """The visible text of a page, without structure (stdlib parser, no recursion)."""
+    extractor = TextExtractor()
+    extractor.feed(html)
+    extractor.close()
+    return tidy("".join(extractor.parts))
 
 
 def has_class(attributes: dict[str, str], name: str) -> bool:
