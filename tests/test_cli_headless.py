@@ -160,7 +160,14 @@ def test_stream_json_prints_one_typed_event_per_line(
     [row] = thread_rows(sandbox)
     assert events[0]["thread_id"] == row["thread_id"] and events[1]["workdir"] == str(sandbox.workdir)
     assert events[1]["model"] == MODEL and events[1]["tool_count"] > 10
-    for expected in ("processing", "tool_call", "tool_output", "assistant_chunk", "assistant_message", "llm_call"):
+    for expected in (
+        "processing",
+        "tool_call",
+        "tool_output",
+        "assistant_chunk",
+        "assistant_message",
+        "llm_call",
+    ):
         assert expected in types
     calls = [e for e in events if e["type"] == "llm_call"]
     assert len(calls) == types.count("assistant_message") and all(c["kind"] == "main" for c in calls)

@@ -19,8 +19,8 @@ def first_request_bytes(body: dict) -> int:
     return len(json.dumps({"messages": body["messages"], "tools": body["tools"]}))
 
 
-def run_cli(ml_intern_cli, env: dict, cwd, prompt: str) -> None:
-    cmd = [str(ml_intern_cli), "--model", "vllm/scripted", prompt]
+def run_cli(ml_intern_cli, env: dict, cwd, prompt: str, *options: str) -> None:
+    cmd = [str(ml_intern_cli), "--model", "vllm/scripted", *options, prompt]
     done = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
 
@@ -47,3 +47,15 @@ def test_every_teaching_in_the_prompt_reaches_the_model(llm_server, subprocess_e
     assert all(f"{topic} (" in system for topic in topics)
     results = [m["content"] for m in second["messages"] if m["role"] == "tool"]
     assert results == [teachings()[topic] for topic in topics]
+
+
+@pytest.mark.e2e
+def test_a_prompt_without_the_tools_does_not_name_them(llm_server, subprocess_env, tmp_path, ml_intern_cli):
+    llm_server.push(text("hi"))
+    env = {**subprocess_env, "VLLM_BASE_URL": llm_server.url}
+    run_cli(ml_intern_cli, env, tmp_path, "x", "--tools", "bash,read")
+    body = llm_server.requests[0]
+    system = body["messages"][0]["content"]
+    assert sorted(t["function"]["name"] for t in body["tools"]) == ["bash", "read"]
+    assert "teachings" not in system and "plan_tool" not in system
+    assert not any(f"{topic} (" in system for topic in teachings())

@@ -10,6 +10,7 @@ import pytest
 import ml_intern.tools.local.teachings as teachings_tool
 from ml_intern.configs.prompt import system_prompt, teachings
 from ml_intern.tools.base import ToolEnv
+from ml_intern.tools.jobs.pricing import FLAVORS, HOURLY_USD
 from tests.harness_graph import calls, open_agent, tool_messages
 
 INDEX = re.compile(r"Read teachings\(topic\) before the work it covers: (.*)\.\n")
@@ -23,6 +24,27 @@ ESSENTIALS = {
     "data_audit": ["hf_inspect_dataset", "duplicates", "imbalance", "missing"],
     "headless": ["text only", "10 minutes", "sweep script"],
 }
+
+
+GPU_GB = {"t4": 16, "a10g": 24, "l4": 24, "l40s": 48, "a100": 80, "h200": 141, "rtx-pro-6000": 96}
+FLAVOR = re.compile(r"(t4|a10g|l40s|l4|a100|h200|rtx-pro-6000)(?:-small|-medium|-large)?(?:x(\d+))?")
+HEADROOM = 1.2  # the guide's "leave 20-40% headroom", at its lowest
+
+
+def sizing_cells() -> list[tuple[float, float, str]]:
+    """(billions of parameters, bytes per parameter, entry) per flavor in the hardware guide's table."""
+    rows = [
+        line.split("|")[1:4] for line in teachings()["hardware"].splitlines() if re.match(r"\| <? ?\d", line)
+    ]
+    cells = []
+    for size, lora, full in rows:
+        top = re.findall(r"\d+", size)[-1 if "-" in size else 0]  # the top of a range, else its bound
+        for column, per_param in ((lora, 2.0), (full, 16.0)):
+            for entry in re.split(r",\s*(?![^(]*\))", column.strip()):
+                capped = re.search(r"up to ~(\d+)B", entry)
+                each = 0.7 if "QLoRA" in entry else per_param
+                cells.append((float(capped[1] if capped else top), each, entry))
+    return cells
 
 
 @pytest.fixture
@@ -41,10 +63,52 @@ def test_the_prompt_indexes_every_packaged_teaching():
     assert indexed_topics(prompt) == sorted(teachings()) and set(ESSENTIALS) <= set(teachings())
 
 
+@pytest.mark.parametrize(
+    ("offered", "absent"),
+    [
+        (["bash", "read"], ["teachings", "plan_tool"]),
+        (["bash", "teachings"], ["plan_tool"]),
+        (["bash", "plan_tool"], ["teachings"]),
+    ],
+)
+def test_the_prompt_names_only_the_tools_it_offers(offered, absent):
+    prompt = system_prompt("project", offered)
+    assert [name for name in ["teachings", "plan_tool"] if name in prompt] == [
+        name for name in ["teachings", "plan_tool"] if name not in absent
+    ]
+    assert ("# Teachings" in prompt) == ("teachings" in offered)
+    assert "\n\n\n" not in prompt and prompt.rstrip().endswith("2 tools]")
+
+
 @pytest.mark.parametrize("topic", sorted(ESSENTIALS))
 def test_each_teaching_carries_its_essentials(topic):
     text = teachings()[topic]
     assert [phrase for phrase in ESSENTIALS[topic] if phrase not in text] == []
+
+
+def test_every_flavor_in_the_sizing_table_fits_the_guides_own_rule():
+    cells = sizing_cells()
+    assert len(cells) >= 20
+    too_small = []
+    for billions, per_param, entry in cells:
+        if "offload" in entry:  # beyond GPU memory by design; the guide says to ask first
+            continue
+        flavor = entry.split()[0]
+        gpu, count = FLAVOR.fullmatch(flavor).groups()
+        needed, has = billions * per_param * HEADROOM, GPU_GB[gpu] * int(count or 1)
+        assert flavor in FLAVORS
+        too_small += [f"{entry}: {needed:.0f} GB > {has} GB"] if needed > has else []
+    assert too_small == []
+
+
+def test_the_hardware_guides_gpu_memory_and_prices_are_the_real_ones():
+    text = " ".join(teachings()["hardware"].split())
+    listed = dict(re.findall(r"\b([a-z0-9-]+) (\d+) GB", text.split("GPUs per flavor:")[1].split("`xN`")[0]))
+    assert {gpu: int(gb) for gpu, gb in listed.items()} == GPU_GB
+    prices = re.findall(r"\b([a-z0-9-]+) (\d+(?:\.\d+)?)\b", text.split("Rough prices")[1].split("Prefer")[0])
+    assert len(prices) >= 8 and {flavor: float(usd) for flavor, usd in prices} == {
+        flavor: HOURLY_USD[flavor] for flavor, _ in prices
+    }
 
 
 async def test_the_model_reads_every_indexed_teaching_through_the_tool(tmp_path, db):

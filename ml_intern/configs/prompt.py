@@ -12,6 +12,9 @@ HEADLESS = (
     "\n# Headless\nNo one will answer: never reply with text only while work remains (it ends the run). "
     "Given a time budget, use all of it to improve the result; keep ~10 min for the final eval and save.\n"
 )
+# Lines naming a tool, added only when that tool is offered (a model must not call a tool it lacks).
+PLAN_RULE = "\n- Use plan_tool for multi-step work; never mark failed work completed."
+TEACHINGS = "\n# Teachings\nRead teachings(topic) before the work it covers: {index}.\n"
 
 
 @cache
@@ -50,7 +53,8 @@ def system_prompt(workdir: str, tool_names: list[str], headless: bool = False) -
     return _template().format(
         workdir=workdir,
         platform=f"{platform.system()} {platform.machine()}",
-        teachings=teaching_index(),
+        plan=PLAN_RULE if "plan_tool" in tool_names else "",
+        teachings=TEACHINGS.format(index=teaching_index()) if "teachings" in tool_names else "",
         headless=HEADLESS if headless else "",
         now=now.strftime("%Y-%m-%d, timezone %Z (UTC%z)"),  # no clock time: a resumed thread keeps its cache
         tools=tools_line(tool_names),
