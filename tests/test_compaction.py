@@ -119,3 +119,18 @@ async def test_context_window_overflow_with_default_settings_still_compacts(db: 
         outcome = await agent.send("continue")
     assert "compacted" in [e["type"] for e in agent.events]
     assert (outcome.stop_reason, outcome.final_response) == ("end_turn", "done")
+
+
+async def test_a_200_kb_request_stays_verbatim_through_compaction(db: Path) -> None:
+    await first_turn(db)
+    request = "Here is the log (piped on stdin):\n" + "step 1 loss 2.3 ok\n" * 11_000 + "Why did it fail?"
+    assert len(request) > 200_000  # about 52k tokens: over the size at which kept messages become notes
+    answers = [context_overflow(), "- read three pages", "It ran out of memory."]
+    async with open_agent(db, answers, tools=TOOLS) as agent:
+        outcome = await agent.send(request)
+    assert (outcome.stop_reason, outcome.final_response) == ("end_turn", "It ran out of memory.")
+    assert "compacted" in [e["type"] for e in agent.events]
+    retried = agent.model.calls[2]
+    assert kinds(retried)[-2:] == ["human", "human"]  # the summary, then the request
+    assert retried[-1].content == request and is_user_turn(retried[-1])
+    assert thread_row(db)["turns"] == 2

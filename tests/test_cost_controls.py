@@ -13,6 +13,7 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 
 import ml_intern.tools.jobs.tool as jobs
 from ml_intern.graph.budget import next_check, thread_spend, yolo_spent
+from ml_intern.nodes.approval_interrupt import reservations
 from ml_intern.nodes.compact import OVERSIZED, SUMMARY_PROMPT, summarise
 from ml_intern.tools.base import ToolEnv
 from tests.fakes import llm_server as script
@@ -87,7 +88,9 @@ async def test_a_batch_reserves_as_it_goes_and_the_chats_yolo_answers_count(db: 
             decisions = {ids[0]: yolo, ids[1]: yolo, ids[2]: {"approved": False, "feedback": "too much"}}
             await agent.resume({"decisions": decisions})
         assert len(hub.jobs) == 2
-    assert (await saved_snapshot(db)).values["yolo_reserved"] == {ids[0]: 2.0, ids[1]: 2.0}
+    reserved = (await saved_snapshot(db)).values["yolo_reserved"]
+    assert {key.split("/")[-1]: cost for key, cost in reserved.items()} == {ids[0]: 2.0, ids[1]: 2.0}
+    assert all(not key.startswith("#") for key in reserved)  # under the id of the reply that made the calls
 
 
 async def test_a_job_of_unknown_cost_is_always_asked_under_yolo(db: Path, tmp_path: Path) -> None:
@@ -103,11 +106,47 @@ async def test_a_job_of_unknown_cost_is_always_asked_under_yolo(db: Path, tmp_pa
     assert asked["always_ask"] is True and asked["reason"].startswith("Estimated cost unknown")
 
 
-def test_a_failed_call_releases_its_reservation() -> None:
-    failed = ToolMessage(content="Error: quota", tool_call_id="a", status="error")
-    ran = ToolMessage(content="started", tool_call_id="b")
-    state = {"messages": [failed, ran], "yolo_reserved": {"a": 2.0, "b": 1.5, "c": 0.25}}
-    assert yolo_spent(state) == 1.75
+def paid_reply(reply_id: str, *call_ids: str) -> AIMessage:
+    return AIMessage(
+        content="", id=reply_id, tool_calls=[{"name": "hf_jobs", "args": {}, "id": c} for c in call_ids]
+    )
+
+
+def yolo_reserve(state: dict[str, Any], costs: dict[str, float]) -> None:
+    """What approval_interrupt records when yolo approves the latest reply's paid calls."""
+    approved = {call_id: {"approved": True, "yolo": True} for call_id in costs}
+    state.update(reservations(state, approved, costs))
+
+
+def test_a_failed_call_releases_its_reservation_only_if_no_job_started() -> None:
+    state: dict[str, Any] = {"messages": [HumanMessage("train"), paid_reply("r1", "a", "b", "c", "d")]}
+    yolo_reserve(state, {"a": 2.0, "b": 1.5, "c": 0.25, "d": 1.0})
+    started = {"job": {"id": "j1", "state": "started", "max_cost_usd": 1.0}}
+    state["messages"] += [
+        ToolMessage(content="Error: quota", tool_call_id="a", status="error"),
+        ToolMessage(content="started", tool_call_id="b"),
+        ToolMessage(content="Error: wait failed", tool_call_id="d", status="error", artifact=started),
+    ]
+    assert yolo_spent(state) == 2.75  # b, c (no result yet) and d (its job started) stay reserved
+
+
+def test_a_call_id_reused_after_compaction_never_frees_the_cap() -> None:
+    state: dict[str, Any] = {"messages": [HumanMessage("train"), paid_reply("r1", "g0")]}
+    yolo_reserve(state, {"g0": 2.5})
+    state["messages"] = [
+        HumanMessage("train"),
+        HumanMessage("[summary]"),
+        paid_reply("r2", "g0"),
+    ]  # compacted
+    yolo_reserve(state, {"g0": 0.0})  # a cheap call reusing the id
+    state["messages"].append(ToolMessage(content="Error: bad flavor", tool_call_id="g0", status="error"))
+    assert yolo_spent(state) == 2.5 and len(state["yolo_reserved"]) == 2
+    state["messages"] = [
+        HumanMessage("[summary]"),
+        AIMessage(content="", tool_calls=[{"name": "x", "args": {}, "id": "g0"}]),
+    ]
+    yolo_reserve(state, {"g0": 0.0})  # a reply without an id: a new numbered key, never an old one
+    assert yolo_spent(state) == 2.5 and len(state["yolo_reserved"]) == 3
 
 
 async def test_headless_auto_is_not_capped(db: Path, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ background, retried, never raising; visibility flips for /share-traces."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 
@@ -11,6 +12,8 @@ import pytest
 from ml_intern.configs.schema import as_config
 from ml_intern.errors import UserError
 from ml_intern.session.export import export_thread
+from ml_intern.session.options import RunOptions
+from ml_intern.session.planning import StartPlan
 from ml_intern.session.session import open_session
 from ml_intern.session.traces import (
     DATASET_NAME,
@@ -24,6 +27,7 @@ from ml_intern.session.traces import (
     upload_trace,
 )
 from ml_intern.tools.http import HttpRetry
+from tests.fakes.http_fake import Recorded, Reply
 from tests.fakes.hub_server import USER, FakeHub
 from tests.fakes.traces_hub import TracesHub
 from tests.harness_graph import THREAD, open_agent
@@ -191,3 +195,78 @@ def test_pending_traces_stay_put_unless_opted_in_with_a_token(hub: FakeHub, tmp_
     environ = {"HF_TOKEN": token, "HF_ENDPOINT": hub.url, "ML_INTERN_HOME": str(tmp_path)}
     assert retry_pending_uploads(as_config(config), environ) is None
     assert len(hub.requests) == sent and len(list((tmp_path / PENDING_DIR).iterdir())) == 1
+
+
+class SlowOldCommits(TracesHub):
+    """A Hub reached slowly by the cut-off turn-1 trace's commit (it lands after what is sent meanwhile)."""
+
+    def dispatch(self, request: Recorded) -> Reply:
+        if request.method == "POST" and "/commit/" in request.path:
+            files = [line["value"]["content"] for line in request.ndjson() if line["key"] == "file"]
+            if any(b"OLD turn-1" in base64.b64decode(content) for content in files):
+                time.sleep(0.5)  # outside the server's lock: other requests go on meanwhile
+        return super().dispatch(request)
+
+
+async def test_a_retried_trace_never_replaces_the_newer_one_of_the_same_thread(tmp_path, sandbox):
+    home = sandbox.ml_intern_home
+    with SlowOldCommits(token=TOKEN) as hub:
+        environ = {"HF_TOKEN": TOKEN, "HF_ENDPOINT": hub.url, "ML_INTERN_HOME": str(home)}
+        config = as_config({"share_traces": True, "http": FAST})
+        async with open_agent(tmp_path / "checkpoints.sqlite", ["Hello."]) as agent:
+            await agent.send("hi")
+            path = session_path(THREAD, (await agent.session.threads.find(THREAD)).created_at)
+            # turn 1's upload was cut off (nothing listens there): kept pending
+            old = HubAccess.from_environ({**environ, "HF_ENDPOINT": "http://127.0.0.1:9"}, config)
+            assert upload_trace(old, '{"type": "user", "text": "OLD turn-1"}\n', path, home) is None
+            upload = await upload_thread_trace(agent.session, THREAD, config, environ)  # retries turn 1 too
+            expected = await export_thread(agent.session, THREAD)
+        assert upload is not None and upload.wait(timeout=20) is not None
+        time.sleep(0.8)  # a retry still sending the old trace would land by now
+        assert hub.repos[REPO].files[path] == expected.encode()
+        assert len(hub.find("POST", "/commit/")) <= 2  # turn 1 at most, then turn 2
+    assert list((home / PENDING_DIR).iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("token", "template"),
+    [("hf_other_account", "{hf_user}/ml-intern-sessions"), (TOKEN, "{hf_user}/jobs")],
+)
+def test_a_pending_trace_goes_only_to_the_account_and_dataset_it_was_for(
+    hub: FakeHub, tmp_path, token, template
+):
+    hub.fail("POST", "/api/repos/create", 500, times=3)
+    kept_for = HubAccess(
+        endpoint=hub.url, token=token, retry=HttpRetry(tries=3, delay=0.01), repo_template=template
+    )
+    assert upload_trace(kept_for, TRACE, PATH, tmp_path) is None
+    sent = len(hub.requests)
+    environ = {"HF_TOKEN": TOKEN, "HF_ENDPOINT": hub.url, "ML_INTERN_HOME": str(tmp_path)}
+    upload = retry_pending_uploads(as_config({"share_traces": True, "http": FAST}), environ)
+    assert upload is not None and upload.wait(timeout=20) is None
+    assert len(hub.requests) == sent and REPO not in hub.repos  # nothing sent with this token
+    assert len(list((tmp_path / PENDING_DIR).glob("*.json"))) == 1  # kept for its own account
+
+
+async def test_pending_traces_are_sent_in_the_background_when_a_session_starts(
+    hub: FakeHub, access: HubAccess, tmp_path, sandbox, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    home = sandbox.ml_intern_home
+    hub.fail("POST", "/commit/", 500, times=3)  # a run whose upload failed
+    assert upload_trace(access, TRACE, PATH, home) is None
+    environ = {
+        "HF_TOKEN": TOKEN,
+        "HF_ENDPOINT": hub.url,
+        "ML_INTERN_HOME": str(home),
+        "OPENAI_API_KEY": "sk-x",
+    }
+    plan = StartPlan(as_config({"share_traces": True, "http": FAST}), "openai/gpt-4o-mini", None)
+    async with open_session(tmp_path / "checkpoints.sqlite") as session:
+        session.environ = environ
+        await session.start(RunOptions(prompt="hi", tools=[]), interactive=False, plan=plan)
+        await session.close()
+    deadline = time.monotonic() + 20
+    while PATH not in hub.repos[REPO].files and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert hub.repos[REPO].files[PATH] == TRACE.encode()  # no turn was run, nothing else uploaded

@@ -12,10 +12,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from langchain_core.messages import AIMessage, AnyMessage
+from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
 
 from ml_intern.configs.schema import AgentConfig
-from ml_intern.graph.accounting import price, usage_since
+from ml_intern.graph.accounting import price, started_jobs, usage_since
 
 OUTPUT_ALLOWANCE = 1_000  # output tokens assumed for the next call when checking the budget
 
@@ -96,11 +96,30 @@ CHAT_MODES = ("ask", "yolo")  # a person is there to answer; headless auto/deny 
 USAGE_CALL = "usage_threshold"  # the synthetic call of the usage check in an approval payload
 
 
+def reservation_key(reply_id: str | None, call_id: str, reserved: Mapping[str, float]) -> str:
+    """Where yolo reserves a paid call: under the id of the reply that made it (ours, not the model's) and
+    its call id; a reply without an id gets a new number, so a reused call id never takes an older key."""
+    return f"{reply_id}/{call_id}" if reply_id else f"#{len(reserved)}/{call_id}"
+
+
+def released(messages: list[AnyMessage]) -> set[str]:
+    """The reservation keys of paid calls that failed without starting a job (what they reserved is free)."""
+    keys: set[str] = set()
+    reply_id = None
+    for message in messages:
+        if isinstance(message, AIMessage):
+            reply_id = message.id
+        elif isinstance(message, ToolMessage) and reply_id and message.status == "error":
+            keys |= set() if started_jobs([message]) else {f"{reply_id}/{message.tool_call_id}"}
+    return keys
+
+
 def yolo_spent(state: Mapping[str, Any]) -> float:
-    """Estimates of the paid calls yolo approved in this thread, less those whose call failed (released)."""
-    failed = {m.tool_call_id for m in state.get("messages", []) if getattr(m, "status", None) == "error"}
+    """Estimates of the paid calls yolo approved in this thread, less those that failed without starting a
+    job (released); a reservation whose result compaction removed stays spent."""
+    free = released(state.get("messages", []))
     reserved = state.get("yolo_reserved") or {}
-    return round(sum(cost for call_id, cost in reserved.items() if call_id not in failed), 6)
+    return round(sum(cost for key, cost in reserved.items() if key not in free), 6)
 
 
 def cap_reason(cost: float | None, remaining: float) -> str:

@@ -45,5 +45,5 @@ class AgentState(TypedDict, total=False):
     turn_mark: int  # `iterations` at the latest accounting write; a smaller count means a new turn began
     turn_jobs: dict[str, float | None]  # HF jobs started this turn, not seen to end: id -> est. max cost USD
     thread_jobs: dict[str, float | None]  # HF jobs the thread started: id -> est. max cost USD (usage check)
-    yolo_reserved: dict[str, float]  # paid calls yolo approved: call id -> estimated cost (the yolo cap)
+    yolo_reserved: dict[str, float]  # paid calls yolo approved: reply id/call id -> est. cost (the yolo cap)
     usage_check_usd: float  # thread spend at which a chat next asks to go on (absent: config value)

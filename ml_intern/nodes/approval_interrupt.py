@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from langchain_core.messages import AIMessage
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
@@ -12,6 +13,7 @@ from ml_intern.graph import events
 from ml_intern.graph.budget import (
     CHAT_MODES,
     cap_reason,
+    reservation_key,
     thread_spend,
     usage_check_call,
     yolo_spent,
@@ -159,6 +161,11 @@ async def approval_interrupt(state: AgentState, runtime: Runtime[RunContext]) ->
 def reservations(
     state: AgentState, decisions: dict[str, dict[str, Any]], estimates: dict[str, float]
 ) -> dict[str, Any]:
-    """The yolo reservations with the paid calls approved by yolo in this batch (nothing new: no update)."""
-    new = {cid: cost for cid, cost in estimates.items() if decisions.get(cid, {}).get("yolo")}
-    return {"yolo_reserved": {**(state.get("yolo_reserved") or {}), **new}} if new else {}
+    """The yolo reservations with the paid calls approved by yolo in this batch, each under a key the model
+    cannot choose; an existing reservation is never replaced (nothing new: no update)."""
+    reserved = dict(state.get("yolo_reserved") or {})
+    reply = next((m for m in reversed(state["messages"]) if isinstance(m, AIMessage)), None)
+    for call_id, cost in estimates.items():
+        if decisions.get(call_id, {}).get("yolo"):
+            reserved.setdefault(reservation_key(reply.id if reply else None, call_id, reserved), cost)
+    return {"yolo_reserved": reserved} if reserved != (state.get("yolo_reserved") or {}) else {}

@@ -78,9 +78,9 @@ def render(messages: list[AnyMessage]) -> str:
 
 def placeholder_for(message: AnyMessage) -> AnyMessage:
     """A kept message over OVERSIZED tokens replaced by a note of what was there (its calls and call id
-    stay, so the transcript stays valid); others as they are."""
+    stay, so the transcript stays valid); others, and the user's requests, as they are."""
     size = estimate_tokens([message])
-    if size <= OVERSIZED:
+    if size <= OVERSIZED or is_user_turn(message):  # the request being worked on stays verbatim
         return message
     name = message.name if isinstance(message, ToolMessage) else None
     what = f"result of {name or 'a tool'}" if isinstance(message, ToolMessage) else f"{message.type} message"

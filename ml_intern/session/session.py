@@ -28,7 +28,7 @@ from ml_intern.session.runner import TurnOutcome
 from ml_intern.session.start import run_context
 from ml_intern.session.status import ThreadStatus, thread_status
 from ml_intern.session.threads import ThreadInfo, ThreadStore, new_thread_id, thread_config
-from ml_intern.session.traces import TraceUpload, upload_thread_trace
+from ml_intern.session.traces import TraceUpload, retry_once, upload_thread_trace
 from ml_intern.session.turn_snapshots import snapshot_turn_end, snapshot_turn_start
 from ml_intern.session.undo import UndoReport, undo_turns
 from ml_intern.session.workspace import WorkspaceSnapshots
@@ -64,6 +64,7 @@ class Session:
             stored = await self.threads.find(options.thread or None) if options.thread is not None else None
             plan = await plan_start(options, self.environ, self.on_event, login, stored)
         ctx = await run_in_thread(run_context, options, plan.config, plan.model_id, interactive, self.environ)
+        await run_in_thread(retry_once, plan.config, self.environ)  # pending traces: sent in the background
         self.locks.idle = "in a chat" if interactive else "running a headless turn"
         await self.begin(ctx, plan.thread_id, plan.new_id)
 
@@ -220,9 +221,8 @@ class Session:
 
     async def share_trace(self) -> TraceUpload | None:
         """Start uploading the thread's trace when the user opted in (None: nothing started)."""
-        if self.ctx is None or self.ctx.services is None:
-            return None
-        return await upload_thread_trace(self, self.thread_id, self.ctx.services.config, self.environ)
+        services = self.ctx.services if self.ctx is not None else None
+        return await upload_thread_trace(self, self.thread_id, services and services.config, self.environ)
 
     async def find_thread(self, prefix: str | None) -> ThreadInfo:  # None: the most recent
         return await self.threads.find(prefix)

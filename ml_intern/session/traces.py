@@ -6,16 +6,14 @@ Code JSONL (session/export.py) and pushed to `sessions/<date>/<thread>.jsonl` fr
 never blocks or fails a run. Its requests are retried by the Hub client (config section `http`; sending
 the same trace twice is harmless); a failed upload is logged to `trace-uploads.log` in ML_INTERN_HOME, never
 shown on the terminal. A trace is kept in `trace-uploads-pending/` until its upload succeeds; one that failed
-or was cut off (a headless run exiting) is retried in the background at the next start.
+or was cut off (a headless run exiting) is retried in the background at the next start (trace_pending.py).
 `/share-traces public|private` flips the dataset's visibility.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import threading
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,16 +25,23 @@ from ml_intern.errors import UserError
 from ml_intern.paths import home_dir
 from ml_intern.secrets import redact
 from ml_intern.session.export import export_thread
+from ml_intern.session.trace_pending import (  # noqa: F401  (LOG_NAME, TraceUpload: re-exported)
+    LOG_NAME,
+    PENDING_DIR,
+    TraceUpload,
+    _started,
+    keep_pending,
+    log_failure,
+    pending_paths,
+    send,
+    upload_pending,
+)
 
 if TYPE_CHECKING:
     from ml_intern.tools.http import HttpRetry
 
 DATASET_NAME = "ml-intern-sessions"
 REPO_TEMPLATE = "{hf_user}/" + DATASET_NAME  # the default of `personal_trace_repo_template`
-LOG_NAME = "trace-uploads.log"
-PENDING_DIR = "trace-uploads-pending"  # traces not uploaded yet, one JSON file per thread
-MAX_RETRIED = 20  # pending traces retried at one start
-_started: set[str] = set()  # ML_INTERN_HOMEs whose pending traces this process has retried
 DATASET_CARD = """---
 pretty_name: ml-intern session traces
 tags:
@@ -117,74 +122,12 @@ def push_trace(access: HubAccess, jsonl: str, path_in_repo: str) -> str:
     return f"{access.endpoint}/datasets/{repo_id}"
 
 
-def log_failure(home: Path, what: str, problem: str) -> None:
-    """Append one line to the upload log; a log that cannot be written is given up on silently."""
-    with suppress(OSError):
-        home.mkdir(parents=True, exist_ok=True)
-        with (home / LOG_NAME).open("a", encoding="utf-8") as log:
-            line = " ".join(redact(problem).split())[:500]  # one line per failure
-            log.write(f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ} {what}: {line}\n")
-
-
-def pending_file(home: Path, path_in_repo: str) -> Path:
-    return home / PENDING_DIR / f"{Path(path_in_repo).stem}.json"
-
-
-def keep_pending(home: Path, jsonl: str, path_in_repo: str) -> None:
-    """Keep a trace (already redacted) until it is uploaded, readable by the user only."""
-    with suppress(OSError):
-        (home / PENDING_DIR).mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(pending_file(home, path_in_repo), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump({"path": path_in_repo, "jsonl": jsonl}, file)
-
-
 def upload_trace(access: HubAccess, jsonl: str, path_in_repo: str, home: Path) -> str | None:
-    """Push one trace (blocking); the dataset URL, or None with the failure logged and the trace kept
-    pending for the next start."""
-    from ml_intern.tools.hub.failures import hub_failure, is_hub_failure
-
-    keep_pending(home, jsonl, path_in_repo)
-    try:
-        url = push_trace(access, jsonl, path_in_repo)
-        pending_file(home, path_in_repo).unlink(missing_ok=True)
-        return url
-    except Exception as exc:  # any failure: logged, never raised into the run
-        if not is_hub_failure(exc):
-            log_failure(home, path_in_repo, f"{type(exc).__name__}: {exc}")
-        else:
-            log_failure(home, path_in_repo, hub_failure(exc, "uploading the trace", access.endpoint))
-    return None
-
-
-class TraceUpload:
-    """An upload running in a daemon thread; `wait` lets a headless run give it a moment before exiting."""
-
-    def __init__(self, job: Callable[[], str | None]) -> None:
-        self.url: str | None = None  # the dataset URL once uploaded
-        self._thread = threading.Thread(target=self._run, args=(job,), daemon=True, name="trace-upload")
-        self._thread.start()
-
-    def _run(self, job: Callable[[], str | None]) -> None:
-        with suppress(Exception):  # upload_trace logs its failures: no traceback may reach the terminal
-            self.url = job()
-
-    def wait(self, timeout: float | None = None) -> str | None:
-        """Wait up to `timeout` seconds; the URL when the upload succeeded by then."""
-        self._thread.join(timeout)
-        return self.url
-
-
-def pending_traces(home: Path) -> list[tuple[str, str]]:
-    """The traces kept pending, oldest first, as (jsonl, path in the dataset); unreadable ones skipped."""
-    files = sorted((home / PENDING_DIR).glob("*.json"), key=lambda f: f.stat().st_mtime)
-    traces = []
-    for file in files[:MAX_RETRIED]:
-        with suppress(OSError, ValueError, TypeError, KeyError):
-            entry = json.loads(file.read_text(encoding="utf-8"))
-            if str(entry["path"]).startswith("sessions/") and ".." not in entry["path"]:
-                traces.append((str(entry["jsonl"]), str(entry["path"])))
-    return traces
+    """Keep the trace pending and upload it (blocking); the dataset URL, or None with it kept for the next
+    start."""
+    if not keep_pending(home, jsonl, path_in_repo, access):  # not kept (a full disk): sent as it is
+        return send(push_trace, access, jsonl, path_in_repo, home)
+    return upload_pending(access, home, path_in_repo, push_trace)
 
 
 def retry_pending_uploads(config: AgentConfig, environ: Mapping[str, str]) -> TraceUpload | None:
@@ -198,22 +141,27 @@ def retry_pending_uploads(config: AgentConfig, environ: Mapping[str, str]) -> Tr
         return None
 
     def job() -> str | None:  # the traces are read in the background too: they can be large
-        urls = [upload_trace(access, jsonl, path, home) for jsonl, path in pending_traces(home)]
+        urls = [upload_pending(access, home, path, push_trace) for path in pending_paths(home, access)]
         return next((url for url in reversed(urls) if url), None)
 
     return TraceUpload(job)
 
 
+def retry_once(config: AgentConfig, environ: Mapping[str, str]) -> None:
+    """Retry the pending traces unless this process already did for this home (never blocks)."""
+    if str(home_dir(environ)) not in _started:
+        with suppress(Exception):  # a retry must never fail a start
+            retry_pending_uploads(config, environ)
+
+
 async def upload_thread_trace(
-    session: Any, thread_id: str, config: AgentConfig, environ: Mapping[str, str]
+    session: Any, thread_id: str, config: AgentConfig | None, environ: Mapping[str, str]
 ) -> TraceUpload | None:
     """After a turn, if the user opted in: export the thread and start its upload (None: nothing started)."""
-    if not uploads_enabled(config):
+    if config is None or not uploads_enabled(config):
         return None
     access, home = HubAccess.from_environ(environ, config), home_dir(environ)
-    if str(home) not in _started:  # a front-end that did not retry them at start: now, once
-        _started.add(str(home))
-        retry_pending_uploads(config, environ)
+    retry_once(config, environ)  # a front-end that did not retry them at start: now, once
     if not access.token:
         log_failure(home, thread_id, "no HF_TOKEN: trace not uploaded (run `hf auth login` or set HF_TOKEN)")
         return None
@@ -224,7 +172,10 @@ async def upload_thread_trace(
         log_failure(home, thread_id, f"export failed: {type(exc).__name__}: {exc}")
         return None
     path = session_path(info.thread_id, info.created_at)
-    return TraceUpload(lambda: upload_trace(access, jsonl, path, home))
+    # Kept before this returns, so a later turn's trace always replaces this one (the newest is sent).
+    if not await asyncio.to_thread(keep_pending, home, jsonl, path, access):
+        return TraceUpload(lambda: send(push_trace, access, jsonl, path, home))
+    return TraceUpload(lambda: upload_pending(access, home, path, push_trace))
 
 
 def trace_visibility(access: HubAccess, private: bool | None = None) -> str:
