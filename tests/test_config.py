@@ -591,7 +591,7 @@ def test_slack_variables_create_the_default_destination(cwd, environ):
         ({"ML_INTERN_SLACK_NOTIFICATIONS": "false"}, None),
         ({"SLACK_CHANNEL_ID": "", "SLACK_CHANNEL": "C7"}, ("slack.default", "C7", None, True, True)),
         (
-            {"SLACK_BOT_TOKEN": "", "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x"},
+            {"SLACK_BOT_TOKEN": "", "ML_INTERN_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/x"},
             ("slack.default", None, "https://hooks.slack.com/services/T/B/x", True, True),
         ),
         (
@@ -610,6 +610,13 @@ def test_slack_variable_options(cwd, environ, extra, expected):
     assert (name, dest.channel, dest.webhook_url, dest.allow_agent_tool, dest.allow_auto_events) == expected
 
 
+def test_a_ci_systems_slack_webhook_url_alone_turns_nothing_on(cwd, environ):
+    # CI systems set SLACK_WEBHOOK_URL for themselves: it must not receive the agent's answers
+    env = {**environ, "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/ci"}
+    messaging = load_config(cwd, env).config.messaging
+    assert not messaging.enabled and messaging.destinations == {}
+
+
 def test_slack_auto_events_variable_picks_the_events(cwd, environ):
     env = {**environ, **SLACK_ENV, "ML_INTERN_SLACK_AUTO_EVENTS": "error, turn_complete"}
     assert load_config(cwd, env).config.messaging.auto_event_types == ["error", "turn_complete"]
@@ -617,10 +624,10 @@ def test_slack_auto_events_variable_picks_the_events(cwd, environ):
 
 def test_dotenv_cannot_point_notifications_at_its_own_slack(cwd, environ):
     # a cloned repo's `.env` would otherwise receive the user's thread text at its own webhook
-    (cwd / ".env").write_text("SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T/B/theirs\n")
+    (cwd / ".env").write_text("ML_INTERN_SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T/B/theirs\n")
     loaded = load_config(cwd, environ)
-    assert not loaded.config.messaging.enabled and "SLACK_WEBHOOK_URL" not in loaded.env
-    assert "ignored SLACK_WEBHOOK_URL from .env: set it in your shell or config" in loaded.warnings
+    assert not loaded.config.messaging.enabled and "ML_INTERN_SLACK_WEBHOOK_URL" not in loaded.env
+    assert "ignored ML_INTERN_SLACK_WEBHOOK_URL from .env: set it in your shell or config" in loaded.warnings
 
 
 @pytest.mark.parametrize(

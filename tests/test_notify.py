@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ml_intern.graph import events
+from ml_intern.session import notifications
 from ml_intern.session.notifications import notifier_for, notifying
 from ml_intern.tools.base import ToolEnv
 from ml_intern.tools.notify import tool as notify_tool
@@ -25,6 +26,7 @@ from tests.harness import Sandbox, installed_cli
 from tests.harness_cli import MODEL
 
 QUICK = {"retry_delay": 0.01}  # the 1, 2, 4 s waits scaled down
+HF_SECRET = "hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567"
 
 
 @pytest.fixture
@@ -51,8 +53,8 @@ async def test_notify_sends_to_an_allowed_destination_as_mrkdwn(slack: FakeSlack
     notify = notify_for(messaging({"slack.ops": webhook(slack)}), tmp_path)
     args = {"destinations": ["slack.ops"], "message": "**Done**: see [run](https://hf.co/x)", "title": "Job"}
     result = await notify.ainvoke({**args, "severity": "success"})
-    assert result == "slack.ops: sent"
     assert slack.messages == ["[SUCCESS] *Job*\n*Done*: see <https://hf.co/x|run>"]
+    assert result == "slack.ops: sent\n\nText sent:\n> [SUCCESS] *Job*\n> *Done*: see <https://hf.co/x|run>"
     assert slack.requests[0].path == WEBHOOK_PATH
 
 
@@ -70,7 +72,7 @@ async def test_notify_posts_with_the_bot_token_to_the_channel(slack: FakeSlack, 
     dest = {"token": BOT_TOKEN, "channel": "C123", "allow_agent_tool": True}
     notify = notify_for(messaging({"slack.bot": dest}), tmp_path, {"SLACK_API_URL": slack.api_url})
     result = await notify.ainvoke({"destinations": ["slack.bot"], "message": "epoch 3 done"})
-    assert result == "slack.bot: sent"
+    assert result.startswith("slack.bot: sent\n")
     [request] = slack.requests
     assert request.headers["authorization"] == f"Bearer {BOT_TOKEN}"
     assert request.json() == {"channel": "C123", "text": "[INFO]\nepoch 3 done"}
@@ -83,7 +85,7 @@ async def test_notify_retries_429_after_retry_after_and_500(slack: FakeSlack, tm
     notify = notify_for(messaging({"slack.ops": webhook(slack)}), tmp_path)
     started = time.monotonic()
     result = await notify.ainvoke({"destinations": ["slack.ops"], "message": "hi"})
-    assert result == "slack.ops: sent"
+    assert result == "slack.ops: sent\n\nText sent:\n> [INFO]\n> hi"
     assert time.monotonic() - started >= 1.0  # the server's Retry-After, not the scaled-down delay
     assert len(slack.requests) == 3 and slack.messages == ["[INFO]\nhi"]
 
@@ -94,6 +96,31 @@ async def test_a_failed_delivery_names_no_secret(slack: FakeSlack, tmp_path: Pat
     notify = notify_for(messaging({"slack.ops": dest}), tmp_path)
     result = await notify.ainvoke({"destinations": ["slack.ops"], "message": "hi"})
     assert result == "slack.ops: failed (HTTP 404)"
+
+
+async def test_the_result_quotes_the_text_sent_within_a_bound(slack: FakeSlack, tmp_path: Path) -> None:
+    # the user sees in the chat what the agent posted (no one approves a notify call)
+    notify = notify_for(messaging({"slack.ops": webhook(slack)}), tmp_path)
+    result = await notify.ainvoke({"destinations": ["slack.ops"], "message": "line\n" * 2000})
+    [sent] = slack.messages
+    assert len(sent) == len("[INFO]\n") + 2000 * 5 - 1
+    assert result.startswith("slack.ops: sent\n\nText sent:\n> [INFO]\n> line\n> line\n")
+    assert result.endswith(f"… [{len(sent) - 1000:,} more characters]") and len(result) < 1500
+
+
+async def test_a_secret_at_the_length_limit_is_redacted_not_cut(slack: FakeSlack, tmp_path: Path) -> None:
+    # cut first, the token's first 18 characters (all that fit) would not look like a token and go out
+    notify = notify_for(messaging({"slack.ops": webhook(slack)}), tmp_path)
+    message = "a" * (39_000 - len("[INFO]\n") - 19) + " " + HF_SECRET
+    await notify.ainvoke({"destinations": ["slack.ops"], "message": message})
+    [sent] = slack.messages
+    assert sent.endswith("a [redacted]") and HF_SECRET[:6] not in sent
+
+
+async def test_a_title_cannot_ping_the_channel(slack: FakeSlack, tmp_path: Path) -> None:
+    notify = notify_for(messaging({"slack.ops": webhook(slack)}), tmp_path)
+    await notify.ainvoke({"destinations": ["slack.ops"], "message": "hi", "title": "<!channel> **x**"})
+    assert slack.messages == ["[INFO] *&lt;!channel&gt; *x**\nhi"]
 
 
 async def test_a_plain_http_webhook_off_this_machine_is_refused(tmp_path: Path) -> None:
@@ -128,6 +155,8 @@ def test_notify_schema_stays_small(slack: FakeSlack, tmp_path: Path) -> None:
         ("## Results", "*Results*"),
         ("[the card](https://hf.co/m)", "<https://hf.co/m|the card>"),
         ("<!channel> a < b & c", "&lt;!channel&gt; a &lt; b &amp; c"),
+        ("see \x007\x00 and `c` \x000\x00", "see 7 and `c` 0"),  # NULs once raised IndexError
+        ("[x](https://evil/x|https://huggingface.co)", "<https://evil/x%7Chttps://huggingface.co|x>"),
         (
             "keep `**x**` and ```\n**y** [a](https://b)\n```",
             "keep `**x**` and ```\n**y** [a](https://b)\n```",
@@ -136,6 +165,12 @@ def test_notify_schema_stays_small(slack: FakeSlack, tmp_path: Path) -> None:
 )
 def test_markdown_becomes_slack_mrkdwn_with_code_kept(markdown: str, mrkdwn: str) -> None:
     assert to_mrkdwn(markdown) == mrkdwn
+
+
+@pytest.fixture(autouse=True)
+def first_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test is a new process for the once-per-process destinations notice."""
+    monkeypatch.setattr(notifications, "_announced", set())
 
 
 class Ctx:
@@ -155,7 +190,7 @@ def test_auto_notifications_follow_the_front_end_and_the_event_types(slack: Fake
     sink(events.error("x" * 900))
     sink(events.turn_complete("thread01", "answer", "end_turn", 1, {}, None))  # not a configured type
     warning, error = slack.wait_for(2)
-    assert shown == ["approval_required", "error", "turn_complete"]
+    assert shown == ["tool_log", "approval_required", "error", "turn_complete"]  # the notice first
     assert warning == (
         "[WARNING]\nThread thread01 is waiting for approval for 2 tool call(s). Tools: bash, hf_jobs\n"
         "thread: thread01\nmodel: vllm/scripted"
@@ -165,6 +200,35 @@ def test_auto_notifications_follow_the_front_end_and_the_event_types(slack: Fake
     assert len(slack.messages) == 2
 
 
+def test_the_first_turn_of_the_process_says_which_destinations_are_on(slack: FakeSlack) -> None:
+    auto = {"webhook_url": slack.webhook_url, "allow_auto_events": True, "allow_agent_tool": False}
+    config = messaging(
+        {"slack.auto": auto, "slack.ops": webhook(slack), "slack.off": webhook(slack, allow_agent_tool=False)}
+    )
+    shown: list[dict[str, Any]] = []
+    for _turn in range(2):
+        notifying(shown.append, Ctx(config), "t1", {})
+    assert shown == [
+        events.notice(
+            "messaging",
+            "notifications on: slack.auto (approval_required, error, turn_complete); slack.ops (notify tool)",
+        )
+    ]
+    assert slack.requests == []  # the notice is the user's, not Slack's
+
+
+def test_the_answer_is_redacted_before_it_is_cut(slack: FakeSlack) -> None:
+    dest = {"webhook_url": slack.webhook_url, "allow_auto_events": True}
+    sink = notifying(lambda event: None, Ctx(messaging({"slack.auto": dest})), "t1", {})
+    # cut at 39,000 first, the last token keeps 18 characters, no longer a token's shape; the earlier tokens,
+    # redacted, shorten the text enough for them to be sent
+    earlier = (HF_SECRET + " ") * 10
+    answer = earlier + "a" * (39_000 - len(earlier) - 19) + " " + HF_SECRET
+    sink(events.turn_complete("t1", answer, "end_turn", 1, {}, None))
+    [sent] = slack.wait_for(1)
+    assert "a [redacted]" in sent and HF_SECRET[:6] not in sent
+
+
 def test_an_unreachable_slack_never_breaks_the_turn(slack: FakeSlack) -> None:
     dest = {"webhook_url": slack.url + "/services/gone/gone/gone", "allow_auto_events": True}
     shown: list[str] = []
@@ -172,7 +236,7 @@ def test_an_unreachable_slack_never_breaks_the_turn(slack: FakeSlack) -> None:
         lambda event: shown.append(event["type"]), Ctx(messaging({"slack.auto": dest})), "t1", {}
     )
     sink(events.error("boom"))
-    assert shown == ["error"]  # shown at once, whatever Slack answers
+    assert shown == ["tool_log", "error"]  # shown at once, whatever Slack answers
     deadline = time.monotonic() + 5
     while not slack.requests and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -230,7 +294,7 @@ def test_headless_approval_request_reaches_slack_and_the_webhook_stays_secret(
     llm_server.push(script.tool_call("bash", {"command": "sudo true"}, id="s1"))
     env = {
         **slack_env,
-        "SLACK_WEBHOOK_URL": slack.webhook_url,
+        "ML_INTERN_SLACK_WEBHOOK_URL": slack.webhook_url,
         "ML_INTERN_SLACK_AUTO_EVENTS": "approval_required",
     }
     done = run_cli(env, "-v", "--model", MODEL, "--approval", "ask", "--output-format", "stream-json", "go")
@@ -242,5 +306,20 @@ def test_headless_approval_request_reaches_slack_and_the_webhook_stays_secret(
     ]
     tools = [t["function"]["name"] for t in llm_server.requests[0]["tools"]]
     assert "notify" in tools  # the env default allows the agent tool, as the original's does
+    notices = [json.loads(line) for line in done.stdout.splitlines() if '"notice"' in line]
+    on = "notifications on: slack.default (approval_required, notify tool)"
+    assert [n["text"] for n in notices if n["tool"] == "messaging"] == [on]
     for text in (done.stdout, done.stderr, log_text(sandbox)):
         assert WEBHOOK_PATH not in text
+
+
+@pytest.mark.e2e
+def test_a_ci_systems_slack_webhook_url_is_not_ours(
+    slack: FakeSlack, slack_env: dict, llm_server: ScriptedLLMServer
+) -> None:
+    # many CI systems set SLACK_WEBHOOK_URL for their own messages: the answer must not go there
+    llm_server.push(script.text("Here is the private answer."))
+    done = run_cli({**slack_env, "SLACK_WEBHOOK_URL": slack.webhook_url}, "--model", MODEL, "summarise")
+    assert done.returncode == 0, done.stderr
+    assert slack.requests == [] and "notifications on" not in done.stderr
+    assert "notify" not in [t["function"]["name"] for t in llm_server.requests[0]["tools"]]

@@ -10,7 +10,13 @@ from typing import Any
 from ml_intern.configs.schema import MessagingConfig
 
 # Where notifications go, and with which token: only the user's shell sets them, never a project's `.env`.
-SLACK_SHELL_ONLY = ("SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_CHANNEL_ID", "SLACK_CHANNEL")
+SLACK_SHELL_ONLY = (
+    "ML_INTERN_SLACK_WEBHOOK_URL",
+    "SLACK_WEBHOOK_URL",  # a config may still say "${SLACK_WEBHOOK_URL}"
+    "SLACK_BOT_TOKEN",
+    "SLACK_CHANNEL_ID",
+    "SLACK_CHANNEL",
+)
 DESTINATION_NAME = re.compile(r"[a-z0-9._-]+")
 
 
@@ -28,8 +34,9 @@ def env_flag(env: Mapping[str, str], name: str) -> bool:
 
 def slack_env_destination(env: Mapping[str, str]) -> dict[str, Any] | None:
     """The original's `slack.default` from SLACK_BOT_TOKEN + SLACK_CHANNEL_ID (or SLACK_CHANNEL), or ours
-    from SLACK_WEBHOOK_URL; None when neither is set."""
-    token, webhook = env.get("SLACK_BOT_TOKEN", "").strip(), env.get("SLACK_WEBHOOK_URL", "").strip()
+    from ML_INTERN_SLACK_WEBHOOK_URL (not SLACK_WEBHOOK_URL: CI systems set it for themselves); else None."""
+    token = env.get("SLACK_BOT_TOKEN", "").strip()
+    webhook = env.get("ML_INTERN_SLACK_WEBHOOK_URL", "").strip()
     channel = (env.get("SLACK_CHANNEL_ID") or env.get("SLACK_CHANNEL") or "").strip()
     where = {"token": token, "channel": channel} if token and channel else {"webhook_url": webhook}
     if not (token and channel) and not webhook:

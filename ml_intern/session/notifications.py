@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ml_intern.configs.schema import AgentConfig
-from ml_intern.graph.events import Event, EventSink
+from ml_intern.configs.schema import AgentConfig, MessagingConfig
+from ml_intern.graph.events import Event, EventSink, notice
 from ml_intern.secrets import redact
 from ml_intern.tools.notify.slack import DeliveryError, SlackTarget, deliver, format_message, slack_targets
 
@@ -33,11 +33,11 @@ def notification_text(event: Event, thread_id: str) -> str | None:
         names = ", ".join(dict.fromkeys(str(call.get("name", "?")) for call in calls))
         return f"Thread {thread_id} is waiting for approval for {len(calls)} tool call(s). Tools: {names}"
     if kind == "error":
-        return f"Thread {thread_id} failed: {str(event.get('message', ''))[:ERROR_CHARS]}"
+        return f"Thread {thread_id} failed: {redact(str(event.get('message', '')))[:ERROR_CHARS]}"
     if kind == "turn_complete" and event.get("stop_reason") != "approval_required":
         reason = event.get("stop_reason")
         ended = "completed successfully" if reason == "end_turn" else f"stopped ({reason})"
-        answer = str(event.get("final_response") or "")[:ANSWER_CHARS]
+        answer = redact(str(event.get("final_response") or ""))[:ANSWER_CHARS]  # redacted before the cut
         return f"Thread {thread_id} {ended}." + (f"\n\n{answer}" if answer else "")
     return None
 
@@ -111,9 +111,36 @@ def drain_all() -> None:
         notifier.drain(max(0.0, deadline - time.monotonic()))
 
 
+_announced: set[str] = set()  # the destination lines this process has shown
+
+
+def destinations_line(messaging: MessagingConfig) -> str | None:
+    """What the enabled destinations receive, in one line; None when nothing is sent anywhere."""
+    uses = {
+        name: [*(messaging.auto_event_types if dest.allow_auto_events else [])]
+        + (["notify tool"] if dest.allow_agent_tool else [])
+        for name, dest in messaging.destinations.items()
+    }
+    parts = [f"{name} ({', '.join(used)})" for name, used in uses.items() if used]
+    return "notifications on: " + "; ".join(parts) if messaging.enabled and parts else None
+
+
+def announce(sink: EventSink, messaging: MessagingConfig) -> None:
+    """Show once per process (at its first turn) which destinations are on and what they receive."""
+    line = destinations_line(messaging)
+    with _lock:
+        if line is None or line in _announced:
+            return
+        _announced.add(line)
+    sink(notice("messaging", line))  # the config section that turned them on
+
+
 def notifying(sink: EventSink, ctx: Any, thread_id: str, environ: Mapping[str, str]) -> EventSink:
-    """`sink`, then the notification for events the config asks for (after the front-end showed them)."""
+    """`sink`, then the notification for events the config asks for (after the front-end showed them);
+    the first turn of the process first says which destinations are on."""
     services = getattr(ctx, "services", None)
+    if services is not None:
+        announce(sink, services.config.messaging)
     notifier = notifier_for(services.config, environ) if services is not None else None
     if notifier is None:
         return sink

@@ -60,8 +60,9 @@ def remember_secrets(destination: Destination) -> None:
 
 def to_mrkdwn(text: str) -> str:
     """Markdown as Slack mrkdwn: **bold** and headings as *bold*, [text](url) as <url|text>; code kept.
-    &, < and > are escaped first, so that no text can ping a channel (<!channel>) or forge a link."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    &, < and > are escaped first, so that no text can ping a channel (<!channel>) or forge a link; NULs
+    (the code spans' placeholders) are dropped, and a '|' in a link's URL is encoded (it ends a URL)."""
+    text = text.replace("\x00", "").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     spans: list[str] = []
 
     def keep(match: re.Match[str]) -> str:
@@ -71,16 +72,21 @@ def to_mrkdwn(text: str) -> str:
     text = CODE.sub(keep, text)
     text = re.sub(r"\*\*(.+?)\*\*|__(.+?)__", lambda m: f"*{m.group(1) or m.group(2)}*", text)
     text = re.sub(r"(?m)^#{1,6}\s+(.+?)\s*#*$", r"*\1*", text)
-    text = re.sub(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)", r"<\2|\1>", text)
+    text = re.sub(
+        r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)",
+        lambda m: f"<{m.group(2).replace('|', '%7C')}|{m.group(1)}>",
+        text,
+    )
     return re.sub(r"\x00(\d+)\x00", lambda m: spans[int(m.group(1))], text)
 
 
 def format_message(message: str, title: str | None, severity: str, metadata: dict[str, str]) -> str:
-    """The text sent: severity prefix, title, the message as mrkdwn, then metadata lines; secrets redacted."""
-    head = f"[{severity.upper()}]" + (f" *{title.strip()}*" if title and title.strip() else "")
+    """The text sent: severity prefix, title, the message as mrkdwn, then metadata lines; secrets redacted
+    before the cut (a secret cut in two would no longer be recognised)."""
+    head = f"[{severity.upper()}]" + (f" *{to_mrkdwn(title.strip())}*" if title and title.strip() else "")
     lines = [f"{key}: {value}" for key, value in metadata.items() if value]
     text = "\n".join([head, to_mrkdwn(message.strip()), *lines])
-    return redact(text[:MAX_TEXT])
+    return redact(text)[:MAX_TEXT]
 
 
 def request_for(target: SlackTarget, text: str) -> tuple[str, dict[str, str], dict[str, str]]:

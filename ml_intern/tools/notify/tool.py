@@ -12,6 +12,7 @@ from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.notify.slack import DeliveryError, SlackTarget, deliver, format_message, slack_targets
 
 MAX_NAMES = 10  # destinations one call may name
+SHOWN_CHARS = 1_000  # of the text sent, quoted in the result so that the user sees what went out
 DESCRIPTION = "Send a message to the user's Slack ({names}). Use only when asked."
 
 
@@ -22,6 +23,14 @@ async def send_to(target: SlackTarget, text: str) -> str:
     except DeliveryError as exc:
         return f"{target.name}: failed ({exc})"
     return f"{target.name}: sent"
+
+
+def quoted(text: str) -> str:
+    """The text sent, as a quote of at most SHOWN_CHARS characters."""
+    shown = text[:SHOWN_CHARS] + (
+        f"… [{len(text) - SHOWN_CHARS:,} more characters]" if len(text) > SHOWN_CHARS else ""
+    )
+    return "\n".join(f"> {line}" for line in shown.splitlines())
 
 
 def make_tools(env: ToolEnv) -> list[Any]:
@@ -48,7 +57,8 @@ def make_tools(env: ToolEnv) -> list[Any]:
             else f"{name}: failed (not a destination the agent may use; allowed: {', '.join(targets)})"
             for name in names
         ]
-        return "\n".join(lines)
+        sent = any(line.endswith(": sent") for line in lines)
+        return "\n".join(lines) + (f"\n\nText sent:\n{quoted(text)}" if sent else "")
 
     return [
         StructuredTool.from_function(
