@@ -33,6 +33,19 @@ PUSHES = LOSES_MODEL.replace('output_dir="out"', 'output_dir="out", push_to_hub=
         ("args = TrainingArguments('o')\nmodel.save_pretrained('o')\n", ["TrainingArguments without"]),
         ("model.train()\nfor batch in data: step(batch)\n", ["never saves or pushes"]),
         ("print('hello')\n", []),
+        (
+            "model.train()\nfor b in data: step(b)\ntorch.save(model.state_dict(), 'm.pt')\nupload_file(p)\n",
+            [],
+        ),
+        ("model.train()\napi.upload_folder(folder_path='out', repo_id='me/m')\n", []),
+        (
+            LOSES_MODEL.replace('output_dir="out"', 'output_dir="out", push_to_hub=False'),
+            ["SFTConfig without"],
+        ),
+        (
+            "# TODO push_to_hub, hub_model_id\n" + LOSES_MODEL + "trainer.save_model()\n",
+            ["SFTConfig without"],
+        ),
     ],
     ids=[
         "sft-no-push-no-save",
@@ -41,6 +54,10 @@ PUSHES = LOSES_MODEL.replace('output_dir="out"', 'output_dir="out", push_to_hub=
         "training-arguments",
         "bare-train",
         "no-training",
+        "torch-save-and-upload",
+        "upload-folder",
+        "push-to-hub-false",
+        "push-to-hub-in-a-comment",
     ],
 )
 def test_training_warnings(script: str, expected: list[str]) -> None:
@@ -101,3 +118,28 @@ def test_job_card_shows_the_whole_script_its_dependencies_and_env_names_never_va
 def test_job_card_bounds_a_huge_script() -> None:
     out = rendered_card({"operation": "run", "script": "\n".join(f"x{n} = {n}" for n in range(1, 1001))})
     assert "x400 = 400" in out and "x401 = 401" not in out and "… (+600 lines)" in out
+
+
+def test_job_card_bounds_a_one_line_script_by_characters() -> None:
+    out = rendered_card({"operation": "run", "script": "x = 1; " * 50_000})
+    assert len(out) < 2_000 and "(+349700 chars)" in out
+    huge = rendered_card({"operation": "run", "script": "\n".join(["y = 2"] * 3) + "\n" + "z" * 100_000})
+    assert len(huge) < 2_000 and "y = 2" in huge
+
+
+def test_a_script_path_outside_the_workdir_is_refused_not_shipped(tmp_path: Path) -> None:
+    from ml_intern.tools.base import ToolError
+    from ml_intern.tools.jobs.script import read_script
+
+    outside, work, root = tmp_path / "outside", tmp_path / "work", tmp_path / "root"
+    for place in (outside, work, root):
+        place.mkdir()
+    (outside / "steal.py").write_text("SECRET = 1\n")
+    (root / "ok.py").write_text("print('root')\n")
+    (work / ".env").write_text("KEY=1\n")
+    (work / "link.py").symlink_to(outside / "steal.py")
+    for script in (str(outside / "steal.py"), "../outside/steal.py", "link.py", ".env"):
+        with pytest.raises(ToolError, match="outside the working directory|credential file"):
+            read_script(script, work, [root])
+    assert read_script(str(root / "ok.py"), work, [root]) == ("ok.py", "print('root')\n")
+    assert read_script("print(1)", work) == ("script.py", "print(1)")

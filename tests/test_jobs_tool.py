@@ -407,3 +407,15 @@ def test_parse_timeout_rejects_nonsense(text):
 
 def test_schema_and_description_fit_the_prompt_budget(tool):
     assert len(json.dumps(convert_to_openai_tool(tool))) <= 1200
+
+
+async def test_a_script_file_outside_the_workdir_is_never_sent(hub, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keys.py").write_text("API_KEY = 'sk-live-1234'\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    tool = make_tool(hub, work)
+    with pytest.raises(ToolError, match="outside the working directory"):
+        await tool.ainvoke({"operation": "run", "script": str(outside / "keys.py"), "wait": False})
+    assert not hub.jobs

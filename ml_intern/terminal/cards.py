@@ -45,10 +45,24 @@ def job_details(args: dict[str, Any]) -> list[RenderableType]:
             details.append(dim(f"  {key}: {listed}"))
     payload = args.get("script") or args.get("command") or ""
     payload = " ".join(map(str, payload)) if isinstance(payload, list) else str(payload)
+    payload = bounded(payload)
     if payload:
         label, limit = ("  script:", SCRIPT_LINES) if args.get("script") else ("  command:", PREVIEW_LINES)
         details += [dim(label), preview(payload, limit=limit)]
     return details
+
+
+def bounded(text: str, line_chars: int = 300, total: int = 40_000) -> str:
+    """`text` with long lines cut and at most `total` characters of it, saying what was left out."""
+    kept, size = [], 0
+    for line in text.splitlines():
+        if size >= total:
+            kept.append(f"… (+{len(text) - size} more chars)")
+            break
+        cut = line[:line_chars]
+        kept.append(cut if len(line) <= line_chars else f"{cut} … (+{len(line) - line_chars} chars)")
+        size += len(line) + 1
+    return "\n".join(kept)
 
 
 def file_details(args: dict[str, Any]) -> list[RenderableType]:

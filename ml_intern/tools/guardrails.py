@@ -8,15 +8,22 @@ _TRAINING_CONFIG = re.compile(
     r"\b(TrainingArguments|Seq2SeqTrainingArguments|SFTConfig|DPOConfig|GRPOConfig|ORPOConfig|KTOConfig|"
     r"PPOConfig|RewardConfig|CPOConfig|GKDConfig|PRMConfig)\s*\("
 )
-_SAVES = re.compile(r"\b(save_model|push_to_hub|save_pretrained|save_state)\b")
+_SAVES = re.compile(
+    r"\b(save_model|push_to_hub|save_pretrained|save_state|torch\.save|upload_folder|upload_file)\b"
+)
+_PUSHES = re.compile(r"\bpush_to_hub\s*=\s*True\b")
+_HUB_ID = re.compile(r"\bhub_model_id\s*=")
+_COMMENT = re.compile(r"#[^\n]*")
 
 
 def training_warnings(text: str) -> list[str]:
     """Warnings for a training script whose model would vanish with the job's disk (the original's
-    reliability check): a trainer config without push_to_hub/hub_model_id, a `.train(` without any save."""
+    reliability check): a trainer config without push_to_hub=True and hub_model_id, a `.train(` without
+    any save or upload."""
     warnings = []
+    text = _COMMENT.sub("", text)  # a `# TODO push_to_hub` saves nothing (a # inside a string is cut too)
     configs = sorted(set(_TRAINING_CONFIG.findall(text)))
-    if configs and not re.search(r"\b(push_to_hub|hub_model_id)\b", text):
+    if configs and not (_PUSHES.search(text) and _HUB_ID.search(text)):
         warnings.append(
             f"{', '.join(configs)} without push_to_hub=True and hub_model_id: a job's disk is deleted "
             "when it ends, so the trained model would be lost."

@@ -21,6 +21,7 @@ import json
 import re
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -38,9 +39,12 @@ def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def hardware(name: str, hourly: float) -> dict[str, Any]:
-    """One entry of GET /api/jobs/hardware, priced per minute."""
-    micro = round(hourly * 1_000_000 / 60)
+UNITS_PER_HOUR = {"minute": 60, "min": 60, "per minute": 60, "hour": 1, "hr": 1, "second": 3600}
+
+
+def hardware(name: str, hourly: float, unit: str = "minute") -> dict[str, Any]:
+    """One entry of GET /api/jobs/hardware, priced per `unit` (the Hub says "minute")."""
+    micro = round(hourly * 1_000_000 / UNITS_PER_HOUR[unit])
     accelerator = (
         None
         if name.startswith("cpu-")
@@ -61,7 +65,7 @@ def hardware(name: str, hourly: float) -> dict[str, Any]:
         "accelerator": accelerator,
         "unitCostMicroUSD": micro,
         "unitCostUSD": micro / 1_000_000,
-        "unitLabel": "minute",
+        "unitLabel": unit,
     }
 
 
@@ -86,6 +90,8 @@ class Plan:
     hold: bool = False  # keep running (and the log stream open) until cancelled
     drop_after: int = 0  # cut the first log stream after this many lines (0: never)
     reconnect_status: int = 0  # answer the second log request with this HTTP status (0: serve it)
+    garble_after: int = 0  # end the first log stream after this many lines with bytes that do not decode
+    # (gzip, then garbage): the Hub client ends such a stream quietly, as if it were over
 
 
 @dataclass
@@ -117,6 +123,7 @@ class FakeJobsHub:
         self.scheduled: dict[str, dict[str, Any]] = {}
         self.plan = Plan()
         self.hardware: dict[str, float] = dict(HOURLY_USD)  # what GET /api/jobs/hardware serves
+        self.unit = "minute"  # the unitLabel it prices them in
         self.failures: list[tuple[str, re.Pattern[str], int, str]] = []
         self.lock = threading.Lock()
         self.closing = threading.Event()
@@ -251,7 +258,9 @@ class _Handler(BaseHTTPRequestHandler):
                 200, {"type": "user", "name": hub.user, "orgs": orgs, "auth": {"type": "access_token"}}
             )
         if method == "GET" and path == "/api/jobs/hardware":
-            return self._json(200, [hardware(name, hourly) for name, hourly in hub.hardware.items()])
+            return self._json(
+                200, [hardware(name, hourly, hub.unit) for name, hourly in hub.hardware.items()]
+            )
         if match := re.fullmatch(rf"/api/jobs/{ns}(?:/(\w+)(?:/(logs|cancel))?)?", path):
             return self._jobs(method, match.group(1), match.group(2), body)
         if match := re.fullmatch(rf"/api/scheduled-jobs/{ns}(?:/(\w+)(?:/(suspend|resume))?)?", path):
@@ -282,19 +291,26 @@ class _Handler(BaseHTTPRequestHandler):
         if job.streams == 2 and job.plan.reconnect_status:
             return self._json(job.plan.reconnect_status, {"error": "logs unavailable"})
         drop = job.plan.drop_after if job.streams == 1 else 0
+        garble = job.plan.garble_after if job.streams == 1 else 0
+        zipper = zlib.compressobj(wbits=31)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
+        if garble:
+            self.send_header("Content-Encoding", "gzip")
         if drop:  # promise more than is sent, then hang up: the client sees a broken stream
             self.send_header("Content-Length", "100000000")
         self.end_headers()
         try:
             for index, (line, stamp) in enumerate(zip(job.plan.logs, job.stamps, strict=True)):
-                if drop and index == drop:
+                if (drop and index == drop) or (garble and index == garble):
+                    self.wfile.write(b"\xff not gzip \xff" * 64 if garble else b"")
                     self.wfile.flush()
                     self.close_connection = True
                     return
-                event = {"timestamp": stamp, "data": line}
-                self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+                event = f"data: {json.dumps({'timestamp': stamp, 'data': line})}\n\n".encode()
+                if garble:
+                    event = zipper.compress(event) + zipper.flush(zlib.Z_SYNC_FLUSH)
+                self.wfile.write(event)
                 self.wfile.flush()
             while (
                 job.plan.hold

@@ -30,6 +30,7 @@ class FollowOutcome:
     logs: LogKeeper
     finished: bool = False  # reached a terminal stage within the wait limit
     stream_error: str = ""  # why the log stream broke, if it did
+    complete: bool = False  # the file holds the whole log (caught up from the Hub after the end)
 
     def take(self, item: object) -> bool:
         """Record one item from the log stream; False once the stream is over."""
@@ -38,8 +39,13 @@ class FollowOutcome:
         if isinstance(item, Exception):
             self.stream_error = f"{type(item).__name__}: {item}"
             return False
-        emit(events.tool_log("hf_jobs", self.logs.add(str(item))))
+        for line in item if isinstance(item, list) else []:
+            emit(events.tool_log("hf_jobs", line))
         return True
+
+    async def take_lines(self, lines: list[str]) -> None:
+        """Keep a batch of lines off the event loop (cleaning, redacting, writing), then stream them."""
+        self.take(await asyncio.to_thread(self.logs.add_many, lines))
 
 
 def is_finished(job: JobInfo | None) -> bool:
@@ -54,8 +60,12 @@ async def follow_job(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit_seconds
     outcome = FollowOutcome(job=None, logs=logs)
-    lines, stop = start_log_pump(client, await client.namespace(), job_id, min(poll_seconds, 5.0))
+    lines: asyncio.Queue[object] | None = None
+    stop = threading.Event()
     try:
+        lines, stop = start_log_pump(
+            client, await client.namespace(), job_id, min(max(poll_seconds, 1.0), 5.0)
+        )
         stream_open = True
         while (remaining := deadline - loop.time()) > 0:
             if stream_open:
@@ -64,7 +74,7 @@ async def follow_job(
                 except TimeoutError:  # quiet for a while: has it ended?
                     item = None
                 if item is not None:
-                    stream_open = outcome.take(item)
+                    stream_open = await _take_batch(outcome, item, lines)
                     continue
             outcome.job = await _inspect(client, job_id)
             if is_finished(outcome.job):
@@ -72,7 +82,7 @@ async def follow_job(
             if not stream_open:  # the logs are over but the stage lags behind: poll it
                 await asyncio.sleep(max(0.0, min(poll_seconds, deadline - loop.time())))
         outcome.finished = is_finished(outcome.job)
-        if outcome.finished and (stream_open or outcome.stream_error):
+        if outcome.finished:  # a stream can end quietly before the job does: always take what it missed
             stop.set()
             await _catch_up(client, job_id, outcome)
     finally:
@@ -81,14 +91,29 @@ async def follow_job(
     return outcome
 
 
+async def _take_batch(outcome: FollowOutcome, item: object, lines: asyncio.Queue[object]) -> bool:
+    """Take `item` and every line already queued behind it as one batch; False once the stream is over."""
+    batch: list[str] = []
+    while isinstance(item, str):
+        batch.append(item)
+        item = lines.get_nowait() if not lines.empty() and len(batch) < 5000 else None
+    if batch:
+        await outcome.take_lines(batch)
+    return outcome.take(item) if item is not None else True
+
+
 async def _catch_up(client: JobsClient, job_id: str, outcome: FollowOutcome) -> None:
-    """The job ended while its stream was broken or reconnecting: take the lines not yet seen from the
-    whole log, which the Hub replays from the start."""
-    with suppress(ToolError):
+    """The job ended: take the lines the stream did not deliver from the whole log, which the Hub replays
+    from the start. Only then is the log complete; a failed fetch says so."""
+    try:
         replay = await client.jobs(f"fetching logs of job {job_id}", client.api.fetch_job_logs, job_id=job_id)
-        for line in replay[outcome.logs.count :]:
-            outcome.take(line)
-        outcome.stream_error = ""
+    except ToolError as err:
+        outcome.stream_error = f"the log may be incomplete: {err}"
+        return
+    missed = [str(line) for line in list(replay)[outcome.logs.count :]]
+    if missed:
+        await outcome.take_lines(missed)
+    outcome.stream_error, outcome.complete = "", True
 
 
 async def _inspect(client: JobsClient, job_id: str) -> JobInfo:
@@ -129,7 +154,7 @@ def _pump_logs(
         with suppress(RuntimeError):  # the loop closed while the stream was still open
             loop.call_soon_threadsafe(lines.put_nowait, item)
 
-    posted, error = 0, None
+    posted, error, ended = 0, None, False
     for _ in range(MAX_RECONNECTS + 1):
         seen = 0
         try:
@@ -143,31 +168,34 @@ def _pump_logs(
             error = None
         except Exception as err:  # retried while the job runs, then reported to the follower
             error = err
-        if stop.wait(delay) or _has_ended(client, namespace, job_id):
+        if stop.wait(delay):
+            return
+        if ended := _has_ended(client, namespace, job_id):
             break
+    if error is None and not ended:  # gave up while the job may still run: never a quiet end
+        error = RuntimeError(f"the log stream ended {MAX_RECONNECTS + 1} times while the job ran")
     post(error if error is not None else _END)
 
 
 def _has_ended(client: JobsClient, namespace: str, job_id: str) -> bool:
-    """True when the job is over, or its stage cannot be read (then the follower polls it)."""
+    """True when the job is known to be over (a stage that cannot be read counts as still running)."""
     try:
         job = client.api.inspect_job(job_id=job_id, namespace=namespace)
     except Exception:
-        return True
+        return False
     return job.status.stage in TERMINAL_STAGES
 
 
 async def read_logs(client: JobsClient, job_id: str, keeper: LogKeeper) -> LogKeeper:
     """The logs available now (no waiting for new lines), into `keeper`."""
-    lines = await client.jobs(
-        f"fetching logs of job {job_id}",
-        client.api.fetch_job_logs,
-        missing=not_found(job_id),
-        job_id=job_id,
-    )
     try:
-        for line in lines:
-            keeper.add(line)
+        lines = await client.jobs(
+            f"fetching logs of job {job_id}",
+            client.api.fetch_job_logs,
+            missing=not_found(job_id),
+            job_id=job_id,
+        )
+        await asyncio.to_thread(keeper.add_many, lines)
     finally:
         keeper.close()
     return keeper

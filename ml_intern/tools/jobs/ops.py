@@ -14,7 +14,7 @@ from ml_intern.graph.accounting import JobReport
 from ml_intern.tools.base import ToolEnv, ToolError, emit
 from ml_intern.tools.hub.bootstrap import job_bootstrap
 from ml_intern.tools.jobs.client import JobsClient
-from ml_intern.tools.jobs.follow import TERMINAL_STAGES, FollowOutcome, follow_job, read_logs
+from ml_intern.tools.jobs.follow import TERMINAL_STAGES, FollowOutcome, follow_job
 from ml_intern.tools.jobs.format import (
     call_hint,
     describe,
@@ -26,17 +26,18 @@ from ml_intern.tools.jobs.format import (
     require,
     running_detail,
 )
-from ml_intern.tools.jobs.logs import LogKeeper, file_view, log_path
+from ml_intern.tools.jobs.logops import LOG_CHARS, LogOperations
+from ml_intern.tools.jobs.logs import log_path
 from ml_intern.tools.jobs.prices import hourly_prices
 from ml_intern.tools.jobs.pricing import default_timeout, estimate_cost, format_duration, parse_seconds
 from ml_intern.tools.jobs.scheduled import ScheduledOperations
 from ml_intern.tools.jobs.spec import JobArgs, Submission, build_submission
+from ml_intern.tools.local.boundary import writable_roots
 
-LOG_CHARS = 12_000  # room for job logs in one result
 Answer = tuple[str, dict[str, JobReport] | None]  # the result text, and the artifact: {"job": JobReport}
 
 
-class JobOperations(ScheduledOperations):
+class JobOperations(LogOperations, ScheduledOperations):
     """The operations of one run, sharing one Hub client."""
 
     def __init__(self, env: ToolEnv) -> None:
@@ -81,8 +82,9 @@ class JobOperations(ScheduledOperations):
     async def _build(self, args: JobArgs) -> Submission:
         """The job to submit; a script named by path is read off the event loop."""
         token, timeout, environ = self.client.token, self.default_timeout, self.env.environ
+        roots = writable_roots(self.env)
         submission = await asyncio.to_thread(
-            build_submission, args, self.env.workdir, token, timeout, environ
+            build_submission, args, self.env.workdir, token, timeout, environ, roots
         )
         submission.command = job_bootstrap(submission.command, self.env)
         for name, value in submission.secrets.items():
@@ -93,7 +95,14 @@ class JobOperations(ScheduledOperations):
     async def run(self, args: JobArgs) -> Answer:
         """Submit a job; with `wait`, follow it to its end (within the wait limit)."""
         submission = await self._build(args)
-        job = await self._submit(submission)
+        logs = self._pending_log() if args.wait else None
+        try:
+            job = await self._submit(submission)
+        except BaseException:
+            if logs:
+                logs.close()
+                logs.discard()
+            raise
         prices, _ = await asyncio.to_thread(hourly_prices, self.env)
         cost = estimate_cost(submission.flavor, submission.timeout_seconds, prices)
         about = describe(job, submission, cost, args)
@@ -103,13 +112,17 @@ class JobOperations(ScheduledOperations):
             hints = ", ".join(call_hint(op, job_id=job.id) for op in ("inspect", "logs", "cancel"))
             text = f"Job submitted: {job.id}\n{about}\nIt runs in the background: {hints}"
             return text, job_artifact(job.id, "started", cost)
-        logs = LogKeeper(self.client.hide, log_path(self.env.home, job.id))
+        assert logs is not None
+        logs.move_to(log_path(self.env.home, job.id))
         try:
             outcome = await follow_job(self.client, job.id, self.wait_limit_seconds, self.poll_seconds, logs)
         except asyncio.CancelledError:  # the user interrupted the turn: do not leave a paid job running
             await self._cancel_quietly(job.id)
             raise
-        if outcome.finished:
+        except Exception as err:  # the job is paid for and running: never lose its report
+            logs.close()
+            outcome = FollowOutcome(job=None, logs=logs, stream_error=f"following failed: {err}")
+        if outcome.complete:
             self.complete_logs.add(job.id)
         text = self._report(job, about, outcome)
         return text, job_artifact(job.id, "ended" if outcome.finished else "started", cost)
@@ -165,6 +178,7 @@ class JobOperations(ScheduledOperations):
                 f"{call_hint('cancel', job_id=job.id)}."
             )
         broken = f"\n(log stream interrupted: {outcome.stream_error})" if outcome.stream_error else ""
+        broken += f"\n(log file: {outcome.logs.note})" if outcome.logs.note else ""
         return f"{head}\n{about}{broken}\nLogs ({outcome.logs.count} lines; {more}):\n{logs}"
 
     async def ps(self, args: JobArgs) -> str:
@@ -175,36 +189,6 @@ class JobOperations(ScheduledOperations):
             return job_table([job for job in jobs if wanted in str(job.status.stage)], True)
         shown = jobs if args.all else [job for job in jobs if job.status.stage in ("RUNNING", "SCHEDULING")]
         return job_table(shown, args.all)
-
-    async def logs(self, args: JobArgs) -> str:
-        """A job's whole log, kept in a file (fetched from the Hub unless this run followed it to its end),
-        shown as head and tail, or its last `tail` lines, or the lines from `offset`."""
-        job_id = require(args.job_id, "job_id", "logs")
-        path = log_path(self.env.home, job_id)
-        if args.follow:
-            return await self.reattach(job_id)
-        if job_id not in self.complete_logs or not path.is_file():
-            await read_logs(self.client, job_id, LogKeeper(self.client.hide, path))
-        if args.tail > 0 or args.offset >= 0:
-            text, count = await asyncio.to_thread(file_view, path, LOG_CHARS, args.tail, args.offset)
-            return f"Logs of job {job_id} ({count} lines, all in {path}):\n{text or '(no logs)'}"
-        keeper = LogKeeper(lambda line: line)
-        keeper.path = path
-        for line in (await asyncio.to_thread(path.read_text, encoding="utf-8")).splitlines():
-            keeper.add(line)
-        more = more_logs(job_id, keeper)
-        return f"Logs of job {job_id} ({keeper.count} lines; {more}):\n" + keeper.render(LOG_CHARS, more)
-
-    async def reattach(self, job_id: str) -> str:
-        """Wait again for a job a run left running (within the wait limit), its whole log to the file."""
-        job = await self.client.jobs(
-            f"checking job {job_id}", self.client.api.inspect_job, missing=not_found(job_id), job_id=job_id
-        )
-        keeper = LogKeeper(self.client.hide, log_path(self.env.home, job_id))
-        outcome = await follow_job(self.client, job_id, self.wait_limit_seconds, self.poll_seconds, keeper)
-        if outcome.finished:
-            self.complete_logs.add(job_id)
-        return self._report(job, f"URL: {job.url}", outcome)
 
     async def inspect(self, args: JobArgs) -> Answer:
         """Status and details of one or more jobs (comma-separated ids); the artifact reports the first."""

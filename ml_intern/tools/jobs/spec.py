@@ -9,11 +9,8 @@ and workdir files travel inside the command instead, base64-encoded, written to 
 
 from __future__ import annotations
 
-import base64
 import re
-import shlex
-from collections.abc import Mapping
-from contextlib import suppress
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +19,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from ml_intern.tools.base import ToolError, normal_operation
 from ml_intern.tools.jobs.pricing import DEFAULT_FLAVOR, FLAVORS, flavor_table, parse_timeout
+from ml_intern.tools.jobs.script import uv_command
 
 UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"  # huggingface_hub's default image for uv jobs
 DOCKER_IMAGE = "python:3.12"
@@ -33,7 +31,6 @@ DEFAULT_ENV = {
     "UV_NO_PROGRESS": "1",
     "HF_XET_HIGH_PERFORMANCE": "1",  # fast Hub downloads and uploads through hf_xet
 }
-FAST_TRANSFER = "hf-transfer"  # added to every uv script's dependencies, as the original did
 TOKEN_NAMES = {"HF_TOKEN", "HUGGINGFACE_HUB_TOKEN"}
 SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -123,7 +120,12 @@ class Submission:
 
 
 def build_submission(
-    args: JobArgs, workdir: Path, token: str | None, timeout: str, environ: Mapping[str, str] | None = None
+    args: JobArgs,
+    workdir: Path,
+    token: str | None,
+    timeout: str,
+    environ: Mapping[str, str] | None = None,
+    roots: Sequence[Path] = (),
 ) -> Submission:
     """Validate a run request (`timeout` when it gives none) into an image, a command, env and secrets (the
     values of secrets come from `environ`, never from the call)."""
@@ -137,7 +139,7 @@ def build_submission(
         raise ToolError(f"timeout: {err}") from err
     fast: dict[str, str] = {}
     if args.script:
-        image, command = args.image or UV_IMAGE, uv_command(args, workdir)
+        image, command = args.image or UV_IMAGE, uv_command(args, workdir, roots)
         fast = {"HF_HUB_ENABLE_HF_TRANSFER": "1"}  # uv_command installs hf-transfer
     else:
         image, command = args.image or DOCKER_IMAGE, list(args.command)
@@ -201,39 +203,3 @@ def secret_sources(requested: Any) -> dict[str, str] | None:
     if isinstance(requested, dict):
         return {str(name): secret_variable(str(name), source) for name, source in requested.items()}
     return {} if not requested else None
-
-
-def uv_command(args: JobArgs, workdir: Path) -> list[str]:
-    """`uv run --with DEP ... SCRIPT ARGS`, shipping inline code or a workdir file inside the command."""
-    dependencies = list(args.dependencies)
-    if not any(re.match(r"hf[-_]transfer\b", dep) for dep in dependencies):
-        dependencies.append(FAST_TRANSFER)
-    with_deps = [part for dep in dependencies for part in ("--with", dep)]
-    with_deps = (["--python", args.python] if args.python else []) + with_deps
-    if is_url(args.script):
-        return ["uv", "run", *with_deps, args.script, *args.script_args]
-    name, code = read_script(args.script, workdir)
-    encoded = base64.b64encode(code.encode()).decode()
-    target = f"/tmp/{name}"
-    run = shlex.join(["uv", "run", *with_deps, target, *args.script_args])
-    return ["/bin/sh", "-c", f"printf %s {encoded} | base64 -d > {target} && exec {run}"]
-
-
-def read_script(script: str, workdir: Path) -> tuple[str, str]:
-    """(file name to use in the job, code) for inline code or a .py file relative to the workdir."""
-    if "\n" not in script:
-        path = Path(script.strip()).expanduser()
-        path = path if path.is_absolute() else workdir / path
-        with suppress(OSError):  # inline code can make a path too long to stat
-            if path.is_file():
-                return re.sub(r"[^\w.-]", "_", path.stem) + ".py", path.read_text(encoding="utf-8")
-        if path.suffix == ".py":
-            raise ToolError(
-                f"Script file not found: {path}. Pass inline code, a URL, or a path in the workdir."
-            )
-    return "script.py", script
-
-
-def is_url(script: str) -> bool:
-    """True for http(s) URLs, which uv fetches itself."""
-    return script.startswith(("https://", "http://"))

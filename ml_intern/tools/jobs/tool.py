@@ -20,13 +20,14 @@ from ml_intern.tools.jobs.pricing import (
     is_gpu,
     parse_timeout,
 )
+from ml_intern.tools.jobs.script import read_script
 from ml_intern.tools.jobs.spec import (
     TOKEN_NAMES,
     JobArgs,
     compact_schema,
-    read_script,
     secret_sources,
 )
+from ml_intern.tools.local.boundary import writable_roots
 
 DESCRIPTION = """Run a uv Python script or Docker command on paid HF Jobs hardware; waits unless \
 wait=false. Job disks vanish: push results to the Hub. Training needs hours of timeout."""
@@ -153,6 +154,6 @@ def script_warnings(args: dict[str, Any], env: ToolEnv) -> list[str]:
     if not script or script.startswith(("https://", "http://")):
         return []
     try:
-        return training_warnings(read_script(script, env.workdir)[1])
+        return training_warnings(read_script(script, env.workdir, writable_roots(env))[1])
     except (ToolError, OSError, UnicodeDecodeError):
         return []

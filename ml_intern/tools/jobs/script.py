@@ -1,0 +1,75 @@
+"""A run's Python script: inline code, a URL uv fetches, or a file in the workdir (or a config root) shipped
+inside the command; a file anywhere else is refused, since its content would leave for the remote job."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import shlex
+from collections.abc import Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ml_intern.secrets import is_credential_path
+from ml_intern.tools.base import ToolError
+from ml_intern.tools.local.boundary import DOTENV
+
+if TYPE_CHECKING:
+    from ml_intern.tools.jobs.spec import JobArgs
+
+FAST_TRANSFER = "hf-transfer"  # added to every uv script's dependencies, as the original did
+
+
+def uv_command(args: JobArgs, workdir: Path, roots: Sequence[Path] = ()) -> list[str]:
+    """`uv run --with DEP ... SCRIPT ARGS`, shipping inline code or a workdir file inside the command."""
+    dependencies = list(args.dependencies)
+    if not any(re.match(r"hf[-_]transfer\b", dep) for dep in dependencies):
+        dependencies.append(FAST_TRANSFER)
+    with_deps = [part for dep in dependencies for part in ("--with", dep)]
+    with_deps = (["--python", args.python] if args.python else []) + with_deps
+    if is_url(args.script):
+        return ["uv", "run", *with_deps, args.script, *args.script_args]
+    name, code = read_script(args.script, workdir, roots)
+    encoded = base64.b64encode(code.encode()).decode()
+    target = f"/tmp/{name}"
+    run = shlex.join(["uv", "run", *with_deps, target, *args.script_args])
+    return ["/bin/sh", "-c", f"printf %s {encoded} | base64 -d > {target} && exec {run}"]
+
+
+def read_script(script: str, workdir: Path, roots: Sequence[Path] = ()) -> tuple[str, str]:
+    """(file name to use in the job, code) for inline code or a .py file in the workdir (or a config root);
+    a file elsewhere, or a credential file, is refused: its content would leave for the remote job."""
+    if "\n" not in script:
+        path = Path(script.strip()).expanduser()
+        path = path if path.is_absolute() else workdir / path
+        with suppress(OSError):  # inline code can make a path too long to stat
+            if path.is_file():
+                return re.sub(r"[^\w.-]", "_", path.stem) + ".py", _allowed(path, workdir, roots).read_text(
+                    encoding="utf-8"
+                )
+        if path.suffix == ".py":
+            raise ToolError(
+                f"Script file not found: {path}. Pass inline code, a URL, or a path in the workdir."
+            )
+    return "script.py", script
+
+
+def _allowed(path: Path, workdir: Path, roots: Sequence[Path]) -> Path:
+    """`path` resolved, if it lies in the workdir or a root and is no credential file; else a ToolError."""
+    target = Path(os.path.realpath(path))
+    places = [Path(os.path.realpath(place)) for place in (workdir, *roots)]
+    if not any(target.is_relative_to(place) for place in places):
+        raise ToolError(
+            f"Script {path} is outside the working directory (and the config's roots): copy it into the "
+            "workdir, or pass the code inline."
+        )
+    if is_credential_path(target.as_posix()) or DOTENV.match(target.name):
+        raise ToolError(f"Script {path} is a credential file; it is not sent to a job.")
+    return target
+
+
+def is_url(script: str) -> bool:
+    """True for http(s) URLs, which uv fetches itself."""
+    return script.startswith(("https://", "http://"))
