@@ -38,6 +38,7 @@ PUSHES = LOSES_MODEL.replace('output_dir="out"', 'output_dir="out", push_to_hub=
             [],
         ),
         ("model.train()\napi.upload_folder(folder_path='out', repo_id='me/m')\n", []),
+        (LOSES_MODEL + "trainer.push_to_hub()\n", []),
         (
             LOSES_MODEL.replace('output_dir="out"', 'output_dir="out", push_to_hub=False'),
             ["SFTConfig without"],
@@ -56,6 +57,7 @@ PUSHES = LOSES_MODEL.replace('output_dir="out"', 'output_dir="out", push_to_hub=
         "no-training",
         "torch-save-and-upload",
         "upload-folder",
+        "trainer-pushes-explicitly",
         "push-to-hub-false",
         "push-to-hub-in-a-comment",
     ],
@@ -86,6 +88,9 @@ def test_job_approval_reason_names_the_warnings_for_inline_and_workdir_scripts(t
         assert "WARNING: The script trains (.train()) but never saves" in reason
     clean = approval_reason({"operation": "run", "script": PUSHES, "hardware_flavor": "a10g-large"}, env)
     assert clean and "WARNING" not in clean
+    (tmp_path.parent / "elsewhere.py").write_text(PUSHES)
+    refused = approval_reason({"operation": "run", "script": "../elsewhere.py"}, env)
+    assert refused and "WARNING: the job will not start" in refused and "outside the working directory" in refused
 
 
 def rendered_card(args: dict) -> str:

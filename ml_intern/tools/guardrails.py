@@ -13,6 +13,7 @@ _SAVES = re.compile(
 )
 _PUSHES = re.compile(r"\bpush_to_hub\s*=\s*True\b")
 _HUB_ID = re.compile(r"\bhub_model_id\s*=")
+_PUSH_CALL = re.compile(r"\.(?:push_to_hub|upload_folder|upload_file|create_commit)\s*\(")  # pushed explicitly
 _COMMENT = re.compile(r"#[^\n]*")
 
 
@@ -23,7 +24,7 @@ def training_warnings(text: str) -> list[str]:
     warnings = []
     text = _COMMENT.sub("", text)  # a `# TODO push_to_hub` saves nothing (a # inside a string is cut too)
     configs = sorted(set(_TRAINING_CONFIG.findall(text)))
-    if configs and not (_PUSHES.search(text) and _HUB_ID.search(text)):
+    if configs and not (_PUSHES.search(text) and _HUB_ID.search(text)) and not _PUSH_CALL.search(text):
         warnings.append(
             f"{', '.join(configs)} without push_to_hub=True and hub_model_id: a job's disk is deleted "
             "when it ends, so the trained model would be lost."

@@ -86,7 +86,7 @@ class JobOperations(LogOperations, ScheduledOperations):
         submission = await asyncio.to_thread(
             build_submission, args, self.env.workdir, token, timeout, environ, roots
         )
-        submission.command = job_bootstrap(submission.command, self.env)
+        submission.command = await asyncio.to_thread(job_bootstrap, submission.command, self.env)
         for name, value in submission.secrets.items():
             if len(value) >= 4:  # shorter ones would mark up ordinary text
                 self.client.hidden.setdefault(value, f"[{name}]")

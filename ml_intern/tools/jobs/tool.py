@@ -155,5 +155,7 @@ def script_warnings(args: dict[str, Any], env: ToolEnv) -> list[str]:
         return []
     try:
         return training_warnings(read_script(script, env.workdir, writable_roots(env))[1])
-    except (ToolError, OSError, UnicodeDecodeError):
+    except ToolError as refused:  # said before anyone approves a call that cannot run
+        return [f"the job will not start: {refused}"]
+    except (OSError, UnicodeDecodeError):
         return []

@@ -153,7 +153,8 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
                 f"bash must run confined here (bash.confine: on) but {why}. Tell the user to {FIX}."
             ) from None
         child_env = child_environment(os.environ, bash_config.env_passthrough, sandbox is not None)
-        child_env = bash_environment(child_env, env)  # Hub pushes of its scripts are marked (tools/hub)
+        # Hub pushes of its scripts are marked (tools/hub); the thread's collection title may touch a file
+        child_env = await asyncio.to_thread(bash_environment, child_env, env)
         run_argv = sandbox[0] if sandbox else argv
         before = watched_state(env.workdir)
         result = await run_command(run_argv, cwd, child_env, timeout, env.home / "outputs")
