@@ -90,7 +90,11 @@ def test_job_approval_reason_names_the_warnings_for_inline_and_workdir_scripts(t
     assert clean and "WARNING" not in clean
     (tmp_path.parent / "elsewhere.py").write_text(PUSHES)
     refused = approval_reason({"operation": "run", "script": "../elsewhere.py"}, env)
-    assert refused and "WARNING: the job will not start" in refused and "outside the working directory" in refused
+    assert (
+        refused
+        and "WARNING: the job will not start" in refused
+        and "outside the working directory" in refused
+    )
 
 
 def rendered_card(args: dict) -> str:

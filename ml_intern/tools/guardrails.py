@@ -13,7 +13,8 @@ _SAVES = re.compile(
 )
 _PUSHES = re.compile(r"\bpush_to_hub\s*=\s*True\b")
 _HUB_ID = re.compile(r"\bhub_model_id\s*=")
-_PUSH_CALL = re.compile(r"\.(?:push_to_hub|upload_folder|upload_file|create_commit)\s*\(")  # pushed explicitly
+# An explicit push: trainer.push_to_hub(), api.upload_folder(...)
+_PUSH_CALL = re.compile(r"\.(?:push_to_hub|upload_folder|upload_file|create_commit)\s*\(")
 _COMMENT = re.compile(r"#[^\n]*")
 
 
