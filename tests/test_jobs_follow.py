@@ -66,6 +66,7 @@ def hub() -> Iterator[FakeJobsHub]:
 
 
 def job_env(hub: FakeJobsHub, tmp_path: Path, **config: Any) -> ToolEnv:
+    (tmp_path / "train.py").write_text("print('train')\n")  # the script the approval reasons name
     return ToolEnv(
         workdir=tmp_path,
         home=tmp_path / "home",

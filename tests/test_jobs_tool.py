@@ -378,6 +378,7 @@ async def test_bad_arguments_are_explained_without_calling_the_hub(hub, tool, ar
     ],
 )
 def test_approval_reasons(args, config, reason):
+    Path("train.py").write_text("print('train')\n")  # in the sandbox's working directory (conftest)
     assert APPROVE(args, ToolEnv(workdir=Path.cwd(), home=Path.cwd(), config=as_config(config))) == reason
 
 

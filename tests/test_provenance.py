@@ -192,6 +192,20 @@ async def test_a_thread_resumed_in_a_new_process_another_day_fills_the_same_coll
     assert "ml-intern-artifacts-2031-01-02-abcdef12" in [c["title"] for c in hub.collections.values()]
 
 
+def test_threads_dated_at_the_same_moment_all_keep_their_title(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = [f"{n:08x}-thread" for n in range(20)]
+    with ThreadPoolExecutor(8) as pool:
+        titles = list(pool.map(lambda thread_id: provenance.collection_title(thread_id, tmp_path), ids))
+    assert provenance.stored_titles(tmp_path) == dict(zip(ids, titles, strict=True))
+    assert not [
+        p.name
+        for p in tmp_path.iterdir()
+        if p.name.startswith(f".{provenance.TITLES_FILE}.") and not p.name.endswith(".lock")
+    ]
+
+
 def test_approval_reasons_say_the_card_gets_the_tag_when_tagging_is_on(sandbox):
     env = ToolEnv(sandbox.workdir, sandbox.ml_intern_home)
     off = ToolEnv(sandbox.workdir, sandbox.ml_intern_home, {"provenance": {"tag_repos": False}})

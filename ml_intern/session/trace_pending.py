@@ -101,9 +101,10 @@ def upload_pending(access: Any, home: Path, path_in_repo: str, push: Push) -> st
 
 
 def pending_paths(home: Path, access: Any) -> list[str]:
-    """The paths of the traces kept for this account and dataset, oldest first (at most MAX_RETRIED)."""
+    """The paths of the traces kept for this account and dataset, newest first (at most MAX_RETRIED): old ones
+    that keep failing never crowd out the trace of a turn cut off at the last exit."""
     with suppress(OSError):
-        files = sorted((home / PENDING_DIR).glob("*.json"), key=lambda f: f.stat().st_mtime)
+        files = sorted((home / PENDING_DIR).glob("*.json"), key=lambda f: f.stat().st_mtime, reverse=True)
         entries = (read_pending(file) for file in files)
         return [entry["path"] for entry in entries if entry and belongs(entry, access)][:MAX_RETRIED]
     return []

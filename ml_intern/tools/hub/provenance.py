@@ -12,6 +12,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -98,28 +99,54 @@ def stored_titles(home: Path) -> dict[str, str]:
 def store_titles(home: Path, titles: dict[str, str]) -> None:
     """Write the titles (0600, replaced whole); a failure only costs the next process the same title."""
     kept = dict(list(titles.items())[-MAX_THREADS:])
-    temporary = home / f".{TITLES_FILE}.{os.getpid()}"
+    temporary = None
     try:
         home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-        with os.fdopen(os.open(temporary, flags, 0o600), "w", encoding="utf-8") as file:
+        descriptor, temporary = tempfile.mkstemp(prefix=f".{TITLES_FILE}.", dir=home)  # 0600, a unique name
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
             json.dump(kept, file)
         os.replace(temporary, home / TITLES_FILE)
     except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
+        if temporary:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
 
 
 def collection_title(thread_id: str, home: Path | None = None) -> str:
     """The thread's collection title, dated on its first use and kept under `home` so that a thread resumed
     in another process or on another day goes on filling the same collection."""
-    if thread_id not in _titles:
-        stored = stored_titles(home) if home else {}
-        title = stored.get(thread_id) or new_title(thread_id)
-        if home and thread_id not in stored:
-            store_titles(home, {**stored, thread_id: title})
-        _titles[thread_id] = title
-    return _titles[thread_id]
+    with _storing, _titles_file_lock(home):  # read, add, write: one thread and one process at a time
+        if thread_id not in _titles:
+            stored = stored_titles(home) if home else {}
+            title = stored.get(thread_id) or new_title(thread_id)
+            if home and thread_id not in stored:
+                store_titles(home, {**stored, thread_id: title})
+            _titles[thread_id] = title
+        return _titles[thread_id]
+
+
+_storing = threading.Lock()
+
+
+@contextlib.contextmanager
+def _titles_file_lock(home: Path | None):
+    """An advisory lock on the titles file's directory entry, shared with other ml-intern processes."""
+    if home is None:
+        yield
+        return
+    import fcntl
+
+    try:
+        home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        descriptor = os.open(home / f".{TITLES_FILE}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError:  # no lock, as before: at worst another process dates the title anew
+        yield
+        return
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def read_card(api: Any, repo_id: str, repo_type: str) -> str:
