@@ -6,8 +6,6 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from bs4 import BeautifulSoup
-
 GLIMPSE_CHARS = 200
 # The original's documentation sources (its endpoint enum): huggingface.co/docs/<slug>; gradio: llms.txt.
 DOC_SOURCES = (
@@ -32,6 +30,8 @@ class DocPage:
 
 def doc_pages(index_html: str, library: str, hub_url: str) -> list[DocPage]:
     """The pages listed in a library's docs sidebar (`<nav class="flex-auto">`), or every link without one."""
+    from bs4 import BeautifulSoup  # loaded with the first docs index, not at start
+
     soup = BeautifulSoup(index_html, "html.parser")
     prefix = f"/docs/{library}/"
     pages: dict[str, DocPage] = {}

@@ -6,11 +6,12 @@ from __future__ import annotations
 import itertools
 import re
 from html.parser import HTMLParser
-
-from bs4 import BeautifulSoup, Tag
-from markdownify import MarkdownConverter
+from typing import TYPE_CHECKING
 
 from ml_intern.tools.base import ToolError
+
+if TYPE_CHECKING:  # beautifulsoup4 and markdownify load at the first page converted (~0.2 s), not at start
+    from bs4 import BeautifulSoup, Tag
 
 MAX_HTML_CHARS = 2_500_000  # longer pages are cut before parsing (time and memory)
 MAX_HTML_TAGS = 100_000  # and so are pages with more tags: parsing and converting cost per tag
@@ -76,6 +77,8 @@ def tidy(text: str) -> str:
 
 def code_language(pre: Tag) -> str:
     """The language of a code block from `class="language-x"` on the <pre> or its <code>."""
+    from bs4 import Tag
+
     for element in (pre, pre.find("code")):
         classes = (element.get("class") or []) if isinstance(element, Tag) else []
         for name in classes:
@@ -109,6 +112,8 @@ def html_to_markdown(html: str) -> str:
     """An HTML page as Markdown: headings, links, tables and fenced code kept; navigation dropped.
 
     Pages nested too deeply for the converter come back as plain text."""
+    from bs4 import BeautifulSoup
+
     html = capped(html)
     try:
         markdown = soup_to_markdown(BeautifulSoup(html, "lxml"))
@@ -127,6 +132,8 @@ def capped(html: str) -> str:
 
 def soup_to_markdown(soup: BeautifulSoup) -> str:
     """The page's main content converted by markdownify (recursive: deep nesting raises RecursionError)."""
+    from markdownify import MarkdownConverter
+
     converter = MarkdownConverter(
         heading_style="ATX",
         bullets="-",
