@@ -197,3 +197,29 @@ def make_services(servers: dict[str, dict[str, Any]], answers: list[Any] = (), *
         config=config,
         chat_model=ScriptedChatModel(list(answers)),
     )
+
+
+async def tool_in_graph(tool: BaseTool, args: dict[str, Any], sink: list[dict[str, Any]]) -> Any:
+    """Call `tool` inside a one-node LangGraph run (so it can stream events), keeping its custom events in
+    `sink` (also when the call raises); the tool's answer."""
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    class State(TypedDict):
+        result: Any
+
+    async def call(state: State) -> dict[str, Any]:
+        return {"result": await tool.ainvoke(args)}
+
+    graph = StateGraph(State)
+    graph.add_node("call", call)
+    graph.add_edge(START, "call")
+    graph.add_edge("call", END)
+    result = None
+    async for mode, chunk in graph.compile().astream({"result": None}, stream_mode=["custom", "values"]):
+        if mode == "custom":
+            sink.append(chunk)
+        else:
+            result = chunk["result"]
+    return result

@@ -12,11 +12,10 @@ import time
 from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import pytest
 from langchain_core.tools import BaseTool
-from langgraph.graph import END, START, StateGraph
 
 from ml_intern.configs.schema import as_config
 from ml_intern.tools.base import ToolEnv, ToolError
@@ -25,38 +24,16 @@ from ml_intern.tools.jobs.prices import hourly_prices
 from ml_intern.tools.jobs.tool import approval_reason, make_tools
 from ml_intern.tools.registry import offered
 from tests.fakes.jobs_server import FakeJobsHub, Plan
+from tests.harness_graph import tool_in_graph
 
 FAST_RETRIES = {"retry_delay": 0.01, "max_retry_delay": 0.05}
 CONFIG = {"confirm_cpu_jobs": True, "hf_jobs": {"poll_interval": 0.05}, "http": FAST_RETRIES}
 
 
-async def collect(tool: BaseTool, args: dict[str, Any], sink: list[dict[str, Any]]) -> Any:
-    """Call the tool inside a one-node LangGraph run, keeping its custom stream events in `sink` (also when
-    the call raises)."""
-
-    class State(TypedDict):
-        result: Any
-
-    async def node(state: State) -> dict[str, Any]:
-        return {"result": await tool.ainvoke(args)}
-
-    graph = StateGraph(State)
-    graph.add_node("call", node)
-    graph.add_edge(START, "call")
-    graph.add_edge("call", END)
-    result = None
-    async for mode, chunk in graph.compile().astream({"result": None}, stream_mode=["custom", "values"]):
-        if mode == "custom":
-            sink.append(chunk)
-        else:
-            result = chunk["result"]
-    return result
-
-
 async def run_in_graph(tool: BaseTool, args: dict[str, Any]) -> tuple[Any, list[dict[str, Any]]]:
     """The tool's answer and the events it emitted."""
     events: list[dict[str, Any]] = []
-    return await collect(tool, args, events), events
+    return await tool_in_graph(tool, args, events), events
 
 
 @pytest.fixture
@@ -198,7 +175,7 @@ async def test_payment_required_event_names_the_namespace(hub, tool):
     hub.fail("POST", r"^/api/jobs/alice$", 402, message="Insufficient credits")
     events: list[dict[str, Any]] = []
     with pytest.raises(ToolError, match="settings/billing"):
-        await collect(tool, call({"operation": "run", "command": ["echo"]}), events)
+        await tool_in_graph(tool, call({"operation": "run", "command": ["echo"]}), events)
     (billing,) = [e for e in events if e.get("type") == "tool_state_change"]
     assert billing == {
         "type": "tool_state_change", "id": "call-7", "tool": "hf_jobs", "state": "billing_required",

@@ -8,12 +8,11 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 import pytest
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
-from langgraph.graph import END, START, StateGraph
 
 from ml_intern.configs.schema import as_config
 from ml_intern.tools.base import ToolEnv, ToolError
@@ -21,6 +20,7 @@ from ml_intern.tools.jobs.pricing import estimate_cost, parse_timeout
 from ml_intern.tools.jobs.tool import approval_reason, is_scheduled_operation, make_tools
 from ml_intern.tools.registry import offered
 from tests.fakes.jobs_server import FakeJobsHub, Plan
+from tests.harness_graph import tool_in_graph
 
 APPROVE = approval_reason
 FAST = {"poll_interval": 0.05}
@@ -74,24 +74,8 @@ def shipped_script(command: list[str]) -> str:
 
 async def run_in_graph(tool: BaseTool, args: dict[str, Any]) -> tuple[str, list[dict]]:
     """Call the tool inside a one-node LangGraph run, collecting the custom stream events."""
-
-    class State(TypedDict):
-        result: str
-
-    async def call(state: State) -> dict[str, str]:
-        return {"result": await tool.ainvoke(args)}
-
-    graph = StateGraph(State)
-    graph.add_node("call", call)
-    graph.add_edge(START, "call")
-    graph.add_edge("call", END)
-    events, result = [], ""
-    async for mode, chunk in graph.compile().astream({"result": ""}, stream_mode=["custom", "values"]):
-        if mode == "custom":
-            events.append(chunk)
-        else:
-            result = chunk["result"]
-    return result, events
+    events: list[dict] = []
+    return await tool_in_graph(tool, args, events), events
 
 
 async def test_run_posts_flavor_script_dependencies_timeout_and_token_as_secret(hub, tool):
