@@ -110,7 +110,9 @@ def released(messages: list[AnyMessage]) -> set[str]:
         if isinstance(message, AIMessage):
             reply_id = message.id
         elif isinstance(message, ToolMessage) and reply_id and message.status == "error":
-            keys |= set() if started_jobs([message]) else {f"{reply_id}/{message.tool_call_id}"}
+            failed_early = not started_jobs([message])  # a job it started is paid for: keep its reservation
+            if failed_early:
+                keys.add(f"{reply_id}/{message.tool_call_id}")
     return keys
 
 

@@ -28,3 +28,13 @@ class RunContext:
     # The call journal of the user turn (ml_intern.session.journal.CallJournal), set by Session.turn: local
     # tool calls record what they change, so undo reverts exactly that. None (Studio): calls are not recorded.
     journal: SkipJsonSchema[Any] = field(default=None, repr=False)
+
+
+def current_thread_id() -> str | None:
+    """The LangGraph thread the running node or tool belongs to; None outside a run."""
+    try:
+        from langgraph.config import get_config
+
+        return (get_config().get("configurable") or {}).get("thread_id")
+    except RuntimeError:  # called outside a LangGraph run
+        return None

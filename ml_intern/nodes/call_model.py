@@ -11,7 +11,7 @@ from langgraph.runtime import Runtime
 from ml_intern.graph import events
 from ml_intern.graph.accounting import call_event, call_usage, open_turn, price
 from ml_intern.graph.budget import budget_limits, budget_stop, next_prompt_tokens
-from ml_intern.graph.context import RunContext
+from ml_intern.graph.context import RunContext, current_thread_id
 from ml_intern.graph.events import emit
 from ml_intern.graph.messages import model_view, replayable, with_unique_call_ids
 from ml_intern.graph.state import AgentState
@@ -65,16 +65,6 @@ def overflowed(state: AgentState) -> dict[str, Any]:
     return {"overflows": state.get("overflows", 0) + 1, "force_compact": True}
 
 
-def thread_id() -> str | None:
-    """The thread this run belongs to (the prompt-cache key and router session), None outside a run."""
-    try:
-        from langgraph.config import get_config
-
-        return (get_config().get("configurable") or {}).get("thread_id")
-    except RuntimeError:  # called outside a LangGraph run
-        return None
-
-
 def bad_signature(exc: BaseException) -> bool:
     """The provider refused a replayed thinking block ("Invalid `signature` in `thinking` block")."""
     text = str(exc).lower()
@@ -91,7 +81,7 @@ async def ask_model(state: AgentState, ctx: RunContext, services: Any, prompt: l
     """The model's reply to `prompt`, with cache hints and reasoning effort (a refused level heals), retried
     on transient faults. A refused thinking signature is retried once without the signed thinking of every
     message so far, which later calls of these services no longer replay either."""
-    policy, thread = RetryPolicy.from_config(services.config), thread_id()
+    policy, thread = RetryPolicy.from_config(services.config), current_thread_id()
 
     async def attempt(messages: list) -> AIMessage:
         sent, hints = cached_request(services.model, messages, bound_tools(services.bound_model), thread)

@@ -27,7 +27,6 @@ _locks: dict[str, tuple[threading.Lock, threading.Lock]] = {}  # home -> (upload
 _uploaded: dict[str, str] = {}  # pending file -> the dataset URL of its last upload
 LOG_NAME = "trace-uploads.log"
 Push = Callable[[Any, str, str], str]  # (access, jsonl, path in the dataset) -> the dataset URL
-_started: set[str] = set()  # ML_INTERN_HOMEs whose pending traces this process has retried
 
 
 def _home_locks(home: Path) -> tuple[threading.Lock, threading.Lock]:

@@ -29,7 +29,6 @@ from ml_intern.session.trace_pending import (  # noqa: F401  (LOG_NAME, TraceUpl
     LOG_NAME,
     PENDING_DIR,
     TraceUpload,
-    _started,
     keep_pending,
     log_failure,
     pending_paths,
@@ -42,6 +41,7 @@ if TYPE_CHECKING:
 
 DATASET_NAME = "ml-intern-sessions"
 REPO_TEMPLATE = "{hf_user}/" + DATASET_NAME  # the default of `personal_trace_repo_template`
+_started: set[str] = set()  # ML_INTERN_HOMEs whose pending traces this process has retried
 DATASET_CARD = """---
 pretty_name: ml-intern session traces
 tags:

@@ -214,18 +214,10 @@ def register(api: Any, repo_id: str, repo_type: str, tag: bool = True, collectio
     return f"[provenance: could not {'; nor '.join(failed)}]" if failed else None
 
 
-def current_thread_id() -> str | None:
-    """The LangGraph thread the running tool belongs to; None outside a run."""
-    try:
-        from langgraph.config import get_config
-
-        return (get_config().get("configurable") or {}).get("thread_id")
-    except (ImportError, RuntimeError):
-        return None
-
-
 def thread_collection(env: ToolEnv) -> str:
     """The run's collection title; '' when collections are off or there is no thread."""
+    from ml_intern.graph.context import current_thread_id  # here: the sitecustomize loads this file alone
+
     thread = current_thread_id() if env.config.provenance.collection else None
     return collection_title(str(thread), env.home) if thread else ""
 
