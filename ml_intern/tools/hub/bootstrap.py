@@ -21,15 +21,19 @@ SHIPPED = {  # file written in the job's site dir -> its source here
 
 
 def provenance_variables(env: ToolEnv) -> dict[str, str]:
-    """What the sitecustomize reads: whether to tag cards, the collection title ('' for none)."""
+    """What the sitecustomize reads: whether to tag cards, the collection title ('' for none); {} when
+    provenance is off (nothing to tag, no collection)."""
     tag = "1" if env.config.provenance.tag_repos else "0"
-    return {"ML_INTERN_PROVENANCE_TAG": tag, "ML_INTERN_COLLECTION": thread_collection(env)}
+    collection = thread_collection(env)
+    if tag == "0" and not collection:
+        return {}
+    return {"ML_INTERN_PROVENANCE_TAG": tag, "ML_INTERN_COLLECTION": collection}
 
 
 def bash_environment(child_env: Mapping[str, str], env: ToolEnv) -> dict[str, str]:
     """A bash child environment with the sitecustomize first on PYTHONPATH (unchanged: provenance off)."""
     variables = provenance_variables(env)
-    if variables["ML_INTERN_PROVENANCE_TAG"] == "0" and not variables["ML_INTERN_COLLECTION"]:
+    if not variables:
         return dict(child_env)
     path = [str(SITE_DIR), *filter(None, child_env.get("PYTHONPATH", "").split(":"))]
     return {**child_env, **variables, "PYTHONPATH": ":".join(path)}
@@ -44,7 +48,7 @@ def job_bootstrap(command: list[str], env: ToolEnv) -> list[str]:
     """`command` run by sh after writing the sitecustomize into the job and putting it on PYTHONPATH;
     its arguments reach it unchanged ("$@"). Writing failures leave the command to run as it is."""
     variables = provenance_variables(env)
-    if variables["ML_INTERN_PROVENANCE_TAG"] == "0" and not variables["ML_INTERN_COLLECTION"]:
+    if not variables:
         return list(command)
     site = JOB_SITE_DIR
     writes = " && ".join(

@@ -115,6 +115,8 @@ def store_titles(home: Path, titles: dict[str, str]) -> None:
 def collection_title(thread_id: str, home: Path | None = None) -> str:
     """The thread's collection title, dated on its first use and kept under `home` so that a thread resumed
     in another process or on another day goes on filling the same collection."""
+    if thread_id in _titles:  # every bash call asks: the locks and the file only on the thread's first use
+        return _titles[thread_id]
     with _storing, _titles_file_lock(home):  # read, add, write: one thread and one process at a time
         if thread_id not in _titles:
             stored = stored_titles(home) if home else {}

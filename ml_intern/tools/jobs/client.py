@@ -28,6 +28,11 @@ class JobsClient:
         # Values no result or log line may show (the token, the values of job secrets sent), and their marks.
         self.hidden: dict[str, str] = {self.token: "[HF_TOKEN]"} if self.token else {}
 
+    def hide_value(self, name: str, value: str) -> None:
+        """Mark `value` (a secret sent to a job as `name`) wherever this client shows text."""
+        if len(value) >= 4:  # shorter ones would mark up ordinary text
+            self.hidden.setdefault(value, f"[{name}]")
+
     def hide(self, text: str) -> str:
         """`text` with the token and every secret value sent this run replaced by a mark."""
         for value, mark in self.hidden.items():

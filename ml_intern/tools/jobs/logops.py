@@ -79,9 +79,7 @@ class LogOperations:
             f"checking job {job_id}", self.client.api.inspect_job, missing=not_found(job_id), job_id=job_id
         )
         for name in sorted({*(job.secrets or {}), *TOKEN_NAMES}):
-            value = self.env.environ.get(name, "")
-            if len(value) >= 4:  # shorter ones would mark up ordinary text
-                self.client.hidden.setdefault(value, f"[{name}]")
+            self.client.hide_value(name, self.env.environ.get(name, ""))
         return job
 
     async def reattach(self, job_id: str) -> str:

@@ -53,8 +53,8 @@ class JobOperations(LogOperations, ScheduledOperations):
     async def dispatch(self, args: JobArgs, call_id: str = "") -> Answer:
         """Run one operation (in the call's namespace): its text (never the HF token or a secret's value) and,
         when it concerns a job, the job's report."""
-        ops = copy.copy(self.in_namespace(args.namespace))
-        ops.call_id = call_id
+        ops = copy.copy(self)  # this call's view: its namespace and call id
+        ops.client, ops.call_id = self.client.in_namespace(args.namespace), call_id
         handlers: dict[str, Callable[[JobArgs], Awaitable[str | Answer]]] = {
             "run": ops.run,
             "ps": ops.ps,
@@ -71,14 +71,6 @@ class JobOperations(LogOperations, ScheduledOperations):
         text, artifact = answer if isinstance(answer, tuple) else (answer, None)
         return self.client.hide(text), artifact
 
-    def in_namespace(self, namespace: str) -> JobOperations:
-        """These operations for jobs in `namespace` (the user's own when empty)."""
-        if not namespace.strip():
-            return self
-        view = copy.copy(self)
-        view.client = self.client.in_namespace(namespace)
-        return view
-
     async def _build(self, args: JobArgs) -> Submission:
         """The job to submit; a script named by path is read off the event loop."""
         token, timeout, environ = self.client.token, self.default_timeout, self.env.environ
@@ -88,8 +80,7 @@ class JobOperations(LogOperations, ScheduledOperations):
         )
         submission.command = await asyncio.to_thread(job_bootstrap, submission.command, self.env)
         for name, value in submission.secrets.items():
-            if len(value) >= 4:  # shorter ones would mark up ordinary text
-                self.client.hidden.setdefault(value, f"[{name}]")
+            self.client.hide_value(name, value)
         return submission
 
     async def run(self, args: JobArgs) -> Answer:

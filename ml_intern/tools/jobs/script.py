@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ml_intern.secrets import is_credential_path
 from ml_intern.tools.base import ToolError
-from ml_intern.tools.local.boundary import DOTENV
+from ml_intern.tools.local.boundary import DOTENV, within
 
 if TYPE_CHECKING:
     from ml_intern.tools.jobs.spec import JobArgs
@@ -60,7 +60,7 @@ def _allowed(path: Path, workdir: Path, roots: Sequence[Path]) -> Path:
     """`path` resolved, if it lies in the workdir or a root and is no credential file; else a ToolError."""
     target = Path(os.path.realpath(path))
     places = [Path(os.path.realpath(place)) for place in (workdir, *roots)]
-    if not any(target.is_relative_to(place) for place in places):
+    if not within(target, places):
         raise ToolError(
             f"Script {path} is outside the working directory (and the config's roots): copy it into the "
             "workdir, or pass the code inline."

@@ -20,7 +20,7 @@ from ml_intern.tools.jobs.pricing import (
     is_gpu,
     parse_timeout,
 )
-from ml_intern.tools.jobs.script import read_script
+from ml_intern.tools.jobs.script import is_url, read_script
 from ml_intern.tools.jobs.spec import (
     TOKEN_NAMES,
     JobArgs,
@@ -151,7 +151,7 @@ def run_cost(args: dict[str, Any], env: ToolEnv) -> tuple[bool, float | None]:
 def script_warnings(args: dict[str, Any], env: ToolEnv) -> list[str]:
     """The guardrail warnings for a run's script (inline, or a workdir file): a model that would be lost."""
     script = str(args.get("script") or "")
-    if not script or script.startswith(("https://", "http://")):
+    if not script or is_url(script):
         return []
     try:
         return training_warnings(read_script(script, env.workdir, writable_roots(env))[1])

@@ -15,7 +15,6 @@ from ml_intern.configs.schema import AgentConfig, Destination
 from ml_intern.secrets import redact, register_secrets
 
 SLACK_API = "https://slack.com/api"
-SEVERITIES = ("info", "success", "warning", "error")
 RETRY_DELAYS = (1.0, 2.0, 4.0)  # the original's waits before each retry
 MAX_RETRY_AFTER = 30.0  # a longer Retry-After ends the retries
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
@@ -44,12 +43,6 @@ def checked_url(url: str, what: str) -> str:
     if not parts.hostname or not (parts.scheme == "https" or local):
         raise ValueError(f"{what} must be an https URL")
     return url
-
-
-def shown_url(url: str) -> str:
-    """A webhook URL fit to show: its host only, the secret path redacted."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/[redacted]"
 
 
 def remember_secrets(destination: Destination) -> None:

@@ -31,8 +31,10 @@ def _warn(why):
         pass
 
 
+@functools.lru_cache(maxsize=1)
 def _provenance():
-    """The provenance module: next to this file in a job, the package's own in local bash."""
+    """The provenance module (loaded once: its caches keep the collection and the repos listed in it): next to
+    this file in a job, the package's own in local bash."""
     for path in (os.path.join(HERE, "_ml_intern_provenance.py"), os.path.join(HERE, "..", "provenance.py")):
         if os.path.isfile(path):
             spec = importlib.util.spec_from_file_location("_ml_intern_provenance", path)
