@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from ml_intern.configs.explain import describe_error, suggest_key
 from ml_intern.configs.mcp_server import ORIGINAL_MCP_SERVER_KEYS, without_unused_hf_server
-from ml_intern.configs.messaging import messaging_problem, shell_only_slack, with_slack_defaults
+from ml_intern.configs.messaging import messaging_problem, with_slack_defaults
 from ml_intern.configs.schema import ORIGINAL_TOP_LEVEL_KEYS, PACKAGED_CONFIG, AgentConfig
 from ml_intern.configs.sources import (  # noqa: F401 - read_dotenv and dotenv_* are imported from here too
     ConfigError,
@@ -64,13 +64,11 @@ def load_config(cwd: Path, environ: Mapping[str, str], owner: int | None = None)
     merged = without_unused_hf_server(copy.deepcopy(merged), env)  # the copy: layers stay as read
     extend_safety_lists(merged, layers[0].data)
     warnings = notices + dotenv_warnings(cwd, environ, owner) + drop_original_keys(merged, layers)
-    env, slack_notes = shell_only_slack(env, environ)
     merged = with_slack_defaults(merged, env)
     config = validate(substitute_env(merged, env, (), layers), layers)
     if (problem := messaging_problem(config.messaging)) is not None:
         loc, why = problem
         raise ConfigError(f"config error in {file_defining(loc, layers)}: {dotted(loc)}: {why}")
-    warnings += slack_notes
     return LoadedConfig(config, warnings, env, sources + [layer.path for layer in layers])
 
 

@@ -9,22 +9,7 @@ from typing import Any
 
 from ml_intern.configs.schema import MessagingConfig
 
-# Where notifications go, and with which token: only the user's shell sets them, never a project's `.env`.
-SLACK_SHELL_ONLY = (
-    "ML_INTERN_SLACK_WEBHOOK_URL",
-    "SLACK_WEBHOOK_URL",  # a config may still say "${SLACK_WEBHOOK_URL}"
-    "SLACK_BOT_TOKEN",
-    "SLACK_CHANNEL_ID",
-    "SLACK_CHANNEL",
-)
 DESTINATION_NAME = re.compile(r"[a-z0-9._-]+")
-
-
-def shell_only_slack(env: dict[str, str], environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
-    """`env` without the Slack destination variables only a `.env` set, and a warning for each."""
-    dropped = [key for key in SLACK_SHELL_ONLY if key in env and key not in environ]
-    notes = [f"ignored {key} from .env: set it in your shell or config" for key in dropped]
-    return {key: value for key, value in env.items() if key not in dropped}, notes
 
 
 def env_flag(env: Mapping[str, str], name: str) -> bool:

@@ -14,6 +14,9 @@ IGNORED_FROM_DOTENV |= {"PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "BASH_ENV",
 # Where a credential is sent or read from: a planted `.env` must not send the HF token or a provider key to
 # its own host (the router, the Hub and its MCP server, litellm's `*_API_BASE`), nor swap the token.
 IGNORED_FROM_DOTENV |= {"HF_ENDPOINT", "HF_ROUTER_URL", "HF_DATASETS_SERVER_URL", "HF_HOME", "HF_TOKEN_PATH"}
+# Where notifications go and with which token (ML_INTERN_SLACK_* falls under the ML_INTERN_ rule): a project
+# must not receive the user's threads at its own webhook or channel.
+IGNORED_FROM_DOTENV |= {"SLACK_WEBHOOK_URL", "SLACK_BOT_TOKEN", "SLACK_CHANNEL_ID", "SLACK_CHANNEL"}
 ENDPOINT_SUFFIXES = ("_BASE_URL", "_API_BASE", "_BASE", "_ENDPOINT", "_ENDPOINT_URL", "_API_URL")
 ORIGINAL_CONFIG_NAME = "cli_agent_config.json"  # the original's user file, in ~/.config/ml-intern/
 ORIGINAL_CONFIG_VARIABLE = "ML_INTERN_CLI_CONFIG"  # the original's variable naming it
