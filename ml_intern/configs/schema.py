@@ -24,6 +24,7 @@ UNLIMITED_ITERATIONS = 10_000  # what a negative max_iterations ("unlimited", th
 ApprovalSetting = Literal["ask", "never", "always"]
 # Reasoning effort levels, lowest first (the original's; "off" in /effort and the config means None).
 EFFORT_LEVELS = ("minimal", "low", "medium", "high", "xhigh", "max")
+EFFORT_OFF = ("off", "none")  # words that turn reasoning effort off (config and /effort)
 Effort = Literal["minimal", "low", "medium", "high", "xhigh", "max"]
 
 
@@ -196,7 +197,7 @@ class AgentConfig(Section):
     @classmethod
     def effort_off(cls, value: Any) -> Any:
         """`"off"` / `"none"` (as /effort takes them) mean null: never ask for reasoning."""
-        return None if isinstance(value, str) and value.strip().lower() in ("off", "none") else value
+        return None if isinstance(value, str) and value.strip().lower() in EFFORT_OFF else value
 
     @field_validator("mcpServers", mode="before")
     @classmethod

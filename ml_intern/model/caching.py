@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from langchain_core.messages import AnyMessage, HumanMessage, SystemMessage, ToolMessage
 
+from ml_intern.graph.messages import THINKING_BLOCKS
 from ml_intern.model.ids import ModelSpec
 
 BREAKPOINT = {"type": "ephemeral"}
@@ -46,7 +47,7 @@ def with_breakpoint(message: AnyMessage) -> AnyMessage | None:
     last = blocks[-1]
     if isinstance(last, str):
         last = {"type": "text", "text": last}
-    if not isinstance(last, dict) or last.get("type") in ("thinking", "redacted_thinking", "reasoning"):
+    if not isinstance(last, dict) or last.get("type") in THINKING_BLOCKS:
         return None
     blocks[-1] = {**last, "cache_control": BREAKPOINT}
     return message.model_copy(update={"content": blocks})

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal, TypeVar
 
 from ml_intern.configs.schema import EFFORT_LEVELS
+from ml_intern.configs.schema import EFFORT_OFF as OFF
 from ml_intern.errors import UserError
 from ml_intern.graph import events
 from ml_intern.graph.events import emit
@@ -20,7 +21,6 @@ from ml_intern.model.ids import ModelSpec
 
 T = TypeVar("T")
 
-OFF = ("off", "none")  # words that turn reasoning effort off
 LOWER = {"max": "xhigh", "xhigh": "high", "high": "medium", "medium": "low", "minimal": "low", "low": None}
 ROUTER_LEVELS = {
     "minimal": "low",
