@@ -36,7 +36,9 @@ from ml_intern.tools.hub.failures import explain, is_hub_failure
 T = TypeVar("T")
 logger = logging.getLogger("ml_intern.hub")
 _writes_repeatable: ContextVar[bool] = ContextVar("writes_repeatable", default=False)
-BEST_EFFORT_PATH = "/api/agent-harnesses"  # fetched once a day with a 3 s timeout; retrying only delays
+# Fetched with a 3 s timeout and a fallback (huggingface_hub's telemetry, the jobs price list): retrying only
+# delays the caller (an approval, for the prices).
+BEST_EFFORT_PATHS = ("/api/agent-harnesses", "/api/jobs/hardware")
 
 
 class HubUnreachable(httpx2.TransportError):
@@ -76,9 +78,9 @@ class HubSession(httpx2.Client):
 
 
 def may_repeat(request: httpx2.Request, status: int) -> bool:
-    """Whether sending `request` again is safe and useful: a read (not huggingface_hub's best-effort
-    telemetry fetch); a write whose body can be sent again, when marked repeatable or refused with 429."""
-    if request.url.path.endswith(BEST_EFFORT_PATH):
+    """Whether sending `request` again is safe and useful: a read (not a BEST_EFFORT_PATHS fetch); a write
+    whose body can be sent again, when marked repeatable or refused with 429."""
+    if request.url.path.endswith(BEST_EFFORT_PATHS):
         return False
     if request.method in SAFE_METHODS:
         return True
