@@ -149,7 +149,7 @@ async def test_the_price_table_is_the_fallback_when_the_hub_fails(hub, tmp_path)
     args = {"operation": "run", "script": "train.py", "hardware_flavor": "a10g-large", "timeout": "2h"}
     reason = approval_reason(args, job_env(hub, tmp_path))
     assert reason == "GPU job on a10g-large for up to 2h (est. $3.00 at list prices): train.py"
-    assert len(hub.requests_to("GET", "^/api/jobs/hardware$")) == 1  # once: an approval never waits on retries
+    assert len(hub.requests_to("GET", "^/api/jobs/hardware$")) == 1  # not retried: an approval never waits
 
 
 async def test_running_event_carries_the_job_url_and_trackio_dashboard(hub, tool):
