@@ -28,7 +28,11 @@ MODEL_MODULES = ("litellm", "langchain_litellm")  # ~3 s: loaded while the user 
 
 
 def import_in_background(*stages: Iterable[str]) -> list[Future[None]]:
-    """Import each stage's modules in order in one daemon thread; a future per stage (its failure, if any)."""
+    """Import each stage's modules in order in one thread; a future per stage (its failure, if any).
+
+    Not a daemon: a user who quits while litellm is importing would otherwise leave the thread frozen
+    holding the import lock, and the interpreter's finalization (litellm's transport `__del__` reporting
+    an error) would wait on that lock forever. Exit waits the rest of the import (≤ ~3 s) instead."""
     futures: list[Future[None]] = [Future() for _ in stages]
 
     def load() -> None:
@@ -41,7 +45,7 @@ def import_in_background(*stages: Iterable[str]) -> list[Future[None]]:
             else:
                 done.set_result(None)
 
-    threading.Thread(target=load, name="ml-intern-imports", daemon=True).start()
+    threading.Thread(target=load, name="ml-intern-imports").start()
     return futures
 
 
