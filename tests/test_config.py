@@ -246,12 +246,12 @@ def test_original_config_loads_with_warnings(cwd, environ):
     ignored = [
         "session_dataset_repo",
         "auto_file_upload",
-        "tool_runtime",
         "mcpServers.files.icon",
     ]
     note = "(an original ml-intern setting this version does not support)"
     assert sorted(loaded.warnings) == sorted(f"{path}: ignoring {key} {note}" for key in ignored)
     assert not loaded.config.messaging.enabled and loaded.config.messaging.destinations == {}
+    assert loaded.config.tool_runtime == ORIGINAL_CONFIG["tool_runtime"]
 
 
 def test_dotenv_fills_unset_variables_without_overriding(cwd, environ):

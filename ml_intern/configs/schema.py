@@ -15,7 +15,7 @@ from ml_intern.configs.mcp_server import McpServer, enabled_servers
 # Keys the original ml-intern accepts that we ignore with a warning (its configs must load unchanged).
 ORIGINAL_TOP_LEVEL_KEYS = {
     *("session_dataset_repo", "auto_save_interval", "heartbeat_interval_s"),
-    *("auto_file_upload", "tool_runtime", "skill_reflection"),
+    *("auto_file_upload", "skill_reflection"),
 }
 PACKAGED_CONFIG = Path(__file__).with_name("main_agent_config.json")
 UNLIMITED_ITERATIONS = 10_000  # what a negative max_iterations ("unlimited", the original's -1) means
@@ -66,6 +66,18 @@ class BashConfig(Section):
     def matched_approval_pattern(self, command: str) -> str | None:
         """The first approval pattern that `command` matches, or None."""
         return next((p for p in self.approval_patterns if re.search(p, command)), None)
+
+
+class SandboxConfig(Section):
+    """The sandbox runtime: tools run in a private Hugging Face Space of the user's (tools/sandbox/)."""
+
+    hardware: str = "cpu-basic"  # the sandbox made on first use (free); sandbox_create asks for others
+    preload: bool = True  # start the cpu-basic sandbox in the background when the run starts
+    bash_timeout: Int = Field(240, ge=1)  # default seconds before a sandbox command is killed
+    bash_max_timeout: Int = Field(1200, ge=1)  # the longest a model may ask for
+    start_timeout: Duration = "10m"  # how long to wait for a new sandbox to run before giving up
+    sleep_time: Duration = "30m"  # paid hardware sleeps (stops billing) when idle this long
+    delete_attempts: Int = Field(3, ge=1)  # tries to delete a sandbox at exit
 
 
 class UndoConfig(Section):
@@ -184,6 +196,8 @@ class AgentConfig(Section):
     docs: DocsConfig = DocsConfig()
     messaging: MessagingConfig = MessagingConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
+    tool_runtime: Literal["local", "sandbox"] = "local"  # where bash/read/write/edit run (new threads)
+    sandbox: SandboxConfig = SandboxConfig()
 
     @field_validator("max_iterations")
     @classmethod

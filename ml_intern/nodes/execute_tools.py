@@ -19,7 +19,7 @@ from ml_intern.graph.messages import pending_calls, tool_result
 from ml_intern.graph.state import AgentState, add_usage
 from ml_intern.run_services import services_for
 from ml_intern.secrets import redact, unredacted_args
-from ml_intern.tools.base import ToolError, clip
+from ml_intern.tools.base import Runtime, ToolError, clip
 from ml_intern.tools.registry import approval_need, call_effect
 
 LOCAL = ("local files", "unknown")  # call effects recorded in the undo journal
@@ -106,18 +106,22 @@ async def execute_tools(state: AgentState, runtime: Runtime[RunContext]) -> dict
             emit(state_change(call, "approved"))
         return await run_call(call, tools)
 
-    results = await answer_all(calls, answer, getattr(runtime.context, "journal", None))
+    journal = getattr(runtime.context, "journal", None)
+    results = await answer_all(calls, answer, journal, services.env.runtime if services.env else "local")
     update: dict[str, Any] = {"messages": list(results), "approvals": {}}
     usage = sub_agent_usage(results)
     return {**update, "usage": usage} if usage else update
 
 
 async def answer_all(
-    calls: list[dict[str, Any]], answer: Callable[[dict[str, Any]], Awaitable[ToolMessage]], journal: Any
+    calls: list[dict[str, Any]],
+    answer: Callable[[dict[str, Any]], Awaitable[ToolMessage]],
+    journal: Any,
+    tool_runtime: Runtime = "local",
 ) -> list[ToolMessage]:
     """Answer every call concurrently; those that may write local files run inside one journal record (the
     workdir scanned before and after them, for undo), the others beside it."""
-    local = [i for i, c in enumerate(calls) if journal and local_effect(c)]
+    local = [i for i, c in enumerate(calls) if journal and local_effect(c, tool_runtime)]
     rest = [i for i in range(len(calls)) if i not in local]
 
     async def run(indices: list[int]) -> list[ToolMessage]:
@@ -129,9 +133,9 @@ async def answer_all(
     return [answers[i] for i in range(len(calls))]
 
 
-def local_effect(call: dict[str, Any]) -> bool:
+def local_effect(call: dict[str, Any], tool_runtime: Runtime = "local") -> bool:
     """Whether the call may change local files (undeclared tools, MCP and custom, may)."""
-    return call_effect(call["name"], call.get("args") or {}) in LOCAL
+    return call_effect(call["name"], call.get("args") or {}, tool_runtime) in LOCAL
 
 
 def sub_agent_usage(results: list[ToolMessage]) -> dict[str, Any]:

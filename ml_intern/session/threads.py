@@ -26,17 +26,19 @@ CREATE TABLE IF NOT EXISTS ml_intern_threads (
     output_tokens INTEGER NOT NULL DEFAULT 0,
     cost_usd REAL,
     cached_tokens INTEGER NOT NULL DEFAULT 0,
-    usage_json TEXT NOT NULL DEFAULT '{}'
+    usage_json TEXT NOT NULL DEFAULT '{}',
+    tool_runtime TEXT NOT NULL DEFAULT 'local'
 )
 """
 # Columns added after the first release, with their definitions: added to older databases on setup.
 ADDED_COLUMNS = {
     "cached_tokens": "INTEGER NOT NULL DEFAULT 0",
     "usage_json": "TEXT NOT NULL DEFAULT '{}'",
+    "tool_runtime": "TEXT NOT NULL DEFAULT 'local'",
 }
 COLUMNS = (
     "thread_id, title, model, workdir, created_at, updated_at, turns, stop_reason, input_tokens,"
-    " output_tokens, cost_usd, cached_tokens, usage_json"
+    " output_tokens, cost_usd, cached_tokens, usage_json, tool_runtime"
 )
 
 
@@ -57,12 +59,13 @@ class ThreadInfo:
     cost_usd: float | None  # None: some call's price is unknown
     cached_tokens: int = 0
     usage: dict[str, Any] = field(default_factory=dict)  # usage totals, with research/compaction shares
+    tool_runtime: str = "local"  # where its tools run: fixed when the thread starts (config `tool_runtime`)
 
 
 def thread_info(row: Any) -> ThreadInfo:
     """A ThreadInfo from a row selected with COLUMNS."""
-    *fields, usage_json = row
-    return ThreadInfo(*fields, usage=json.loads(usage_json or "{}"))
+    *fields, usage_json, tool_runtime = row
+    return ThreadInfo(*fields, usage=json.loads(usage_json or "{}"), tool_runtime=tool_runtime)
 
 
 class UnknownThreadError(UserError):
@@ -94,15 +97,18 @@ class ThreadStore:
                 await self.conn.execute(f"ALTER TABLE ml_intern_threads ADD COLUMN {name} {definition}")
         await self.conn.commit()
 
-    async def start_turn(self, thread_id: str, title: str, model: str, workdir: str) -> None:
-        """Record a new user turn (creating the thread row on its first turn)."""
+    async def start_turn(
+        self, thread_id: str, title: str, model: str, workdir: str, tool_runtime: str = "local"
+    ) -> None:
+        """Record a new user turn (creating the thread row, with its tool runtime, on its first turn)."""
         now = time.time()
         await self.conn.execute(
-            "INSERT INTO ml_intern_threads (thread_id, title, model, workdir, created_at, updated_at, turns)"
-            " VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT(thread_id) DO UPDATE SET"
+            "INSERT INTO ml_intern_threads"
+            " (thread_id, title, model, workdir, created_at, updated_at, turns, tool_runtime)"
+            " VALUES (?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT(thread_id) DO UPDATE SET"
             " turns = turns + 1, updated_at = excluded.updated_at, model = excluded.model,"
             " title = CASE WHEN title = '' THEN excluded.title ELSE title END",
-            (thread_id, redact(title)[:80], model, workdir, now, now),
+            (thread_id, redact(title)[:80], model, workdir, now, now, tool_runtime),
         )
         await self.conn.commit()
 

@@ -16,6 +16,7 @@ __all__ = [
     "Effect",
     "ToolEnv",
     "ToolError",
+    "Runtime",
     "ToolFacts",
     "clip",
     "emit",
@@ -25,9 +26,10 @@ __all__ = [
 
 MAX_RESULT_CHARS = 25_000
 
-# What a call changes: nothing, the agent's own plan, local files, a remote (Hub) repo, an HF job, or
-# something its tool does not declare (MCP and custom tools).
-Effect = Literal["nothing", "plan", "local files", "remote repo", "job", "message", "unknown"]
+# What a call changes: nothing, the agent's own plan, local files, a remote (Hub) repo, an HF job, a
+# message sent, files in the thread's sandbox Space, or something its tool does not declare (MCP, custom).
+Effect = Literal["nothing", "plan", "local files", "remote repo", "job", "message", "sandbox", "unknown"]
+Runtime = Literal["local", "sandbox"]  # where bash, read, write and edit run (config `tool_runtime`)
 ApprovalRule = Callable[[dict[str, Any], "ToolEnv"], str | None]  # why a call needs approval, or None
 
 
@@ -89,6 +91,9 @@ class ToolEnv:
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)  # where hf_jobs `secrets` are read
     # Places the boundary computes once per run (tools/local/boundary.py): resolving them is ~60 realpaths.
     boundary_places: dict[str, list[Path]] = field(default_factory=dict, repr=False)
+    runtime: Runtime = "local"  # "sandbox": bash/read/write/edit run in a Space (tools/sandbox/)
+    # The run's SandboxManager (tools/sandbox/manager.py) when the runtime is "sandbox"; else None.
+    sandbox: Any = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.config = as_config(self.config)  # tests and plugins may hand a plain dict

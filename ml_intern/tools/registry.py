@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 from ml_intern.errors import UserError
-from ml_intern.tools.base import Effect, ToolEnv, ToolFacts
+from ml_intern.tools.base import Effect, Runtime, ToolEnv, ToolFacts
 from ml_intern.tools.checked import CheckedTool, renamed
 from ml_intern.tools.undeclared import undeclared_need
 
@@ -20,6 +20,7 @@ FAMILIES = (
     "research",
     "local.shell",
     "local.files",
+    "sandbox.tools",
     "hub.search",
     "datasets.tool",
     "hub.repo",
@@ -57,14 +58,14 @@ def all_tools(env: ToolEnv) -> list[Any]:
     (config "tools" and plugins)."""
     from ml_intern.tools.custom import custom_tools
 
-    builtin = [offered(tool) for name in FAMILIES for tool in _family(name).make_tools(env)]
+    builtin = [offered(tool, env.runtime) for name in FAMILIES for tool in _family(name).make_tools(env)]
     return builtin + custom_tools(env, {tool.name for tool in builtin})
 
 
-def offered(tool: Any) -> CheckedTool:
+def offered(tool: Any, runtime: Runtime = "local") -> CheckedTool:
     """A built-in tool as the model gets it: the original's argument names taken, unknown ones rejected,
     hidden ones kept out of its schema (as its family declares; tools/checked.py)."""
-    return CheckedTool.wrap(tool, tool_facts(tool.name))
+    return CheckedTool.wrap(tool, tool_facts(tool.name, runtime))
 
 
 def select_tools(tools: list[Any], only: list[str] | None, mcp_configured: bool = False) -> list[Any]:
@@ -97,8 +98,16 @@ def declared_facts() -> dict[str, ToolFacts]:
     return facts
 
 
-def tool_facts(name: str) -> ToolFacts:
-    """What the tool `name` is: its family's declaration, or UNDECLARED."""
+@cache
+def sandbox_facts() -> dict[str, ToolFacts]:
+    """Tool name -> facts of the tools that run in the sandbox under the same names as the local ones."""
+    return importlib.import_module("ml_intern.tools.sandbox").SANDBOX_FACTS
+
+
+def tool_facts(name: str, runtime: Runtime = "local") -> ToolFacts:
+    """What the tool `name` is in a run of `runtime`: its family's declaration, or UNDECLARED."""
+    if runtime == "sandbox" and name in sandbox_facts():
+        return sandbox_facts()[name]
     return declared_facts().get(name, UNDECLARED)
 
 
@@ -107,16 +116,16 @@ def read_only_tools(tools: list[Any]) -> list[Any]:
     return [tool for tool in tools if tool_facts(tool.name).read_only]
 
 
-def call_effect(name: str, args: dict[str, Any]) -> Effect:
-    """What the call `name(args)` changes."""
-    facts = tool_facts(name)
+def call_effect(name: str, args: dict[str, Any], runtime: Runtime = "local") -> Effect:
+    """What the call `name(args)` changes in a run of `runtime`."""
+    facts = tool_facts(name, runtime)
     return facts.effect_of(renamed(args, facts))
 
 
 def approval_need(name: str, args: dict[str, Any], env: ToolEnv, tool: Any = None) -> ApprovalNeed | None:
     """Whether the call `name(args)` needs a human's approval in the run `env`: by its family's rule, or
     for an MCP or custom tool (`tool`, the offered tool object) by the config and its declarations."""
-    facts = tool_facts(name)
+    facts = tool_facts(name, env.runtime)
     if facts is UNDECLARED:
         need = undeclared_need(name, tool, env.config)
         return ApprovalNeed(reason=need[0], always_ask=need[1]) if need else None

@@ -185,7 +185,10 @@ def edit_file(env: ToolEnv, path: str, old_str: str, new_str: str, replace_all: 
 
 
 def make_tools(env: ToolEnv) -> list[BaseTool]:
-    """Build `read`, `write` and `edit` bound to the run's working directory and read-file record."""
+    """Build `read`, `write` and `edit` bound to the run's working directory and read-file record (none in the
+    sandbox runtime: tools/sandbox/ offers its own under the same names)."""
+    if env.runtime == "sandbox":
+        return []
 
     def bound(operation: Callable[..., str]) -> Callable[..., Awaitable[str]]:
         async def run(**kwargs: Any) -> str:

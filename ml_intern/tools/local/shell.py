@@ -133,7 +133,9 @@ def description(env: ToolEnv) -> str:
 
 
 def make_tools(env: ToolEnv) -> list[BaseTool]:
-    """Build the `bash` tool bound to the run's working directory."""
+    """Build the `bash` tool bound to the run's working directory (none in the sandbox runtime: tools/sandbox/)."""
+    if env.runtime == "sandbox":
+        return []
     default_timeout, bash_config = env.config.bash.timeout, env.config.bash
 
     async def bash(command: str, description: str = "", work_dir: str = "", timeout: int = 0) -> str:
