@@ -19,7 +19,8 @@ from ml_intern.graph.messages import pending_calls, tool_result
 from ml_intern.graph.state import AgentState, add_usage
 from ml_intern.run_services import services_for
 from ml_intern.secrets import redact, unredacted_args
-from ml_intern.tools.base import Runtime, ToolError, clip
+from ml_intern.tools.base import Runtime as ToolRuntime
+from ml_intern.tools.base import ToolError, clip
 from ml_intern.tools.registry import approval_need, call_effect
 
 LOCAL = ("local files", "unknown")  # call effects recorded in the undo journal
@@ -117,7 +118,7 @@ async def answer_all(
     calls: list[dict[str, Any]],
     answer: Callable[[dict[str, Any]], Awaitable[ToolMessage]],
     journal: Any,
-    tool_runtime: Runtime = "local",
+    tool_runtime: ToolRuntime = "local",
 ) -> list[ToolMessage]:
     """Answer every call concurrently; those that may write local files run inside one journal record (the
     workdir scanned before and after them, for undo), the others beside it."""
@@ -133,7 +134,7 @@ async def answer_all(
     return [answers[i] for i in range(len(calls))]
 
 
-def local_effect(call: dict[str, Any], tool_runtime: Runtime = "local") -> bool:
+def local_effect(call: dict[str, Any], tool_runtime: ToolRuntime = "local") -> bool:
     """Whether the call may change local files (undeclared tools, MCP and custom, may)."""
     return call_effect(call["name"], call.get("args") or {}, tool_runtime) in LOCAL
 

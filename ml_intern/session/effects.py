@@ -25,7 +25,9 @@ def remote_effects(messages: list[BaseMessage], tool_runtime: Runtime = "local")
     ]
 
 
-def describe_effect(call: dict[str, Any], result: ToolMessage | None, tool_runtime: Runtime = "local") -> str | None:
+def describe_effect(
+    call: dict[str, Any], result: ToolMessage | None, tool_runtime: Runtime = "local"
+) -> str | None:
     """One line naming the call and what it changed, or None when it changed nothing remote (or failed)."""
     args = call.get("args") or {}
     if call_effect(call["name"], args, tool_runtime) not in REMOTE:

@@ -133,7 +133,7 @@ def description(env: ToolEnv) -> str:
 
 
 def make_tools(env: ToolEnv) -> list[BaseTool]:
-    """Build the `bash` tool bound to the run's working directory (none in the sandbox runtime: tools/sandbox/)."""
+    """Build the `bash` tool bound to the run's working directory (none in the sandbox runtime)."""
     if env.runtime == "sandbox":
         return []
     default_timeout, bash_config = env.config.bash.timeout, env.config.bash

@@ -8,7 +8,7 @@ from typing import Any
 
 class SandboxClient:
     """Calls a sandbox server: `X-Sandbox-Authorization: Bearer <token>` always; the HF token (the private
-    Space's edge) only to an https `*.hf.space` host or to HF_ENDPOINT's own host (a self-hosted or test Hub)."""
+    Space's edge) only to an https `*.hf.space` host or to HF_ENDPOINT's own host (self-hosted, tests)."""
 
     def __init__(self, url: str, token: str, hf_token: str | None, hf_endpoint: str) -> None:
         self.url, self.token, self.hf_token, self.hf_endpoint = url.rstrip("/"), token, hf_token, hf_endpoint

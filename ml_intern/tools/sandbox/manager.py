@@ -13,7 +13,7 @@ class SandboxManager:
 
     def __init__(self, env: ToolEnv) -> None:
         self.env = env
-        self.thread_id: str | None = None  # set when the session begins a thread (the Space's name and variable)
+        self.thread_id: str | None = None  # set when the session begins a thread (the Space's variable)
 
     def preload(self) -> None:
         """Start making the default (cpu-basic) sandbox in the background, once (config sandbox.preload)."""
@@ -24,11 +24,11 @@ class SandboxManager:
         raise NotImplementedError
 
     async def create(self, hardware: str) -> str:
-        """sandbox_create: make (or replace a default with) a sandbox on `hardware`; the text for the model."""
+        """sandbox_create: make (or replace the default with) a sandbox on `hardware`; text for the model."""
         raise NotImplementedError
 
     def status(self) -> dict[str, Any]:
-        """For /status and the banner: space id, hardware, stage, price per hour, running since, cost so far."""
+        """For /status: space id, hardware, stage, price per hour, running since, cost so far."""
         return {}
 
     async def kill(self) -> None:

@@ -2,7 +2,7 @@
 (it is uploaded as is). STUB: helper A owns it. The protocol (client.py speaks it):
 
 Start: `python server.py [--host H] [--port P] [--root DIR]`; env SANDBOX_API_TOKEN (required for every call
-but health), SANDBOX_ROOT (default /app), PORT (default 7860), SANDBOX_SPILL_DIR (default /tmp/ml-intern-spill).
+but health), SANDBOX_ROOT (default /app), PORT (default 7860), SANDBOX_SPILL_DIR (/tmp/ml-intern-spill).
 
 Auth: header `X-Sandbox-Authorization: Bearer <token>`, compared in constant time; missing or wrong → 401
 {"error"}; no token configured → 503 {"error"}. `GET /api/health` is open: 200 {"ok": true, "version": 1}.
@@ -18,8 +18,8 @@ Paths: relative ones resolve against the root; `/app/...` maps onto the root whe
 - read   {"path", "offset": 1, "limit": 2000} → {"content" (numbered lines "%6d\t%s", long lines cut at 2,000
           chars), "total_lines"}
 - write  {"path", "content"} → {"message"} (parents created)
-- edit   {"path", "old_str", "new_str", "replace_all": false, "mode": "replace"|"append_after"|"prepend_before"}
-          → {"message", "snippet"}
+- edit   {"path", "old_str", "new_str", "replace_all": false,
+          "mode": "replace"|"append_after"|"prepend_before"} → {"message", "snippet"}
 - exists {"path"} → {"exists", "is_dir", "size"}
 - kill   {} → {"killed": n} (every process group the server started and still runs)
 """

@@ -48,7 +48,9 @@ class SpaceOps:
     def __init__(self, env: ToolEnv) -> None:
         self.env = env
 
-    def create(self, hardware: str, thread_id: str | None, secrets: dict[str, str], sleep_time: int | None) -> SandboxSpace:
+    def create(
+        self, hardware: str, thread_id: str | None, secrets: dict[str, str], sleep_time: int | None
+    ) -> SandboxSpace:
         """Create the private Docker Space (hardware, sleep time, secrets incl. a fresh TOKEN_SECRET, the
         RUN_VARIABLE), then upload Dockerfile + server in one commit. Returns before it runs."""
         raise NotImplementedError
@@ -62,7 +64,7 @@ class SpaceOps:
         raise NotImplementedError
 
     def delete(self, space_id: str, attempts: int = 3) -> bool:
-        """Delete the Space (a missing one counts as deleted), retrying 1 s then 2 s apart; False if it stays."""
+        """Delete the Space (a missing one counts as deleted), retrying 1 s then 2 s apart; False if not."""
         raise NotImplementedError
 
     def list(self) -> list[SpaceRow]:
