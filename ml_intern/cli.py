@@ -25,6 +25,7 @@ from ml_intern.terminal.cli_options import (
     NoStreamOpt,
     OutputFormat,
     PromptFirstGroup,
+    SandboxOpt,
     ThreadArg,
     ThreadOpt,
     TokensOpt,
@@ -69,6 +70,7 @@ def run_command(
     thread: ThreadOpt = None,
     max_cost: CostOpt = None,
     max_tokens: TokensOpt = None,
+    sandbox_tools: SandboxOpt = False,
     verbose: VerboseOpt = False,
     debug: DebugOpt = False,
 ) -> int:
@@ -145,6 +147,27 @@ def threads_command(
     from ml_intern.terminal import threads as screens
 
     return _with_session(verbose or debug, lambda session: screens.print_threads(session, limit))
+
+
+@app.command("sandboxes")
+def sandboxes_command(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="With --delete: the sandboxes to delete (names or ids); none: every leftover."),
+    ] = None,
+    delete_flag: Annotated[
+        bool, typer.Option("--delete", help="Delete leftovers: sandboxes no live run on this machine holds.")
+    ] = False,
+    everywhere: Annotated[
+        bool, typer.Option("--all", help="With --delete: also those made on other machines.")
+    ] = False,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> int:
+    """List your sandbox Spaces (made by --sandbox-tools runs); --delete removes leftovers."""
+    from ml_intern.terminal import sandboxes as screens
+
+    return screens.main(list(names or []), delete_flag, everywhere, verbose or debug)
 
 
 @app.command("show")

@@ -21,6 +21,7 @@ class RunOptions:
     prompt: str | None = None  # the message to send headless ("-": read stdin); None: the chat
     continue_turn: bool = False  # `resume --continue`: finish a turn that was cut off, headless
     verbose: bool = False  # -v: library logs on stderr too (--debug: at DEBUG level, with tracebacks)
+    sandbox_tools: bool = False  # --sandbox-tools: the tool runtime "sandbox" (else the thread's, or config)
 
     @property
     def headless(self) -> bool:

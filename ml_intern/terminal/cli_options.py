@@ -57,6 +57,13 @@ ToolsOpt = Annotated[
     str | None, typer.Option("--tools", help="Offer only these tools (comma-separated names).")
 ]
 ThreadOpt = Annotated[str | None, typer.Option("--thread", help="Thread id to continue.")]
+SandboxOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sandbox-tools",
+        help="Run bash, read, write and edit in a private Hugging Face Space (a new thread; tool_runtime).",
+    ),
+]
 CostOpt = Annotated[
     float | None,
     typer.Option("--max-cost", "--max-budget-usd", min=0, help="Stop the turn before it spends more (USD)."),
