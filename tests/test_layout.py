@@ -17,6 +17,8 @@ from tests.harness import REPO_ROOT
 
 PACKAGE = REPO_ROOT / "ml_intern"
 MAX_MODULE_LINES = 250
+# Uploaded alone into a sandbox Space and run there with the standard library only: one file by design.
+ONE_FILE_MODULES = {"ml_intern.tools.sandbox.server"}
 GRAPH_MODULES = {  # ml_intern/graph/: the state, how it is built and routed, and what nodes share
     "__init__",
     "state",  # the state TypedDict and its reducers
@@ -155,7 +157,8 @@ def test_the_graph_package_holds_only_the_graph() -> None:
 
 def test_no_module_is_over_250_lines() -> None:
     sizes = {name: len(path.read_text().splitlines()) for name, path in MODULES.items()}
-    assert {name: lines for name, lines in sizes.items() if lines > MAX_MODULE_LINES} == {}
+    too_long = {name: lines for name, lines in sizes.items() if lines > MAX_MODULE_LINES}
+    assert {name: lines for name, lines in too_long.items() if name not in ONE_FILE_MODULES} == {}
 
 
 # ---- (d) every library the package imports is declared ---------------------------------------------------
