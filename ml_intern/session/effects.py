@@ -36,6 +36,8 @@ def describe_effect(
         return None
     named = ("operation", *tool_facts(call["name"], tool_runtime).targets)
     what = " ".join([call["name"], *(str(args[key]) for key in named if args.get(key))])
+    if call_effect(call["name"], args, tool_runtime) == "sandbox":
+        what += " (in the sandbox: not put back)"
     if result is None:
         return f"{what} (no result was recorded: check whether it ran)"
     urls = list(dict.fromkeys(url.rstrip(".,;:)") for url in URL.findall(str(result.content))))

@@ -20,6 +20,7 @@ from ml_intern.session.threads import ThreadStore, thread_config
 from ml_intern.session.trash import Trash, prune
 from ml_intern.session.undo_report import UndoReport, _clip
 from ml_intern.session.workspace import WorkspaceSnapshots
+from ml_intern.tools.base import Runtime
 
 
 class UndoSession(Protocol):
@@ -155,6 +156,15 @@ async def update_thread_row(
         await threads.conn.commit()
 
 
+async def thread_runtime(threads: ThreadStore, thread_id: str) -> Runtime:
+    """Where the thread's tools ran (its row's `tool_runtime`; "local" for a thread with no row)."""
+    async with threads.conn.execute(
+        "SELECT tool_runtime FROM ml_intern_threads WHERE thread_id = ?", (thread_id,)
+    ) as cursor:
+        row = await cursor.fetchone()
+    return "sandbox" if row is not None and row[0] == "sandbox" else "local"
+
+
 async def undo_turns(session: UndoSession, thread_id: str, n: int = 1) -> UndoReport:
     """Rewind `thread_id` to before its last `n` user turns and put back the files those turns changed.
 
@@ -183,6 +193,7 @@ async def _undo_turns(session: UndoSession, thread_id: str, n: int) -> UndoRepor
     if not rewind.starts:
         raise NothingToUndo(f"nothing to undo in thread {thread_id}")
     before = (await app.aget_state(thread_config(thread_id))).values.get("messages", [])
+    runtime = await thread_runtime(session.threads, thread_id)  # sandbox changes are listed, not put back
     target = (await app.aget_state(rewind.target)).values if rewind.target else {}
     files = await rewind_workspace(session.snapshots, thread_id, rewind.starts)
     if rewind.target:  # the new head: a copy of the checkpoint before the turns, on the same parent
@@ -199,7 +210,7 @@ async def _undo_turns(session: UndoSession, thread_id: str, n: int) -> UndoRepor
         restored=sorted(files.restored),
         removed=sorted(files.removed),
         not_restored=sorted(files.refused.items()),
-        remote_effects=remote_effects(rewind.written),
+        remote_effects=remote_effects(rewind.written, runtime),
         prompts=[start.prompt for start in reversed(rewind.starts)],
         kept_aside=str(trash.folder) if trash and trash.kept else "",
         kept=sorted(trash.kept) if trash else [],

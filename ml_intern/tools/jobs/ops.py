@@ -31,6 +31,7 @@ from ml_intern.tools.jobs.logs import log_path
 from ml_intern.tools.jobs.prices import hourly_prices
 from ml_intern.tools.jobs.pricing import default_timeout, estimate_cost, format_duration, parse_seconds
 from ml_intern.tools.jobs.scheduled import ScheduledOperations
+from ml_intern.tools.jobs.script import sandbox_script
 from ml_intern.tools.jobs.spec import JobArgs, Submission, build_submission
 from ml_intern.tools.local.boundary import writable_roots
 
@@ -72,7 +73,9 @@ class JobOperations(LogOperations, ScheduledOperations):
         return self.client.hide(text), artifact
 
     async def _build(self, args: JobArgs) -> Submission:
-        """The job to submit; a script named by path is read off the event loop."""
+        """The job to submit; a script named by path is read off the event loop (in the sandbox runtime, from
+        the sandbox)."""
+        args = await sandbox_script(args, self.env)
         token, timeout, environ = self.client.token, self.default_timeout, self.env.environ
         roots = writable_roots(self.env)
         submission = await asyncio.to_thread(

@@ -1,5 +1,6 @@
 """A run's Python script: inline code, a URL uv fetches, or a file in the workdir (or a config root) shipped
-inside the command; a file anywhere else is refused, since its content would leave for the remote job."""
+inside the command; a file anywhere else is refused, since its content would leave for the remote job. In the
+sandbox runtime a path names a file in the sandbox (`sandbox_script`), read from there."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ml_intern.secrets import is_credential_path
-from ml_intern.tools.base import ToolError
+from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.local.boundary import DOTENV, within
 
 if TYPE_CHECKING:
     from ml_intern.tools.jobs.spec import JobArgs
 
 FAST_TRANSFER = "hf-transfer"  # added to every uv script's dependencies, as the original did
+SANDBOX_READ_SECONDS = 60
 
 
 def uv_command(args: JobArgs, workdir: Path, roots: Sequence[Path] = ()) -> list[str]:
@@ -73,3 +75,29 @@ def _allowed(path: Path, workdir: Path, roots: Sequence[Path]) -> Path:
 def is_url(script: str) -> bool:
     """True for http(s) URLs, which uv fetches itself."""
     return script.startswith(("https://", "http://"))
+
+
+def is_path(script: str) -> bool:
+    """Whether `script` may name a file: one line, not a URL (inline code has several lines)."""
+    return bool(script.strip()) and "\n" not in script and not is_url(script)
+
+
+async def sandbox_script(args: JobArgs, env: ToolEnv) -> JobArgs:
+    """In the sandbox runtime, `args` with a script path replaced by the sandbox file's code (as inline code);
+    a missing .py file is a ToolError, other one-liners stay inline code (the local rule)."""
+    if env.runtime != "sandbox" or env.sandbox is None or not is_path(args.script):
+        return args
+    path = args.script.strip()
+    client = await env.sandbox.client()
+    found = await client.call("exists", {"path": path}, SANDBOX_READ_SECONDS)
+    if not found.get("exists") or found.get("is_dir"):
+        if path.endswith(".py"):
+            raise ToolError(
+                f"Script file not found in the sandbox: {path}. Write it there first, or pass inline code or "
+                "a URL."
+            )
+        return args
+    answer = await client.call("read", {"path": path, "raw": True}, SANDBOX_READ_SECONDS)
+    code = str(answer.get("content") or "")
+    # A newline keeps a one-line file inline code (read_script takes a single line for a local path).
+    return args.model_copy(update={"script": code if "\n" in code else code + "\n"})

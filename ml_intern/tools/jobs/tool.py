@@ -20,7 +20,7 @@ from ml_intern.tools.jobs.pricing import (
     is_gpu,
     parse_timeout,
 )
-from ml_intern.tools.jobs.script import is_url, read_script
+from ml_intern.tools.jobs.script import is_path, is_url, read_script
 from ml_intern.tools.jobs.spec import (
     TOKEN_NAMES,
     JobArgs,
@@ -153,6 +153,8 @@ def script_warnings(args: dict[str, Any], env: ToolEnv) -> list[str]:
     script = str(args.get("script") or "")
     if not script or is_url(script):
         return []
+    if env.runtime == "sandbox" and is_path(script):
+        return []  # a file in the sandbox: read when the job is submitted (its write was warned about)
     try:
         return training_warnings(read_script(script, env.workdir, writable_roots(env))[1])
     except ToolError as refused:  # said before anyone approves a call that cannot run

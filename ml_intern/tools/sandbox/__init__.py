@@ -17,9 +17,16 @@ from ml_intern.tools.sandbox.rules import bash_needs_approval, create_cost, crea
 
 # Declared for the registry's family lookup (names no other family uses).
 TOOL_FACTS = {
-    "sandbox_create": ToolFacts(effect="sandbox", approval=create_needs_approval, cost=create_cost),
+    "sandbox_create": ToolFacts(
+        effect="sandbox",
+        approval=create_needs_approval,  # paid hardware: asked with its price
+        cost=create_cost,  # one hour at its price: the yolo cap and the turn's budget
+        targets=("hardware",),
+        hidden=frozenset({"trackio_space_id", "trackio_project"}),  # the original's, taken, not shown
+    ),
 }
-# The tools that take the local ones' names in the sandbox runtime (tools/registry.py `tool_facts`).
+# The tools that take the local ones' names in the sandbox runtime (tools/registry.py `tool_facts`): what
+# they change is in the sandbox, which undo lists and cannot put back.
 SANDBOX_FACTS = {
     "bash": ToolFacts(effect="sandbox", approval=bash_needs_approval),
     "read": ToolFacts(effect="nothing"),

@@ -5,18 +5,43 @@ from __future__ import annotations
 from typing import Any
 
 from ml_intern.tools.base import ToolEnv
+from ml_intern.tools.jobs.prices import hourly_prices
+
+FREE_HARDWARE = "cpu-basic"
+
+
+def hardware_of(args: dict[str, Any]) -> str:
+    """The hardware a sandbox_create call asks for (cpu-basic when it names none)."""
+    return str(args.get("hardware") or FREE_HARDWARE).strip()
 
 
 def bash_needs_approval(args: dict[str, Any], env: ToolEnv) -> str | None:
-    """A sandbox command: asked only when it matches a `bash.approval_patterns` regex (STUB: helper C)."""
-    return None
+    """A sandbox command: asked only when it matches a `bash.approval_patterns` regex (the sandbox is remote
+    and disposable: nothing else it runs reaches the user's machine)."""
+    command = str(args.get("command", ""))
+    if env.config.bash.matched_approval_pattern(command) is None:
+        return None
+    return f"sandbox command that may be destructive: {command[:200]}"
 
 
 def create_needs_approval(args: dict[str, Any], env: ToolEnv) -> str | None:
-    """Hardware other than the free cpu-basic: asked, with its hourly price (STUB: helper C)."""
-    return None
+    """Hardware other than the free cpu-basic: asked, with its hourly price (the jobs price source)."""
+    hardware = hardware_of(args)
+    if hardware == FREE_HARDWARE:
+        return None
+    prices, from_hub = hourly_prices(env)
+    price = prices.get(hardware)
+    cost = (
+        f"${price:.2f}/h ({'Hub prices' if from_hub else 'list prices'})"
+        if price is not None
+        else "price unknown"
+    )
+    return f"sandbox on {hardware}: {cost}, billed while it runs, deleted at exit"
 
 
 def create_cost(args: dict[str, Any], env: ToolEnv) -> tuple[bool, float | None]:
-    """(paid, one hour at the hardware's price) for the yolo cap (STUB: helper C)."""
-    return False, None
+    """(paid, one hour at the hardware's price) for the yolo cap and the turn's budget."""
+    hardware = hardware_of(args)
+    if hardware == FREE_HARDWARE:
+        return False, None
+    return True, hourly_prices(env)[0].get(hardware)
