@@ -13,12 +13,18 @@ from typing import Any
 
 from ml_intern.configs.prompt import system_prompt
 from ml_intern.configs.schema import AgentConfig, as_config
+from ml_intern.errors import UserError
 from ml_intern.graph.events import emit, notice
 from ml_intern.model.factory import make_chat_model, model_window
 from ml_intern.model.ids import ModelSpec, pick_model, resolve_model
 from ml_intern.paths import home_dir
 from ml_intern.secrets import register_secrets
-from ml_intern.tools.base import ToolEnv
+from ml_intern.tools.base import Runtime, ToolEnv
+
+STUDIO_NO_SANDBOX = (
+    'tool_runtime "sandbox" is not available in LangGraph Studio (no exit there deletes the Space): '
+    'set "tool_runtime": "local" in the config, or run the CLI: ml-intern --sandbox-tools'
+)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,7 @@ class McpPlan:
     reserved: frozenset[str]  # every built-in and custom tool name: MCP tools must not shadow them
     only: list[str] | None = None  # `--tools`: MCP tools (or servers) to offer; None: all
     headless: bool = False  # the prompt carries the autonomy rules (configs/prompt.py)
+    runtime: Runtime = "local"  # where bash/read/write/edit run: the prompt says so
 
 
 class BuiltOnFirstUse:
@@ -134,16 +141,22 @@ class Services:
             emit(notice("mcp", problem))
         if offered:
             self.tools = [*self.tools, *offered]
-            self.prompt = system_prompt(plan.workdir, [tool.name for tool in self.tools], plan.headless)
+            names = [tool.name for tool in self.tools]
+            self.prompt = system_prompt(plan.workdir, names, plan.headless, plan.runtime)
             for cached in ("bound_model", "tools_by_name"):
                 self.__dict__.pop(cached, None)
 
     async def aclose(self) -> None:
-        """Stop the MCP servers this run started (the CLI calls this at exit)."""
-        if self._starting is not None and not self._starting.done():
-            await asyncio.wait({self._starting})
-        if self._servers is not None:
-            await self._servers.aclose()
+        """Delete the run's sandbox, stop the MCP servers this run started (the CLI calls this at exit)."""
+        sandbox = self.env.sandbox if self.env is not None else None
+        try:
+            if sandbox is not None:  # first: paid hardware must not wait for MCP servers to stop
+                await asyncio.shield(sandbox.aclose())  # a second cancel must not leave the Space running
+        finally:
+            if self._starting is not None and not self._starting.done():
+                await asyncio.wait({self._starting})
+            if self._servers is not None:
+                await self._servers.aclose()
 
     def copy(self, **changes: Any) -> Services:
         """dataclasses.replace, which reads every field, but leaving the chat model unbuilt if it is."""
@@ -177,8 +190,11 @@ def build_services(
     config: AgentConfig | dict[str, Any] | None,
     chat_model: Any = None,
     headless: bool = False,
+    runtime: Runtime | None = None,
 ) -> Services:
-    """Resolve the model, build the tools and the prompt; `chat_model` replaces the litellm one (tests)."""
+    """Resolve the model, build the tools and the prompt; `chat_model` replaces the litellm one (tests).
+    `runtime` says where bash, read, write and edit run (None: the config's `tool_runtime`); the services'
+    config records it, so that services rebuilt from it (/model) keep it."""
     from ml_intern.tools.local.confine import boundary_notice
     from ml_intern.tools.registry import all_tools, select_tools
 
@@ -188,16 +204,28 @@ def build_services(
 
         loaded = load_config(workdir, environ)
         config, environ, warnings = loaded.config, loaded.env, list(loaded.warnings)
+        if loaded.config.tool_runtime == "sandbox":  # never silently local; no exit deletes a Space there
+            raise UserError(STUDIO_NO_SANDBOX)
     config = as_config(config)
+    runtime = runtime or config.tool_runtime
+    if config.tool_runtime != runtime:
+        config = config.model_copy(update={"tool_runtime": runtime})
     register_secrets(environ)
     spec = resolve_model(pick_model(model, config.model_name, environ), environ, config)
     env = ToolEnv.from_environ(workdir, home_dir(environ), config, dict(environ))
+    env.runtime = runtime  # before the tools are built: the local families offer no bash/read/write/edit
+    if runtime == "sandbox":
+        from ml_intern.tools.sandbox.manager import SandboxManager
+
+        env.sandbox = SandboxManager(env)  # makes nothing yet: the session preloads it (Session.begin)
     everything = all_tools(env)
     servers = {name: server.model_dump() for name, server in config.mcpServers.items()}
     tools = select_tools(everything, tool_names, bool(servers))
     reserved = frozenset(tool.name for tool in everything)
     # MCP servers need the event loop: they start in Services.start, at the first model call.
-    plan = McpPlan(servers, env.home, str(workdir), reserved, tool_names, headless) if servers else None
+    plan = (
+        McpPlan(servers, env.home, str(workdir), reserved, tool_names, headless, runtime) if servers else None
+    )
     has_bash = any(tool.name == "bash" for tool in tools)
     return Services(
         model=spec,
@@ -205,7 +233,7 @@ def build_services(
         stream=stream,
         tools=tools,
         config=config,
-        prompt=system_prompt(str(workdir), [tool.name for tool in tools], headless),
+        prompt=system_prompt(str(workdir), [tool.name for tool in tools], headless, runtime),
         mcp=plan,
         warnings=warnings,
         env=env,

@@ -15,6 +15,16 @@ HEADLESS = (
 # Lines naming a tool, added only when that tool is offered (a model must not call a tool it lacks).
 PLAN_RULE = "\n- Use plan_tool for multi-step work; never mark failed work completed."
 TEACHINGS = "\n# Teachings\nRead teachings(topic) before the work it covers: {index}.\n"
+# The sandbox runtime (config `tool_runtime`): where the model's bash, read, write and edit act, instead of
+# the local working directory; the template's "You work in {workdir} on {platform}." names the sandbox.
+SANDBOX_WORKDIR, SANDBOX_PLATFORM = "/app", "a private Hugging Face Space (your sandbox)"
+SANDBOX = (
+    "\n# Sandbox\nbash, read, write and edit run in the sandbox (Debian, Python 3.12, uv, git; "
+    "CPU basic{create}), never on the user's machine: the user's local files are not reachable. "
+    "Its files are lost when it is deleted (at exit; a resumed thread gets a new, empty one): "
+    "push what matters to the Hub.\n"
+)
+SANDBOX_CREATE = " unless sandbox_create asks for more, which costs money and needs approval"
 
 
 @cache
@@ -47,15 +57,18 @@ def tools_line(tool_names: list[str]) -> str:
     return f"{len(tool_names)} tools" + (f", incl. {', '.join(extra)}" if extra else "")
 
 
-def system_prompt(workdir: str, tool_names: list[str], headless: bool = False) -> str:
-    """The system prompt for a run in `workdir` offering `tool_names`; `headless` adds the autonomy rules."""
+def system_prompt(workdir: str, tool_names: list[str], headless: bool = False, runtime: str = "local") -> str:
+    """The system prompt for a run in `workdir` offering `tool_names`; `headless` adds the autonomy rules;
+    `runtime` "sandbox": the tools work in the sandbox's /app, not in `workdir`."""
     now = datetime.datetime.now().astimezone()
+    sandbox = runtime == "sandbox"
+    where = SANDBOX.format(create=SANDBOX_CREATE if "sandbox_create" in tool_names else "") if sandbox else ""
     return _template().format(
-        workdir=workdir,
-        platform=f"{platform.system()} {platform.machine()}",
+        workdir=SANDBOX_WORKDIR if sandbox else workdir,
+        platform=SANDBOX_PLATFORM if sandbox else f"{platform.system()} {platform.machine()}",
         plan=PLAN_RULE if "plan_tool" in tool_names else "",
         teachings=TEACHINGS.format(index=teaching_index()) if "teachings" in tool_names else "",
-        headless=HEADLESS if headless else "",
+        headless=where + (HEADLESS if headless else ""),
         now=now.strftime("%Y-%m-%d, timezone %Z (UTC%z)"),  # no clock time: a resumed thread keeps its cache
         tools=tools_line(tool_names),
     )

@@ -16,7 +16,7 @@ from ml_intern.graph.context import RunContext
 from ml_intern.graph.events import CallState, EventSink
 from ml_intern.graph.messages import is_user_turn
 from ml_intern.graph.turns import new_turn
-from ml_intern.session import notifications, pending, runner
+from ml_intern.session import notifications, pending, runner, start
 from ml_intern.session.checkpointer import open_checkpointer, when_unlocked
 from ml_intern.session.compaction import Compaction, compact_thread
 from ml_intern.session.locks import ThreadLocks
@@ -25,7 +25,6 @@ from ml_intern.session.options import RunOptions
 from ml_intern.session.planning import Login, plan_start, run_in_thread
 from ml_intern.session.planning import StartPlan as Plan
 from ml_intern.session.runner import TurnOutcome
-from ml_intern.session.start import run_context
 from ml_intern.session.status import ThreadStatus, thread_status
 from ml_intern.session.threads import ThreadInfo, ThreadStore, new_thread_id, thread_config
 from ml_intern.session.traces import TraceUpload, retry_once, upload_thread_trace
@@ -60,10 +59,10 @@ class Session:
         self, options: RunOptions, interactive: bool, login: Login | None = None, plan: Plan | None = None
     ) -> None:
         """Begin what `plan` decided (else decided here; `login` asks for a missing HF token) off the loop."""
-        if plan is None:
-            stored = await self.threads.find(options.thread or None) if options.thread is not None else None
-            plan = await plan_start(options, self.environ, self.on_event, login, stored)
-        ctx = await run_in_thread(run_context, options, plan.config, plan.model_id, interactive, self.environ)
+        stored = await self.threads.find(options.thread or None) if options.thread is not None else None
+        plan = plan or await plan_start(options, self.environ, self.on_event, login, stored)
+        settings = (options, plan.config, plan.model_id, interactive, self.environ, stored)
+        ctx = await run_in_thread(start.run_context, *settings)  # a stored thread keeps its tool runtime
         await run_in_thread(retry_once, plan.config, self.environ)  # pending traces: sent in the background
         self.locks.idle = "in a chat" if interactive else "running a headless turn"
         await self.begin(ctx, plan.thread_id, plan.new_id)
@@ -74,6 +73,7 @@ class Session:
         self.ctx, self.thread_id = ctx, chosen
         if self.snapshots is not None and ctx.services is not None:
             self.snapshots.keep_turns = ctx.services.config.undo.keep_turns
+        start.name_sandbox(ctx, chosen, preload=True)
         tools = len(ctx.services.tools) if ctx.services is not None else 0
         self.on_event(events.thread_started(self.thread_id, ctx.model))
         self.on_event(events.ready(self.thread_id, ctx.model, tools, ctx.workdir))
@@ -87,25 +87,29 @@ class Session:
         previous, turns = self.thread_id, await self.user_turns()
         self.locks.take(new_id := new_thread_id())
         self.thread_id = new_id
+        start.name_sandbox(self.ctx, new_id)  # the same sandbox, with the previous thread's files
         self.on_event(events.new_complete(self.thread_id, previous, turns))
         return self.thread_id
 
     async def resume_thread(self, prefix: str) -> ThreadInfo:
-        """`/resume`: go on with the stored thread `prefix` names, with its own model (not called yet)."""
+        """`/resume`: go on with the stored thread `prefix` names, with its own model and tool runtime."""
         old, row = self.ctx, await self.threads.find(prefix)
         assert old is not None, "begin() first"
+        start.check_runtime(row, start.runtime_of(old))
         switch = bool(row.model) and row.model != old.model
         ctx = await run_in_thread(rebuild_context, old, row.model, self.environ) if switch else old
+        start.move_sandbox(old, ctx)  # the run keeps its one sandbox across model switches
         try:
             await self.begin(ctx, row.thread_id)
         finally:  # the services left unused are closed: the old ones once switched, the new ones on failure
             unused = old if self.ctx is ctx else ctx
+            start.move_sandbox(unused, self.ctx)  # back, when `ctx` is left unused
             if ctx is not old and unused.services is not None:
                 await unused.services.aclose()
         return row
 
     async def close(self) -> None:
-        """Stop the run's services (MCP servers), free the thread; say `shutdown` when a thread was begun."""
+        """Stop the run's services (sandbox, MCP servers), free the thread; `shutdown` when one was begun."""
         self.locks.release()
         if self.ctx is None:
             return
@@ -136,7 +140,7 @@ class Session:
     ) -> TurnOutcome:
         """Run one turn and keep the thread row current (a new user message counts as a turn)."""
         if title:
-            await self.threads.start_turn(thread_id, title, ctx.model, ctx.workdir)
+            await self.threads.start_turn(thread_id, title, ctx.model, ctx.workdir, start.runtime_of(ctx))
         journal = await snapshot_turn_start(self.app, self.snapshots, thread_id, graph_input, ctx, on_event)
         run_ctx = replace(ctx, journal=journal)  # local tool calls record their changes in the journal
         try:
@@ -190,7 +194,8 @@ class Session:
         return await self.settle(pending.CANCELLED, "interrupted", "cancelled")
 
     async def interrupt(self) -> int:
-        """After Ctrl-C cut a turn short: answer the calls it left, so the thread stays valid."""
+        """After Ctrl-C cut a turn short: stop the sandbox's commands, answer the calls the turn left."""
+        await start.stop_sandbox_commands(self.ctx)
         stopped = await self.settle(pending.INTERRUPTED, "interrupted", "interrupted")
         self.on_event(events.interrupted(self.thread_id, stopped))
         return stopped
@@ -214,10 +219,12 @@ class Session:
     async def switch_model(self, model_id: str) -> None:
         """Use `model_id` from now on, once it answered a check call (else a UserError; nothing changes)."""
         assert self.ctx is not None, "begin() first"
-        self.ctx = await context_for_model(self.ctx, model_id, self.environ)
+        switched = await context_for_model(self.ctx, model_id, self.environ)
+        start.move_sandbox(self.ctx, switched)  # the same sandbox, not a second Space
+        self.ctx = switched
 
     async def status(self, thread_id: str | None = None) -> ThreadStatus:
-        return await thread_status(self.app, thread_id or self.thread_id)
+        return await thread_status(self.app, thread_id or self.thread_id, start.tools_status(self.ctx))
 
     async def share_trace(self) -> TraceUpload | None:
         """Start uploading the thread's trace when the user opted in (None: nothing started)."""

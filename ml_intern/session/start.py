@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ml_intern.configs.schema import AgentConfig
 from ml_intern.errors import UserError
 from ml_intern.graph.context import RunContext
 from ml_intern.paths import home_dir
 from ml_intern.session.options import RunOptions
+
+if TYPE_CHECKING:
+    from ml_intern.session.threads import ThreadInfo
+    from ml_intern.tools.base import Runtime, ToolEnv
+
+SANDBOX_NEEDS_TOKEN = "--sandbox-tools needs a Hugging Face token (write): run hf auth login or set HF_TOKEN"
 
 
 def prepare_process(environ: MutableMapping[str, str], verbose: bool) -> None:
@@ -75,14 +82,36 @@ def checked_model(
     options: RunOptions, config: AgentConfig, environ: MutableMapping[str, str], login: bool = False
 ) -> tuple[str, list[str]]:
     """A new thread's model (choose_model) and its notices, checked for its key or token before any
-    database or thread exists (a ModelError, one line); with `login`, a missing HF token is left to it."""
+    database or thread exists (a ModelError, one line); with `login`, a missing HF token is left to it.
+    The sandbox runtime without an HF token is a UserError (one line) here too."""
     from ml_intern.model.credentials import needs_hf_token
     from ml_intern.model.ids import resolve_model
 
     model_id, notices = choose_model(options, config, None, environ)
-    if not (login and needs_hf_token(model_id, environ)):
+    asks_token = login and needs_hf_token(model_id, environ)  # the login asks: the sandbox gets it too
+    if not asks_token:
         resolve_model(model_id, environ, config)
+        check_runtime_token(tool_runtime(options, config, None), environ)
     return model_id, notices
+
+
+def tool_runtime(options: RunOptions, config: AgentConfig, thread: ThreadInfo | None) -> Runtime:
+    """Where the run's bash, read, write and edit run: a resumed thread's own runtime (fixed when it began;
+    `--sandbox-tools` on a local one is a UserError), else `--sandbox-tools`, else the config's."""
+    if thread is None:
+        return "sandbox" if options.sandbox_tools else config.tool_runtime
+    if options.sandbox_tools and thread.tool_runtime != "sandbox":
+        raise UserError(
+            f"thread {thread.thread_id} runs its tools locally; --sandbox-tools applies to new threads: "
+            "start one with ml-intern --sandbox-tools"
+        )
+    return "sandbox" if thread.tool_runtime == "sandbox" else "local"
+
+
+def check_runtime_token(runtime: Runtime, environ: Mapping[str, str]) -> None:
+    """The sandbox runtime makes Spaces under the user's account: without an HF token, one line."""
+    if runtime == "sandbox" and not environ.get("HF_TOKEN"):
+        raise UserError(SANDBOX_NEEDS_TOKEN)
 
 
 def preflight_model(options: RunOptions, environ: MutableMapping[str, str]) -> tuple[RunOptions, list[str]]:
@@ -111,8 +140,10 @@ def run_context(
     model_id: str,
     interactive: bool,
     environ: MutableMapping[str, str],
+    thread: ThreadInfo | None = None,
 ) -> RunContext:
-    """The model, tools and run settings of this process (the model is not called yet)."""
+    """The model, tools and run settings of this process (the model is not called yet); `thread`: the
+    stored thread being resumed (its tool runtime is kept)."""
     from ml_intern.model.credentials import needs_hf_token
     from ml_intern.model.ids import resolve_model
     from ml_intern.services import build_services
@@ -123,6 +154,8 @@ def run_context(
             "or start ml-intern without a prompt to paste one"
         )
     resolve_model(model_id, environ, config)  # a missing provider key: one line, before any thread exists
+    runtime = tool_runtime(options, config, thread)
+    check_runtime_token(runtime, environ)
     workdir = Path.cwd()
     tools = list(options.tools) if options.tools is not None else None
     stream = options.stream()
@@ -134,6 +167,7 @@ def run_context(
         environ=dict(environ),
         config=config,
         headless=not interactive,
+        runtime=runtime,
     )
     return RunContext(
         model=model_id,
@@ -147,3 +181,58 @@ def run_context(
         max_cost_usd=options.max_cost,
         max_tokens=options.max_tokens,
     )
+
+
+# ---- the run's tool runtime, once its services exist ------------------------------------------------------
+
+
+def tool_env(ctx: RunContext | None) -> ToolEnv | None:
+    """The ToolEnv the run's tools were built with (None: no services, or stand-ins without one)."""
+    return getattr(ctx.services, "env", None) if ctx is not None else None
+
+
+def runtime_of(ctx: RunContext | None) -> Runtime:
+    """Where the run's bash, read, write and edit run."""
+    env = tool_env(ctx)
+    return env.runtime if env is not None else "local"
+
+
+def check_runtime(thread: ThreadInfo, runtime: Runtime) -> None:
+    """`/resume` of a thread whose tools run elsewhere than the chat's: one line (resume it anew)."""
+    if thread.tool_runtime != runtime:
+        where = {"local": "locally", "sandbox": "in a sandbox"}
+        raise UserError(
+            f"thread {thread.thread_id} runs its tools {where.get(thread.tool_runtime, thread.tool_runtime)} "
+            f"and this chat {where[runtime]}: leave and run ml-intern resume {thread.thread_id}"
+        )
+
+
+def move_sandbox(source: RunContext, target: RunContext | None) -> None:
+    """Give `target`'s services the sandbox of `source`'s (rebuilt services: /model, /resume of a thread of
+    another model), so that the run has one sandbox and closing `source` does not delete it."""
+    old, new = tool_env(source), tool_env(target)
+    if source is not target and old is not None and new is not None and old.sandbox is not None:
+        new.sandbox, old.sandbox = old.sandbox, None  # `new`'s own manager never made anything
+
+
+def name_sandbox(ctx: RunContext | None, thread_id: str, preload: bool = False) -> None:
+    """The run's sandbox works for `thread_id` now (the variable of a Space made later); with `preload`, it
+    starts being made in the background (config sandbox.preload)."""
+    sandbox = getattr(tool_env(ctx), "sandbox", None)
+    if sandbox is not None:
+        sandbox.thread_id = thread_id
+        if preload:
+            sandbox.preload()
+
+
+async def stop_sandbox_commands(ctx: RunContext | None) -> None:
+    """A cancelled turn: stop what runs in the sandbox (best effort, bounded; never raises)."""
+    sandbox = getattr(tool_env(ctx), "sandbox", None)
+    if sandbox is not None:
+        await sandbox.kill()
+
+
+def tools_status(ctx: RunContext | None) -> dict[str, Any]:
+    """Where the run's tools run, for /status: {"runtime": "local"} or the sandbox manager's status()."""
+    sandbox = getattr(tool_env(ctx), "sandbox", None)
+    return sandbox.status() if sandbox is not None else {"runtime": "local"}

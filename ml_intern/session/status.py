@@ -1,4 +1,4 @@
-"""`/status`: turns, tokens and cost of a thread, read from its saved state."""
+"""`/status`: turns, tokens and cost of a thread, read from its saved state; where the run's tools run."""
 
 from __future__ import annotations
 
@@ -23,10 +23,12 @@ class ThreadStatus:
     context_tokens: int  # size of the latest prompt: what compaction watches
     compactions: int
     turn_usage: dict[str, Any] = field(default_factory=dict)  # tokens and cost of the latest turn
+    # Where the tools run: {"runtime": "local"}, or the sandbox manager's status() (tools/sandbox/manager.py)
+    tools: dict[str, Any] = field(default_factory=lambda: {"runtime": "local"})
 
 
-async def thread_status(app: Any, thread_id: str) -> ThreadStatus:
-    """Turns, token totals and cost of `thread_id`."""
+async def thread_status(app: Any, thread_id: str, tools: dict[str, Any] | None = None) -> ThreadStatus:
+    """Turns, token totals and cost of `thread_id`; `tools`: where the run's tools run (its sandbox)."""
     snapshot = await app.aget_state(thread_config(thread_id))
     values = snapshot.values or {}
     usage = values.get("usage") or {}
@@ -40,4 +42,5 @@ async def thread_status(app: Any, thread_id: str) -> ThreadStatus:
         context_tokens=values.get("context_tokens", 0),
         compactions=usage.get("compactions", 0),
         turn_usage=turn_usage(values),
+        tools=tools or {"runtime": "local"},
     )

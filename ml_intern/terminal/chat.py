@@ -22,6 +22,7 @@ from ml_intern.paths import home_dir
 from ml_intern.session.opening import SessionOpening
 from ml_intern.session.options import RunOptions
 from ml_intern.session.planning import Login, StartPlan, plan_start
+from ml_intern.session.start import tool_runtime
 from ml_intern.session.threads import new_thread_id
 from ml_intern.terminal.asking import ApprovalQuestions
 from ml_intern.terminal.commands import SlashCommands
@@ -78,6 +79,7 @@ class Chat:
         self.questions.answers = PromptSession()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self.foreground.on_sigint)
+        loop.add_signal_handler(signal.SIGTERM, self._terminate)
         try:
             await self._open()
             log.info("chat prompt shown; litellm loaded: %s", "litellm" in sys.modules)  # start-up's cost
@@ -88,6 +90,15 @@ class Chat:
             return done.code
         finally:
             loop.remove_signal_handler(signal.SIGINT)
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    def _terminate(self) -> None:
+        """SIGTERM (kill, docker stop): leave as after Ctrl-C twice; the session closes (sandbox deleted)."""
+        self.foreground.exit_code = EXIT_INTERRUPTED
+        self.foreground.on_sigint()  # cancels the work in flight, if any
+        for app in (getattr(prompt, "app", None) for prompt in (self.lines, self.questions.answers)):
+            if app is not None and app.is_running:
+                app.exit(exception=ChatExit(EXIT_INTERRUPTED))
 
     async def _open(self) -> None:
         """A new thread: decide the model, show the banner, open the session behind the prompt. A stored
@@ -97,7 +108,8 @@ class Chat:
         if self.options.thread is None:
             plan = await plan_start(self.options, os.environ, self.view.event, login)
             plan = replace(plan, new_id=new_thread_id())
-            self.console.print(banner(plan.model_id, plan.new_id or "", str(Path.cwd())))
+            runtime = tool_runtime(self.options, plan.config, None)
+            self.console.print(banner(plan.model_id, plan.new_id or "", str(Path.cwd()), runtime))
         self.opening.prepare = partial(self._prepare, plan, login)
         self.opening.start()
         assert self.opening.task is not None

@@ -3,11 +3,13 @@ and no thread), then the one turn and its exit code."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import sys
 from typing import TYPE_CHECKING
 
-from ml_intern.errors import EXIT_INTERRUPTED, exit_code_for
+from ml_intern.errors import EXIT_INTERRUPTED, UserError, exit_code_for
 from ml_intern.session.options import RunOptions
 
 if TYPE_CHECKING:
@@ -15,7 +17,28 @@ if TYPE_CHECKING:
 
 
 async def headless_turn(opening: SessionOpening, options: RunOptions) -> int:
-    """Check the model, open the session, run the turn `options` ask for; the exit code for how it ended."""
+    """Check the model, open the session, run the turn `options` ask for; the exit code for how it ended.
+    SIGTERM (`kill`, `docker stop`) ends it as Ctrl-C does: the session closes (its sandbox deleted)."""
+    loop, main = asyncio.get_running_loop(), asyncio.current_task()
+    terminated: list[bool] = []
+
+    def terminate() -> None:  # once: a second SIGTERM must not cut the sandbox's deletion short
+        if not terminated and main is not None:
+            terminated.append(True)
+            main.cancel()
+
+    loop.add_signal_handler(signal.SIGTERM, terminate)
+    try:
+        return await _headless_turn(opening, options)
+    except asyncio.CancelledError:
+        if not terminated:
+            raise
+        raise UserError("terminated", EXIT_INTERRUPTED) from None
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _headless_turn(opening: SessionOpening, options: RunOptions) -> int:
     from ml_intern.session.start import preflight_model
     from ml_intern.terminal.headless import run_headless
     from ml_intern.terminal.text import inert

@@ -31,11 +31,44 @@ HELP = (
 )
 
 
-def banner(model: str, thread_id: str, workdir: str) -> Text:
+# Where bash, read, write and edit run (config `tool_runtime`, `--sandbox-tools`), as the banner says it.
+RUNTIME_LINES = {
+    "local": "tools: local",
+    "sandbox": "tools: sandbox (private HF Space, made on first use, deleted at exit)",
+}
+
+
+def banner(model: str, thread_id: str, workdir: str, runtime: str | None = None) -> Text:
+    """The chat's opening lines; `runtime` (None: not known to the caller, not said) names where tools run."""
+    where = RUNTIME_LINES.get(runtime, f"tools: {runtime}") + "\n" if runtime else ""
     return Text.assemble(
-        ("ml-intern", "bold"), f" · {model}\n", dim(f"thread {thread_id} · {workdir}\n"),
+        ("ml-intern", "bold"), f" · {model}\n", dim(f"thread {thread_id} · {workdir}\n"), dim(where),
         dim("/help for commands · Ctrl-C cancels a turn · Ctrl-D quits"),
     )  # fmt: skip
+
+
+def tools_status(tools: Mapping[str, Any], now: float | None = None) -> str:
+    """Where the tools run, for /status: "local", or the sandbox (a SandboxManager's `status()`): its Space,
+    hardware, stage, price, how long it has run and its cost so far."""
+    import time
+
+    from ml_intern.graph.accounting import format_cost
+
+    if tools.get("runtime") != "sandbox":
+        return "local"
+    space, stage = tools.get("space_id"), tools.get("stage") or "none"
+    if not space:
+        return f"sandbox: {stage} (made on first use, deleted at exit)"
+    price = tools.get("price_per_hour")
+    parts = [f"sandbox {space}", f"on {tools.get('hardware') or '?'}", stage]
+    parts.append("price unknown" if price is None else f"{format_cost(price)}/h")
+    since = tools.get("running_since")
+    if since:
+        minutes = max(0, int(((now or time.time()) - since) // 60))
+        parts.append(f"running for {minutes} min")
+    if tools.get("cost_so_far") is not None:
+        parts.append(f"about {format_cost(tools['cost_so_far'])} so far")
+    return inert(", ".join(parts))
 
 
 def help_table() -> Table:
@@ -61,6 +94,7 @@ def status_text(model: str, status: Any, approval: str, workdir: str, effort: st
         f"context    {status.context_tokens:,} tokens, {status.compactions} compaction(s)",
         f"approval   {approval}",
         f"directory  {workdir}",
+        f"tools      {tools_status(getattr(status, 'tools', None) or {})}",
     ]
     return Text("\n".join(lines))
 
