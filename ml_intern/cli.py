@@ -3,16 +3,13 @@ it ended to an exit code. Heavy modules are imported inside functions: `ml-inter
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import os
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
-from ml_intern.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
+from ml_intern.errors import EXIT_INTERRUPTED, UserError
 from ml_intern.session.options import RunOptions
 from ml_intern.terminal.cli_options import (
     ApprovalOpt,
@@ -34,13 +31,8 @@ from ml_intern.terminal.cli_options import (
     VersionOpt,
     run_options,
 )
+from ml_intern.terminal.cli_session import error_exit, latest_thread_here, with_session
 
-if TYPE_CHECKING:
-    from ml_intern.session.opening import SessionOpening
-    from ml_intern.session.session import Session
-
-
-T = TypeVar("T")  # what a job on the session returns (an exit code, or None for success; a thread id)
 app = typer.Typer(
     cls=PromptFirstGroup, add_completion=True, pretty_exceptions_enable=False, no_args_is_help=False,
     rich_markup_mode=None, context_settings={"help_option_names": ["-h", "--help"]},
@@ -76,7 +68,7 @@ def run_command(
 ) -> int:
     """Start a chat, or run PROMPT headless."""
     if continue_here and thread is not None:
-        return _print_error("-c continues this directory's latest thread; --thread names one: drop one")
+        return error_exit("-c continues this directory's latest thread; --thread names one: drop one")
     return _run(run_options({**locals(), "verbose": verbose or debug}), continue_here)
 
 
@@ -100,7 +92,7 @@ def resume_command(
 ) -> int:
     """Continue a thread with its own model."""
     if continue_turn and prompt is not None:
-        return _print_error("--continue finishes the cut-off turn and takes no PROMPT: drop one of them")
+        return error_exit("--continue finishes the cut-off turn and takes no PROMPT: drop one of them")
     return _run(
         run_options({**locals(), "thread": thread or "", "verbose": verbose or debug})
     )  # no THREAD: the most recent
@@ -118,7 +110,7 @@ def undo_command(
     from ml_intern.terminal import threads as screens
 
     fmt = output_format.value
-    return _with_session(verbose or debug, lambda session: screens.print_undo(session, thread, turns, fmt))
+    return with_session(verbose or debug, lambda session: screens.print_undo(session, thread, turns, fmt))
 
 
 @app.command("export")
@@ -134,7 +126,7 @@ def export_command(
     """Export a thread as Claude Code JSONL (the HF Agent Trace Viewer's format) or JSON, secrets redacted."""
     from ml_intern.terminal import threads as screens
 
-    return _with_session(verbose or debug, lambda session: screens.write_export(session, thread, fmt, output))
+    return with_session(verbose or debug, lambda session: screens.write_export(session, thread, fmt, output))
 
 
 @app.command("threads")
@@ -146,7 +138,7 @@ def threads_command(
     """List threads: id, last update, title, turns, model, working directory."""
     from ml_intern.terminal import threads as screens
 
-    return _with_session(verbose or debug, lambda session: screens.print_threads(session, limit))
+    return with_session(verbose or debug, lambda session: screens.print_threads(session, limit))
 
 
 @app.command("sandboxes")
@@ -179,7 +171,7 @@ def show_command(
     """Print a thread's transcript (tool calls abbreviated)."""
     from ml_intern.terminal import threads as screens
 
-    return _with_session(verbose or debug, lambda session: screens.print_transcript(session, thread))
+    return with_session(verbose or debug, lambda session: screens.print_transcript(session, thread))
 
 
 def main() -> None:
@@ -191,7 +183,7 @@ def main() -> None:
         code = app(standalone_mode=False)
     except UsageError as exc:
         hint = "see ml-intern --help" if exc.ctx is None else f"see {exc.ctx.command_path} --help"
-        code = _print_error(f"{exc.format_message()} ({hint.replace(' run ', ' ')})")
+        code = error_exit(f"{exc.format_message()} ({hint.replace(' run ', ' ')})")
     except Abort:
         code = EXIT_INTERRUPTED
     raise SystemExit(code or 0)
@@ -210,9 +202,9 @@ def _run(options: RunOptions, continue_here: bool = False) -> int:
 
             options = checked_options(options)
     except UserError as exc:
-        return _print_error(str(exc), exc.exit_code)
+        return error_exit(str(exc), exc.exit_code)
     if continue_here:
-        thread = _with_session(options.verbose, _latest_thread_here)
+        thread = with_session(options.verbose, latest_thread_here)
         if not isinstance(thread, str):
             return thread  # none here: the error's exit code
         options = dataclasses.replace(options, thread=thread)
@@ -220,53 +212,4 @@ def _run(options: RunOptions, continue_here: bool = False) -> int:
         from ml_intern.terminal.headless_turn import headless_turn as front_end
     else:
         from ml_intern.terminal.chat import run_chat as front_end
-    return _with_session(options.verbose, lambda opening: front_end(opening, options), opening=True)
-
-
-async def _latest_thread_here(session: Session) -> str:
-    """`ml-intern -c`: the id of the latest thread started in the current directory (a UserError if none)."""
-    here = Path.cwd()
-    info = await session.threads.latest_in(here)
-    if info is None:
-        raise UserError(
-            f'no thread was started in {here.resolve()} yet: run ml-intern "PROMPT" (or ml-intern threads)'
-        )
-    return info.thread_id
-
-
-def _with_session(
-    verbose: bool,
-    job: Callable[[Session], Awaitable[T]] | Callable[[SessionOpening], Awaitable[T]],
-    opening: bool = False,
-) -> T | int:
-    """Send library logs to the log file, run `job` on the user's session (with `opening`, on the
-    SessionOpening that opens it in the background: the chat); failures become one line."""
-    from ml_intern.paths import database_path
-    from ml_intern.session.opening import SessionOpening
-    from ml_intern.session.start import prepare_process
-
-    async def opened() -> T:
-        async with SessionOpening(database_path(os.environ)) as later:
-            if not opening:
-                later.start(warm_model=False)
-            return await job(later if opening else await later.session())  # type: ignore[arg-type]
-
-    try:
-        prepare_process(os.environ, verbose)
-        return asyncio.run(opened()) or EXIT_OK
-    except UserError as exc:
-        return _print_error(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        return _print_error("interrupted", EXIT_INTERRUPTED)
-    except Exception as exc:  # a bug: one line for the user, the traceback only when asked for
-        if os.environ.get("ML_INTERN_DEBUG"):
-            raise
-        line = f"internal error: {type(exc).__name__}: {exc} (ML_INTERN_DEBUG=1 shows the traceback)"
-        return _print_error(line, EXIT_FAILURE)
-
-
-def _print_error(message: str, exit_code: int = EXIT_USAGE) -> int:
-    from ml_intern.terminal.text import print_error
-
-    print_error(message)
-    return exit_code
+    return with_session(options.verbose, lambda opening: front_end(opening, options), opening=True)

@@ -426,8 +426,8 @@ def test_the_chat_shows_the_sessions_own_events() -> None:
     ):
         renderer.event(event)
     lines = [line.rstrip() for line in console.file.getvalue().splitlines()]
-    assert lines[:2] == [f"ml-intern · {MODEL}", "thread abc123 · /w"]
-    assert lines[3:] == [
+    assert lines[:3] == [f"ml-intern · {MODEL}", "thread abc123 · /w", "tools: local"]
+    assert lines[4:] == [
         "  ✗ bash abandoned",
         "interrupted: 1 tool call(s) stopped",
         "stopped after 7 model calls (the iteration cap): send a message to go on",

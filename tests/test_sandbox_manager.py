@@ -40,7 +40,7 @@ def manager_for(hub: SpacesHub, tmp_path: Path, **config: Any) -> tuple[SandboxM
         environ={"WANDB_API_KEY": WANDB, "OPENAI_API_KEY": "sk-not-passed-0123456789", "HF_TOKEN": hub.token},
     )
     manager, events = SandboxManager(env), []
-    manager.thread_id, manager.on_event = "thread-1", events.append
+    manager.thread_id, manager.progress.on_event = "thread-1", events.append
     return manager, events
 
 

@@ -15,6 +15,7 @@ import pytest
 from ml_intern.secrets import redact
 from ml_intern.tools.base import ToolEnv
 from ml_intern.tools.sandbox import spaces
+from ml_intern.tools.sandbox.listing import list_sandboxes, read_run_variable
 from ml_intern.tools.sandbox.spaces import NAME_PREFIX, RUN_VARIABLE, TOKEN_SECRET, SandboxFailed, SpaceOps
 from tests.fakes.hub_server import USER
 from tests.fakes.spaces_hub import SpacesHub
@@ -172,7 +173,7 @@ def test_list_shows_only_sandboxes_with_the_run_that_made_each(hub: SpacesHub, o
     hub.add_space(f"not-{NAME_PREFIX}00000000")  # contains the prefix, does not start with it
     hub.add_space(f"{NAME_PREFIX}99999999", owner="someone-else")
 
-    rows = {row.space_id: row for row in ops.list()}
+    rows = {row.space_id: row for row in list_sandboxes(ops)}
 
     assert sorted(rows) == sorted([made.space_id, other, broken])
     assert (rows[made.space_id].host, rows[made.space_id].pid) == (socket.gethostname(), os.getpid())
@@ -198,7 +199,7 @@ def test_list_shows_only_sandboxes_with_the_run_that_made_each(hub: SpacesHub, o
     ],
 )
 def test_the_run_variable_is_read_defensively(value, expected):
-    assert spaces.read_run_variable(value) == expected
+    assert read_run_variable(value) == expected
 
 
 @pytest.mark.e2e

@@ -15,7 +15,8 @@ import pytest
 
 from ml_intern.terminal.sandboxes import NOBODY, UNKNOWN, age, holder
 from ml_intern.tools.base import ToolEnv
-from ml_intern.tools.sandbox.spaces import NAME_PREFIX, RUN_VARIABLE, SpaceOps, SpaceRow
+from ml_intern.tools.sandbox.listing import SpaceRow
+from ml_intern.tools.sandbox.spaces import NAME_PREFIX, RUN_VARIABLE, SpaceOps
 from tests.fakes.hub_server import USER
 from tests.fakes.spaces_hub import SpacesHub
 from tests.harness import installed_cli

@@ -47,14 +47,15 @@ def thread_started(thread_id: str, model: str) -> Event:
     return {"type": "thread_started", "thread_id": thread_id, "model": model}
 
 
-def ready(thread_id: str, model: str, tool_count: int, workdir: str) -> Event:
-    """The session is open and its tools are known: the front-end may take input."""
+def ready(thread_id: str, model: str, tool_count: int, workdir: str, tool_runtime: str = "local") -> Event:
+    """The session is open and its tools are known (and where they run): the front-end may take input."""
     return {
         "type": "ready",
         "thread_id": thread_id,
         "model": model,
         "tool_count": tool_count,
         "workdir": workdir,
+        "tool_runtime": tool_runtime,
     }
 
 

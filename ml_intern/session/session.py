@@ -13,10 +13,10 @@ from ml_intern.errors import UserError
 from ml_intern.graph import events
 from ml_intern.graph.builder import build_graph
 from ml_intern.graph.context import RunContext
-from ml_intern.graph.events import CallState, EventSink
+from ml_intern.graph.events import EventSink
 from ml_intern.graph.messages import is_user_turn
 from ml_intern.graph.turns import new_turn
-from ml_intern.session import notifications, pending, runner, start
+from ml_intern.session import notifications, pending, run_sandbox, runner, start
 from ml_intern.session.checkpointer import open_checkpointer, when_unlocked
 from ml_intern.session.compaction import Compaction, compact_thread
 from ml_intern.session.locks import ThreadLocks
@@ -25,6 +25,7 @@ from ml_intern.session.options import RunOptions
 from ml_intern.session.planning import Login, plan_start, run_in_thread
 from ml_intern.session.planning import StartPlan as Plan
 from ml_intern.session.runner import TurnOutcome
+from ml_intern.session.settling import Settling
 from ml_intern.session.status import ThreadStatus, thread_status
 from ml_intern.session.threads import ThreadInfo, ThreadStore, new_thread_id, thread_config
 from ml_intern.session.traces import TraceUpload, retry_once, upload_thread_trace
@@ -38,7 +39,7 @@ def ignore(event: events.Event) -> None:
 
 
 @dataclass
-class Session:
+class Session(Settling):
     """One database (compiled graph, thread table, workspace snapshots), the thread being worked on and its
     run settings. Events go to `on_event`; methods taking `thread_id=None` act on the current thread."""
 
@@ -73,21 +74,26 @@ class Session:
         self.ctx, self.thread_id = ctx, chosen
         if self.snapshots is not None and ctx.services is not None:
             self.snapshots.keep_turns = ctx.services.config.undo.keep_turns
-        start.name_sandbox(ctx, chosen, preload=True)
+        run_sandbox.name_sandbox(ctx, chosen, self._notices, preload=True)
         tools = len(ctx.services.tools) if ctx.services is not None else 0
         self.on_event(events.thread_started(self.thread_id, ctx.model))
-        self.on_event(events.ready(self.thread_id, ctx.model, tools, ctx.workdir))
+        runtime = run_sandbox.runtime_of(ctx)
+        self.on_event(events.ready(self.thread_id, ctx.model, tools, ctx.workdir, runtime))
         if thread_id:
             waiting = await self.pending_approval() is not None
             turns = await self.user_turns()
             self.on_event(events.resume_complete(self.thread_id, ctx.model, turns, waiting))
+
+    def _notices(self, event: events.Event) -> None:
+        """To the front-end's current sink (the chat changes it after the session opens)."""
+        self.on_event(event)
 
     async def new_thread(self) -> str:
         """`/new`: go on in a fresh thread with the same settings."""
         previous, turns = self.thread_id, await self.user_turns()
         self.locks.take(new_id := new_thread_id())
         self.thread_id = new_id
-        start.name_sandbox(self.ctx, new_id)  # the same sandbox, with the previous thread's files
+        run_sandbox.name_sandbox(self.ctx, new_id)  # the same sandbox, with the previous thread's files
         self.on_event(events.new_complete(self.thread_id, previous, turns))
         return self.thread_id
 
@@ -95,15 +101,15 @@ class Session:
         """`/resume`: go on with the stored thread `prefix` names, with its own model and tool runtime."""
         old, row = self.ctx, await self.threads.find(prefix)
         assert old is not None, "begin() first"
-        start.check_runtime(row, start.runtime_of(old))
+        run_sandbox.check_runtime(row, run_sandbox.runtime_of(old))
         switch = bool(row.model) and row.model != old.model
         ctx = await run_in_thread(rebuild_context, old, row.model, self.environ) if switch else old
-        start.move_sandbox(old, ctx)  # the run keeps its one sandbox across model switches
+        run_sandbox.move_sandbox(old, ctx)  # the run keeps its one sandbox across model switches
         try:
             await self.begin(ctx, row.thread_id)
         finally:  # the services left unused are closed: the old ones once switched, the new ones on failure
             unused = old if self.ctx is ctx else ctx
-            start.move_sandbox(unused, self.ctx)  # back, when `ctx` is left unused
+            run_sandbox.move_sandbox(unused, self.ctx)  # back, when `ctx` is left unused
             if ctx is not old and unused.services is not None:
                 await unused.services.aclose()
         return row
@@ -140,7 +146,9 @@ class Session:
     ) -> TurnOutcome:
         """Run one turn and keep the thread row current (a new user message counts as a turn)."""
         if title:
-            await self.threads.start_turn(thread_id, title, ctx.model, ctx.workdir, start.runtime_of(ctx))
+            await self.threads.start_turn(
+                thread_id, title, ctx.model, ctx.workdir, run_sandbox.runtime_of(ctx)
+            )
         journal = await snapshot_turn_start(self.app, self.snapshots, thread_id, graph_input, ctx, on_event)
         run_ctx = replace(ctx, journal=journal)  # local tool calls record their changes in the journal
         try:
@@ -168,34 +176,9 @@ class Session:
         on_event(done.completed(self.thread_id))
         return done
 
-    async def pending_approval(self, thread_id: str | None = None) -> dict[str, Any] | None:
-        """The approval request the thread waits on (the interrupt payload), if any."""
-        return await pending.pending_approval(self.app, thread_id or self.thread_id)
-
-    async def settle(
-        self, text: str, stop_reason: str, state: CallState, thread_id: str | None = None
-    ) -> int:
-        """Answer every unanswered call with `text`, end the turn; how many calls were answered."""
-        thread_id = thread_id or self.thread_id
-        async with self.locks.writing(thread_id, "settling unanswered calls"):
-            calls = await pending.settle_pending_calls(self.app, self.threads, thread_id, text, stop_reason)
-        for call in calls:
-            self.on_event(events.tool_state_change(call["id"], call["name"], state))
-        return len(calls)
-
-    async def abandon_pending_approval(self, thread_id: str | None = None) -> int:
-        """Before a new message: the calls of an unanswered approval request are not executed."""
-        if await self.pending_approval(thread_id) is None:
-            return 0
-        return await self.settle(pending.ABANDONED, "abandoned", "abandoned", thread_id)
-
-    async def cancel_approval(self) -> int:
-        """Ctrl-C at the approval question: the calls asked about are not executed."""
-        return await self.settle(pending.CANCELLED, "interrupted", "cancelled")
-
     async def interrupt(self) -> int:
         """After Ctrl-C cut a turn short: stop the sandbox's commands, answer the calls the turn left."""
-        await start.stop_sandbox_commands(self.ctx)
+        await run_sandbox.stop_sandbox_commands(self.ctx)
         stopped = await self.settle(pending.INTERRUPTED, "interrupted", "interrupted")
         self.on_event(events.interrupted(self.thread_id, stopped))
         return stopped
@@ -220,11 +203,11 @@ class Session:
         """Use `model_id` from now on, once it answered a check call (else a UserError; nothing changes)."""
         assert self.ctx is not None, "begin() first"
         switched = await context_for_model(self.ctx, model_id, self.environ)
-        start.move_sandbox(self.ctx, switched)  # the same sandbox, not a second Space
+        run_sandbox.move_sandbox(self.ctx, switched)  # the same sandbox, not a second Space
         self.ctx = switched
 
     async def status(self, thread_id: str | None = None) -> ThreadStatus:
-        return await thread_status(self.app, thread_id or self.thread_id, start.tools_status(self.ctx))
+        return await thread_status(self.app, thread_id or self.thread_id, run_sandbox.tools_status(self.ctx))
 
     async def share_trace(self) -> TraceUpload | None:
         """Start uploading the thread's trace when the user opted in (None: nothing started)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ml_intern.configs.schema import AgentConfig
 from ml_intern.errors import UserError
@@ -15,7 +15,7 @@ from ml_intern.session.options import RunOptions
 
 if TYPE_CHECKING:
     from ml_intern.session.threads import ThreadInfo
-    from ml_intern.tools.base import Runtime, ToolEnv
+    from ml_intern.tools.base import Runtime
 
 SANDBOX_NEEDS_TOKEN = "--sandbox-tools needs a Hugging Face token (write): run hf auth login or set HF_TOKEN"
 
@@ -184,55 +184,3 @@ def run_context(
 
 
 # ---- the run's tool runtime, once its services exist ------------------------------------------------------
-
-
-def tool_env(ctx: RunContext | None) -> ToolEnv | None:
-    """The ToolEnv the run's tools were built with (None: no services, or stand-ins without one)."""
-    return getattr(ctx.services, "env", None) if ctx is not None else None
-
-
-def runtime_of(ctx: RunContext | None) -> Runtime:
-    """Where the run's bash, read, write and edit run."""
-    env = tool_env(ctx)
-    return env.runtime if env is not None else "local"
-
-
-def check_runtime(thread: ThreadInfo, runtime: Runtime) -> None:
-    """`/resume` of a thread whose tools run elsewhere than the chat's: one line (resume it anew)."""
-    if thread.tool_runtime != runtime:
-        where = {"local": "locally", "sandbox": "in a sandbox"}
-        raise UserError(
-            f"thread {thread.thread_id} runs its tools {where.get(thread.tool_runtime, thread.tool_runtime)} "
-            f"and this chat {where[runtime]}: leave and run ml-intern resume {thread.thread_id}"
-        )
-
-
-def move_sandbox(source: RunContext, target: RunContext | None) -> None:
-    """Give `target`'s services the sandbox of `source`'s (rebuilt services: /model, /resume of a thread of
-    another model), so that the run has one sandbox and closing `source` does not delete it."""
-    old, new = tool_env(source), tool_env(target)
-    if source is not target and old is not None and new is not None and old.sandbox is not None:
-        new.sandbox, old.sandbox = old.sandbox, None  # `new`'s own manager never made anything
-
-
-def name_sandbox(ctx: RunContext | None, thread_id: str, preload: bool = False) -> None:
-    """The run's sandbox works for `thread_id` now (the variable of a Space made later); with `preload`, it
-    starts being made in the background (config sandbox.preload)."""
-    sandbox = getattr(tool_env(ctx), "sandbox", None)
-    if sandbox is not None:
-        sandbox.thread_id = thread_id
-        if preload:
-            sandbox.preload()
-
-
-async def stop_sandbox_commands(ctx: RunContext | None) -> None:
-    """A cancelled turn: stop what runs in the sandbox (best effort, bounded; never raises)."""
-    sandbox = getattr(tool_env(ctx), "sandbox", None)
-    if sandbox is not None:
-        await sandbox.kill()
-
-
-def tools_status(ctx: RunContext | None) -> dict[str, Any]:
-    """Where the run's tools run, for /status: {"runtime": "local"} or the sandbox manager's status()."""
-    sandbox = getattr(tool_env(ctx), "sandbox", None)
-    return sandbox.status() if sandbox is not None else {"runtime": "local"}

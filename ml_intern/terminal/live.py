@@ -83,7 +83,7 @@ def lasting_line(event: dict[str, Any]) -> RenderableType | None:
     if kind == "error":
         return red(f"error: {inert(event.get('message') or '')}")
     if kind == "ready":
-        return banner(event["model"], event["thread_id"], event["workdir"])
+        return banner(event["model"], event["thread_id"], event["workdir"], event.get("tool_runtime"))
     if kind == "new_complete":
         return Text(f"new thread {event['thread_id']}")
     if kind == "resume_complete":

@@ -17,7 +17,8 @@ from ml_intern.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from ml_intern.terminal.text import inert, print_error
 
 if TYPE_CHECKING:
-    from ml_intern.tools.sandbox.spaces import SpaceOps, SpaceRow
+    from ml_intern.tools.sandbox.listing import SpaceRow
+    from ml_intern.tools.sandbox.spaces import SpaceOps
 
 NO_TOKEN = "ml-intern sandboxes needs a Hugging Face token: run hf auth login or set HF_TOKEN"
 NOBODY = "nobody"
@@ -68,10 +69,11 @@ def space_ops(verbose: bool) -> SpaceOps:
 
 def run(ops: SpaceOps, names: list[str], delete: bool, everywhere: bool) -> int:
     """List, or delete the named sandboxes, or the leftovers."""
+    from ml_intern.tools.sandbox.listing import list_sandboxes
     from ml_intern.tools.sandbox.spaces import SandboxFailed
 
     try:
-        rows = ops.list()
+        rows = list_sandboxes(ops)
     except SandboxFailed as exc:
         raise UserError(str(exc), EXIT_FAILURE) from None
     if not delete:

@@ -58,19 +58,6 @@ class SandboxSpace:
     url: str = ""  # the server's base URL once running (SpaceInfo.host), "" before
 
 
-@dataclass(frozen=True)
-class SpaceRow:
-    """One sandbox Space as `ml-intern sandboxes` lists it."""
-
-    space_id: str
-    hardware: str | None
-    stage: str | None
-    created_at: float | None
-    thread: str  # "" when unknown
-    host: str  # the machine whose run made it ("" when unknown)
-    pid: int | None  # that run's process id
-
-
 def is_sandbox_id(space_id: str) -> bool:
     """Whether `space_id` ("owner/name") names a sandbox Space: only those are ever listed or deleted."""
     owner, _, name = space_id.partition("/")
@@ -80,18 +67,6 @@ def is_sandbox_id(space_id: str) -> bool:
 def run_variable(thread_id: str | None) -> str:
     """The RUN_VARIABLE value: which run on which machine made the Space."""
     return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "thread": thread_id or ""})
-
-
-def read_run_variable(value: str | None) -> tuple[str, int | None, str]:
-    """(host, pid, thread) from a RUN_VARIABLE value; "", None, "" for what is missing or malformed."""
-    try:
-        run = json.loads(value or "")
-    except ValueError:
-        run = None
-    run = run if isinstance(run, dict) else {}
-    host, pid, thread = run.get("host"), run.get("pid"), run.get("thread")
-    pid = pid if type(pid) is int and pid > 0 else None  # not a bool, not a string
-    return host if isinstance(host, str) else "", pid, thread if isinstance(thread, str) else ""
 
 
 def package_file(name: str) -> bytes:
@@ -208,31 +183,6 @@ class SpaceOps:
             logger.info("deleted sandbox Space %s", space_id)
             return True
         return False
-
-    def list(self) -> list[SpaceRow]:
-        """The token owner's sandbox Spaces (NAME_PREFIX), with the run that made each (RUN_VARIABLE)."""
-        owner, expand = self.owner, ["runtime", "createdAt"]
-
-        def listing() -> list[Any]:
-            return list(self.api.list_spaces(author=owner, search=NAME_PREFIX, expand=expand))
-
-        found = self.hub(listing, "listing your sandbox Spaces")
-        infos = [info for info in found if is_sandbox_id(info.id) and info.id.split("/")[0] == owner]
-        return [self.row(info) for info in sorted(infos, key=lambda info: info.id)]
-
-    def row(self, info: Any) -> SpaceRow:
-        """A listed Space with its run read from RUN_VARIABLE (unknown when that cannot be read)."""
-        try:
-            variable = self.api.get_space_variables(info.id).get(RUN_VARIABLE)
-        except Exception as error:
-            if not is_hub_failure(error):
-                raise
-            variable = None
-        host, pid, thread = read_run_variable(variable.value if variable is not None else None)
-        runtime = info.runtime
-        hardware = (runtime.hardware or runtime.requested_hardware) if runtime else None
-        created = info.created_at.timestamp() if info.created_at else None
-        return SpaceRow(info.id, hardware, runtime.stage if runtime else None, created, thread, host, pid)
 
     def hub(self, call: Callable[[], Any], what: str, missing_ok: bool = False) -> Any:
         """Run a Hub call; a failure becomes a SandboxFailed line (a LookupError for 404 if `missing_ok`)."""

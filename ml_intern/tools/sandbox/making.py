@@ -1,0 +1,127 @@
+"""The steps of making a sandbox that need no manager state: the secrets it gets, waiting for its stage and
+its server, what the model is told; and the asyncio helpers the manager shares."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any
+
+from ml_intern.graph.events import EventSink
+from ml_intern.secrets import redact
+from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.tools.jobs.pricing import parse_seconds
+from ml_intern.tools.sandbox.client import SandboxClient
+from ml_intern.tools.sandbox.spaces import FAILED_STAGES, RUNNING, SandboxFailed, SandboxSpace, SpaceOps
+
+FREE_HARDWARE = "cpu-basic"  # Spaces' free hardware (Jobs bill it, Spaces do not)
+FIRST_POLL, LONGEST_POLL = 0.5, 5.0  # seconds between stage / health polls: doubling from the first
+PROGRESS_EVERY = 15.0  # a progress line at least this often while the stage does not change
+HEALTH_TIMEOUT = 180.0  # how long a running Space's server may take to answer its health check
+EXTRA_ARGUMENTS = frozenset({"trackio_space_id", "trackio_project"})  # sandbox_create's, passed to the Space
+VERBS = {
+    "BUILDING": "building",
+    "RUNNING_BUILDING": "building",
+    "APP_STARTING": "starting",
+    "MISSING": "creating",
+}
+
+
+def passed_secrets(env: ToolEnv) -> dict[str, str]:
+    """The variables named in `bash.env_passthrough` that are set: the same rule as local bash."""
+    environ = {**env.environ}
+    if env.hf_token and "HF_TOKEN" not in environ:
+        environ["HF_TOKEN"] = env.hf_token
+    return {name: environ[name] for name in env.config.bash.env_passthrough if environ.get(name)}
+
+
+async def until_running(
+    ops: SpaceOps, env: ToolEnv, space: SandboxSpace, progress: Callable[[str], None]
+) -> None:
+    """Poll the Space's stage until it runs (a SandboxFailed when it fails or takes too long)."""
+    name, limit = space.space_id.split("/")[-1], parse_seconds(env.config.sandbox.start_timeout)
+    start = told = time.monotonic()
+    last, wait = "", FIRST_POLL
+    while True:
+        stage, _ = await asyncio.to_thread(ops.stage, space.space_id)
+        if stage == RUNNING:
+            return
+        if stage in FAILED_STAGES:
+            raise SandboxFailed(f"{space.space_id} stopped with {stage}")
+        now = time.monotonic()
+        if stage != last or now - told >= PROGRESS_EVERY:
+            verb = VERBS.get(stage, stage.lower().replace("_", " "))
+            progress(f"{verb} {name} on {space.hardware} ({now - start:.0f} s)")
+            last, told = stage, now
+        if now - start >= limit:
+            raise SandboxFailed(f"{space.space_id} was not running after {limit:.0f} s (stage {stage})")
+        await asyncio.sleep(wait)
+        wait = min(wait * 2, LONGEST_POLL)
+
+
+async def until_healthy(client: SandboxClient, space: SandboxSpace) -> None:
+    """Poll the running Space's server until it answers its health check."""
+    start, wait = time.monotonic(), FIRST_POLL
+    while True:
+        with suppress(Exception):
+            if await client.health():
+                return
+        if time.monotonic() - start >= HEALTH_TIMEOUT:
+            raise SandboxFailed(f"the server of {space.space_id} did not answer in {HEALTH_TIMEOUT:.0f} s")
+        await asyncio.sleep(wait)
+        wait = min(wait * 2, LONGEST_POLL)
+
+
+def created_text(space: SandboxSpace | None, price: float | None, idle: str) -> str:
+    """What sandbox_create tells the model about the sandbox it made."""
+    if space is None:
+        raise ToolError("the sandbox was deleted while it started: call sandbox_create again")
+    text = f"Sandbox {space.space_id} is running on {space.hardware} ("
+    text += "free" if price == 0 else f"${price:.2f}/h" if price is not None else "price unknown"
+    text += ").\nFiles live in /app and are lost when the sandbox is deleted (at exit): push what matters to "
+    text += "the Hub."
+    if space.hardware != FREE_HARDWARE:
+        text += f"\nIt is billed while it runs; after {idle} idle it sleeps and billing stops."
+    return text
+
+
+def space_variables(extra: dict[str, Any]) -> dict[str, str]:
+    """sandbox_create's extra arguments as the sandbox's environment (trackio_project -> TRACKIO_PROJECT)."""
+    return {key.upper(): str(value) for key, value in extra.items() if value and key in EXTRA_ARGUMENTS}
+
+
+def sink_here() -> tuple[Any, EventSink] | None:
+    """The stream of the graph run this code is in, if any, callable from elsewhere: (writer, sink)."""
+    from langgraph.config import get_stream_writer
+
+    try:
+        writer = get_stream_writer()
+    except (RuntimeError, KeyError):
+        return None
+    # The writer reads its run's config from the context: called from the making task, it needs it back.
+    return writer, functools.partial(contextvars.copy_context().run, writer)
+
+
+async def close_client(client: SandboxClient | None) -> None:
+    if client is not None:
+        with suppress(Exception):
+            await client.aclose()
+
+
+def cancelling() -> bool:
+    task = asyncio.current_task()
+    return bool(task and task.cancelling())
+
+
+async def settle(task: asyncio.Task[Any], limit: float) -> None:
+    """Wait up to `limit` seconds for a cancelled task to finish its clean-up."""
+    await asyncio.wait([task], timeout=max(0.1, limit))
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return redact(text[0] if text else type(exc).__name__)
