@@ -153,13 +153,16 @@ def sandboxes_command(
     everywhere: Annotated[
         bool, typer.Option("--all", help="With --delete: also those made on other machines.")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --delete NAME: even one that looks held by a live run.")
+    ] = False,
     verbose: VerboseOpt = False,
     debug: DebugOpt = False,
 ) -> int:
     """List your sandbox Spaces (made by --sandbox-tools runs); --delete removes leftovers."""
     from ml_intern.terminal import sandboxes as screens
 
-    return screens.main(list(names or []), delete_flag, everywhere, verbose or debug)
+    return screens.main(list(names or []), delete_flag, everywhere, verbose or debug, force)
 
 
 @app.command("show")

@@ -226,7 +226,7 @@ def build_services(
     plan = (
         McpPlan(servers, env.home, str(workdir), reserved, tool_names, headless, runtime) if servers else None
     )
-    has_bash = any(tool.name == "bash" for tool in tools)
+    has_bash = env.runtime == "local" and any(tool.name == "bash" for tool in tools)  # local bash's boundary
     return Services(
         model=spec,
         chat_model=chat_model,  # None: built on first use (litellm is imported then)

@@ -288,7 +288,7 @@ def test_the_chat_asks_for_a_gpu_sandbox_with_its_price_and_a_no_makes_nothing(
         terminal = Terminal(env, "--model", MODEL, "--sandbox-tools")
         try:
             shown = terminal.prompt()
-            assert "tools: sandbox (private HF Space, made on first use, deleted at exit)" in shown
+            assert "tools: sandbox (a private HF Space of yours, deleted at exit)" in shown
             card = terminal.send("smoke test on a GPU")
             assert "a10g-small" in card and "$" in card and "/h" in card, card
             after = terminal.send("n")

@@ -71,13 +71,12 @@ class BashConfig(Section):
 class SandboxConfig(Section):
     """The sandbox runtime: tools run in a private Hugging Face Space of the user's (tools/sandbox/)."""
 
-    hardware: str = "cpu-basic"  # the sandbox made on first use (free); sandbox_create asks for others
-    preload: bool = True  # start the cpu-basic sandbox in the background when the run starts
+    preload: bool = True  # start the (free, cpu-basic) sandbox in the background when the run starts
     bash_timeout: Int = Field(240, ge=1)  # default seconds before a sandbox command is killed
     bash_max_timeout: Int = Field(1200, ge=1)  # the longest a model may ask for
     start_timeout: Duration = "10m"  # how long to wait for a new sandbox to run before giving up
-    sleep_time: Duration = "30m"  # paid hardware sleeps (stops billing) when idle this long
-    delete_attempts: Int = Field(3, ge=1)  # tries to delete a sandbox at exit
+    sleep_time: Duration = "30m"  # paid hardware sleeps (stops billing, loses its files) when idle this long
+    max_hours: Float = Field(2.0, gt=0)  # paid hardware is deleted after this long: its cost is bounded
 
 
 class UndoConfig(Section):

@@ -25,7 +25,7 @@ NOBODY = "nobody"
 UNKNOWN = "unknown"  # no readable RUN_VARIABLE: the machine that made it is not known
 
 
-def main(names: list[str], delete: bool, everywhere: bool, verbose: bool) -> int:
+def main(names: list[str], delete: bool, everywhere: bool, verbose: bool, force: bool = False) -> int:
     """The command's exit code (0; 2 on a usage error; 1 when a deletion failed)."""
     if names and not delete:
         print_error(

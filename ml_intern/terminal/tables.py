@@ -34,7 +34,7 @@ HELP = (
 # Where bash, read, write and edit run (config `tool_runtime`, `--sandbox-tools`), as the banner says it.
 RUNTIME_LINES = {
     "local": "tools: local",
-    "sandbox": "tools: sandbox (private HF Space, made on first use, deleted at exit)",
+    "sandbox": "tools: sandbox (a private HF Space of yours, deleted at exit)",
 }
 
 
@@ -58,7 +58,7 @@ def tools_status(tools: Mapping[str, Any], now: float | None = None) -> str:
         return "local"
     space, stage = tools.get("space_id"), tools.get("stage") or "none"
     if not space:
-        return f"sandbox: {stage} (made on first use, deleted at exit)"
+        return f"sandbox: {stage} (deleted at exit)"
     price = tools.get("price_per_hour")
     parts = [f"sandbox {space}", f"on {tools.get('hardware') or '?'}", stage]
     parts.append("price unknown" if price is None else f"{format_cost(price)}/h")

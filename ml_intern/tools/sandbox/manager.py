@@ -20,6 +20,7 @@ from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.sandbox.client import SandboxClient
 from ml_intern.tools.sandbox.keeper import SpaceKeeper
 from ml_intern.tools.sandbox.making import (
+    FREE_HARDWARE,
     cancelling,
     close_client,
     created_text,
@@ -61,7 +62,7 @@ class SandboxManager:
 
     @property
     def default_hardware(self) -> str:
-        return self.env.config.sandbox.hardware
+        return FREE_HARDWARE  # paid hardware only through sandbox_create's approval
 
     def preload(self) -> None:
         """Start making the default (cpu-basic) sandbox in the background, once (config sandbox.preload)."""
