@@ -119,3 +119,21 @@ def read_then_edit(tools: dict[str, Any], env: Any) -> Callable[..., Awaitable[t
         return result, path.read_bytes().decode()
 
     return edit
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """One real Postgres server for the whole run (tests/harness_postgres.py), stopped at the end."""
+    from tests.harness_postgres import start_postgres
+
+    server = start_postgres()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> str:
+    """A fresh, empty database on the run's Postgres server: its URL."""
+    return postgres_server.create_database()
