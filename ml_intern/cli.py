@@ -177,6 +177,36 @@ def show_command(
     return with_session(verbose or debug, lambda session: screens.print_transcript(session, thread))
 
 
+db_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Set up the threads' database; copy threads into it."
+)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("migrate")
+def db_migrate_command(verbose: VerboseOpt = False, debug: DebugOpt = False) -> int:
+    """Create or update the tables (ml-intern's and LangGraph's); safe to run again, from several machines."""
+    from ml_intern.terminal import db
+
+    return db.migrate_main(verbose or debug)
+
+
+@db_app.command("copy")
+def db_copy_command(
+    source: Annotated[str, typer.Option("--from", help='"sqlite" (this home\'s file), a file, or a URL.')],
+    target: Annotated[str, typer.Option("--to", help="The database to copy into: postgresql://…")],
+    skip_existing: Annotated[
+        bool, typer.Option("--skip-existing", help="Leave threads the target has already; copy the others.")
+    ] = False,
+    verbose: VerboseOpt = False,
+    debug: DebugOpt = False,
+) -> int:
+    """Copy every thread (checkpoints, thread rows, undo records) from one database into another."""
+    from ml_intern.terminal import db
+
+    return db.copy_main(source, target, skip_existing, verbose or debug)
+
+
 def main() -> None:
     """Entry point: click's usage errors become one line and exit 2."""
     from typer import Abort

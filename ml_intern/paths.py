@@ -1,9 +1,18 @@
-"""Where the agent keeps its data: ML_INTERN_HOME, never the current directory."""
+"""Where the agent keeps its data: ML_INTERN_HOME, never the current directory; threads and checkpoints in
+the SQLite file there, or in the Postgres database ML_INTERN_DATABASE_URL (or the config's `database_url`)
+names."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from ml_intern.errors import UserError
+
+URL_VARIABLE = "ML_INTERN_DATABASE_URL"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+HIDDEN = "***"  # what a password is shown as
 
 
 def home_dir(environ: Mapping[str, str]) -> Path:
@@ -17,3 +26,76 @@ def home_dir(environ: Mapping[str, str]) -> Path:
 
 def database_path(environ: Mapping[str, str]) -> Path:
     return home_dir(environ) / "checkpoints.sqlite"
+
+
+def database_target(environ: Mapping[str, str], cwd: Path | None = None) -> Path | str:
+    """The Postgres URL of `$ML_INTERN_DATABASE_URL`, else of the config's `database_url`, else the SQLite
+    file in ML_INTERN_HOME. A URL's password is registered as a secret (redacted wherever it shows)."""
+    url = environ.get(URL_VARIABLE, "").strip()
+    if url:
+        return checked_url(url, URL_VARIABLE)
+    from ml_intern.configs.sources import ConfigError
+
+    try:
+        configured = configured_url(environ, cwd or Path.cwd())
+    except ConfigError as exc:
+        raise UserError(str(exc)) from None
+    if configured:
+        return checked_url(configured[0], f"database_url in {configured[1]}")
+    return database_path(environ)
+
+
+def configured_url(environ: Mapping[str, str], cwd: Path) -> tuple[str, Path] | None:
+    """The user's config's `database_url` (`${VAR}` substituted) and the file, or None when it sets none.
+    Read alone: the rest of the config is validated when a session starts."""
+    from ml_intern.configs.loader import Layer, read_json_object, substitute_env
+    from ml_intern.configs.sources import read_dotenv, user_config_path
+
+    env, _ = read_dotenv(cwd, environ)
+    path, _ = user_config_path(cwd, env)
+    if path is None:
+        return None
+    data = read_json_object(path)
+    value = data.get("database_url")
+    if not isinstance(value, str) or not value.strip():
+        return None  # unset, null, or a wrong type the full validation reports
+    return substitute_env(value, env, ("database_url",), [Layer(path, data)]).strip(), path
+
+
+def checked_url(url: str, source: str) -> str:
+    """`url` when it is a postgresql:// URL (its password registered as a secret), else a UserError."""
+    parts = urlsplit(url)
+    if parts.scheme not in POSTGRES_SCHEMES or not (parts.hostname or parts.path.strip("/") or parts.query):
+        raise UserError(
+            f"{source} must be a postgresql:// (or postgres://) URL, not '{shown_target(url)}'; "
+            "unset it to keep threads in ML_INTERN_HOME"
+        )
+    register_password(url)
+    return url
+
+
+def register_password(url: str) -> None:
+    """Remember the URL's password (in the netloc or a `password=` parameter) as a secret value."""
+    from ml_intern.secrets import register_secrets
+
+    parts = urlsplit(url)
+    passwords = [parts.password or ""] + [v for k, v in parse_qsl(parts.query) if k == "password"]
+    register_secrets({f"DATABASE_PASSWORD_{n}": p for n, p in enumerate(passwords) if p})
+
+
+def shown_target(target: Path | str) -> str:
+    """A database target as the user may see it: a path, or a URL whose password is `***`."""
+    if isinstance(target, Path):
+        return str(target)
+    try:
+        parts = urlsplit(target)
+        netloc = parts.netloc
+        if parts.password is not None:
+            user, _, host = netloc.rpartition("@")
+            netloc = f"{user.split(':', 1)[0]}:{HIDDEN}@{host}"
+        query = [
+            (k, HIDDEN if k == "password" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ]
+        return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="*"), parts.fragment))
+    except ValueError:  # not parseable as a URL: show only its scheme
+        return f"{target.split(':', 1)[0]}://{HIDDEN}"

@@ -77,7 +77,11 @@ class Agent:
 
 @asynccontextmanager
 async def open_agent(
-    lab: Sandbox, script: list[Any], thread: str = "t1", hooks: dict[int, Callable[[], None]] | None = None
+    lab: Sandbox,
+    script: list[Any],
+    thread: str = "t1",
+    hooks: dict[int, Callable[[], None]] | None = None,
+    target: Path | str | None = None,  # the database: the lab's SQLite file unless a postgresql:// URL
 ) -> AsyncIterator[Agent]:
     model = UserActs(script, hooks=hooks or {})
     env = ToolEnv(workdir=lab.workdir, home=lab.ml_intern_home, config=UNCONFINED)
@@ -89,7 +93,8 @@ async def open_agent(
         prompt="You are the test agent.",
     )
     ctx = RunContext(model="test/scripted", workdir=str(lab.workdir), approval="auto", services=services)
-    async with open_session(lab.ml_intern_home / "checkpoints.sqlite") as session:
+    target = target or lab.ml_intern_home / "checkpoints.sqlite"
+    async with open_session(target, home=lab.ml_intern_home) as session:
         yield Agent(session, ctx, thread)
 
 

@@ -1,4 +1,5 @@
-"""The SQLite checkpointer in ML_INTERN_HOME, opened for one process (WAL, busy timeout)."""
+"""The checkpointer's serializer and version scheme (both backends), and the SQLite saver in ML_INTERN_HOME,
+opened for one process (WAL, busy timeout)."""
 
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ class CompressingSerializer:
 
 
 def _compact_saver_class(base: type) -> type:
-    """The SQLite saver with integer channel versions.
+    """The saver (SQLite or Postgres) with integer channel versions.
 
     The stock saver writes each version as a 50-character string with a random suffix; a checkpoint
     stores ~20 of them, which made version strings most of the database for tool-heavy turns.

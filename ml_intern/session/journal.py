@@ -27,21 +27,6 @@ T = TypeVar("T")
 LOST = "its copy was removed from the snapshot store"
 TARGETED = ("write", "edit")  # tools that change only their `path` (and the directories leading to it)
 
-CALLS_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS ml_intern_undo_calls (
-        thread_id TEXT NOT NULL,
-        base_checkpoint TEXT NOT NULL,  -- the user turn's row in ml_intern_undo_turns
-        seq INTEGER NOT NULL,  -- order of the batch within the turn
-        call_ids TEXT NOT NULL,  -- the tool calls of the batch, space-separated
-        workdir TEXT NOT NULL,
-        started_at REAL NOT NULL,  -- when the scan before the calls began
-        ended_at REAL,  -- when the scan after them ended (NULL: the process stopped in between)
-        changes TEXT,  -- JSON [[path, before, after], ...] (NULL: not recorded)
-        blobs TEXT NOT NULL DEFAULT '',  -- store blobs of the before-states, space-separated
-        PRIMARY KEY (thread_id, base_checkpoint, seq))""",
-    "CREATE INDEX IF NOT EXISTS ml_intern_undo_calls_window ON ml_intern_undo_calls (workdir, started_at)",
-)
-
 
 @dataclass
 class CallRow:
@@ -58,9 +43,12 @@ class CallRow:
 class CallJournal:
     """Records the calls of one user turn (thread, base checkpoint) in one workdir."""
 
-    def __init__(self, snapshots: Any, thread_id: str, base_checkpoint: str, workdir: Path) -> None:
+    def __init__(
+        self, snapshots: Any, thread_id: str, base_checkpoint: str, workdir: Path, host: str = ""
+    ) -> None:
         self.snapshots, self.thread_id, self.base = snapshots, thread_id, base_checkpoint
         self.workdir = workdir
+        self.host = host  # the machine whose workdir this is ("": recorded before hosts were)
         self.warned = False  # the file cap notice, once a turn
 
     def targets(self, calls: list[dict[str, Any]]) -> list[str] | None:
@@ -101,8 +89,11 @@ class CallJournal:
         async with conn.execute(query, (self.thread_id, self.base)) as cursor:
             seq = (await cursor.fetchone())[0]
         await conn.execute(
-            "INSERT OR REPLACE INTO ml_intern_undo_calls (thread_id, base_checkpoint, seq, call_ids, workdir,"
-            " started_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO ml_intern_undo_calls (thread_id, base_checkpoint, seq, call_ids, workdir,"
+            " started_at) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (thread_id, base_checkpoint, seq) DO UPDATE SET"
+            " call_ids = excluded.call_ids, workdir = excluded.workdir, started_at = excluded.started_at,"
+            " ended_at = NULL, changes = NULL, blobs = ''",
             (self.thread_id, self.base, seq, " ".join(c["id"] for c in calls), str(self.workdir), started),
         )
         await conn.commit()

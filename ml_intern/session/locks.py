@@ -1,20 +1,22 @@
 """One writer per thread: an OS file lock per thread under ML_INTERN_HOME/locks, holding who has it.
 
 The kernel drops a `flock` when its process dies, so a crash (even `kill -9`) never leaves a stale lock (the
-file stays, unlocked, until the next holder removes it on release). Issue 15 adds a database-backed version
-of the same names: `ThreadBusy`, `acquire`, `thread_lock`, `ThreadLocks`."""
+file stays, unlocked, until the next holder removes it on release). On a shared Postgres the locks are the
+database's instead (db_locks.py, same interface); `ThreadLocks` holds either kind."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from ml_intern.errors import EXIT_USAGE, UserError
 
@@ -22,6 +24,22 @@ try:
     import fcntl
 except ImportError:  # Windows: no flock; threads are not locked there (msvcrt locks are not advisory)
     fcntl = None  # type: ignore[assignment]
+
+
+class HeldLock(Protocol):
+    """A lock this process holds on one thread: a lock file here, a database's advisory lock (db_locks.py)."""
+
+    thread_id: str
+
+    @property
+    def held(self) -> bool: ...
+
+    def describe(self, doing: str) -> None: ...
+
+    def release(self) -> None: ...
+
+
+Lock = TypeVar("Lock", bound="HeldLock | None")
 
 
 class ThreadBusy(UserError):
@@ -48,6 +66,10 @@ class ThreadLock:
     thread_id: str
     path: Path
     fd: int
+
+    @property
+    def held(self) -> bool:
+        return self.fd >= 0
 
     def describe(self, doing: str) -> None:
         """Say what this process is doing with the thread (shown to a second process)."""
@@ -112,18 +134,6 @@ def _still_named(fd: int, path: Path) -> bool:
         return False
 
 
-@contextmanager
-def holding(lock: ThreadLock | None, doing: str, after: str) -> Iterator[None]:
-    """Describe `lock` as `doing` for a while, then as `after`."""
-    if lock is not None:
-        lock.describe(doing)
-    try:
-        yield
-    finally:
-        if lock is not None and lock.fd >= 0:
-            lock.describe(after)
-
-
 @asynccontextmanager
 async def thread_lock(home: Path, thread_id: str, doing: str) -> AsyncIterator[ThreadLock | None]:
     """`async with thread_lock(home, thread_id, doing="undo"):` the thread is this process's meanwhile."""
@@ -135,6 +145,21 @@ async def thread_lock(home: Path, thread_id: str, doing: str) -> AsyncIterator[T
             lock.release()
 
 
+async def taken_off_loop(take: Callable[[], Lock]) -> Lock:
+    """`take()` run in a worker thread; a lock it takes after the caller was cancelled is released."""
+    task = asyncio.ensure_future(asyncio.to_thread(take))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(_release_late)
+        raise
+
+
+def _release_late(done: asyncio.Future) -> None:
+    if not done.cancelled() and done.exception() is None and done.result() is not None:
+        done.result().release()
+
+
 @dataclass
 class ThreadLocks:
     """A Session's locks: its current thread's, held while it works on that thread (the chat's whole stay,
@@ -142,15 +167,22 @@ class ThreadLocks:
     thread even between turns, as an editor keeps its swap file: its screen is that thread, and a turn or an
     undo from another terminal would make it stale; the refused process is told which chat has it."""
 
-    home: Path | None  # ML_INTERN_HOME; None: no locking (a session without a database file)
-    current: ThreadLock | None = None
+    home: Path | None  # where the lock files are (ML_INTERN_HOME); None: none (a session without a database)
+    locker: Callable[[str, str], HeldLock] | None = None  # (thread_id, doing) -> lock: instead of lock files
+    current: HeldLock | None = None
     idle: str = "idle"  # what the holder says between operations
+
+    def lock(self, thread_id: str, doing: str) -> HeldLock | None:
+        """`thread_id` locked for this process (None: no locking here); ThreadBusy if it is taken."""
+        if self.locker is not None:
+            return self.locker(thread_id, doing)
+        return acquire(self.home, thread_id, doing) if self.home is not None else None
 
     def take(self, thread_id: str) -> None:
         """Make `thread_id` the current thread (the previous one is let go); ThreadBusy if it is taken."""
-        if self.current is not None and self.current.thread_id == thread_id:
+        if self.current is not None and self.current.thread_id == thread_id and self.current.held:
             return
-        lock = acquire(self.home, thread_id, self.idle) if self.home is not None else None
+        lock = self.lock(thread_id, self.idle)
         self.release()
         self.current = lock
 
@@ -162,11 +194,19 @@ class ThreadLocks:
     @asynccontextmanager
     async def writing(self, thread_id: str, doing: str) -> AsyncIterator[None]:
         """`thread_id` is this process's for `doing`: the current lock, or one taken for the while."""
-        if self.current is not None and self.current.thread_id == thread_id:
-            with holding(self.current, doing, self.idle):
+        current = self.current
+        if current is not None and current.thread_id == thread_id:
+            await asyncio.to_thread(current.describe, doing)  # a lost database lock is taken again here
+            try:
                 yield
-        elif self.home is None:
+            finally:
+                if current.held:
+                    with contextlib.suppress(UserError):  # the next operation's describe says what is wrong
+                        await asyncio.to_thread(current.describe, self.idle)
+            return
+        lock = await taken_off_loop(lambda: self.lock(thread_id, doing))
+        try:
             yield
-        else:
-            async with thread_lock(self.home, thread_id, doing):
-                yield
+        finally:
+            if lock is not None:
+                await asyncio.to_thread(lock.release)

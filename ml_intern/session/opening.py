@@ -50,12 +50,15 @@ def import_in_background(*stages: Iterable[str]) -> list[Future[None]]:
 
 
 class SessionOpening:
-    """The session of `database`, opened by a background task; `await session()` waits for it.
+    """The session of `database` (a SQLite path or a postgresql:// URL), opened by a background task;
+    `await session()` waits for it.
 
     `prepare` runs on the opened session (e.g. `Session.start`) before `session()` returns it. A failure
     (unknown thread, a database that cannot be opened) is raised by `session()`."""
 
-    def __init__(self, database: Path, prepare: Callable[[Session], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self, database: Path | str, prepare: Callable[[Session], Awaitable[None]] | None = None
+    ) -> None:
         self.database, self.prepare = database, prepare
         self.stack = AsyncExitStack()
         self.task: asyncio.Task[Session] | None = None

@@ -5,8 +5,7 @@ from __future__ import annotations
 import errno
 import sqlite3
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.messages import AIMessage, AIMessageChunk
 from langgraph.errors import GraphRecursionError
@@ -20,8 +19,11 @@ from ml_intern.graph.events import EventSink
 from ml_intern.graph.routing import recursion_limit
 from ml_intern.graph.turns import continue_turn, new_turn
 from ml_intern.model.errors import explain_model_error
-from ml_intern.secrets import StreamRedactor
+from ml_intern.secrets import StreamRedactor, redact
 from ml_intern.session.threads import thread_config
+
+if TYPE_CHECKING:
+    from ml_intern.session.storage import Storage
 
 __all__ = [  # the graph inputs of a turn are re-exported: callers of run_turn need them
     "FINISHED", "EventSink", "TurnOutcome", "continue_turn", "new_turn", "outcome", "resume_with",
@@ -131,10 +133,14 @@ async def unfinished_input(app: Any, thread_id: str) -> Any:
     return continue_turn()
 
 
-def turn_failure(exc: Exception, thread_id: str, ctx: RunContext, database: Path | None) -> TurnFailed:
+def turn_failure(exc: Exception, thread_id: str, ctx: RunContext, storage: Storage | None) -> TurnFailed:
     """A turn of `ctx`'s model that raised `exc`, as one line and an exit code."""
+    where = f"cannot save thread {thread_id} in {storage.where if storage else 'the database'}"
+    if type(exc).__module__.startswith("psycopg"):  # Postgres (imported only when used): not the model
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        line = f"{where}: {redact(first)}; check the database server and ML_INTERN_DATABASE_URL"
+        return TurnFailed(line, EXIT_FAILURE, False)
     if isinstance(exc, sqlite3.Error) or getattr(exc, "errno", None) in DISK_ERRORS:  # not the model
-        where = f"cannot save thread {thread_id} in {database}"
         return TurnFailed(f"{where}: {exc}; check disk space and ML_INTERN_HOME", EXIT_FAILURE, False)
     kind = ctx.services.model.kind if ctx.services is not None else None  # the router's lines for its calls
     message, code = explain_model_error(exc, ctx.model, kind)

@@ -17,8 +17,8 @@ from ml_intern.graph.events import EventSink
 from ml_intern.graph.messages import is_user_turn
 from ml_intern.graph.turns import new_turn
 from ml_intern.session import notifications, pending, run_sandbox, runner, start
-from ml_intern.session.checkpointer import open_checkpointer, when_unlocked
 from ml_intern.session.compaction import Compaction, compact_thread
+from ml_intern.session.db_locks import make_locks
 from ml_intern.session.locks import ThreadLocks
 from ml_intern.session.model_switch import context_for_model, rebuild_context
 from ml_intern.session.options import RunOptions
@@ -27,6 +27,7 @@ from ml_intern.session.planning import StartPlan as Plan
 from ml_intern.session.runner import TurnOutcome
 from ml_intern.session.settling import Settling
 from ml_intern.session.status import ThreadStatus, thread_status
+from ml_intern.session.storage import Storage, open_storage
 from ml_intern.session.threads import ThreadInfo, ThreadStore, new_thread_id, thread_config
 from ml_intern.session.traces import TraceUpload, retry_once, upload_thread_trace
 from ml_intern.session.turn_snapshots import snapshot_turn_end, snapshot_turn_start
@@ -46,7 +47,7 @@ class Session(Settling):
     app: Any  # the compiled graph with its checkpointer
     threads: ThreadStore  # thread metadata rows
     snapshots: WorkspaceSnapshots | None = None  # workdir snapshots around user turns (None: no file undo)
-    database: Path | None = None  # where the checkpoints are (named in storage errors)
+    storage: Storage | None = None  # where threads and checkpoints are (named in storage errors)
     on_event: EventSink = ignore  # the front-end's event consumer
     environ: MutableMapping[str, str] = field(default_factory=lambda: os.environ)  # credentials, endpoints
     ctx: RunContext | None = None  # model, tools and settings of the run; set by `begin`
@@ -54,7 +55,8 @@ class Session(Settling):
     locks: ThreadLocks = field(init=False)  # one writer per thread: this process's thread locks
 
     def __post_init__(self) -> None:
-        self.locks = ThreadLocks(self.database.parent if self.database is not None else None)
+        storage = self.storage
+        self.locks = make_locks(storage and storage.target, storage and storage.home)
 
     async def start(
         self, options: RunOptions, interactive: bool, login: Login | None = None, plan: Plan | None = None
@@ -168,7 +170,7 @@ class Session(Settling):
         except UserError:
             raise
         except Exception as exc:
-            failed = runner.turn_failure(exc, self.thread_id, self.ctx, self.database)
+            failed = runner.turn_failure(exc, self.thread_id, self.ctx, self.storage)
             on_event(events.error(str(failed)))
             raise failed from None
         if done.approval:
@@ -229,12 +231,12 @@ class Session(Settling):
 
 
 @asynccontextmanager
-async def open_session(database: Path, on_event: EventSink = ignore) -> AsyncIterator[Session]:
-    """Open the database in `database` and compile the graph against it."""
-    async with open_checkpointer(database) as saver:
-        threads = ThreadStore(saver.conn)
-        await when_unlocked(threads.setup)
-        snapshots = WorkspaceSnapshots(saver.conn, database.parent, database)
-        await when_unlocked(snapshots.setup)
-        app = build_graph(checkpointer=saver)
-        yield Session(app, threads, snapshots, database=database, on_event=on_event)
+async def open_session(
+    target: Path | str, on_event: EventSink = ignore, home: Path | None = None
+) -> AsyncIterator[Session]:
+    """Open `target` (a SQLite file, or a postgresql:// URL) and compile the graph against it; `home`:
+    where this machine's files go (default: the SQLite file's folder, or ML_INTERN_HOME)."""
+    async with open_storage(target, home) as storage:
+        snapshots = WorkspaceSnapshots(storage.db, storage.home, storage.file)
+        app = build_graph(checkpointer=storage.saver)
+        yield Session(app, ThreadStore(storage.db), snapshots, storage=storage, on_event=on_event)

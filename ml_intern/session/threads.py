@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -11,34 +12,11 @@ from typing import Any
 
 from ml_intern.errors import UserError
 from ml_intern.secrets import redact
+from ml_intern.session.db import Database
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS ml_intern_threads (
-    thread_id TEXT PRIMARY KEY,
-    title TEXT NOT NULL DEFAULT '',
-    model TEXT NOT NULL DEFAULT '',
-    workdir TEXT NOT NULL DEFAULT '',
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    turns INTEGER NOT NULL DEFAULT 0,
-    stop_reason TEXT,
-    input_tokens INTEGER NOT NULL DEFAULT 0,
-    output_tokens INTEGER NOT NULL DEFAULT 0,
-    cost_usd REAL,
-    cached_tokens INTEGER NOT NULL DEFAULT 0,
-    usage_json TEXT NOT NULL DEFAULT '{}',
-    tool_runtime TEXT NOT NULL DEFAULT 'local'
-)
-"""
-# Columns added after the first release, with their definitions: added to older databases on setup.
-ADDED_COLUMNS = {
-    "cached_tokens": "INTEGER NOT NULL DEFAULT 0",
-    "usage_json": "TEXT NOT NULL DEFAULT '{}'",
-    "tool_runtime": "TEXT NOT NULL DEFAULT 'local'",
-}
 COLUMNS = (
     "thread_id, title, model, workdir, created_at, updated_at, turns, stop_reason, input_tokens,"
-    " output_tokens, cost_usd, cached_tokens, usage_json, tool_runtime"
+    " output_tokens, cost_usd, cached_tokens, usage_json, tool_runtime, host"
 )
 
 
@@ -60,12 +38,13 @@ class ThreadInfo:
     cached_tokens: int = 0
     usage: dict[str, Any] = field(default_factory=dict)  # usage totals, with research/compaction shares
     tool_runtime: str = "local"  # where its tools run: fixed when the thread starts (config `tool_runtime`)
+    host: str = ""  # the machine that last ran a turn of it ("": before hosts were recorded)
 
 
 def thread_info(row: Any) -> ThreadInfo:
     """A ThreadInfo from a row selected with COLUMNS."""
-    *fields, usage_json, tool_runtime = row
-    return ThreadInfo(*fields, usage=json.loads(usage_json or "{}"), tool_runtime=tool_runtime)
+    *fields, usage_json, tool_runtime, host = row
+    return ThreadInfo(*fields, usage=json.loads(usage_json or "{}"), tool_runtime=tool_runtime, host=host)
 
 
 class UnknownThreadError(UserError):
@@ -82,33 +61,25 @@ def new_thread_id() -> str:
 
 
 class ThreadStore:
-    """Reads and writes thread rows through the checkpointer's own connection."""
+    """Reads and writes thread rows (table made by session/migrations.py)."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Database) -> None:
         self.conn = conn
-
-    async def setup(self) -> None:
-        """Create the table, or add the columns an older database lacks."""
-        await self.conn.execute(SCHEMA)
-        async with self.conn.execute("PRAGMA table_info(ml_intern_threads)") as cursor:
-            present = {row[1] for row in await cursor.fetchall()}
-        for name, definition in ADDED_COLUMNS.items():
-            if name not in present:
-                await self.conn.execute(f"ALTER TABLE ml_intern_threads ADD COLUMN {name} {definition}")
-        await self.conn.commit()
 
     async def start_turn(
         self, thread_id: str, title: str, model: str, workdir: str, tool_runtime: str = "local"
     ) -> None:
-        """Record a new user turn (creating the thread row, with its tool runtime, on its first turn)."""
+        """Record a new user turn on this machine (creating the thread row, with its tool runtime, on its
+        first turn)."""
         now = time.time()
         await self.conn.execute(
             "INSERT INTO ml_intern_threads"
-            " (thread_id, title, model, workdir, created_at, updated_at, turns, tool_runtime)"
-            " VALUES (?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT(thread_id) DO UPDATE SET"
-            " turns = turns + 1, updated_at = excluded.updated_at, model = excluded.model,"
-            " title = CASE WHEN title = '' THEN excluded.title ELSE title END",
-            (thread_id, redact(title)[:80], model, workdir, now, now, tool_runtime),
+            " (thread_id, title, model, workdir, created_at, updated_at, turns, tool_runtime, host)"
+            " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT(thread_id) DO UPDATE SET"
+            " turns = ml_intern_threads.turns + 1, updated_at = excluded.updated_at, model = excluded.model,"
+            " host = excluded.host, title = CASE WHEN ml_intern_threads.title = '' THEN excluded.title"
+            " ELSE ml_intern_threads.title END",
+            (thread_id, redact(title)[:80], model, workdir, now, now, tool_runtime, socket.gethostname()),
         )
         await self.conn.commit()
 

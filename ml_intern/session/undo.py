@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections import Counter
 from pathlib import Path
 from typing import Any, Protocol
@@ -53,12 +54,17 @@ async def rewind_workspace(
     plans: list[tuple[CallRow, dict[str, str]]] = []
     for start in starts:
         label = f"(files of: {_clip(start.prompt, 40)})"
-        if not await snapshots.recorded(thread_id, start.base):
+        host = await snapshots.turn_host(thread_id, start.base)
+        if host is None:
             await list_unrecorded(snapshots, thread_id, start.base, label, rewind)
             continue
         for row in await turn_calls(snapshots.conn, thread_id, start.base):
             if row.changes is None:
                 rewind.refused[f"{label} call {row.seq}"] = "what that call changed was not recorded"
+                continue
+            if host and host != socket.gethostname():  # its workdir and copies are on that machine
+                for path in sorted({change[0] for change in row.changes}):
+                    rewind.refused.setdefault(path, f"changed on {host}: undo cannot put it back from here")
                 continue
             if not plans:
                 rewind.workdir = Path(row.workdir)

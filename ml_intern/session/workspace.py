@@ -12,39 +12,21 @@ written by versions before the journal: kept readable, so undo can list what tho
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ml_intern.configs.schema import UndoConfig
 from ml_intern.session.blobs import BlobStore, Swept
-from ml_intern.session.journal import CALLS_SCHEMA, CallJournal
+from ml_intern.session.db import Database
+from ml_intern.session.journal import CallJournal
 from ml_intern.session.manifests import MAX_FILE_BYTES, MAX_FILES, Manifest, Scanner, blobs_of
 
 __all__ = ["MAX_FILES", "TurnSnapshots", "WorkspaceSnapshots"]
 
 SWEEP_GRACE_S = 600.0  # blobs written this recently may belong to a scan still running elsewhere: kept
-
-SCHEMA = (
-    # Written by versions before the journal (whole-turn manifests); read, never written.
-    """CREATE TABLE IF NOT EXISTS ml_intern_snapshots (
-        thread_id TEXT NOT NULL, base_checkpoint TEXT NOT NULL, workdir TEXT NOT NULL,
-        started_at REAL NOT NULL, start_manifest TEXT, end_manifest TEXT,
-        PRIMARY KEY (thread_id, base_checkpoint))""",
-    """CREATE TABLE IF NOT EXISTS ml_intern_undo_turns (
-        thread_id TEXT NOT NULL,
-        base_checkpoint TEXT NOT NULL,  -- the head checkpoint the turn started from ('' for a new thread)
-        workdir TEXT NOT NULL,
-        started_at REAL NOT NULL,
-        PRIMARY KEY (thread_id, base_checkpoint))""",
-    """CREATE TABLE IF NOT EXISTS ml_intern_scan_cache (
-        workdir TEXT PRIMARY KEY,
-        manifest TEXT NOT NULL,  -- blob hash of the workdir's latest scan (its hashes are reused)
-        taken_at REAL NOT NULL)""",
-    *CALLS_SCHEMA,
-)
 
 
 @dataclass
@@ -59,50 +41,57 @@ class TurnSnapshots:
 class WorkspaceSnapshots:
     """Records user turns, scans workdirs for the call journal, prunes what no kept turn needs."""
 
-    def __init__(self, conn: Any, home: Path, database: Path, keep_turns: int | None = None) -> None:
-        self.conn = conn
-        self.home = home.resolve()
+    def __init__(
+        self, conn: Database, home: Path, database: Path | None, keep_turns: int | None = None
+    ) -> None:
+        self.conn = conn  # tables made by session/migrations.py
+        self.home = home.resolve()  # this machine's ML_INTERN_HOME: the blobs are files here
         self.store = BlobStore(self.home / "snapshots" / "blobs")
-        database = database.resolve()
-        self.never_scanned = {str(self.home / "snapshots"), *(f"{database}{s}" for s in ("", "-wal", "-shm"))}
+        self.never_scanned = {str(self.home / "snapshots"), *sqlite_files(database)}
         self.max_files = MAX_FILES
         self.max_file_bytes = MAX_FILE_BYTES
         self.keep_turns = keep_turns or UndoConfig().keep_turns  # per thread: older turns cannot be undone
         self.sweep_grace_s = SWEEP_GRACE_S
         self.last: dict[str, Manifest] = {}  # the latest full scan per workdir, in this process
 
-    async def setup(self) -> None:
-        for statement in SCHEMA:
-            await self.conn.execute(statement)
-        await self.conn.commit()
-
     async def begin_turn(self, thread_id: str, base_checkpoint: str, workdir: Path) -> CallJournal:
-        """Record a user turn starting from `base_checkpoint`; the journal returned records its calls."""
-        workdir = workdir.resolve()
+        """Record a user turn starting from `base_checkpoint` on this machine (whose workdir and blobs its
+        undo needs); the journal returned records its calls."""
+        workdir, host = workdir.resolve(), socket.gethostname()
         await self.conn.execute(
-            "INSERT OR REPLACE INTO ml_intern_undo_turns (thread_id, base_checkpoint, workdir, started_at)"
-            " VALUES (?, ?, ?, ?)",
-            (thread_id, base_checkpoint, str(workdir), time.time()),
+            "INSERT INTO ml_intern_undo_turns (thread_id, base_checkpoint, workdir, started_at, host)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (thread_id, base_checkpoint) DO UPDATE SET"
+            " workdir = excluded.workdir, started_at = excluded.started_at, host = excluded.host",
+            (thread_id, base_checkpoint, str(workdir), time.time(), host),
         )
         await self.conn.commit()
-        return CallJournal(self, thread_id, base_checkpoint, workdir)
+        return CallJournal(self, thread_id, base_checkpoint, workdir, host)
 
     async def latest_turn(self, thread_id: str) -> CallJournal | None:
         """The journal of the thread's latest user turn (a resumed turn's calls belong to it)."""
         async with self.conn.execute(
-            "SELECT base_checkpoint, workdir FROM ml_intern_undo_turns WHERE thread_id = ?"
+            "SELECT base_checkpoint, workdir, host FROM ml_intern_undo_turns WHERE thread_id = ?"
             " ORDER BY started_at DESC LIMIT 1",
             (thread_id,),
         ) as cursor:
             row = await cursor.fetchone()
-        return CallJournal(self, thread_id, row[0], Path(row[1])) if row else None
+        return CallJournal(self, thread_id, row[0], Path(row[1]), row[2]) if row else None
+
+    async def turn_host(self, thread_id: str, base_checkpoint: str) -> str | None:
+        """The machine whose workdir (and snapshot blobs) the turn's undo needs ("": not recorded then;
+        None: the journal did not record the turn)."""
+        query = "SELECT host FROM ml_intern_undo_turns WHERE thread_id = ? AND base_checkpoint = ?"
+        async with self.conn.execute(query, (thread_id, base_checkpoint)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else row[0]
 
     async def end_turn(self, thread_id: str) -> None:
         """Save the latest scans (for the next process's hash reuse); forget turns past the limit."""
         for workdir, manifest in list(self.last.items()):
             blob = await asyncio.to_thread(self.store.put, manifest.to_bytes())
             await self.conn.execute(
-                "INSERT OR REPLACE INTO ml_intern_scan_cache (workdir, manifest, taken_at) VALUES (?, ?, ?)",
+                "INSERT INTO ml_intern_scan_cache (workdir, manifest, taken_at) VALUES (?, ?, ?) ON CONFLICT"
+                " (workdir) DO UPDATE SET manifest = excluded.manifest, taken_at = excluded.taken_at",
                 (workdir, blob, manifest.taken_ns / 1e9),
             )
         await self.conn.commit()
@@ -153,10 +142,10 @@ class WorkspaceSnapshots:
         async with self.conn.execute(
             "SELECT base_checkpoint FROM (SELECT base_checkpoint, started_at FROM ml_intern_undo_turns"
             " WHERE thread_id = ? UNION ALL SELECT base_checkpoint, started_at FROM ml_intern_snapshots"
-            " WHERE thread_id = ?) ORDER BY started_at DESC LIMIT -1 OFFSET ?",
-            (thread_id, thread_id, self.keep_turns),
-        ) as cursor:
-            older = [row[0] for row in await cursor.fetchall()]
+            " WHERE thread_id = ?) AS turns ORDER BY started_at DESC",
+            (thread_id, thread_id),
+        ) as cursor:  # a few more rows than kept: no dialect's spelling of "no LIMIT" needed
+            older = [row[0] for row in await cursor.fetchall()][self.keep_turns :]
         if len(older) >= max(1, self.keep_turns // 5):  # in batches: a prune reads every kept manifest
             await self.forget(thread_id, older)
             await self.prune()
@@ -209,3 +198,11 @@ class WorkspaceSnapshots:
             return Manifest.from_bytes(self.store.get(row[0]), int(row[1] * 1e9)) if row else None
         except (OSError, ValueError, KeyError, zlib.error):
             return None
+
+
+def sqlite_files(database: Path | None) -> list[str]:
+    """The SQLite file and its WAL companions, never scanned (None: the database is not a file here)."""
+    if database is None:
+        return []
+    database = database.resolve()
+    return [f"{database}{suffix}" for suffix in ("", "-wal", "-shm")]

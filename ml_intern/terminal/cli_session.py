@@ -36,19 +36,19 @@ def with_session(
 ) -> T | int:
     """Send library logs to the log file, run `job` on the user's session (with `opening`, on the
     SessionOpening that opens it in the background: the chat); failures become one line."""
-    from ml_intern.paths import database_path
+    from ml_intern.paths import database_target
     from ml_intern.session.opening import SessionOpening
     from ml_intern.session.start import prepare_process
 
-    async def opened() -> T:
-        async with SessionOpening(database_path(os.environ)) as later:
+    async def opened(target: Path | str) -> T:
+        async with SessionOpening(target) as later:
             if not opening:
                 later.start(warm_model=False)
             return await job(later if opening else await later.session())  # type: ignore[arg-type]
 
     try:
         prepare_process(os.environ, verbose)
-        return asyncio.run(opened()) or EXIT_OK
+        return asyncio.run(opened(database_target(os.environ))) or EXIT_OK
     except UserError as exc:
         return error_exit(str(exc), exc.exit_code)
     except KeyboardInterrupt:

@@ -110,17 +110,17 @@ def effort_text(model: str, preference: str, used: str, accepted: Mapping[str, s
 
 
 def threads_table(rows: list[Any], when: Callable[[float], str], current: str = "") -> Table:
-    """Threads as a table: id, last update, title, turns, model, cost, working directory."""
+    """Threads as a table: id, last update, title, turns, model, cost, machine, working directory."""
     from ml_intern.graph.accounting import format_cost
 
     table = Table(box=None, header_style="bold")
-    for column in ("id", "updated", "title", "turns", "model", "cost", "directory"):
+    for column in ("id", "updated", "title", "turns", "model", "cost", "machine", "directory"):
         table.add_column(column, overflow="fold" if column == "title" else "ellipsis", min_width=None)
     table.columns[-1].max_width = 24  # room for titles before long paths
     for row in rows:
         style = "bold" if row.thread_id == current else None
         cells = (row.thread_id, when(row.updated_at), row.title, str(row.turns), row.model,
-                 format_cost(row.cost_usd), row.workdir)  # fmt: skip
+                 format_cost(row.cost_usd), row.host or "-", row.workdir)  # fmt: skip
         table.add_row(*(Text(inert(cell)) for cell in cells), style=style)  # Text: "[/x]" is no markup
     return table
 

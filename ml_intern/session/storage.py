@@ -1,0 +1,130 @@
+"""Where threads live: the SQLite file in ML_INTERN_HOME, or a Postgres database several machines share.
+`open_storage` opens the LangGraph saver (compact versions, compressed blobs) and our tables (migrated)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ml_intern.paths import POSTGRES_SCHEMES, home_dir, register_password, shown_target
+from ml_intern.secrets import redact
+from ml_intern.session.checkpointer import (
+    CompressingSerializer,
+    StorageError,
+    _compact_saver_class,
+    open_checkpointer,
+    when_unlocked,
+)
+from ml_intern.session.db import Database, Dialect
+from ml_intern.session.migrations import SAVER_SETUP_LOCK, exclusive, has_table, migrate
+
+CONNECT_TIMEOUT_S = 10  # a host that does not answer: said at once, not after the OS's minutes
+SOURCE = "ML_INTERN_DATABASE_URL (or the config's database_url)"
+
+
+@dataclass
+class Storage:
+    """An open database: the saver, our tables, and where it is."""
+
+    saver: Any  # the LangGraph checkpointer (AsyncSqliteSaver or AsyncPostgresSaver)
+    db: Database  # our own tables (threads, undo journal)
+    where: str  # the path, or the URL without its password: what messages name
+    dialect: Dialect
+    home: Path  # ML_INTERN_HOME for this machine's files: snapshot blobs, logs, SQLite's lock files
+    target: Path | str  # as opened; a URL keeps its password (to open more connections): never shown
+
+    @property
+    def file(self) -> Path | None:
+        """The SQLite file (None on Postgres)."""
+        return self.target if isinstance(self.target, Path) else None
+
+
+def is_url(target: Path | str) -> bool:
+    return isinstance(target, str) and target.split(":", 1)[0] in POSTGRES_SCHEMES
+
+
+@asynccontextmanager
+async def open_storage(target: Path | str, home: Path | None = None) -> AsyncIterator[Storage]:
+    """Open `target` (a SQLite path or a postgresql:// URL), migrated and set up; StorageError (one line)
+    when it cannot be. `home` defaults to the SQLite file's folder, or ML_INTERN_HOME for Postgres."""
+    if is_url(target):
+        async with open_postgres(str(target), home or home_dir(os.environ)) as storage:
+            yield storage
+        return
+    path = Path(target)
+    async with open_checkpointer(path) as saver:
+        db = Database(saver.conn, "sqlite", str(path))
+        await when_unlocked(lambda: migrate(db))
+        yield Storage(saver, db, str(path), "sqlite", home or path.parent, path)
+
+
+@asynccontextmanager
+async def open_postgres(url: str, home: Path) -> AsyncIterator[Storage]:
+    """Two connections (the saver's, with dict rows; ours, with tuple rows), both autocommit."""
+    import psycopg
+    from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    from psycopg.rows import dict_row
+
+    register_password(url)
+    where = shown_target(url)
+    extra = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT_S}
+    async with AsyncExitStack() as stack:
+        try:
+            saver_conn = await psycopg.AsyncConnection.connect(
+                url, autocommit=True, prepare_threshold=0, row_factory=dict_row, **extra
+            )
+            stack.push_async_callback(saver_conn.close)
+            conn = await psycopg.AsyncConnection.connect(
+                url, autocommit=True, prepare_threshold=None, **extra
+            )
+            stack.push_async_callback(conn.close)
+        except psycopg.Error as exc:
+            raise StorageError(
+                f"cannot reach the database {where}: {reason(exc, url)}; check {SOURCE}"
+            ) from None
+        db = Database(conn, "postgres", where)
+        try:
+            saver = _compact_saver_class(AsyncPostgresSaver)(saver_conn, serde=CompressingSerializer())
+            await migrate(db)
+            await set_up_saver(saver, db)
+            yield Storage(saver, db, where, "postgres", home, url)
+        except psycopg.Error as exc:
+            raise StorageError(f"database error in {where}: {reason(exc, url)}") from None
+
+
+async def set_up_saver(saver: Any, db: Database) -> None:
+    """The saver's own migrations, under their lock (its setup() is not safe run twice at once)."""
+    if await saver_version(db) >= len(saver.MIGRATIONS) - 1:
+        return
+    async with exclusive(db, SAVER_SETUP_LOCK):
+        await saver.setup()
+
+
+async def saver_version(db: Database) -> int:
+    """The newest of the saver's migrations applied (-1: none)."""
+    if not await has_table(db, "checkpoint_migrations"):
+        return -1
+    async with db.execute("SELECT MAX(v) FROM checkpoint_migrations") as cursor:
+        row = await cursor.fetchone()
+    return -1 if row[0] is None else row[0]
+
+
+def reason(exc: Exception, url: str) -> str:
+    """The driver's first line about `exc`, without the URL's password."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = redact(lines[0] if lines else type(exc).__name__).replace(url, shown_target(url))
+    password = (_password(url) or "").strip()
+    return text.replace(password, "***") if password else text
+
+
+def _password(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
