@@ -14,12 +14,18 @@ from typing import Any
 import pytest
 
 from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.tools.sandbox import manager as manager_module
+from ml_intern.tools.sandbox import spaces
 from ml_intern.tools.sandbox.manager import SandboxManager
 from tests.fakes.spaces_hub import SpacesHub
 from tests.harness_graph import make_tool, tool_in_graph
 
 WANDB = "wandb-secret-value-0123456789"
-CONFIG = {"sandbox": {"start_timeout": "60s"}, "bash": {"env_passthrough": ["WANDB_API_KEY"]}}
+CONFIG = {
+    "sandbox": {"start_timeout": "60s"},
+    "bash": {"env_passthrough": ["WANDB_API_KEY"]},
+    "http": {"retry_delay": 0.01},  # the one retry policy (HubSession) retries deletes: without real waits
+}
 
 
 @pytest.fixture
@@ -189,7 +195,8 @@ async def test_sandbox_create_replaces_the_default_then_keeps_or_locks_out_its_h
     assert hub.deleted == [default] and hub.created[1]["hardware"] == "t4-small"
     assert text.startswith(f"Replaced {default} on cpu-basic: its files are lost.\n")
     assert f"Sandbox {paid} is running on t4-small ($0.40/h)" in text and "/app" in text
-    assert "billed while it runs; after 30m idle it sleeps" in text
+    assert "billed while it runs; after 30m idle it sleeps: billing stops and its files are lost" in text
+    assert "It is deleted 2 h after it was made (sandbox.max_hours)" in text
     assert hub.created[1]["sleepTimeSeconds"] == 1800
     assert manager.status()["space_id"] == paid and manager.status()["price_per_hour"] == 0.40
     assert await manager.create("t4-small") == f"Sandbox already active on t4-small: {paid}"
@@ -254,11 +261,142 @@ async def test_kill_stops_the_commands_running_in_the_sandbox(hub, tmp_path):
     manager, _ = manager_for(hub, tmp_path)
     await manager.kill()  # no sandbox yet: nothing to do
     client = await manager.client()
-    command = asyncio.create_task(client.call("bash", {"command": "sleep 60", "timeout": 120}, 120))
-    await asyncio.sleep(1.0)
+    body = {"command": "touch started && sleep 60", "timeout": 120}
+    command = asyncio.create_task(client.call("bash", body, 120))
+    await until(lambda: (hub.root_of(space_id(hub)) / "started").exists())
     started = time.monotonic()
     await manager.kill()
     result = await asyncio.wait_for(command, 15)
     assert time.monotonic() - started < 15 and result["exit_code"] != 0
     await manager.aclose()
     await manager.kill()  # gone: never raises
+
+
+def notices(events: list[dict[str, Any]]) -> list[str]:
+    return [event["text"] for event in events if event.get("notice")]
+
+
+@pytest.mark.parametrize("hub", [{"create_delay": 1.0, "start_servers": False}], indirect=True)
+def test_a_run_that_ends_while_the_space_is_created_deletes_it(hub, tmp_path):
+    async def run() -> list[dict[str, Any]]:
+        manager, events = manager_for(hub, tmp_path)
+        manager.preload()
+        await until(lambda: hub.created)  # the Hub made it; its answer is on the way
+        await manager.aclose()
+        return events
+
+    events = asyncio.run(run())
+    assert hub.deleted == [space_id(hub)]
+    assert any(text.startswith(f"deleted {space_id(hub)} (ran 0 min") for text in notices(events))
+
+
+@pytest.mark.parametrize("hub", [{"create_delay": 1.0, "start_servers": False}], indirect=True)
+def test_a_run_that_ends_without_closing_while_the_space_is_created_still_deletes_it(hub, tmp_path):
+    async def run() -> None:
+        manager, _ = manager_for(hub, tmp_path)
+        manager.preload()
+        await until(lambda: hub.created)  # asyncio.run then cancels the making: no aclose
+
+    asyncio.run(run())
+    assert hub.deleted == [space_id(hub)]
+
+
+@pytest.mark.parametrize("hub", [{"create_delay": 3.0, "start_servers": False}], indirect=True)
+def test_closing_gives_up_on_a_slow_creation_at_its_limit_and_the_thread_still_deletes_it(
+    hub, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(manager_module, "CLOSE_LIMIT", 0.5)
+
+    async def run() -> tuple[float, list[dict[str, Any]]]:
+        manager, events = manager_for(hub, tmp_path)
+        manager.preload()
+        await until(lambda: hub.created)
+        started = time.monotonic()
+        await manager.aclose()
+        return time.monotonic() - started, events
+
+    took, events = asyncio.run(run())  # returns once the worker thread is done: it deleted the Space
+    assert took < 2 and notices(events) == [
+        f"could not delete {space_id(hub)}: run ml-intern sandboxes --delete"
+    ]
+    assert hub.deleted == [space_id(hub)]
+
+
+@pytest.mark.parametrize("hub", [{"delete_delay": 60.0, "start_servers": False}], indirect=True)
+def test_exit_does_not_wait_for_a_hub_that_never_answers(hub, tmp_path, monkeypatch):
+    monkeypatch.setattr(manager_module, "CLOSE_LIMIT", 1.0)
+    monkeypatch.setattr(spaces, "REQUEST_TIMEOUT", 1.0)  # 30 s in real runs
+
+    async def run() -> list[dict[str, Any]]:
+        manager, events = manager_for(hub, tmp_path)
+        manager.preload()
+        await until(lambda: hub.runtime_polls)
+        await manager.aclose()
+        return events
+
+    started = time.monotonic()
+    events = asyncio.run(run())  # also waits for the worker threads (the default executor)
+    assert time.monotonic() - started < 10 and hub.deleted == []
+    assert notices(events) == [f"could not delete {space_id(hub)}: run ml-intern sandboxes --delete"]
+
+
+@pytest.mark.parametrize("hub", [{"create_status": 403}], indirect=True)
+async def test_a_token_refusal_is_told_once_and_remembered_without_asking_the_hub_again(hub, tmp_path):
+    manager, events = manager_for(hub, tmp_path)
+    line = "your HF token cannot create Spaces (HTTP 403): use a token with write access (hf auth login)"
+    with pytest.raises(ToolError) as first:
+        await manager.client()
+    assert str(first.value) == line and notices(events) == [line]
+    asked = len(hub.requests)
+    for call in (manager.client(), manager.create("t4-small"), manager.client()):
+        with pytest.raises(ToolError) as again:
+            await call
+        assert str(again.value) == line
+    assert len(hub.requests) == asked and len(hub.created) == 1 and notices(events) == [line]
+    await manager.aclose()
+
+
+@pytest.mark.parametrize("hub", [{"create_status": 402, "fail_stage": "BUILD_ERROR"}], indirect=True)
+async def test_a_billing_refusal_is_remembered_for_its_hardware_only(hub, tmp_path):
+    manager, events = manager_for(hub, tmp_path)
+    line = f"Spaces need billing (HTTP 402): add a payment method at {hub.url}/settings/billing"
+    for _ in range(2):
+        with pytest.raises(ToolError) as refused:
+            await manager.create("t4-small")
+        assert str(refused.value) == line
+    assert len(hub.created) == 1 and notices(events) == [line]
+    hub.create_status = None
+    with pytest.raises(ToolError, match="BUILD_ERROR"):  # the free hardware is still tried
+        await manager.client()
+    assert [body["hardware"] for body in hub.created] == ["t4-small", "cpu-basic"]
+    await manager.aclose()
+
+
+@pytest.mark.parametrize("stage", ["SLEEPING", "PAUSED", "STOPPED"])
+async def test_a_space_that_sleeps_pauses_or_stops_while_made_fails_fast(stage, tmp_path):
+    with SpacesHub(fail_stage=stage) as hub:
+        manager, _ = manager_for(hub, tmp_path)  # start_timeout 60 s
+        started = time.monotonic()
+        with pytest.raises(ToolError, match=f"could not start: .* stopped with {stage}"):
+            await manager.client()
+        assert time.monotonic() - started < 10 and hub.deleted == [space_id(hub)]
+
+
+@pytest.mark.e2e
+async def test_paid_hardware_is_deleted_at_max_hours_and_the_default_comes_back(hub, tmp_path):
+    manager, events = manager_for(hub, tmp_path, sandbox={"start_timeout": "60s", "max_hours": 0.002})
+    text = await manager.create("t4-small")
+    paid = space_id(hub)
+    assert "It is deleted 0.002 h after it was made (sandbox.max_hours)" in text
+    await until(lambda: hub.deleted == [paid])
+    assert any(  # how long it ran depends on the machine's load: not asserted
+        text.startswith(f"deleted {paid}: it reached sandbox.max_hours (0.002 h) (ran ") and "about $" in text
+        for text in notices(events)
+    )
+    assert manager.status()["stage"] == "none"
+    assert (await manager.client()).url == hub.url_of(space_id(hub, 1))
+    assert hub.created[1]["hardware"] == "cpu-basic"
+    await asyncio.sleep(0.1)  # the free one has no limit
+    assert hub.deleted == [paid] and manager.status()["stage"] == "running"
+    await manager.aclose()
+    assert hub.deleted == [paid, space_id(hub, 1)]

@@ -6,11 +6,11 @@ end cover the runtime choice, the prompt, the banner and /status."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -23,10 +23,13 @@ import pytest
 from ml_intern.configs.prompt import system_prompt
 from ml_intern.configs.schema import AgentConfig
 from ml_intern.errors import EXIT_INTERRUPTED, EXIT_USAGE, UserError
+from ml_intern.graph.events import notice, tool_log
 from ml_intern.services import STUDIO_NO_SANDBOX, build_services
 from ml_intern.session.options import RunOptions
+from ml_intern.session.run_sandbox import to_the_end
 from ml_intern.session.start import SANDBOX_NEEDS_TOKEN, run_context, tool_runtime
 from ml_intern.session.threads import ThreadInfo
+from ml_intern.terminal.formats import TextOutput
 from ml_intern.terminal.tables import banner, status_text, tools_status
 from tests.fakes import llm_server as script
 from tests.fakes.hub_server import USER
@@ -194,7 +197,9 @@ def test_a_gpu_sandbox_is_rejected_under_deny(
 
 
 @pytest.mark.e2e
-@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize(
+    "stop", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["ctrl-c", "sigterm", "sighup"]
+)
 def test_an_interrupted_run_deletes_its_sandbox(
     ws: Workspace, hub: SpacesHub, llm_server: ScriptedLLMServer, stop: signal.Signals
 ) -> None:
@@ -212,6 +217,38 @@ def test_an_interrupted_run_deletes_its_sandbox(
         assert hub.deleted == [space_id]
         assert server.poll() is not None  # the Space's server is gone
         assert wait_until(lambda: not group_alive(pgid), 10)  # and the command it ran was stopped
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+        kill_group(pgid)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    ("first", "second", "gap"),
+    [
+        (signal.SIGINT, signal.SIGINT, 0.05),
+        (signal.SIGINT, signal.SIGINT, 0.3),
+        (signal.SIGTERM, signal.SIGHUP, 0.3),
+    ],
+    ids=["ctrl-c-twice-at-once", "ctrl-c-twice-while-closing", "sigterm-then-sighup"],
+)
+def test_a_second_signal_does_not_cut_the_sandboxs_deletion_short(
+    ws: Workspace, hub: SpacesHub, llm_server: ScriptedLLMServer, first: int, second: int, gap: float
+) -> None:
+    llm_server.push(script.tool_calls([("bash", {"command": SLEEPER})]))
+    run = ws.start("--model", MODEL, "--sandbox-tools", "wait a long time")
+    pgid = None
+    try:
+        space_id, pgid = started_sleep(hub)
+        run.send_signal(first)
+        time.sleep(gap)
+        with contextlib.suppress(ProcessLookupError):
+            run.send_signal(second)  # impatient: while the turn is cancelled, or the Space deleted
+        _, err = run.communicate(timeout=60)
+        assert "Traceback" not in err
+        assert hub.deleted == [space_id] and space_id not in hub.spaces, err
     finally:
         if run.poll() is None:
             run.kill()
@@ -304,8 +341,9 @@ def test_the_chat_asks_for_a_gpu_sandbox_with_its_price_and_a_no_makes_nothing(
 
 
 @pytest.mark.e2e
-def test_sigterm_ends_the_chat_and_deletes_its_sandbox(
-    ws: Workspace, hub: SpacesHub, llm_server: ScriptedLLMServer
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup-terminal-closed"])
+def test_sigterm_or_sighup_ends_the_chat_and_deletes_its_sandbox(
+    ws: Workspace, hub: SpacesHub, llm_server: ScriptedLLMServer, stop: signal.Signals
 ) -> None:
     env = terminal_env(ws.env, llm_server.url) | {"PYTHONPATH": ws.env["PYTHONPATH"]}
     with contextlib.chdir(ws.workdir):
@@ -315,7 +353,7 @@ def test_sigterm_ends_the_chat_and_deletes_its_sandbox(
             wait_until(lambda: hub.created)  # the preloaded sandbox
             space_id = space_ids(hub)[0]
             wait_until(lambda: hub.url_of(space_id) if space_id in hub.spaces else "deleted")
-            terminal.child.kill(signal.SIGTERM)
+            terminal.child.kill(stop)
             assert terminal.exit_code() == EXIT_INTERRUPTED
         finally:
             terminal.child.close(force=True)
@@ -380,7 +418,10 @@ def test_the_sandbox_prompt_is_short_and_names_sandbox_create_only_when_offered(
 
 
 def test_the_banner_and_status_say_where_tools_run() -> None:
-    assert "tools: sandbox (private HF Space" in banner(MODEL, "t1", "/w", "sandbox").plain
+    assert (
+        "tools: sandbox (a private HF Space of yours, deleted at exit)"
+        in banner(MODEL, "t1", "/w", "sandbox").plain
+    )
     assert "tools: local" in banner(MODEL, "t1", "/w", "local").plain
     assert "tools:" not in banner(MODEL, "t1", "/w").plain  # a caller that does not know says nothing
     running = {
@@ -399,25 +440,30 @@ def test_the_banner_and_status_say_where_tools_run() -> None:
     assert "tools      sandbox me/ml-intern-sandbox-ab12cd34" in status_text(MODEL, status, "ask", "/w").plain
 
 
-@pytest.mark.e2e
-def test_a_headless_sigterm_before_the_turn_is_one_line(tmp_path: Path) -> None:
-    """SIGTERM while the session opens: the run ends as after Ctrl-C, one line, the interrupted code."""
-    code = (
-        "import asyncio, os, signal\n"
-        "from ml_intern.errors import UserError\n"
-        "from ml_intern.session.options import RunOptions\n"
-        "from ml_intern.terminal import headless_turn as h\n"
-        "class Opening:\n"
-        "    def start(self, warm_model=True): pass\n"
-        "    async def session(self):\n"
-        "        os.kill(os.getpid(), signal.SIGTERM)\n"
-        "        await asyncio.sleep(30)\n"
-        "import ml_intern.session.start as start\n"
-        "start.preflight_model = lambda options, environ: (options, [])\n"
-        "try:\n"
-        "    asyncio.run(h.headless_turn(Opening(), RunOptions(prompt='x')))\n"
-        "except UserError as exc:\n"
-        "    print('user error', exc, exc.exit_code)\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.stdout.strip() == f"user error terminated {EXIT_INTERRUPTED}", done.stderr
+def test_headless_text_shows_a_sandboxs_progress_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    output = TextOutput()
+    output.event(tool_log("sandbox", "building me/ml-intern-sandbox-ab12cd34 on cpu-basic (15 s)"))
+    output.event(tool_log("bash", "epoch 1/3"))  # a command's output: not a progress line
+    output.event(notice("budget", "80% of the turn's budget spent"))
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "sandbox: building me/ml-intern-sandbox-ab12cd34 on cpu-basic (15 s)",
+        "budget: 80% of the turn's budget spent",
+    ]
+
+
+async def test_closing_the_session_finishes_even_when_cancelled_meanwhile() -> None:
+    steps: list[str] = []
+
+    async def delete_the_sandbox() -> None:
+        steps.append("deleting")
+        await asyncio.sleep(0.2)
+        steps.append("deleted")
+
+    closing = asyncio.ensure_future(to_the_end(delete_the_sandbox()))
+    await asyncio.sleep(0.05)
+    closing.cancel()  # a signal during exit
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert steps == ["deleting", "deleted"]

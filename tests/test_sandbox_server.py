@@ -335,6 +335,31 @@ def test_kill_stops_a_command_started_by_another_request(server: Running) -> Non
     assert server.ok("kill", {}) == {"killed": 0}
 
 
+def test_kill_with_an_id_stops_that_call_only_and_its_background_jobs(server: Running) -> None:
+    background = server.ok("bash", {"command": "nohup sleep 600 > job.log 2>&1 & echo $!", "id": "early"})
+    job = int(background["output"].split()[0])
+    results: list[dict[str, Any]] = []
+    command = {"command": "echo $$; touch started; sleep 600", "timeout": 60, "id": "later"}
+    call = threading.Thread(target=lambda: results.append(server.ok("bash", command, timeout=90)))
+    call.start()
+    assert eventually(lambda: (server.root / "started").exists())
+    assert server.ok("kill", {"id": "later"}) == {"killed": 1}
+    call.join(15)
+    assert not call.is_alive() and results[0]["exit_code"] == 128 + signal.SIGTERM
+    assert eventually(lambda: group_gone(int(results[0]["output"].split()[0])))
+    assert not process_gone(job)  # the model's earlier background job runs on
+    assert server.ok("kill", {"id": "early"}) == {"killed": 1}
+    assert eventually(lambda: process_gone(job))
+
+
+def test_a_call_killed_before_it_arrives_never_starts(server: Running) -> None:
+    assert server.ok("kill", {"id": "cancelled-early"}) == {"killed": 0}
+    said = server.error("bash", {"command": "touch ran", "id": "cancelled-early"}, status=409)
+    assert said == "bash call cancelled-early was cancelled before it started"
+    assert not (server.root / "ran").exists()
+    assert "longer than 100" in server.error("kill", {"id": "x" * 101})
+
+
 # Errors
 
 

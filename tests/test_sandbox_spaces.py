@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,15 +17,25 @@ from ml_intern.secrets import redact
 from ml_intern.tools.base import ToolEnv
 from ml_intern.tools.sandbox import spaces
 from ml_intern.tools.sandbox.listing import list_sandboxes, read_run_variable
-from ml_intern.tools.sandbox.spaces import NAME_PREFIX, RUN_VARIABLE, TOKEN_SECRET, SandboxFailed, SpaceOps
+from ml_intern.tools.sandbox.spaces import (
+    NAME_PREFIX,
+    RUN_VARIABLE,
+    TOKEN_SECRET,
+    SandboxFailed,
+    SandboxRefused,
+    SpaceOps,
+)
 from tests.fakes.hub_server import USER
 from tests.fakes.spaces_hub import SpacesHub
 
 TOKEN = "hf_test_spaces_token_1234567890"
 
 
+FAST_RETRIES = {"http": {"retry_delay": 0.01}}  # the one retry policy (HubSession), without its real waits
+
+
 def env_for(hub: SpacesHub, tmp_path: Path, token: str = TOKEN) -> ToolEnv:
-    return ToolEnv(workdir=tmp_path, home=tmp_path, hf_endpoint=hub.url, hf_token=token)
+    return ToolEnv(workdir=tmp_path, home=tmp_path, config=FAST_RETRIES, hf_endpoint=hub.url, hf_token=token)
 
 
 @pytest.fixture
@@ -35,7 +46,7 @@ def hub() -> Iterator[SpacesHub]:
 
 @pytest.fixture
 def ops(hub: SpacesHub, tmp_path: Path) -> SpaceOps:
-    return SpaceOps(env_for(hub, tmp_path), sleep=lambda seconds: None)
+    return SpaceOps(env_for(hub, tmp_path))
 
 
 def test_create_makes_a_private_docker_space_with_a_fresh_token_and_the_run(hub: SpacesHub, ops: SpaceOps):
@@ -55,8 +66,10 @@ def test_create_makes_a_private_docker_space_with_a_fresh_token_and_the_run(hub:
     assert json.loads(variable["value"]) == {
         "host": socket.gethostname(),
         "pid": os.getpid(),
+        "start": spaces.process_start(os.getpid()),
         "thread": "thread-7",
     }
+    assert isinstance(spaces.process_start(os.getpid()), int)  # Linux: /proc/PID/stat field 22
     assert space.token not in repr(space) and space.token not in redact(f"token {space.token}")
 
 
@@ -96,7 +109,7 @@ def test_a_failed_upload_deletes_the_space_and_says_so_in_one_line(hub: SpacesHu
 
 def test_a_failed_upload_whose_cleanup_fails_names_the_command_that_removes_it(hub: SpacesHub, ops: SpaceOps):
     hub.fail("POST", "/commit/", 422, times=10)
-    hub.delete_failures = 5
+    hub.delete_failures = 5  # more than the retry policy's 3 tries
 
     with pytest.raises(SandboxFailed, match="ml-intern sandboxes --delete"):
         ops.create("cpu-basic", "t", {}, None)
@@ -104,19 +117,50 @@ def test_a_failed_upload_whose_cleanup_fails_names_the_command_that_removes_it(h
 
 
 @pytest.mark.parametrize(
-    ("status", "words"),
-    [(402, "settings/billing"), (403, "write access"), (401, "write access")],
+    ("status", "line"),
+    [
+        (402, "Spaces need billing (HTTP 402): add a payment method at {endpoint}/settings/billing"),
+        (403, "your HF token cannot create Spaces (HTTP 403): use a token with write access (hf auth login)"),
+        (401, "your HF token cannot create Spaces (HTTP 401): use a token with write access (hf auth login)"),
+    ],
 )
-def test_create_refusals_become_one_line_saying_what_to_do(hub: SpacesHub, ops: SpaceOps, status, words):
+def test_create_refusals_are_one_short_line_that_leads_with_the_remedy(
+    hub: SpacesHub, ops: SpaceOps, status, line
+):
     hub.create_status = status
 
-    with pytest.raises(SandboxFailed) as failed:
+    with pytest.raises(SandboxRefused) as failed:
         ops.create("a10g-small", "t", {"WANDB_API_KEY": "wandb-secret-value"}, None)
 
-    line = str(failed.value)
-    assert words in line and f"HTTP {status}" in line and "\n" not in line
-    assert TOKEN not in line and "wandb-secret-value" not in line
-    assert hub.commits == {}
+    assert str(failed.value) == line.format(endpoint=hub.url) and failed.value.status == status
+    assert hub.commits == {} and hub.find("DELETE") == []  # a refused creation made nothing to delete
+
+
+def test_a_create_the_hub_never_answers_times_out_and_deletes_what_it_may_have_made(
+    hub: SpacesHub, ops: SpaceOps, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(spaces, "REQUEST_TIMEOUT", 0.5)
+    hub.create_delay = 30.0  # a Hub that does not answer (the client's own timeout is None)
+
+    started = time.monotonic()
+    with pytest.raises(SandboxFailed, match="Could not reach the Hub") as failed:
+        ops.create("cpu-basic", "t", {}, None)
+
+    assert time.monotonic() - started < 10 and not isinstance(failed.value, SandboxRefused)
+    [body] = hub.created
+    assert hub.deleted == [f"{USER}/{body['name']}"] and hub.commits == {}  # made all the same: deleted
+
+
+def test_a_delete_the_hub_never_answers_gives_up_after_the_request_timeout(
+    hub: SpacesHub, ops: SpaceOps, monkeypatch: pytest.MonkeyPatch
+):
+    space = ops.create("cpu-basic", "t", {}, None)
+    monkeypatch.setattr(spaces, "REQUEST_TIMEOUT", 0.5)
+    hub.delete_delay = 30.0
+
+    started = time.monotonic()
+    assert ops.delete(space.space_id) is False
+    assert time.monotonic() - started < 10
 
 
 def test_a_token_the_hub_rejects_cannot_create(hub: SpacesHub, tmp_path: Path):
@@ -129,25 +173,31 @@ def test_stage_of_an_unknown_space_reads_missing(ops: SpaceOps):
     assert ops.stage(f"{USER}/{NAME_PREFIX}00000000") == ("MISSING", None)
 
 
-def test_delete_retries_through_server_errors_one_then_two_seconds_apart(hub: SpacesHub, tmp_path: Path):
-    pauses: list[float] = []
-    ops = SpaceOps(env_for(hub, tmp_path), sleep=pauses.append)
+def test_delete_is_retried_through_server_errors_by_the_one_retry_policy(hub: SpacesHub, ops: SpaceOps):
     space = ops.create("cpu-basic", "t", {}, None)
     hub.delete_failures = 2
 
     assert ops.delete(space.space_id) is True
-    assert pauses == [1.0, 2.0] and hub.deleted == [space.space_id]
-    assert len(hub.find("DELETE", "/api/repos/delete")) == 3
+    assert hub.deleted == [space.space_id] and len(hub.find("DELETE", "/api/repos/delete")) == 3
 
 
-def test_delete_gives_up_after_its_attempts(hub: SpacesHub, tmp_path: Path):
-    pauses: list[float] = []
-    ops = SpaceOps(env_for(hub, tmp_path), sleep=pauses.append)
+def test_delete_gives_up_after_the_configured_tries(hub: SpacesHub, tmp_path: Path):
+    ops = SpaceOps(ToolEnv(workdir=tmp_path, home=tmp_path, hf_endpoint=hub.url, hf_token=TOKEN,
+                           config={"http": {"retry_delay": 0.01, "retry_attempts": 4}}))  # fmt: skip
     space = ops.create("cpu-basic", "t", {}, None)
     hub.delete_failures = 5
 
-    assert ops.delete(space.space_id, attempts=3) is False
-    assert pauses == [1.0, 2.0] and hub.deleted == []
+    assert ops.delete(space.space_id) is False
+    assert hub.deleted == [] and len(hub.find("DELETE", "/api/repos/delete")) == 4
+
+
+def test_delete_refused_says_what_to_do(hub: SpacesHub, ops: SpaceOps):
+    space = ops.create("cpu-basic", "t", {}, None)
+    hub.fail("DELETE", "/api/repos/delete", 403, times=5)
+
+    with pytest.raises(SandboxRefused, match=r"^your HF token cannot create Spaces \(HTTP 403\)"):
+        ops.delete(space.space_id)
+    assert len(hub.find("DELETE", "/api/repos/delete")) == 1  # a refusal is not retried
 
 
 def test_a_missing_space_counts_as_deleted(ops: SpaceOps):
@@ -177,6 +227,7 @@ def test_list_shows_only_sandboxes_with_the_run_that_made_each(hub: SpacesHub, o
 
     assert sorted(rows) == sorted([made.space_id, other, broken])
     assert (rows[made.space_id].host, rows[made.space_id].pid) == (socket.gethostname(), os.getpid())
+    assert rows[made.space_id].start == spaces.process_start(os.getpid()) and rows[other].start is None
     assert (rows[made.space_id].thread, rows[made.space_id].hardware) == ("thread-1", "t4-small")
     assert rows[made.space_id].created_at is not None and rows[made.space_id].stage == "BUILDING"
     assert (rows[other].host, rows[other].pid, rows[other].thread) == ("far", 7, "x")
@@ -189,13 +240,14 @@ def test_list_shows_only_sandboxes_with_the_run_that_made_each(hub: SpacesHub, o
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ('{"host": "h", "pid": 5, "thread": "t"}', ("h", 5, "t")),
-        ('{"host": 3, "pid": "5", "thread": null}', ("", None, "")),
-        ('{"pid": true}', ("", None, "")),
-        ('{"pid": -4}', ("", None, "")),
-        ("[1, 2]", ("", None, "")),
-        ("", ("", None, "")),
-        (None, ("", None, "")),
+        ('{"host": "h", "pid": 5, "thread": "t"}', ("h", 5, "t", None)),
+        ('{"host": "h", "pid": 5, "start": 123, "thread": "t"}', ("h", 5, "t", 123)),
+        ('{"host": 3, "pid": "5", "thread": null, "start": "9"}', ("", None, "", None)),
+        ('{"pid": true, "start": false}', ("", None, "", None)),
+        ('{"pid": -4, "start": -1}', ("", None, "", None)),
+        ("[1, 2]", ("", None, "", None)),
+        ("", ("", None, "", None)),
+        (None, ("", None, "", None)),
     ],
 )
 def test_the_run_variable_is_read_defensively(value, expected):

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import re
+import socket
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -25,6 +28,8 @@ from ml_intern.session.session import open_session
 from ml_intern.session.undo import thread_runtime
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.jobs import tool as jobs_tool
+from ml_intern.tools.jobs.script import is_path, sandbox_script
+from ml_intern.tools.jobs.spec import JobArgs
 from ml_intern.tools.registry import approval_need, call_effect, offered
 from ml_intern.tools.sandbox.client import SandboxClient, sends_edge_token
 from ml_intern.tools.sandbox.rules import create_needs_approval
@@ -50,9 +55,6 @@ class ServerManager:
 
     async def client(self) -> SandboxClient:
         return self.sandbox
-
-    async def kill(self) -> None:
-        await self.sandbox.call("kill", {}, 5)
 
     async def create(self, hardware: str, **extra: Any) -> str:
         self.created.append((hardware, extra))
@@ -159,7 +161,9 @@ async def test_a_command_past_its_timeout_is_killed_and_said_so(tools):
 
 
 @pytest.mark.e2e
-async def test_a_cancelled_command_is_killed_in_the_sandbox(tools, server):
+async def test_a_cancelled_command_is_killed_in_the_sandbox_and_earlier_background_jobs_run_on(tools, server):
+    started = await tools["bash"].ainvoke({"command": "nohup sleep 600 > train.log 2>&1 & echo $!"})
+    training = int(started.split()[0])
     call = asyncio.ensure_future(tools["bash"].ainvoke({"command": "echo $$ > pid.txt; exec sleep 600"}))
     pid_file = server.root / "pid.txt"
     pid = int(await wait_until(lambda: pid_file.exists() and pid_file.read_text().strip()))
@@ -168,7 +172,7 @@ async def test_a_cancelled_command_is_killed_in_the_sandbox(tools, server):
     with pytest.raises(asyncio.CancelledError):
         await call
     await wait_until(lambda: not is_running(pid), 10)
-    assert server.alive()
+    assert server.alive() and is_running(training)  # the model's training job was not the cancelled call
 
 
 @pytest.mark.e2e
@@ -188,7 +192,8 @@ async def test_sandbox_create_reports_paid_hardware_to_the_budget(tools, env):
     call = {"name": "sandbox_create", "id": "c1", "type": "tool_call"}
     paid = await tool.ainvoke({**call, "args": {"hardware": "t4-small", "trackio_project": "runs"}})
     assert paid.content == f"Sandbox {SPACE_ID} is running on t4-small."
-    assert paid.artifact == {"job": {"id": SPACE_ID, "state": "started", "max_cost_usd": 0.4}}
+    # at most config sandbox.max_hours (2 h by default) at $0.40/h: the manager deletes it then
+    assert paid.artifact == {"job": {"id": SPACE_ID, "state": "started", "max_cost_usd": 0.8}}
     assert env.sandbox.created == [("t4-small", {"trackio_project": "runs"})]
     free = await tool.ainvoke({**call, "args": {}})
     assert free.artifact is None and env.sandbox.created[-1] == ("cpu-basic", {})
@@ -313,18 +318,63 @@ async def test_a_refused_connection_is_tried_three_times_then_named():
     assert waited == [0.01, 0.01]
 
 
+class Dripping:
+    """A hostile server in the sandbox: answers with headers, then one byte every 0.2 s for `seconds`."""
+
+    def __init__(self, seconds: float = 10.0) -> None:
+        self.seconds = seconds
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+
+    def serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection, contextlib.suppress(OSError):
+            connection.recv(65536)
+            connection.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 999\r\n\r\n{"
+            )
+            deadline = time.monotonic() + self.seconds
+            while time.monotonic() < deadline:
+                time.sleep(0.2)
+                connection.sendall(b" ")
+
+    def __enter__(self) -> Dripping:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.listener.close()
+
+
+async def test_a_reply_dripped_byte_by_byte_ends_at_the_calls_deadline():
+    with Dripping(seconds=10.0) as server:
+        client = SandboxClient(server.url, "sandbox-token", None, CLOSED, waits=(), slack=0.0)
+        started = time.monotonic()
+        with pytest.raises(ToolError, match="^the sandbox did not answer bash within 1s$"):
+            await client.call("bash", {"command": "ls", "id": "x"}, 1)
+        await client.aclose()
+    assert time.monotonic() - started < 3  # not the 10 s the drip lasts (each read came in time)
+
+
 # ---- approval, cost and undo ---------------------------------------------------------------------------
 
 
 def test_paid_hardware_is_asked_with_the_hubs_hourly_price(tmp_path):
     with FakeJobsHub() as hub:
         hub.hardware["t4-small"] = 0.55
-        env = sandbox_env(tmp_path / "work", tmp_path / "home", hf_endpoint=hub.url, hf_token=hub.token)
+        config = {"sandbox": {"max_hours": 1.5}}
+        env = sandbox_env(
+            tmp_path / "work", tmp_path / "home", hf_endpoint=hub.url, hf_token=hub.token, config=config
+        )
         need = approval_need("sandbox_create", {"hardware": "t4-small"}, env)
         assert approval_need("sandbox_create", {"hardware": "cpu-basic"}, env) is None
         assert approval_need("sandbox_create", {}, env) is None
-    assert need is not None and need.paid and need.cost_usd == 0.55
-    assert need.reason == "sandbox on t4-small: $0.55/h (Hub prices), billed while it runs, deleted at exit"
+    assert need is not None and need.paid and need.cost_usd == pytest.approx(0.55 * 1.5)
+    assert need.reason == (
+        "sandbox on t4-small: $0.55/h (Hub prices), at most 1.5 h: ≤ $0.83; billed while it runs, deleted at "
+        "exit or after 1.5 h"
+    )
     assert "price unknown" in str(create_needs_approval({"hardware": "mystery-gpu"}, env))
 
 
@@ -451,10 +501,57 @@ async def test_hf_jobs_runs_a_script_path_from_the_sandbox(env, server, tmp_path
         env.config = env.config.model_copy(update={"confirm_cpu_jobs": True})
         tool = offered(jobs_tool.make_tools(env)[0], "sandbox")
         card = approval_need("hf_jobs", {"operation": "run", "script": "train.py"}, env)
-        assert card is not None and card.reason.endswith("train.py")  # no local "will not start" warning
+        assert card is not None and "will not start" not in card.reason  # the workdir's train.py is not it
+        assert card.reason.endswith(
+            "train.py; WARNING: the script train.py is read from the sandbox when the job starts "
+            "(its code is not shown here) and runs with your HF_TOKEN"
+        )
         answer = await tool.ainvoke({"operation": "run", "script": "train.py", "wait": False})
         assert answer.startswith("Job submitted")
         with pytest.raises(ToolError, match="Script file not found in the sandbox: missing.py"):
             await tool.ainvoke({"operation": "run", "script": "missing.py", "wait": False})
         (request,) = hub.requests_to("POST", r"^/api/jobs/alice$")
     assert shipped_script(request.body["command"]) == "print('from the sandbox')\n"
+
+
+@pytest.mark.parametrize(
+    ("script", "path"),
+    [
+        ("train.py", True),
+        ("pkg/run.sh", True),
+        ("/app/train", True),
+        ("./train", True),
+        ("../data/prep.py", True),
+        ("print('hello from a job')", False),
+        ("import os", False),
+        ("1/0", False),
+        ("my script.py", False),
+        ("https://example.com/train.py", False),
+        ("train.py\nprint(1)", False),
+    ],
+)
+def test_only_what_looks_like_a_path_is_read_from_the_sandbox(script, path):
+    assert is_path(script) is path
+
+
+class NoSandbox:
+    """A sandbox that cannot start (counting the calls that waited for it)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def client(self) -> SandboxClient:
+        self.asked += 1
+        raise ToolError("the sandbox could not start: Payment required (HTTP 402)")
+
+
+async def test_an_inline_one_line_job_script_never_waits_for_the_sandbox(tmp_path):
+    env = sandbox_env(tmp_path / "work", tmp_path / "home")
+    env.sandbox = NoSandbox()
+    args = JobArgs.model_validate({"operation": "run", "script": "print('hello from a job')"})
+    assert (await sandbox_script(args, env)).script == "print('hello from a job')"
+    path = JobArgs.model_validate({"operation": "run", "script": "train.py"})
+    with pytest.raises(ToolError, match="could not start"):
+        await sandbox_script(path, env)
+    assert env.sandbox.asked == 1  # the path only
+    assert jobs_tool.script_warnings({"operation": "run", "script": "print('hi')"}, env) == []

@@ -16,7 +16,7 @@ import pytest
 from ml_intern.terminal.sandboxes import NOBODY, UNKNOWN, age, holder
 from ml_intern.tools.base import ToolEnv
 from ml_intern.tools.sandbox.listing import SpaceRow
-from ml_intern.tools.sandbox.spaces import NAME_PREFIX, RUN_VARIABLE, SpaceOps
+from ml_intern.tools.sandbox.spaces import NAME_PREFIX, RUN_VARIABLE, SpaceOps, process_start
 from tests.fakes.hub_server import USER
 from tests.fakes.spaces_hub import SpacesHub
 from tests.harness import installed_cli
@@ -72,8 +72,9 @@ def test_the_listing_says_who_holds_each_sandbox(hub: SpacesHub, made: dict[str,
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.splitlines()[0].split() == ["NAME", "HARDWARE", "STAGE", "AGE", "THREAD", "HELD", "BY"]
-    assert line_of(out, made["live"]).split()[1:] == ["cpu-basic", "BUILDING", "0s", "thread-live", "pid",
-                                                      str(os.getpid())]  # fmt: skip
+    live = line_of(out, made["live"]).split()[1:]
+    assert live[:2] == ["cpu-basic", "BUILDING"] and live[3:] == ["thread-live", "pid", str(os.getpid())]
+    assert live[2] in ("0s", "1s", "2s")  # made just before the command ran
     assert line_of(out, made["dead"]).split()[-2:] == ["thread-dead", NOBODY]
     assert line_of(out, made["far"]).split()[-2:] == ["thread-far", "far-away-machine"]
     assert line_of(out, made["unknown"]).split()[-1] == UNKNOWN
@@ -119,9 +120,35 @@ def test_delete_by_name_refuses_a_held_sandbox_and_a_space_that_is_none(
     assert hub.deleted == [made["far"]]  # named explicitly: deleted although another machine made it
     assert f"deleted {made['far']}" in result.stdout
     errors = result.stderr.splitlines()
-    assert f"ml-intern: error: {made['live']}: held by pid {os.getpid()}: stop that run first" in errors
+    assert (
+        f"ml-intern: error: {made['live']}: held by pid {os.getpid()}: stop that run first (or add --force)"
+        in errors
+    )
     assert f"ml-intern: error: my-demo-app is not a sandbox: their names start with {NAME_PREFIX}" in errors
     assert len(errors) == 2
+
+
+@pytest.mark.e2e
+def test_force_deletes_a_named_sandbox_that_looks_held(hub: SpacesHub, made: dict[str, str], subprocess_env):
+    result = sandboxes(hub, subprocess_env, "--delete", "--force", made["live"])
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert hub.deleted == [made["live"]] and result.stdout.strip() == f"deleted {made['live']}"
+
+
+@pytest.mark.e2e
+def test_a_leftover_whose_pid_was_reused_is_nobodys_and_deleted(hub: SpacesHub, subprocess_env):
+    start = process_start(1)
+    assert start is not None  # Linux
+    run = {"host": socket.gethostname(), "pid": 1, "start": start + 1, "thread": "t-crashed"}  # pid 1 lives
+    reused = hub.add_space(f"{NAME_PREFIX}deadbeef", variables={RUN_VARIABLE: json.dumps(run)})
+
+    listing = sandboxes(hub, subprocess_env)
+    assert line_of(listing.stdout, reused).split()[-2:] == ["t-crashed", NOBODY]
+    result = sandboxes(hub, subprocess_env, "--delete")
+
+    assert result.returncode == 0, result.stderr
+    assert hub.deleted == [reused] and f"deleted {reused}" in result.stdout
 
 
 @pytest.mark.e2e
@@ -195,6 +222,14 @@ def test_names_without_delete_are_a_usage_error(hub: SpacesHub, subprocess_env):
 )
 def test_holder(host, pid, expected):
     assert holder(SpaceRow(f"{USER}/{NAME_PREFIX}00000000", None, None, None, "", host, pid)) == expected
+
+
+def test_a_recorded_start_time_tells_a_live_run_from_a_reused_pid():
+    here, pid, start = socket.gethostname(), os.getpid(), process_start(os.getpid())
+    assert start is not None
+    row = SpaceRow(f"{USER}/{NAME_PREFIX}00000000", None, None, None, "", here, pid, start)
+    assert holder(row) == f"pid {pid}"
+    assert holder(SpaceRow(row.space_id, None, None, None, "", here, pid, start + 1)) == NOBODY
 
 
 @pytest.mark.parametrize(

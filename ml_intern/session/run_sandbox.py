@@ -1,8 +1,10 @@
 """The run's sandbox as the session sees it: which thread it works for, where its notices go, moving it to
-rebuilt services, stopping its commands, its status (the sandbox itself: tools/sandbox/manager.py)."""
+rebuilt services, its status (the sandbox itself: tools/sandbox/manager.py)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from ml_intern.errors import UserError
@@ -56,14 +58,22 @@ def name_sandbox(
             sandbox.preload()
 
 
-async def stop_sandbox_commands(ctx: RunContext | None) -> None:
-    """A cancelled turn: stop what runs in the sandbox (best effort, bounded; never raises)."""
-    sandbox = getattr(tool_env(ctx), "sandbox", None)
-    if sandbox is not None:
-        await sandbox.kill()
-
-
 def tools_status(ctx: RunContext | None) -> dict[str, Any]:
     """Where the run's tools run, for /status: {"runtime": "local"} or the sandbox manager's status()."""
     sandbox = getattr(tool_env(ctx), "sandbox", None)
     return sandbox.status() if sandbox is not None else {"runtime": "local"}
+
+
+async def to_the_end(work: Awaitable[None]) -> None:
+    """Await `work` to its end even when cancelled meanwhile (a signal during exit), then raise the cancel.
+    For bounded work only (the sandbox's deletion): what runs as the process exits must not be cut short."""
+    task = asyncio.ensure_future(work)
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            cancelled = cancelled or not task.done()
+    if cancelled:
+        raise asyncio.CancelledError
+    task.result()

@@ -122,7 +122,9 @@ class Session(Settling):
         if self.ctx is None:
             return
         if self.ctx.services is not None:
-            await self.ctx.services.aclose()
+            await run_sandbox.to_the_end(
+                self.ctx.services.aclose()
+            )  # the sandbox's deletion: bounded, never cut short
         self.on_event(events.shutdown())
 
     async def send(self, prompt: str) -> TurnOutcome:
@@ -179,8 +181,8 @@ class Session(Settling):
         return done
 
     async def interrupt(self) -> int:
-        """After Ctrl-C cut a turn short: stop the sandbox's commands, answer the calls the turn left."""
-        await run_sandbox.stop_sandbox_commands(self.ctx)
+        """After Ctrl-C cut a turn short: answer the calls the turn left (a cancelled sandbox command stopped
+        itself; the model's background jobs run on until the sandbox is deleted)."""
         stopped = await self.settle(pending.INTERRUPTED, "interrupted", "interrupted")
         self.on_event(events.interrupted(self.thread_id, stopped))
         return stopped

@@ -50,12 +50,23 @@ async def run_chat(opening: SessionOpening, options: RunOptions) -> int:
     """The chat on the thread `options` names (or a new one) of the session `opening` opens; its exit code."""
     require_terminal()
     chat = Chat(opening, Console(highlight=False), options)
-    try:
+    loop = asyncio.get_running_loop()
+    foreground = chat.foreground
+    stop = lambda: foreground.terminate((chat.lines, chat.questions.answers))  # noqa: E731  SIGTERM, SIGHUP
+    handlers = {signal.SIGINT: foreground.sigint_unless_closing, signal.SIGTERM: stop, signal.SIGHUP: stop}
+    for signum, handler in handlers.items():
+        loop.add_signal_handler(signum, handler)
+    try:  # the handlers stay until the session is closed: a signal must not cut the sandbox's deletion short
         return await chat.run()
     finally:
-        session = chat.session or await opening.settle()
-        if session is not None:
-            await session.close()
+        foreground.closing = True
+        try:
+            session = chat.session or await opening.settle()
+            if session is not None:
+                await session.close()
+        finally:
+            for signum in handlers:
+                loop.remove_signal_handler(signum)
 
 
 class Chat:
@@ -77,9 +88,6 @@ class Chat:
         history.parent.mkdir(parents=True, exist_ok=True)
         self.lines = PromptSession(history=FileHistory(str(history)))
         self.questions.answers = PromptSession()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, self.foreground.on_sigint)
-        loop.add_signal_handler(signal.SIGTERM, self._terminate)
         try:
             await self._open()
             log.info("chat prompt shown; litellm loaded: %s", "litellm" in sys.modules)  # start-up's cost
@@ -88,17 +96,6 @@ class Chat:
         except ChatExit as done:
             await self._goodbye()
             return done.code
-        finally:
-            loop.remove_signal_handler(signal.SIGINT)
-            loop.remove_signal_handler(signal.SIGTERM)
-
-    def _terminate(self) -> None:
-        """SIGTERM (kill, docker stop): leave as after Ctrl-C twice; the session closes (sandbox deleted)."""
-        self.foreground.exit_code = EXIT_INTERRUPTED
-        self.foreground.on_sigint()  # cancels the work in flight, if any
-        for app in (getattr(prompt, "app", None) for prompt in (self.lines, self.questions.answers)):
-            if app is not None and app.is_running:
-                app.exit(exception=ChatExit(EXIT_INTERRUPTED))
 
     async def _open(self) -> None:
         """A new thread: decide the model, show the banner, open the session behind the prompt. A stored

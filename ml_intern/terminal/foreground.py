@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 from ml_intern.errors import EXIT_INTERRUPTED
@@ -31,6 +31,8 @@ class Foreground:
         self.last_ctrl_c = 0.0  # time.monotonic() of the latest Ctrl-C
         self.exit_code: int | None = None  # set by a second Ctrl-C while work runs
         self.task: asyncio.Future[Any] | None = None  # the work a Ctrl-C cancels
+        self.closing = False  # the chat is over and its session closing: signals are ignored
+        self.terminated = False  # SIGTERM or SIGHUP came (once is enough)
 
     def pressed_twice(self) -> bool:
         """Record a Ctrl-C; True when the previous one was less than a second ago."""
@@ -48,6 +50,23 @@ class Foreground:
             self.exit_code = EXIT_INTERRUPTED
         if self.task is not None and not self.task.done():
             self.task.cancel()
+
+    def sigint_unless_closing(self) -> None:
+        """Ctrl-C while work runs: cancel it (twice: leave); ignored once the session is closing."""
+        if not self.closing:
+            self.on_sigint()
+
+    def terminate(self, prompts: Iterable[Any]) -> None:
+        """SIGTERM or SIGHUP: leave as after Ctrl-C twice (the open `prompts` end); the session then closes
+        (its sandbox deleted). Once: a repeat, or one while the session closes, is ignored."""
+        if self.closing or self.terminated:
+            return
+        self.terminated = True
+        self.exit_code = EXIT_INTERRUPTED
+        self.on_sigint()  # cancels the work in flight, if any
+        for app in (getattr(prompt, "app", None) for prompt in prompts):
+            if app is not None and app.is_running:
+                app.exit(exception=ChatExit(EXIT_INTERRUPTED))
 
     def exit_if_asked(self) -> None:
         if self.exit_code is not None:

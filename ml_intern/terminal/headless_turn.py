@@ -15,27 +15,34 @@ from ml_intern.session.options import RunOptions
 if TYPE_CHECKING:
     from ml_intern.session.opening import SessionOpening
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
 
 async def headless_turn(opening: SessionOpening, options: RunOptions) -> int:
     """Check the model, open the session, run the turn `options` ask for; the exit code for how it ended.
-    SIGTERM (`kill`, `docker stop`) ends it as Ctrl-C does: the session closes (its sandbox deleted)."""
+    Ctrl-C, SIGTERM (`kill`, `docker stop`) and SIGHUP (the terminal closed) cancel the run: the turn's calls
+    are settled and the session closes (its sandbox deleted). The first signal counts: later ones are ignored
+    until the session is closed (they must not cut the sandbox's deletion short)."""
     loop, main = asyncio.get_running_loop(), asyncio.current_task()
-    terminated: list[bool] = []
+    came: list[int] = []
 
-    def terminate() -> None:  # once: a second SIGTERM must not cut the sandbox's deletion short
-        if not terminated and main is not None:
-            terminated.append(True)
+    def stop(signum: int) -> None:
+        if not came and main is not None:
+            came.append(signum)
             main.cancel()
 
-    loop.add_signal_handler(signal.SIGTERM, terminate)
+    for signum in SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
     try:
         return await _headless_turn(opening, options)
     except asyncio.CancelledError:
-        if not terminated:
+        if not came:
             raise
-        raise UserError("terminated", EXIT_INTERRUPTED) from None
+        said = "interrupted" if came[0] == signal.SIGINT else "terminated"
+        raise UserError(said, EXIT_INTERRUPTED) from None
     finally:
-        loop.remove_signal_handler(signal.SIGTERM)
+        for signum in SIGNALS:
+            loop.remove_signal_handler(signum)
 
 
 async def _headless_turn(opening: SessionOpening, options: RunOptions) -> int:

@@ -34,7 +34,7 @@ def main(names: list[str], delete: bool, everywhere: bool, verbose: bool, force:
         return EXIT_USAGE
     try:
         ops = space_ops(verbose)
-        return run(ops, names, delete, everywhere)
+        return run(ops, names, delete, everywhere, force)
     except UserError as exc:
         print_error(str(exc))
         return exc.exit_code
@@ -67,8 +67,8 @@ def space_ops(verbose: bool) -> SpaceOps:
     return SpaceOps(ToolEnv.from_environ(Path.cwd(), home_dir(os.environ), config, dict(os.environ)))
 
 
-def run(ops: SpaceOps, names: list[str], delete: bool, everywhere: bool) -> int:
-    """List, or delete the named sandboxes, or the leftovers."""
+def run(ops: SpaceOps, names: list[str], delete: bool, everywhere: bool, force: bool = False) -> int:
+    """List, or delete the named sandboxes (`force`: held ones too), or the leftovers."""
     from ml_intern.tools.sandbox.listing import list_sandboxes
     from ml_intern.tools.sandbox.spaces import SandboxFailed
 
@@ -80,7 +80,7 @@ def run(ops: SpaceOps, names: list[str], delete: bool, everywhere: bool) -> int:
         print_table(rows)
         return EXIT_OK
     if names:
-        return delete_named(ops, rows, names)
+        return delete_named(ops, rows, names, force)
     return delete_leftovers(ops, rows, everywhere)
 
 
@@ -91,22 +91,25 @@ def holder(row: SpaceRow) -> str:
         return UNKNOWN
     if row.host != here:
         return row.host
-    return f"pid {row.pid}" if row.pid is not None and pid_alive(row.pid) else NOBODY
+    return f"pid {row.pid}" if row.pid is not None and pid_alive(row.pid, row.start) else NOBODY
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether process `pid` runs on this machine (a zombie counts as gone)."""
+def pid_alive(pid: int, start: int | None = None) -> bool:
+    """Whether the process `pid` that started at `start` (None: unknown) runs on this machine: a zombie, or
+    a process that started at another time (the pid was reused), counts as gone."""
+    from ml_intern.tools.sandbox.spaces import process_start
+
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's process: alive
-        return True
-    stat = Path(f"/proc/{pid}/stat")
+    except PermissionError:  # another user's process
+        pass
     try:
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
-        return True
+        return True  # no /proc here: the pid alone tells
+    return state != "Z" and (start is None or process_start(pid) in (None, start))
 
 
 def age(created_at: float | None, now: float) -> str:
@@ -151,8 +154,9 @@ def delete_leftovers(ops: SpaceOps, rows: list[SpaceRow], everywhere: bool) -> i
     return EXIT_FAILURE if failed else EXIT_OK
 
 
-def delete_named(ops: SpaceOps, rows: list[SpaceRow], names: list[str]) -> int:
-    """Delete the named sandboxes; refuse one a live run here holds, or a name that is no sandbox."""
+def delete_named(ops: SpaceOps, rows: list[SpaceRow], names: list[str], force: bool = False) -> int:
+    """Delete the named sandboxes; refuse a name that is no sandbox, and one a live run here holds unless
+    `force` (a run that still holds it fails at its next sandbox call)."""
     from ml_intern.tools.sandbox.spaces import NAME_PREFIX
 
     by_name = {row.space_id: row for row in rows} | {row.space_id.split("/", 1)[1]: row for row in rows}
@@ -165,8 +169,8 @@ def delete_named(ops: SpaceOps, rows: list[SpaceRow], names: list[str]) -> int:
             else:
                 print_error(f"{inert(name)} is not a sandbox: their names start with {NAME_PREFIX}")
             failed += 1
-        elif holder(row).startswith("pid "):
-            print_error(f"{row.space_id}: held by {holder(row)}: stop that run first")
+        elif holder(row).startswith("pid ") and not force:
+            print_error(f"{row.space_id}: held by {holder(row)}: stop that run first (or add --force)")
             failed += 1
         else:
             failed += not delete_one(ops, row.space_id)

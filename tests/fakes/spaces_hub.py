@@ -54,8 +54,11 @@ class SpacesHub(FakeHub):
 
     Options: `build_polls` (runtime polls answering BUILDING after the server commit, default 1), `fail_stage`
     (answered instead of RUNNING, e.g. "BUILD_ERROR"; no server is started), `delete_failures` (the first N
-    deletes answer 500), `create_status` (create_repo answers this status, e.g. 402) and `start_servers`
-    (False: the server commit starts nothing and the Space stays BUILDING)."""
+    deletes answer 500), `create_status` (create_repo answers this status, e.g. 402), `start_servers`
+    (False: the server commit starts nothing and the Space stays BUILDING), `create_delay` and
+    `delete_delay` (seconds the answer to create_repo is late, after the Space is made; seconds a delete
+    waits before it acts: a slow or silent Hub, other requests going on meanwhile; stopping the fake ends
+    the waits)."""
 
     def __init__(
         self,
@@ -65,8 +68,12 @@ class SpacesHub(FakeHub):
         delete_failures: int = 0,
         create_status: int | None = None,
         start_servers: bool = True,
+        create_delay: float = 0.0,
+        delete_delay: float = 0.0,
     ) -> None:
         super().__init__(token)
+        self.create_delay, self.delete_delay = create_delay, delete_delay
+        self.stopping = threading.Event()  # set by stop(): the delays end
         self.build_polls, self.fail_stage, self.start_servers = build_polls, fail_stage, start_servers
         self.delete_failures, self.create_status = delete_failures, create_status
         self.created: list[dict[str, Any]] = []  # the create_repo JSON bodies, in order
@@ -110,6 +117,16 @@ class SpacesHub(FakeHub):
         return space_id
 
     # ---- routes ----------------------------------------------------------------------------------------
+
+    def dispatch(self, request: Recorded) -> Reply:
+        """FakeHub's, with the delays waited outside its lock."""
+        where = (request.method, request.path)
+        if where == ("DELETE", "/api/repos/delete"):
+            self.stopping.wait(self.delete_delay)
+        reply = super().dispatch(request)
+        if where == ("POST", "/api/repos/create"):
+            self.stopping.wait(self.create_delay)
+        return reply
 
     def jwt(self, request: Recorded) -> Reply:
         """A short-lived token for one Space (what a private Space's edge takes), for its owner only."""
@@ -270,6 +287,7 @@ class SpacesHub(FakeHub):
             space.failed = "RUNTIME_ERROR"
 
     def stop(self) -> None:
+        self.stopping.set()
         for space in list(self.spaces.values()):
             stop_server(space)
         super().stop()

@@ -8,7 +8,8 @@ huggingface_hub its HTTP client (`set_client_factory`): `HubSession.send` retrie
 caller marked repeatable, after 429/5xx or a dropped connection, per `HttpRetry`; when it gives up it raises
 an error `http_backoff` does not retry. Other writes are sent once and left to huggingface_hub (its upload
 retries). So one Hub call sends at most `http.retry_attempts` (at most 6) requests of ours, or
-huggingface_hub's own count for an upload, and waits as Retry-After asks.
+huggingface_hub's own count for an upload, and waits as Retry-After asks. Requests wait for the Hub without a
+timeout, except within `bounded_requests(seconds)` (the sandbox's Hub calls: an exit must not hang on one).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from ml_intern.tools.hub.failures import explain, is_hub_failure
 T = TypeVar("T")
 logger = logging.getLogger("ml_intern.hub")
 _writes_repeatable: ContextVar[bool] = ContextVar("writes_repeatable", default=False)
+_request_timeout: ContextVar[float | None] = ContextVar("request_timeout", default=None)
 # Fetched with a 3 s timeout and a fallback (huggingface_hub's telemetry, the jobs price list): retrying only
 # delays the caller (an approval, for the prices).
 BEST_EFFORT_PATHS = ("/api/agent-harnesses", "/api/jobs/hardware")
@@ -53,6 +55,7 @@ class HubSession(httpx2.Client):
     def send(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
         """Requests we may repeat are retried here, then fail with an error huggingface_hub does not retry;
         any other request is sent once and its outcome left to huggingface_hub (e.g. its upload retries)."""
+        bound_timeout(request, _request_timeout.get())
         for failed in count(1):
             try:
                 response = super().send(request, **kwargs)
@@ -77,6 +80,14 @@ class HubSession(httpx2.Client):
         raise AssertionError("unreachable")
 
 
+def bound_timeout(request: httpx2.Request, seconds: float | None) -> None:
+    """Cap each of the request's timeouts (connect, read, write, pool) at `seconds` (None: leave them)."""
+    if seconds is not None:
+        timeouts = request.extensions.get("timeout") or {}
+        capped = {k: seconds if v is None else min(v, seconds) for k, v in timeouts.items()}
+        request.extensions = {**request.extensions, "timeout": httpx2.Timeout(seconds).as_dict() | capped}
+
+
 def may_repeat(request: httpx2.Request, status: int) -> bool:
     """Whether sending `request` again is safe and useful: a read (not a BEST_EFFORT_PATHS fetch); a write
     whose body can be sent again, when marked repeatable or refused with 429."""
@@ -96,6 +107,17 @@ def repeatable_writes(repeatable: bool = True) -> Iterator[None]:
         yield
     finally:
         _writes_repeatable.reset(token)
+
+
+@contextmanager
+def bounded_requests(seconds: float) -> Iterator[None]:
+    """Within: each request gives up after `seconds` without progress (connecting, sending, or waiting for
+    the answer) instead of waiting for the Hub forever; the timeout is an error huggingface_hub reports."""
+    token = _request_timeout.set(seconds)
+    try:
+        yield
+    finally:
+        _request_timeout.reset(token)
 
 
 def give_up(response: httpx2.Response, tries: int) -> NoReturn:

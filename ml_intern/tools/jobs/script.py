@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 FAST_TRANSFER = "hf-transfer"  # added to every uv script's dependencies, as the original did
 SANDBOX_READ_SECONDS = 60
+NOT_IN_PATHS = re.compile(r"[\s()'\"`]")  # what code has and a script's path (as we read one) has not
 
 
 def uv_command(args: JobArgs, workdir: Path, roots: Sequence[Path] = ()) -> list[str]:
@@ -78,8 +79,12 @@ def is_url(script: str) -> bool:
 
 
 def is_path(script: str) -> bool:
-    """Whether `script` may name a file: one line, not a URL (inline code has several lines)."""
-    return bool(script.strip()) and "\n" not in script and not is_url(script)
+    """Whether `script` looks like a file's path (the sandbox runtime reads it from the sandbox): one word
+    with no parentheses or quotes, ending with .py or .sh or starting with /, ./ or ../ (else it is code)."""
+    text = script.strip()
+    if not text or is_url(text) or NOT_IN_PATHS.search(text):
+        return False
+    return text.endswith((".py", ".sh")) or text.startswith(("/", "./", "../"))
 
 
 async def sandbox_script(args: JobArgs, env: ToolEnv) -> JobArgs:

@@ -32,6 +32,10 @@ from ml_intern.tools.local.boundary import writable_roots
 DESCRIPTION = """Run a uv Python script or Docker command on paid HF Jobs hardware; waits unless \
 wait=false. Job disks vanish: push results to the Hub. Training needs hours of timeout."""
 
+SANDBOX_SCRIPT = (
+    "the script {path} is read from the sandbox when the job starts (its code is not shown here) and runs "
+    "with your HF_TOKEN"
+)
 CALL_ID = "__call_id"  # the tool call's id, handed to the coroutine (never part of the schema)
 
 
@@ -153,8 +157,8 @@ def script_warnings(args: dict[str, Any], env: ToolEnv) -> list[str]:
     script = str(args.get("script") or "")
     if not script or is_url(script):
         return []
-    if env.runtime == "sandbox" and is_path(script):
-        return []  # a file in the sandbox: read when the job is submitted (its write was warned about)
+    if env.runtime == "sandbox" and is_path(script):  # its write was warned about; what runs is unseen here
+        return [SANDBOX_SCRIPT.format(path=script.strip())]
     try:
         return training_warnings(read_script(script, env.workdir, writable_roots(env))[1])
     except ToolError as refused:  # said before anyone approves a call that cannot run

@@ -20,7 +20,7 @@ TOOL_FACTS = {
     "sandbox_create": ToolFacts(
         effect="sandbox",
         approval=create_needs_approval,  # paid hardware: asked with its price
-        cost=create_cost,  # one hour at its price: the yolo cap and the turn's budget
+        cost=create_cost,  # its price × sandbox.max_hours: the yolo cap and the turn's budget
         targets=("hardware",),
         hidden=frozenset({"trackio_space_id", "trackio_project"}),  # the original's, taken, not shown
     ),

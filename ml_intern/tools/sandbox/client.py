@@ -22,7 +22,7 @@ from ml_intern.tools.base import ToolError
 RETRY_WAITS = (3.0, 6.0)  # seconds between the three tries of a call that may be retried
 IDEMPOTENT = frozenset({"read", "exists", "write", "health"})  # safe to send again after a bad answer
 EDGE_STATUSES = frozenset({502, 503, 504})  # the Space's edge while the server (re)starts
-SLACK_SECONDS = 30.0  # the client waits this much longer than the operation's own timeout
+SLACK_SECONDS = 30.0  # a whole call (request and reply) may take this much longer than the operation
 CONNECT_SECONDS = 15.0
 HEALTH_SECONDS = 5.0
 MAX_REPLY_BYTES = 8 * 1024 * 1024  # a raw read is at most 1 MB of text; anything far larger is not ours
@@ -67,10 +67,12 @@ class SandboxClient:
         hf_endpoint: str,
         waits: tuple[float, ...] = RETRY_WAITS,
         renew: Callable[[], Awaitable[str | None]] | None = None,
+        slack: float = SLACK_SECONDS,
     ) -> None:
         self.url, self.token, self.hf_endpoint = url.rstrip("/"), token, hf_endpoint
         self.edge_token = edge_token
         self.waits = waits  # between tries (tests shorten them)
+        self.slack = slack  # added to an operation's own timeout: the most a whole call may take (tests too)
         self.renew = renew
         self.sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
         self.read_paths: set[str] = set()  # sandbox paths read through this client (the write guard)
@@ -110,7 +112,7 @@ class SandboxClient:
         """POST /api/<operation>; the JSON answer, or a ToolError with the server's one-line error."""
         if not OPERATION.match(operation):
             raise ToolError(f"unknown sandbox operation {operation!r}")
-        return await self._send("POST", operation, body, timeout + SLACK_SECONDS, operation in IDEMPOTENT)
+        return await self._send("POST", operation, body, timeout + self.slack, operation in IDEMPOTENT)
 
     async def _send(
         self,
@@ -159,16 +161,24 @@ class SandboxClient:
     async def _once(
         self, method: str, operation: str, body: dict[str, Any] | None, seconds: float
     ) -> dict[str, Any]:
+        """One request, its whole reply read within `seconds` (httpx's timeouts are per read: a server that
+        drips a byte at a time would keep the call alive forever)."""
         timeout = httpx.Timeout(seconds, connect=min(seconds, CONNECT_SECONDS))
         request = self.http().build_request(
             method, f"{self.url}/api/{operation}", json=body, headers=self.headers(), timeout=timeout
         )
+        try:  # wait_for, not asyncio.timeout: the latter misreads a task already cancelled once (Ctrl-C)
+            response, raw = await asyncio.wait_for(self._exchange(request), seconds)
+        except TimeoutError:
+            raise httpx.ReadTimeout(f"no whole answer within {seconds:.0f}s", request=request) from None
+        return self._answer(operation, response, raw)
+
+    async def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
         response = await self.http().send(request, stream=True)
         try:
-            raw = await self._bounded(response)
+            return response, await self._bounded(response)
         finally:
             await response.aclose()
-        return self._answer(operation, response, raw)
 
     @staticmethod
     async def _bounded(response: httpx.Response) -> bytes:

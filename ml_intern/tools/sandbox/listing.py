@@ -6,8 +6,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ml_intern.tools.hub.client import bounded_requests
 from ml_intern.tools.hub.failures import is_hub_failure
-from ml_intern.tools.sandbox.spaces import NAME_PREFIX, RUN_VARIABLE, SpaceOps, is_sandbox_id
+from ml_intern.tools.sandbox.spaces import NAME_PREFIX, REQUEST_TIMEOUT, RUN_VARIABLE, SpaceOps, is_sandbox_id
 
 
 @dataclass(frozen=True)
@@ -21,18 +22,21 @@ class SpaceRow:
     thread: str  # "" when unknown
     host: str  # the machine whose run made it ("" when unknown)
     pid: int | None  # that run's process id
+    start: int | None = None  # when that process started (spaces.process_start), None when not recorded
 
 
-def read_run_variable(value: str | None) -> tuple[str, int | None, str]:
-    """(host, pid, thread) from a RUN_VARIABLE value; "", None, "" for what is missing or malformed."""
+def read_run_variable(value: str | None) -> tuple[str, int | None, str, int | None]:
+    """(host, pid, thread, start) from a RUN_VARIABLE value; "", None, "", None for what is missing or
+    malformed."""
     try:
         run = json.loads(value or "")
     except ValueError:
         run = None
     run = run if isinstance(run, dict) else {}
-    host, pid, thread = run.get("host"), run.get("pid"), run.get("thread")
+    host, pid, thread, start = run.get("host"), run.get("pid"), run.get("thread"), run.get("start")
     pid = pid if type(pid) is int and pid > 0 else None  # not a bool, not a string
-    return host if isinstance(host, str) else "", pid, thread if isinstance(thread, str) else ""
+    start = start if type(start) is int and start >= 0 else None
+    return host if isinstance(host, str) else "", pid, thread if isinstance(thread, str) else "", start
 
 
 def list_sandboxes(ops: SpaceOps) -> list[SpaceRow]:
@@ -50,13 +54,14 @@ def list_sandboxes(ops: SpaceOps) -> list[SpaceRow]:
 def sandbox_row(ops: SpaceOps, info: Any) -> SpaceRow:
     """A listed Space with its run read from RUN_VARIABLE (unknown when that cannot be read)."""
     try:
-        variable = ops.api.get_space_variables(info.id).get(RUN_VARIABLE)
+        with bounded_requests(REQUEST_TIMEOUT):
+            variable = ops.api.get_space_variables(info.id).get(RUN_VARIABLE)
     except Exception as error:
         if not is_hub_failure(error):
             raise
         variable = None
-    host, pid, thread = read_run_variable(variable.value if variable is not None else None)
+    host, pid, thread, start = read_run_variable(variable.value if variable is not None else None)
     runtime = info.runtime
     hardware = (runtime.hardware or runtime.requested_hardware) if runtime else None
     created = info.created_at.timestamp() if info.created_at else None
-    return SpaceRow(info.id, hardware, runtime.stage if runtime else None, created, thread, host, pid)
+    return SpaceRow(info.id, hardware, runtime.stage if runtime else None, created, thread, host, pid, start)

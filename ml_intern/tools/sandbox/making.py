@@ -16,9 +16,15 @@ from ml_intern.secrets import redact
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.jobs.pricing import parse_seconds
 from ml_intern.tools.sandbox.client import SandboxClient
-from ml_intern.tools.sandbox.spaces import FAILED_STAGES, RUNNING, SandboxFailed, SandboxSpace, SpaceOps
+from ml_intern.tools.sandbox.spaces import (
+    FAILED_STAGES,
+    FREE_HARDWARE,
+    RUNNING,
+    SandboxFailed,
+    SandboxSpace,
+    SpaceOps,
+)
 
-FREE_HARDWARE = "cpu-basic"  # Spaces' free hardware (Jobs bill it, Spaces do not)
 FIRST_POLL, LONGEST_POLL = 0.5, 5.0  # seconds between stage / health polls: doubling from the first
 PROGRESS_EVERY = 15.0  # a progress line at least this often while the stage does not change
 HEALTH_TIMEOUT = 180.0  # how long a running Space's server may take to answer its health check
@@ -76,8 +82,8 @@ async def until_healthy(client: SandboxClient, space: SandboxSpace) -> None:
         wait = min(wait * 2, LONGEST_POLL)
 
 
-def created_text(space: SandboxSpace | None, price: float | None, idle: str) -> str:
-    """What sandbox_create tells the model about the sandbox it made."""
+def created_text(space: SandboxSpace | None, price: float | None, idle: str, max_hours: float) -> str:
+    """What sandbox_create tells the model about the sandbox it made (paid: its sleep and its age limit)."""
     if space is None:
         raise ToolError("the sandbox was deleted while it started: call sandbox_create again")
     text = f"Sandbox {space.space_id} is running on {space.hardware} ("
@@ -85,8 +91,40 @@ def created_text(space: SandboxSpace | None, price: float | None, idle: str) -> 
     text += ").\nFiles live in /app and are lost when the sandbox is deleted (at exit): push what matters to "
     text += "the Hub."
     if space.hardware != FREE_HARDWARE:
-        text += f"\nIt is billed while it runs; after {idle} idle it sleeps and billing stops."
+        text += f"\nIt is billed while it runs; after {idle} idle it sleeps: billing stops and its files are "
+        text += f"lost.\nIt is deleted {hours(max_hours)} after it was made (sandbox.max_hours); the sandbox "
+        text += "tools then use a new cpu-basic one."
     return text
+
+
+def locked_text(space_id: str, hardware: str) -> str:
+    """Why sandbox_create does not replace a paid sandbox."""
+    return (
+        f"Hardware cannot be changed while {space_id} runs on {hardware} (its files would be lost). Keep "
+        "working on it, or ask the user to delete it (ml-intern sandboxes --delete) and start a new thread."
+    )
+
+
+def hours(value: float) -> str:
+    """sandbox.max_hours as the notices say it: "2 h", "0.5 h"."""
+    return f"{value:g} h"
+
+
+def sandbox_status(
+    space: SandboxSpace | None, hardware: str | None, stage: str, price: float | None
+) -> dict[str, Any]:
+    """For /status: space id, hardware, stage, price per hour, running since, cost so far."""
+    since = space.created_at if space else None
+    cost = price * (time.time() - since) / 3600 if price is not None and since else None
+    return {
+        "runtime": "sandbox",
+        "space_id": space.space_id if space else None,
+        "hardware": hardware,
+        "stage": stage,
+        "price_per_hour": price,
+        "running_since": since,
+        "cost_so_far": cost,
+    }
 
 
 def space_variables(extra: dict[str, Any]) -> dict[str, str]:
@@ -117,9 +155,10 @@ def cancelling() -> bool:
     return bool(task and task.cancelling())
 
 
-async def settle(task: asyncio.Task[Any], limit: float) -> None:
-    """Wait up to `limit` seconds for a cancelled task to finish its clean-up."""
-    await asyncio.wait([task], timeout=max(0.1, limit))
+async def settle(task: asyncio.Task[Any] | None, limit: float) -> None:
+    """Wait up to `limit` seconds for a (cancelled) task to finish its clean-up."""
+    if task is not None:
+        await asyncio.wait([task], timeout=max(0.1, limit))
 
 
 def one_line(exc: BaseException) -> str:

@@ -2,7 +2,8 @@
 
 One making at a time: a background task creates the Space, polls its stage, then its server's health; tool
 calls wait for it shielded (a cancelled call does not cancel a making others share) and stream its progress
-into their own run. Whatever is cancelled or fails after the Space exists deletes it.
+into their own run. Whatever is cancelled or fails after the Space exists deletes it. A refusal that asking
+again cannot change (HTTP 401/402/403) is remembered; paid hardware is deleted at `sandbox.max_hours`.
 """
 
 from __future__ import annotations
@@ -20,22 +21,19 @@ from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.sandbox.client import SandboxClient
 from ml_intern.tools.sandbox.keeper import SpaceKeeper
 from ml_intern.tools.sandbox.making import (
-    FREE_HARDWARE,
     cancelling,
     close_client,
     created_text,
+    locked_text,
     one_line,
+    sandbox_status,
     settle,
     space_variables,
     until_healthy,
     until_running,
 )
 from ml_intern.tools.sandbox.progress import Progress
-from ml_intern.tools.sandbox.spaces import (
-    SandboxFailed,
-    SandboxSpace,
-    SpaceOps,
-)
+from ml_intern.tools.sandbox.spaces import FREE_HARDWARE, SandboxFailed, SandboxRefused, SandboxSpace
 
 KILL_TIMEOUT = 5.0
 CLOSE_LIMIT = 15.0  # aclose never takes longer (exit must go on)
@@ -47,15 +45,17 @@ class SandboxManager:
     def __init__(self, env: ToolEnv) -> None:
         self.env = env
         self.thread_id: str | None = None  # set when the session begins a thread (the Space's variable)
-        self.ops = SpaceOps(env)
         self.progress = Progress()
-        self.keeper = SpaceKeeper(env, self.ops, self.progress.send)
+        self.keeper = SpaceKeeper(env, self.progress.send)
+        self.ops = self.keeper.ops
         self._space: SandboxSpace | None = None  # the running sandbox
         self._client: SandboxClient | None = None
         self._making: asyncio.Task[SandboxClient] | None = None
         self._making_hardware = ""
         self._pending: SandboxSpace | None = None  # the Space being made, once created
         self._failed = ""  # why the last making failed
+        self._expiry: asyncio.TimerHandle | None = None  # deletes paid hardware at sandbox.max_hours
+        self._expiring: asyncio.Task[bool] | None = None
         self._lock = asyncio.Lock()  # one making at a time
         self._choosing = asyncio.Lock()  # one sandbox_create decision at a time
         self._preloaded = self._closed = False
@@ -78,6 +78,7 @@ class SandboxManager:
             self._check_open()
             if self._making is None and self._client is not None:
                 return self._client
+            self.keeper.check_refused(self.default_hardware)
             task = self._making or self._start(self.default_hardware, {})
             try:
                 return await self._wait(task)
@@ -96,11 +97,8 @@ class SandboxManager:
                 await self.client()
                 return f"Sandbox already active on {hardware}: {self._current_id()}"
             if running and running != self.default_hardware:
-                return (
-                    f"Hardware cannot be changed while {self._current_id()} runs on {running} (its files "
-                    "would be lost). Keep working on it, or ask the user to delete it (ml-intern sandboxes "
-                    "--delete) and start a new thread."
-                )
+                return locked_text(self._current_id(), running)
+            self.keeper.check_refused(hardware)
             replaced = f"Replaced {self._current_id()} on {running}: its files are lost.\n" if running else ""
             old, old_client = self._drop()
             if self._making is not None:
@@ -117,34 +115,17 @@ class SandboxManager:
                     raise
                 self._check_open()
                 raise ToolError("the sandbox being made was replaced: call sandbox_create again") from None
-            return replaced + created_text(
-                self._space,
-                self.keeper.prices.get(self._space.hardware) if self._space else None,
-                self.env.config.sandbox.sleep_time,
-            )
+            price = self.keeper.prices.get(self._space.hardware) if self._space else None
+            config = self.env.config.sandbox
+            return replaced + created_text(self._space, price, config.sleep_time, config.max_hours)
 
     def status(self) -> dict[str, Any]:
         """For /status: space id, hardware, stage, price per hour, running since, cost so far."""
         space = self._pending if self._making else self._space
         hardware = self._making_hardware if self._making else (space.hardware if space else None)
-        if self._making:
-            stage = "starting"
-        elif self._space:
-            stage = "running"
-        else:
-            stage = f"failed: {self._failed}" if self._failed else "none"
-        price = self.keeper.prices.get(hardware) if hardware else None
-        since = space.created_at if space else None
-        cost = price * (time.time() - since) / 3600 if price is not None and since else None
-        return {
-            "runtime": "sandbox",
-            "space_id": space.space_id if space else None,
-            "hardware": hardware,
-            "stage": stage,
-            "price_per_hour": price,
-            "running_since": since,
-            "cost_so_far": cost,
-        }
+        stage = "starting" if self._making else "running" if self._space else "none"
+        stage = f"failed: {self._failed}" if stage == "none" and self._failed else stage
+        return sandbox_status(space, hardware, stage, self.keeper.prices.get(hardware) if hardware else None)
 
     async def kill(self) -> None:
         """Stop every command running in the sandbox (a cancelled turn); best effort, never raises."""
@@ -161,13 +142,14 @@ class SandboxManager:
         deadline = time.monotonic() + CLOSE_LIMIT
         try:
             if self._making is not None:
-                self._making.cancel()  # the making deletes its Space
+                self._making.cancel()  # the making deletes its Space (or leaves it to its creating thread)
                 await settle(self._making, deadline - time.monotonic())
-            await self.keeper.settle_late(deadline - time.monotonic())
             space, client = self._drop()
             await close_client(client)
             if space is not None:
                 await self.keeper.delete(space, deadline - time.monotonic())
+            await settle(self._expiring, deadline - time.monotonic())  # a deletion at max_hours
+            await self.keeper.settle_late(deadline - time.monotonic())
         except Exception as exc:  # exit must go on
             self.progress.send(notice("sandbox", f"closing the sandbox failed: {one_line(exc)}"))
 
@@ -224,11 +206,20 @@ class SandboxManager:
             if isinstance(exc, Exception):
                 self._failed = one_line(exc)
                 self.progress.log(f"the sandbox could not start: {self._failed}")
+                if isinstance(exc, SandboxRefused):
+                    self.keeper.refuse(hardware, exc)
+                    raise
                 raise SandboxFailed(self._failed) from None
             raise
         self._space, self._client = space, client
         self.progress.log(f"{space.space_id} is running on {hardware}")
+        self._expiry = self.keeper.limit(space, self._expire)
         return client
+
+    def _expire(self, space: SandboxSpace) -> None:
+        """Delete `space`, still the running sandbox, at sandbox.max_hours; later calls make a default one."""
+        if self._space is space and not self._closed:
+            self._expiring = self.keeper.expire(*self._drop())
 
     # ---- waiting, events, text ------------------------------------------------------------------------
 
@@ -237,14 +228,17 @@ class SandboxManager:
         with self.progress.watching():
             try:
                 return await asyncio.shield(task)
+            except SandboxRefused as exc:
+                raise ToolError(str(exc)) from None  # the remedy first: asking again changes nothing
             except SandboxFailed as exc:
-                raise ToolError(
-                    f"the sandbox could not start: {exc}; the next sandbox call tries a new one"
-                ) from None
+                line = f"the sandbox could not start: {exc}; the next sandbox call tries a new one"
+                raise ToolError(line) from None
 
     def _drop(self) -> tuple[SandboxSpace | None, SandboxClient | None]:
         """Forget the running sandbox: its Space (to delete) and client (to close)."""
         space, client, self._space, self._client = self._space, self._client, None, None
+        if self._expiry is not None:
+            self._expiry.cancel()
         return space, client
 
     def _current_id(self) -> str:

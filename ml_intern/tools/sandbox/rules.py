@@ -6,8 +6,7 @@ from typing import Any
 
 from ml_intern.tools.base import ToolEnv
 from ml_intern.tools.jobs.prices import hourly_prices
-
-FREE_HARDWARE = "cpu-basic"
+from ml_intern.tools.sandbox.spaces import FREE_HARDWARE
 
 
 def hardware_of(args: dict[str, Any]) -> str:
@@ -25,23 +24,26 @@ def bash_needs_approval(args: dict[str, Any], env: ToolEnv) -> str | None:
 
 
 def create_needs_approval(args: dict[str, Any], env: ToolEnv) -> str | None:
-    """Hardware other than the free cpu-basic: asked, with its hourly price (the jobs price source)."""
+    """Hardware other than the free cpu-basic: asked, with its hourly price and the most it may cost (it is
+    deleted after config sandbox.max_hours)."""
     hardware = hardware_of(args)
     if hardware == FREE_HARDWARE:
         return None
     prices, from_hub = hourly_prices(env)
-    price = prices.get(hardware)
-    cost = (
-        f"${price:.2f}/h ({'Hub prices' if from_hub else 'list prices'})"
-        if price is not None
-        else "price unknown"
-    )
-    return f"sandbox on {hardware}: {cost}, billed while it runs, deleted at exit"
+    price, hours = prices.get(hardware), env.config.sandbox.max_hours
+    source = "Hub prices" if from_hub else "list prices"
+    if price is None:
+        cost = f"price unknown, at most {hours:g} h"
+    else:
+        cost = f"${price:.2f}/h ({source}), at most {hours:g} h: ≤ ${price * hours:.2f}"
+    return f"sandbox on {hardware}: {cost}; billed while it runs, deleted at exit or after {hours:g} h"
 
 
 def create_cost(args: dict[str, Any], env: ToolEnv) -> tuple[bool, float | None]:
-    """(paid, one hour at the hardware's price) for the yolo cap and the turn's budget."""
+    """(paid, the most it may cost: its hourly price × config sandbox.max_hours) for the yolo cap and the
+    turn's budget."""
     hardware = hardware_of(args)
     if hardware == FREE_HARDWARE:
         return False, None
-    return True, hourly_prices(env)[0].get(hardware)
+    price = hourly_prices(env)[0].get(hardware)
+    return True, None if price is None else price * env.config.sandbox.max_hours

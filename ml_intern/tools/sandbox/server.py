@@ -16,18 +16,19 @@ to the server's stderr, never into a reply). Every error is {"error": "<one line
 Paths: relative ones resolve against the root; `/app/...` maps onto the root when the root is elsewhere;
 other absolute paths are used as given (the sandbox is its own machine).
 
-- bash   {"command", "timeout": s (≤ 1200), "work_dir": ""} → {"output", "exit_code" (None when killed),
-          "timed_out", "truncated", "spill" (path in the sandbox of the whole output, or None)}. Own process
-          group; at the timeout the group gets SIGTERM, then SIGKILL 2 s later. stdout+stderr, ≤ 25,000 chars
-          (head and tail; the whole output spilled).
+- bash   {"command", "timeout": s (≤ 1200), "work_dir": "", "id": ""} → {"output", "exit_code" (None when
+          killed), "timed_out", "truncated", "spill" (path in the sandbox of the whole output, or None)}. Own
+          process group; at the timeout the group gets SIGTERM, then SIGKILL 2 s later. stdout+stderr,
+          ≤ 25,000 chars (head and tail; the whole output spilled).
           Details: timeout missing, null or 0 → 240, else clamped to 1..1200; work_dir resolves like a path
-          (it must be a directory). The command runs under /bin/bash -c with stdin /dev/null and the server's
-          environment minus SANDBOX_API_TOKEN. When background processes still hold the output open a second
-          after bash exits, the group is stopped (SIGTERM, SIGKILL 2 s later) and a note in the output says
-          so; a background job whose output goes to a file keeps running (/api/kill stops it). A truncated
-          output is its head, the line `[… N characters omitted; whole output: <spill>]`, and its tail; the
-          spill file (mode 0600) holds the whole output's bytes. exit_code is bash's (128 + n when a signal n
-          ended it).
+          (it must be a directory); "id" (≤ 100 chars, the client's for this call) names the call for kill:
+          a call whose id was killed already is not started (409 {"error"}). The command runs under
+          /bin/bash -c with stdin /dev/null and the server's environment minus SANDBOX_API_TOKEN. When
+          background processes still hold the output open a second after bash exits, the group is stopped
+          (SIGTERM, SIGKILL 2 s later) and a note in the output says so; a background job whose output goes
+          to a file keeps running (/api/kill stops it). A truncated output is its head, the line
+          `[… N characters omitted; whole output: <spill>]`, and its tail; the spill file (mode 0600) holds
+          the whole output's bytes. exit_code is bash's (128 + n when a signal n ended it).
 - read   {"path", "offset": 1, "limit": 2000} → {"content" (numbered lines "%6d\t%s", long lines cut at 2,000
           chars), "total_lines"}; with "raw": true → {"content": the whole text (≤ 1 MB, else 400)}
           Details: also "last_line" (the last line number shown; 0 for an empty file); the numbered content
@@ -42,7 +43,9 @@ other absolute paths are used as given (the sandbox is its own machine).
           "old_str found N times in …" → 400); CRLF files are matched as LF and keep CRLF; the snippet is the
           numbered lines around the first edit; files over 32 MB → 400 (use bash).
 - exists {"path"} → {"exists", "is_dir", "size"} (size None when missing)
-- kill   {} → {"killed": n} (every process group the server started and still runs)
+- kill   {"id": ""} → {"killed": n}: with an id, the process group of the bash call with that id (and
+          whatever it left running in the background), and that id is remembered (a bash call with it that
+          arrives later is not started); without one, every process group the server started and still runs.
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ DRAIN_SECONDS = 1.0  # how long output may trail after bash exits (then backgrou
 READ_CHUNK = 65_536
 MAX_OUTPUT_CHARS = 25_000
 HEAD_CHARS = 5_000  # tail-biased: errors and summaries come last
+MAX_ID_CHARS = 100
+MAX_KILLED_IDS = 10_000  # killed call ids remembered (a kill may arrive before its call)
 
 DEFAULT_READ_LINES = 2000
 MAX_LINE_CHARS = 2000
@@ -267,32 +272,46 @@ def stop_group(pgid: int, proc: subprocess.Popen[bytes] | None = None) -> None:
 
 
 class ProcessGroups:
-    """The process groups the server started, for /api/kill."""
+    """The process groups the server started, by the id of the bash call that started each, for /api/kill."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.pgids: set[int] = set()
+        self.pgids: dict[int, str] = {}  # pgid → the id of the call that started it ("" when it had none)
+        self.killed: dict[str, None] = {}  # ids already killed (the oldest forgotten past MAX_KILLED_IDS)
 
-    def add(self, pgid: int) -> None:
+    def check(self, call_id: str) -> None:
+        """A 409 when the call `call_id` was killed before it started."""
         with self.lock:
-            self.pgids = {p for p in self.pgids if signal_group(p, 0)} | {pgid}
+            if call_id and call_id in self.killed:
+                raise ApiError(409, f"bash call {call_id} was cancelled before it started")
+
+    def add(self, pgid: int, call_id: str) -> bool:
+        """Keep the group; False when its call was killed meanwhile (the caller stops it)."""
+        with self.lock:
+            self.pgids = {p: i for p, i in self.pgids.items() if signal_group(p, 0)} | {pgid: call_id}
+            return not (call_id and call_id in self.killed)
 
     def forget_if_gone(self, pgid: int) -> None:
         """Keep a group only while it runs (a background job stays killable)."""
         if not signal_group(pgid, 0):
             with self.lock:
-                self.pgids.discard(pgid)
+                self.pgids.pop(pgid, None)
 
-    def kill_all(self) -> int:
-        """Stop every group still running; how many there were."""
+    def kill(self, call_id: str = "") -> int:
+        """Stop the groups of the call `call_id` (every group when ""); how many were running."""
         with self.lock:
-            live = [pgid for pgid in self.pgids if signal_group(pgid, signal.SIGTERM)]
+            if call_id:
+                self.killed[call_id] = None
+                while len(self.killed) > MAX_KILLED_IDS:
+                    del self.killed[next(iter(self.killed))]
+            chosen = [p for p, i in self.pgids.items() if not call_id or i == call_id]
+            live = [pgid for pgid in chosen if signal_group(pgid, signal.SIGTERM)]
         deadline = time.monotonic() + KILL_GRACE
         for pgid in live:
             if not wait_gone(pgid, max(deadline - time.monotonic(), 0)):
                 signal_group(pgid, signal.SIGKILL)
         with self.lock:
-            self.pgids = {p for p in self.pgids if signal_group(p, 0)}
+            self.pgids = {p: i for p, i in self.pgids.items() if signal_group(p, 0)}
         return len(live)
 
 
@@ -322,12 +341,21 @@ def timeout_of(body: dict[str, Any]) -> float:
     return min(max(float(value), 1.0), MAX_TIMEOUT)
 
 
+def call_id_of(body: dict[str, Any]) -> str:
+    """The bash call's id ("" when none): a short string."""
+    call_id = take(body, "id", str, "")
+    if len(call_id) > MAX_ID_CHARS:
+        raise ApiError(400, f"id is longer than {MAX_ID_CHARS} characters")
+    return call_id
+
+
 def run_bash(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
     """Run a command in its own process group, bounded in time and output."""
-    command, timeout = take(body, "command", str), timeout_of(body)
+    command, timeout, call_id = take(body, "command", str), timeout_of(body), call_id_of(body)
     cwd = resolve(server.root, take(body, "work_dir", str, "")) if body.get("work_dir") else server.root
     if not cwd.is_dir():
         raise ApiError(400, f"work_dir {cwd} is not a directory; create it first (mkdir -p).")
+    server.groups.check(call_id)
     environment = {name: value for name, value in os.environ.items() if name != TOKEN_ENV}
     try:
         proc = subprocess.Popen(
@@ -341,7 +369,8 @@ def run_bash(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
         )
     except (OSError, ValueError) as error:  # ValueError: a NUL character in the command
         raise ApiError(400, f"could not start bash: {error}") from None
-    server.groups.add(proc.pid)
+    if not server.groups.add(proc.pid, call_id):  # killed while it was starting
+        stop_group(proc.pid, proc)
     output = BoundedOutput(server.spill_dir)
     try:
         timed_out, held_open = watch(proc, output, timeout)
@@ -393,8 +422,8 @@ def watch(proc: subprocess.Popen[bytes], output: BoundedOutput, timeout: float) 
 
 
 def kill(server: SandboxServer, body: dict[str, Any]) -> dict[str, Any]:
-    """Stop every process group the server started that still runs."""
-    return {"killed": server.groups.kill_all()}
+    """Stop the process groups of one bash call (by its id), or every one the server started."""
+    return {"killed": server.groups.kill(call_id_of(body))}
 
 
 # Files
@@ -775,7 +804,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        server.groups.kill_all()
+        server.groups.kill()
         server.server_close()
     return 0
 

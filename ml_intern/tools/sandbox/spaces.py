@@ -3,6 +3,7 @@ private Docker Space with its secrets and our server, read its stage and URL, de
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -10,8 +11,10 @@ import secrets as random_secrets
 import socket
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from huggingface_hub import CommitOperationAdd
@@ -19,17 +22,20 @@ from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_st
 
 from ml_intern.secrets import redact, register_secrets
 from ml_intern.tools.base import ToolEnv
-from ml_intern.tools.hub.client import make_api
-from ml_intern.tools.hub.failures import first_line, hub_failure, is_hub_failure, status_of
+from ml_intern.tools.hub.client import bounded_requests, make_api, repeatable_writes
+from ml_intern.tools.hub.failures import hub_failure, is_hub_failure, status_of
 
 NAME_PREFIX = "ml-intern-sandbox-"  # every sandbox Space's name starts so: `ml-intern sandboxes` finds them
 TOKEN_SECRET = "SANDBOX_API_TOKEN"  # the Space secret the server reads its token from
-RUN_VARIABLE = "ML_INTERN_RUN"  # a Space variable: JSON {"host", "pid", "thread"} of the run that made it
-RUNNING, FAILED_STAGES = "RUNNING", frozenset({"BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR", "NO_APP_FILE"})
-MISSING = "MISSING"  # the stage of a Space the Hub does not show (just created, or deleted)
-FREE_HARDWARE = "cpu-basic"  # its sleep time is fixed by the Hub (48 h): never sent
+RUN_VARIABLE = "ML_INTERN_RUN"  # a Space variable: JSON {host, pid, start, thread} of the run that made it
+RUNNING, MISSING = "RUNNING", "MISSING"  # MISSING: a Space the Hub does not show (just created, or deleted)
+# Stages a Space being made does not leave by itself: errors, and asleep, paused, stopped or being deleted.
+FAILED_STAGES = frozenset({"BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR", "NO_APP_FILE"}) | {
+    "SLEEPING", "PAUSED", "STOPPED", "DELETING"}  # fmt: skip
+FREE_HARDWARE = "cpu-basic"  # Spaces' free hardware (Jobs bill it, Spaces do not); the Hub sets its sleep
 UPLOADED = ("Dockerfile", "server.py")  # from the package, beside this module
-DELETE_PAUSES = (1.0, 2.0)  # seconds between delete attempts (the last pause repeats)
+REQUEST_TIMEOUT = 30.0  # seconds one Hub request may wait (an exit waits for the call in flight)
+REFUSALS = (401, 402, 403)  # statuses that asking again does not change: SandboxRefused
 README = """---
 title: ml-intern sandbox
 sdk: docker
@@ -44,7 +50,15 @@ logger = logging.getLogger("ml_intern.sandbox")
 
 
 class SandboxFailed(Exception):
-    """A sandbox could not be made or reached: one line for the model or the user."""
+    """A sandbox could not be made or reached: one line for the model or the user (`status`: the Hub's)."""
+
+    def __init__(self, line: str, status: int | None = None) -> None:
+        super().__init__(line)
+        self.status = status
+
+
+class SandboxRefused(SandboxFailed):
+    """The Hub refused (401/402/403) what asking again will not change: its line leads with the remedy."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +79,20 @@ def is_sandbox_id(space_id: str) -> bool:
 
 
 def run_variable(thread_id: str | None) -> str:
-    """The RUN_VARIABLE value: which run on which machine made the Space."""
-    return json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "thread": thread_id or ""})
+    """The RUN_VARIABLE value: which run (process id and start time, when known) on which machine made it."""
+    start = process_start(os.getpid())
+    run = {"host": socket.gethostname(), "pid": os.getpid()} | ({"start": start} if start is not None else {})
+    return json.dumps(run | {"thread": thread_id or ""})
+
+
+def process_start(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks after boot (Linux: /proc/PID/stat field 22); None when
+    unknown. A recorded pid whose start time differs names another process now (the pid was reused)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[19])  # fields 3.. follow the command name: field 22 is the 20th of them
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def package_file(name: str) -> bytes:
@@ -77,51 +103,60 @@ def package_file(name: str) -> bytes:
 class SpaceOps:
     """The Hub calls of sandboxes, for the token of `env` (each blocking: call them in a thread)."""
 
-    def __init__(self, env: ToolEnv, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(self, env: ToolEnv) -> None:
         self.env = env
         self.api = make_api(env)
-        self.sleep = sleep  # between delete attempts (tests pass a recorder)
         self._owner: str | None = None
 
     @property
     def owner(self) -> str:
         """The token's user name (asked once)."""
-        if self._owner is None:
-            info = self.hub(lambda: self.api.whoami(), "reading the token's user")
-            self._owner = str(info["name"])
+        self._owner = self._owner or str(self.hub(self.api.whoami, "reading the token's user")["name"])
         return self._owner
 
+    def new_id(self) -> str:
+        """A fresh sandbox Space id of the token's user ("owner/ml-intern-sandbox-<8 hex>")."""
+        return f"{self.owner}/{NAME_PREFIX}{random_secrets.token_hex(4)}"
+
     def create(
-        self, hardware: str, thread_id: str | None, secrets: dict[str, str], sleep_time: int | None
+        self,
+        hardware: str,
+        thread_id: str | None,
+        secrets: dict[str, str],
+        sleep_time: int | None,
+        space_id: str = "",
     ) -> SandboxSpace:
-        """Create the private Docker Space (hardware, sleep time, secrets incl. a fresh TOKEN_SECRET, the
-        RUN_VARIABLE), then upload Dockerfile + server in one commit. Returns before it runs."""
+        """Create the private Docker Space `space_id` (default: a new_id) with its hardware, sleep time,
+        secrets incl. a fresh TOKEN_SECRET and the RUN_VARIABLE, then upload Dockerfile + server in one
+        commit. Returns before it runs; whatever fails after the Hub may have made the Space deletes it."""
         token = random_secrets.token_urlsafe(32)
         register_secrets({TOKEN_SECRET: token})
-        space_id = f"{self.owner}/{NAME_PREFIX}{random_secrets.token_hex(4)}"
+        space_id = space_id or self.new_id()
         space_secrets = [{"key": TOKEN_SECRET, "value": token}]
         space_secrets += [{"key": k, "value": v} for k, v in secrets.items() if k != TOKEN_SECRET]
-        self.hub(
-            lambda: self.api.create_repo(
-                space_id,
-                repo_type="space",
-                space_sdk="docker",
-                private=True,
-                space_hardware=hardware,  # type: ignore[arg-type]  # the Hub checks the name
-                space_sleep_time=None if hardware == FREE_HARDWARE else sleep_time,
-                space_secrets=space_secrets,
-                space_variables=[{"key": RUN_VARIABLE, "value": run_variable(thread_id)}],
-            ),
-            f"creating the sandbox Space {space_id} on {hardware}",
+        create = functools.partial(
+            self.api.create_repo,
+            space_id,
+            repo_type="space",
+            space_sdk="docker",
+            private=True,
+            space_hardware=hardware,  # the Hub checks the name
+            space_sleep_time=None if hardware == FREE_HARDWARE else sleep_time,
+            space_secrets=space_secrets,
+            space_variables=[{"key": RUN_VARIABLE, "value": run_variable(thread_id)}],
         )
-        created_at = time.time()
+        created_at = 0.0
         try:
-            self.upload(space_id)
+            self.hub(create, f"creating the sandbox Space {space_id} on {hardware}")
+            created_at = time.time()
+            self.hub(functools.partial(self.upload, space_id), f"uploading the server to {space_id}")
         except Exception as error:
-            kept = "" if self.delete(space_id) else f"; {space_id} is left: ml-intern sandboxes --delete"
-            if not is_hub_failure(error):
-                raise
-            raise SandboxFailed(self.explain(error, f"uploading the server to {space_id}") + kept) from None
+            # A refused creation made nothing; after no answer or a server error the Space may exist.
+            unsure = isinstance(error, SandboxFailed) and (error.status or 500) >= 500
+            gone = not (created_at or unsure) or self.delete_quietly(space_id)
+            if not gone and created_at and isinstance(error, SandboxFailed):
+                raise SandboxFailed(f"{error}; {space_id} is left: ml-intern sandboxes --delete") from None
+            raise
         logger.info("created sandbox Space %s on %s", space_id, hardware)
         return SandboxSpace(space_id, hardware, token, created_at)
 
@@ -133,10 +168,9 @@ class SpaceOps:
 
     def stage(self, space_id: str) -> tuple[str, str | None]:
         """(runtime stage, current hardware); a transient 404 right after creation reads ("MISSING", None)."""
+        read = functools.partial(self.api.get_space_runtime, space_id)
         try:
-            runtime = self.hub(
-                lambda: self.api.get_space_runtime(space_id), f"reading {space_id}'s stage", missing_ok=True
-            )
+            runtime = self.hub(read, f"reading {space_id}'s stage", missing_ok=True)
         except LookupError:
             return MISSING, None
         return str(runtime.stage), runtime.hardware
@@ -165,51 +199,52 @@ class SpaceOps:
         register_secrets({"SANDBOX_EDGE_TOKEN": token})
         return token
 
-    def delete(self, space_id: str, attempts: int = 3) -> bool:
-        """Delete the Space (a missing one counts as deleted), retrying 1 s then 2 s apart; False if not."""
+    def delete(self, space_id: str) -> bool:
+        """Delete the Space (a missing one counts as deleted), retried per the config's `http` policy; False
+        when the Hub kept failing, a SandboxRefused when it refuses."""
         if not is_sandbox_id(space_id):
             raise SandboxFailed(f"{space_id} is not an ml-intern sandbox (names start with {NAME_PREFIX})")
-        for attempt in range(attempts):
-            if attempt:
-                self.sleep(DELETE_PAUSES[min(attempt, len(DELETE_PAUSES)) - 1])
-            try:
-                self.api.delete_repo(space_id, repo_type="space", missing_ok=True)
-            except Exception as error:
-                if not is_hub_failure(error):
-                    raise
-                line = self.explain(error, f"deleting {space_id}")
-                logger.warning("attempt %d of %d: %s", attempt + 1, attempts, line)
-                continue
-            logger.info("deleted sandbox Space %s", space_id)
-            return True
+        delete = functools.partial(self.api.delete_repo, space_id, repo_type="space", missing_ok=True)
+        try:
+            with repeatable_writes():  # deleting twice is harmless: HubSession retries it
+                self.hub(delete, f"deleting {space_id}")
+        except SandboxFailed as failed:
+            if isinstance(failed, SandboxRefused):
+                raise
+            logger.warning("deleting %s failed: %s", space_id, failed)
+            return False
+        logger.info("deleted sandbox Space %s", space_id)
+        return True
+
+    def delete_quietly(self, space_id: str) -> bool:
+        """delete, any failure a False (cleaning up after another failure)."""
+        with suppress(SandboxFailed):
+            return self.delete(space_id)
         return False
 
     def hub(self, call: Callable[[], Any], what: str, missing_ok: bool = False) -> Any:
-        """Run a Hub call; a failure becomes a SandboxFailed line (a LookupError for 404 if `missing_ok`)."""
+        """Run a Hub call, each request bounded by REQUEST_TIMEOUT; a failure becomes a SandboxFailed line
+        (a SandboxRefused for REFUSALS, a LookupError for 404 if `missing_ok`)."""
         try:
-            return call()
+            with bounded_requests(REQUEST_TIMEOUT):
+                return call()
         except Exception as error:
             if not is_hub_failure(error):
                 raise
-            if missing_ok and status_of(error) == 404:
+            status = status_of(error)
+            if missing_ok and status == 404:
                 raise LookupError(what) from None
-            raise SandboxFailed(self.explain(error, what)) from None
+            failed = SandboxRefused if status in REFUSALS else SandboxFailed
+            raise failed(self.explain(error, what), status) from None
 
     def explain(self, error: BaseException, what: str) -> str:
-        """One line for a failed Hub call: billing for 402, a write token for 401/403 (never a token)."""
+        """One line for a failed Hub call, the remedy first for 402 and 401/403 (never a token)."""
         status, endpoint = status_of(error), self.env.hf_endpoint
-        detail = getattr(error, "server_message", None) or first_line(error)
         if status == 402:
-            line = (
-                f"Payment required (HTTP 402) while {what}: {detail}; Docker Spaces and upgraded "
-                "hardware need billing set up: add a payment method or credits at "
-                f"{endpoint}/settings/billing, then try again."
-            )
+            line = f"Spaces need billing (HTTP 402): add a payment method at {endpoint}/settings/billing"
         elif status in (401, 403):
-            line = (
-                f"The Hugging Face token cannot create or manage Spaces (HTTP {status}) while {what}: "
-                "use a token with write access (hf auth login, or export HF_TOKEN=hf_...)."
-            )
+            line = f"your HF token cannot create Spaces (HTTP {status}): use a token with write access"
+            line += " (hf auth login)"
         else:
             line = hub_failure(error, what, endpoint)
         return redact(" ".join(line.split()))

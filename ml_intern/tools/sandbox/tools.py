@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import posixpath
+import uuid
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,11 +27,14 @@ from ml_intern.tools.local.files import (
     syntax_warning,
 )
 from ml_intern.tools.local.shell import BashArgs
-from ml_intern.tools.sandbox.rules import FREE_HARDWARE, create_cost
+from ml_intern.tools.sandbox.client import SandboxClient
+from ml_intern.tools.sandbox.rules import create_cost
+from ml_intern.tools.sandbox.spaces import FREE_HARDWARE
 
 ROOT = "/app"  # the sandbox's working directory: relative paths resolve here
 FILE_SECONDS = 60  # read, write, edit and exists
 KILL_SECONDS = 5  # a cancelled command's kill, at most
+NO_SANDBOX = "no sandbox in this run: the sandbox runtime was not set up"
 # ZeroGPU needs the Gradio SDK: a Docker Space cannot have it.
 HARDWARE = tuple(hw.value for hw in SpaceHardware if hw.value != "zero-a10g")
 WHERE = f" In the sandbox (relative paths: under {ROOT})."
@@ -117,89 +122,96 @@ async def python_warning(client: Any, path: str, content: str | None = None) -> 
     return await asyncio.to_thread(syntax_warning, Path(sandbox_path(path)), content)
 
 
+async def client_of(env: ToolEnv) -> SandboxClient:
+    """The client of the run's sandbox (made on first use: the manager waits for it)."""
+    if env.sandbox is None:
+        raise ToolError(NO_SANDBOX)
+    return await env.sandbox.client()
+
+
+async def bash(
+    env: ToolEnv, command: str, description: str = "", work_dir: str = "", timeout: int = 0
+) -> str:
+    """Run `command` in the sandbox; a cancelled call stops its own command there (and nothing else: the
+    model's background jobs of earlier calls run on)."""
+    if not command.strip():
+        raise ToolError("No command provided.")
+    seconds = bash_timeout(timeout, env)
+    sandbox, call_id = await client_of(env), uuid.uuid4().hex
+    body = {"command": command, "timeout": seconds, "work_dir": work_dir, "id": call_id}
+    try:
+        answer = await sandbox.call("bash", body, seconds)
+    except asyncio.CancelledError:  # the turn was interrupted: this command must not run on
+        with contextlib.suppress(Exception):
+            kill = sandbox.call("kill", {"id": call_id}, KILL_SECONDS)
+            await asyncio.wait_for(asyncio.shield(kill), KILL_SECONDS)
+        raise
+    return bash_text(answer, seconds)
+
+
+async def read(env: ToolEnv, path: str, offset: int = 1, limit: int = 2000) -> str:
+    """Numbered lines of a sandbox file (recorded as read: the write guard)."""
+    sandbox = await client_of(env)
+    offset, limit = max(offset, 1), max(limit, 1)
+    answer = await sandbox.call("read", {"path": path, "offset": offset, "limit": limit}, FILE_SECONDS)
+    sandbox.read_paths.add(sandbox_path(path))
+    return read_text(answer, path, offset)
+
+
+async def write(env: ToolEnv, path: str, content: str) -> str:
+    """Write a sandbox file; an existing one only after it was read."""
+    sandbox, target = await client_of(env), sandbox_path(path)
+    state = await sandbox.call("exists", {"path": path}, FILE_SECONDS)
+    if state.get("is_dir"):
+        raise ToolError(f"{path} is a directory; give a file path.")
+    if state.get("exists") and target not in sandbox.read_paths:
+        raise ToolError(
+            f"{path} already exists in the sandbox and was not read in this session. Read it first, "
+            "then write."
+        )
+    await sandbox.call("write", {"path": path, "content": content}, FILE_SECONDS)
+    sandbox.read_paths.add(target)
+    lines = content.count("\n") + (0 if content.endswith("\n") or not content else 1)
+    said = f"Wrote {len(content.encode())} bytes ({lines} lines) to {target} in the sandbox"
+    return said + await python_warning(sandbox, path, content)
+
+
+async def edit(
+    env: ToolEnv, path: str, old_str: str, new_str: str, replace_all: bool = False, mode: str = "replace"
+) -> str:
+    """Replace an exact string in a sandbox file that was read."""
+    if not old_str:
+        raise ToolError("old_str is empty. To create a file use write; to insert text, quote a nearby line.")
+    if old_str == new_str and mode == "replace":
+        raise ToolError("old_str and new_str are identical; nothing to change.")
+    sandbox = await client_of(env)
+    if sandbox_path(path) not in sandbox.read_paths:
+        raise ToolError(f"You must read {path} before editing it. Use the read tool first.")
+    body = {"path": path, "old_str": old_str, "new_str": new_str, "replace_all": replace_all, "mode": mode}
+    answer = await sandbox.call("edit", body, FILE_SECONDS)
+    text = "\n".join(str(answer[key]) for key in ("message", "snippet") if answer.get(key))
+    return (text or f"Edited {sandbox_path(path)}") + await python_warning(sandbox, path)
+
+
+async def sandbox_create(
+    env: ToolEnv, hardware: str = FREE_HARDWARE, trackio_space_id: str = "", trackio_project: str = ""
+) -> tuple[str, dict[str, Any] | None]:
+    """Make the sandbox on `hardware`; paid hardware running is reported to the turn's budget (the artifact),
+    at its price for the most it may live (config sandbox.max_hours)."""
+    if env.sandbox is None:
+        raise ToolError(NO_SANDBOX)
+    extra = {"trackio_space_id": trackio_space_id, "trackio_project": trackio_project}
+    text = await env.sandbox.create(hardware, **{key: value for key, value in extra.items() if value})
+    paid, cost = await asyncio.to_thread(create_cost, {"hardware": hardware}, env)
+    status = env.sandbox.status() or {}
+    running = status.get("space_id") and status.get("hardware") == hardware
+    return text, job_artifact(str(status["space_id"]), "started", cost) if paid and running else None
+
+
 def make_tools(env: ToolEnv) -> list[BaseTool]:
     """The sandbox's bash, read, write, edit and sandbox_create (none in the local runtime)."""
     if env.runtime != "sandbox":
         return []
-
-    async def client() -> Any:
-        if env.sandbox is None:
-            raise ToolError("no sandbox in this run: the sandbox runtime was not set up")
-        return await env.sandbox.client()
-
-    async def bash(command: str, description: str = "", work_dir: str = "", timeout: int = 0) -> str:
-        if not command.strip():
-            raise ToolError("No command provided.")
-        seconds = bash_timeout(timeout, env)
-        sandbox = await client()
-        body = {"command": command, "timeout": seconds, "work_dir": work_dir}
-        try:
-            answer = await sandbox.call("bash", body, seconds)
-        except asyncio.CancelledError:  # the turn was interrupted: the command must not run on
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(env.sandbox.kill()), KILL_SECONDS)
-            raise
-        return bash_text(answer, seconds)
-
-    async def read(path: str, offset: int = 1, limit: int = 2000) -> str:
-        sandbox = await client()
-        offset, limit = max(offset, 1), max(limit, 1)
-        answer = await sandbox.call("read", {"path": path, "offset": offset, "limit": limit}, FILE_SECONDS)
-        sandbox.read_paths.add(sandbox_path(path))
-        return read_text(answer, path, offset)
-
-    async def write(path: str, content: str) -> str:
-        sandbox, target = await client(), sandbox_path(path)
-        state = await sandbox.call("exists", {"path": path}, FILE_SECONDS)
-        if state.get("is_dir"):
-            raise ToolError(f"{path} is a directory; give a file path.")
-        if state.get("exists") and target not in sandbox.read_paths:
-            raise ToolError(
-                f"{path} already exists in the sandbox and was not read in this session. Read it first, "
-                "then write."
-            )
-        await sandbox.call("write", {"path": path, "content": content}, FILE_SECONDS)
-        sandbox.read_paths.add(target)
-        lines = content.count("\n") + (0 if content.endswith("\n") or not content else 1)
-        said = f"Wrote {len(content.encode())} bytes ({lines} lines) to {target} in the sandbox"
-        return said + await python_warning(sandbox, path, content)
-
-    async def edit(
-        path: str, old_str: str, new_str: str, replace_all: bool = False, mode: str = "replace"
-    ) -> str:
-        if not old_str:
-            raise ToolError(
-                "old_str is empty. To create a file use write; to insert text, quote a nearby line."
-            )
-        if old_str == new_str and mode == "replace":
-            raise ToolError("old_str and new_str are identical; nothing to change.")
-        sandbox = await client()
-        if sandbox_path(path) not in sandbox.read_paths:
-            raise ToolError(f"You must read {path} before editing it. Use the read tool first.")
-        body = {
-            "path": path,
-            "old_str": old_str,
-            "new_str": new_str,
-            "replace_all": replace_all,
-            "mode": mode,
-        }
-        answer = await sandbox.call("edit", body, FILE_SECONDS)
-        text = "\n".join(str(answer[key]) for key in ("message", "snippet") if answer.get(key))
-        return (text or f"Edited {sandbox_path(path)}") + await python_warning(sandbox, path)
-
-    async def sandbox_create(
-        hardware: str = FREE_HARDWARE, trackio_space_id: str = "", trackio_project: str = ""
-    ) -> tuple[str, dict[str, Any] | None]:
-        if env.sandbox is None:
-            raise ToolError("no sandbox in this run: the sandbox runtime was not set up")
-        extra = {"trackio_space_id": trackio_space_id, "trackio_project": trackio_project}
-        text = await env.sandbox.create(hardware, **{key: value for key, value in extra.items() if value})
-        paid, cost = await asyncio.to_thread(create_cost, {"hardware": hardware}, env)
-        status = env.sandbox.status() or {}
-        running = status.get("space_id") and status.get("hardware") == hardware
-        # Paid hardware counts in the turn's budget like a job (graph/accounting.py), one hour at its price.
-        return text, job_artifact(str(status["space_id"]), "started", cost) if paid and running else None
-
     settings = env.config.sandbox
     limits = f" Timeout {settings.bash_timeout}s unless set, at most {settings.bash_max_timeout}s."
     specs = [
@@ -209,11 +221,13 @@ def make_tools(env: ToolEnv) -> list[BaseTool]:
         ("edit", edit, EDIT_DESCRIPTION + WHERE, EditArgs),
     ]
     tools = [
-        StructuredTool.from_function(coroutine=run, name=name, description=text, args_schema=schema)
+        StructuredTool.from_function(
+            coroutine=functools.partial(run, env), name=name, description=text, args_schema=schema
+        )
         for name, run, text, schema in specs
     ]
     create = StructuredTool.from_function(
-        coroutine=sandbox_create,
+        coroutine=functools.partial(sandbox_create, env),
         name="sandbox_create",
         description=CREATE_DESCRIPTION,
         args_schema=CreateArgs,
