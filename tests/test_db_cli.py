@@ -15,6 +15,7 @@ import pytest
 from ml_intern.cli import app
 from ml_intern.paths import database_path
 from ml_intern.session.export import export_thread
+from ml_intern.session.migrations import LATEST
 from ml_intern.session.session import open_session
 from tests.fakes import llm_server as script
 from tests.harness import Sandbox
@@ -136,6 +137,7 @@ def test_migrate_sets_up_a_fresh_database_once_even_from_several_processes_at_on
     assert ml_intern("db", "migrate") == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"database: {postgres_url}"
-    assert lines[1] == "  ml-intern tables: migration 2 of 2"
+    assert lines[1] == f"  ml-intern tables: migration {LATEST} of {LATEST}"
     assert lines[2].startswith("  LangGraph checkpoint tables: migration ") and lines[-1] == "ready"
-    assert query(postgres_url, "SELECT version FROM ml_intern_migrations ORDER BY version") == [(1,), (2,)]
+    versions = query(postgres_url, "SELECT version FROM ml_intern_migrations ORDER BY version")
+    assert versions == [(n,) for n in range(1, LATEST + 1)]

@@ -121,6 +121,9 @@ async def test_the_saver_on_postgres_keeps_versions_compact_and_large_blobs_comp
     versions = await rows(postgres_url, "SELECT checkpoint->'channel_versions' FROM checkpoints")
     assert "msgpack+zlib" in kinds
     assert all(str(v).isdigit() for row in versions for v in row[0].values())
+    storage = "SELECT attstorage FROM pg_attribute WHERE attname = 'blob' AND attrelid IN"
+    storage += " (CAST('checkpoint_writes' AS regclass), CAST('checkpoint_blobs' AS regclass))"
+    assert await rows(postgres_url, storage) == [("m",), ("m",)]  # kept in the row, not moved to TOAST
 
 
 def old_sqlite_database(path: Path) -> None:

@@ -1,7 +1,8 @@
 """Our own tables (threads, the undo journal) and their numbered migrations, recorded in
 `ml_intern_migrations`. Every process migrates at open, under a lock (SQLite: BEGIN IMMEDIATE; Postgres: a
 polled advisory lock), so several machines starting at once on a fresh database all succeed. The SQL is
-written once: `REAL` and `BIGINT` are the only words the dialects spell differently (`for_dialect`)."""
+written once: `REAL` and `BIGINT` are the only words the dialects spell differently (`for_dialect`).
+On Postgres they run after LangGraph's saver has set up its tables: a migration may set their storage."""
 
 from __future__ import annotations
 
@@ -84,6 +85,13 @@ HOSTS = (  # version 2: which machine last ran a thread's turn; whose workdir (a
     "ALTER TABLE ml_intern_threads ADD COLUMN host TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE ml_intern_undo_turns ADD COLUMN host TEXT NOT NULL DEFAULT ''",
 )
+# Version 3, Postgres only: the saver's byte blobs (zlib'd by CompressingSerializer when large, so Postgres'
+# own compression cannot shrink them) stay in the row up to a page, not moved to TOAST, where a 2 KB tool
+# result took two chunks and their index entries. Existing rows keep their layout; values read the same.
+SAVER_STORAGE = (
+    "ALTER TABLE checkpoint_writes ALTER COLUMN blob SET STORAGE MAIN",
+    "ALTER TABLE checkpoint_blobs ALTER COLUMN blob SET STORAGE MAIN",
+)
 
 
 def for_dialect(sql: str, dialect: Dialect) -> str:
@@ -109,7 +117,16 @@ async def hosts(db: Database) -> None:
     await run_all(db, HOSTS)
 
 
-MIGRATIONS: tuple[Callable[[Database], Awaitable[None]], ...] = (first_schema, hosts)  # version = index + 1
+async def saver_storage(db: Database) -> None:
+    if db.dialect == "postgres":  # SQLite has no per-column storage: a no-op there
+        await run_all(db, SAVER_STORAGE)
+
+
+MIGRATIONS: tuple[Callable[[Database], Awaitable[None]], ...] = (  # version = index + 1
+    first_schema,
+    hosts,
+    saver_storage,
+)
 LATEST = len(MIGRATIONS)
 
 

@@ -89,8 +89,8 @@ async def open_postgres(url: str, home: Path) -> AsyncIterator[Storage]:
         db = Database(conn, "postgres", where)
         try:
             saver = _compact_saver_class(AsyncPostgresSaver)(saver_conn, serde=CompressingSerializer())
-            await migrate(db)
             await set_up_saver(saver, db)
+            await migrate(db)  # after the saver's tables exist: a migration sets their storage
             yield Storage(saver, db, where, "postgres", home, url)
         except psycopg.Error as exc:
             raise StorageError(f"database error in {where}: {reason(exc, url)}") from None
