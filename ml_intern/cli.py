@@ -194,7 +194,9 @@ def db_migrate_command(verbose: VerboseOpt = False, debug: DebugOpt = False) -> 
 @db_app.command("copy")
 def db_copy_command(
     source: Annotated[str, typer.Option("--from", help='"sqlite" (this home\'s file), a file, or a URL.')],
-    target: Annotated[str, typer.Option("--to", help="The database to copy into: postgresql://…")],
+    target: Annotated[
+        str | None, typer.Option("--to", help="The database to copy into (default: $ML_INTERN_DATABASE_URL).")
+    ] = None,
     skip_existing: Annotated[
         bool, typer.Option("--skip-existing", help="Leave threads the target has already; copy the others.")
     ] = False,

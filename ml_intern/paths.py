@@ -12,7 +12,8 @@ from ml_intern.errors import UserError
 
 URL_VARIABLE = "ML_INTERN_DATABASE_URL"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
-HIDDEN = "***"  # what a password is shown as
+HIDDEN = "***"  # what a password is shown as, wherever a URL or a driver's message shows
+CONNECT_TIMEOUT_S = 10  # a database host that does not answer: said at once, not after the OS's minutes
 
 
 def home_dir(environ: Mapping[str, str]) -> Path:
@@ -64,7 +65,10 @@ def configured_url(environ: Mapping[str, str], cwd: Path) -> tuple[str, Path] | 
 
 def checked_url(url: str, source: str) -> str:
     """`url` when it is a postgresql:// URL (its password registered as a secret), else a UserError."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # a malformed IPv6 host ("[::1"): said, not an internal error
+        raise UserError(f"{source} is not a valid URL ({exc}): '{shown_target(url)}'") from None
     if parts.scheme not in POSTGRES_SCHEMES or not (parts.hostname or parts.path.strip("/") or parts.query):
         raise UserError(
             f"{source} must be a postgresql:// (or postgres://) URL, not '{shown_target(url)}'; "
@@ -78,9 +82,32 @@ def register_password(url: str) -> None:
     """Remember the URL's password (in the netloc or a `password=` parameter) as a secret value."""
     from ml_intern.secrets import register_secrets
 
-    parts = urlsplit(url)
-    passwords = [parts.password or ""] + [v for k, v in parse_qsl(parts.query) if k == "password"]
-    register_secrets({f"DATABASE_PASSWORD_{n}": p for n, p in enumerate(passwords) if p})
+    register_secrets({f"DATABASE_PASSWORD_{n}": p for n, p in enumerate(url_passwords(url))})
+
+
+def url_passwords(url: str) -> list[str]:
+    """The passwords `url` carries: in its netloc, or a `password=` parameter (none: not parseable)."""
+    try:
+        parts = urlsplit(url)
+        passwords = [parts.password or ""] + [v for k, v in parse_qsl(parts.query) if k == "password"]
+    except ValueError:
+        return []
+    return [password for password in passwords if password]
+
+
+def connect_options(url: str) -> dict[str, int]:
+    """What a connection to `url` adds to it: the connect timeout, unless the URL sets its own."""
+    return {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT_S}
+
+
+def driver_line(exc: BaseException, url: str) -> str:
+    """The first line of a database driver's error about `url`: the URL as `shown_target` shows it, its
+    password (wherever else it appears) as `***`. (Other secrets: the error line's printer redacts them.)"""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    text = (lines[0] if lines else type(exc).__name__).replace(url, shown_target(url))
+    for password in sorted(url_passwords(url), key=len, reverse=True):
+        text = text.replace(password, HIDDEN)
+    return text
 
 
 def shown_target(target: Path | str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sqlite3
 from pathlib import Path
 
 import psycopg
@@ -141,3 +142,91 @@ def test_migrate_sets_up_a_fresh_database_once_even_from_several_processes_at_on
     assert lines[2].startswith("  LangGraph checkpoint tables: migration ") and lines[-1] == "ready"
     versions = query(postgres_url, "SELECT version FROM ml_intern_migrations ORDER BY version")
     assert versions == [(n,) for n in range(1, LATEST + 1)]
+
+
+def newest_checkpoint(url: str, thread_id: str) -> str:
+    [(newest,)] = query(url, "SELECT MAX(checkpoint_id) FROM checkpoints WHERE thread_id = %s", thread_id)
+    return newest
+
+
+def counts(url: str) -> list[tuple]:
+    tables = (
+        "checkpoints",
+        "checkpoint_writes",
+        "ml_intern_threads",
+        "ml_intern_undo_turns",
+        "ml_intern_undo_calls",
+    )
+    return [query(url, f"SELECT count(*) FROM {table}")[0] for table in tables]
+
+
+@pytest.mark.parametrize("left_out", ["the newest checkpoint", "the thread row"])
+def test_a_copy_stopped_midway_is_copied_again_by_the_next_one(
+    left_out: str, sandbox: Sandbox, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    thread_id = seed_home(sandbox)
+    assert ml_intern("db", "copy", "--from", "sqlite", "--to", postgres_url) == 0
+    whole = counts(postgres_url)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # what a copy killed midway leaves
+        if left_out == "the newest checkpoint":
+            newest = newest_checkpoint(postgres_url, thread_id)
+            conn.execute("DELETE FROM checkpoint_writes WHERE checkpoint_id = %s", (newest,))
+            conn.execute("DELETE FROM checkpoints WHERE checkpoint_id = %s", (newest,))
+        else:  # the checkpoints copied, not yet the rows
+            conn.execute("DELETE FROM ml_intern_threads")
+    assert counts(postgres_url) != whole
+    capsys.readouterr()
+    assert ml_intern("db", "copy", "--from", "sqlite", "--to", postgres_url, "--skip-existing") == 0
+    out = capsys.readouterr().out
+    assert f"copied again 1 threads a stopped copy had left in part: {thread_id}" in out
+    assert "copied 1 threads (" in out and "skipped" not in out
+    assert counts(postgres_url) == whole
+    home = database_path(os.environ)
+    assert asyncio.run(transcript(postgres_url, thread_id)) == asyncio.run(transcript(home, thread_id))
+
+
+def test_a_thread_with_a_history_the_source_lacks_is_never_replaced(
+    sandbox: Sandbox, postgres_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    thread_id = seed_home(sandbox)
+    assert ml_intern("db", "copy", "--from", "sqlite", "--to", postgres_url) == 0
+    newest = newest_checkpoint(postgres_url, thread_id)
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # the same id, another history
+        conn.execute(
+            "UPDATE checkpoints SET checkpoint_id = 'f' || checkpoint_id WHERE checkpoint_id = %s", (newest,)
+        )
+    before = counts(postgres_url)
+    assert ml_intern("db", "copy", "--from", "sqlite", "--to", postgres_url) == 2  # refused: nothing written
+    assert ml_intern("db", "copy", "--from", "sqlite", "--to", postgres_url, "--skip-existing") == 0
+    assert f"skipped 1 threads the target has already: {thread_id}" in capsys.readouterr().out
+    assert counts(postgres_url) == before and newest_checkpoint(postgres_url, thread_id) == f"f{newest}"
+
+
+@pytest.mark.parametrize("content", ["text", "another program's sqlite"])
+def test_copy_from_a_file_that_is_not_an_ml_intern_database_is_one_line_and_leaves_it(
+    content: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "passwd"
+    if content == "text":
+        path.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    else:
+        with sqlite3.connect(path) as db:
+            db.execute("CREATE TABLE users (name TEXT)")
+    before = path.read_bytes()
+    assert ml_intern("db", "copy", "--from", str(path), "--to", "postgresql://h/db") == 2
+    assert capsys.readouterr().err == f"ml-intern: error: --from {path}: not an ml-intern database\n"
+    assert path.read_bytes() == before
+
+
+def test_copy_goes_to_the_database_the_variable_names_when_to_is_left_out(
+    sandbox: Sandbox, postgres_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ml_intern.terminal.db import copy_main
+
+    thread_id = seed_home(sandbox)
+    assert copy_main("sqlite", None, skip_existing=False, verbose=False) == 2
+    assert "--to: give the database to copy into, or set ML_INTERN_DATABASE_URL" in capsys.readouterr().err
+    monkeypatch.setenv("ML_INTERN_DATABASE_URL", postgres_url)
+    assert copy_main("sqlite", None, skip_existing=False, verbose=False) == 0
+    assert f"to {postgres_url}" in capsys.readouterr().out
+    assert query(postgres_url, "SELECT thread_id FROM ml_intern_threads") == [(thread_id,)]

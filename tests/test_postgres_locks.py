@@ -1,9 +1,11 @@
 """One writer per thread on a shared Postgres: advisory locks on a connection of their own, whatever the home.
 
-Every test runs against a real Postgres (a fresh database each); the e2e one kills a real holder process."""
+Every test runs against a real Postgres (a fresh database each, migrated as `ml-intern db migrate` leaves it:
+the holders' table is a migration); the e2e one kills a real holder process."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -16,13 +18,31 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ml_intern.errors import EXIT_FAILURE, EXIT_USAGE
+from ml_intern.errors import EXIT_USAGE
 from ml_intern.session import db_locks
 from ml_intern.session.checkpointer import StorageError
 from ml_intern.session.db_locks import acquire, make_locks, thread_lock
 from ml_intern.session.locks import ThreadBusy
+from ml_intern.session.storage import open_storage
 
 HOST = socket.gethostname()
+
+
+async def migrated(url: str) -> None:
+    async with open_storage(url):
+        pass
+
+
+def migrate(url: str) -> str:
+    with ThreadPoolExecutor(max_workers=1) as pool:  # its own event loop, whatever the test's
+        pool.submit(asyncio.run, migrated(url)).result()
+    return url
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh database with ml-intern's tables (this module's tests lock threads of a set-up database)."""
+    return migrate(postgres_server.create_database())
 
 
 def holder_rows(url: str) -> list[tuple]:
@@ -169,7 +189,7 @@ async def test_a_thread_taken_while_the_connection_was_lost_is_refused(
     locks.release()
 
 
-def test_lockers_racing_on_a_fresh_database_all_get_their_threads(postgres_url: str) -> None:
+def test_lockers_racing_all_get_their_threads(postgres_url: str) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         locks = list(pool.map(lambda n: acquire(postgres_url, f"t{n}", "racing"), range(8)))
     assert [row[0] for row in holder_rows(postgres_url)] == [f"t{n}" for n in range(8)]
@@ -184,8 +204,28 @@ def test_an_unreachable_database_is_one_line_without_its_password() -> None:
     with pytest.raises(StorageError) as failed:
         acquire(f"postgresql://agent:s3cret-pw@127.0.0.1:{port}/team", "t1", "running a turn")
     line = str(failed.value)
-    assert failed.value.exit_code == EXIT_FAILURE and "\n" not in line and "s3cret-pw" not in line
-    assert line.startswith(f"cannot reach postgresql://agent:***@127.0.0.1:{port}/team: ")
+    assert failed.value.exit_code == EXIT_USAGE and "\n" not in line and "s3cret-pw" not in line
+    assert line.startswith(f"cannot reach the database postgresql://agent:***@127.0.0.1:{port}/team: ")
+
+
+def test_a_role_that_may_only_read_and_write_rows_locks_threads_of_a_migrated_database(
+    postgres_server,
+) -> None:
+    url = postgres_server.create_database()
+    with pytest.raises(
+        StorageError, match=r"has no ml-intern tables yet: run `ml-intern db migrate`$"
+    ) as raised:
+        acquire(url, "t1", "running a turn")  # nothing set up: said, not created behind the owner's back
+    assert raised.value.exit_code == EXIT_USAGE
+    migrate(url)
+    role = f"dml_{url.rsplit('/', 1)[1]}"
+    with psycopg.connect(url, autocommit=True) as owner:
+        owner.execute(f"CREATE ROLE {role} LOGIN")
+        owner.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}")
+        owner.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}, PUBLIC")
+    lock = acquire(url.replace("postgres@", f"{role}@"), "t1", "running a turn")
+    assert holder_rows(url) == [("t1", os.getpid(), HOST, "running a turn")]
+    lock.release()
 
 
 def test_a_sqlite_target_keeps_the_lock_files(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 
 from ml_intern.errors import UserError
-from ml_intern.paths import database_target, shown_target
+from ml_intern.paths import checked_url, database_target, driver_line, shown_target
 from ml_intern.secrets import redact
 from ml_intern.session.checkpointer import StorageError
 from ml_intern.session.journal import turn_calls
@@ -269,10 +269,44 @@ async def test_undo_lists_the_files_a_turn_changed_on_another_machine_and_leaves
         sandbox, [lab.bash("echo a > a.txt && echo b > b.txt"), "done"], target=target
     ) as agent:
         await agent.send("make files")
-        await agent.session.snapshots.conn.execute("UPDATE ml_intern_undo_turns SET host = 'gpu-box-2'")
+        await agent.session.snapshots.conn.execute(
+            "UPDATE ml_intern_undo_calls SET host = 'gpu-box-2', home_id = 'another-home'"
+        )
         await agent.session.snapshots.conn.commit()
         report = await agent.undo()
     assert sorted(p.name for p in sandbox.workdir.iterdir()) == ["a.txt", "b.txt"]
     reason = "changed on gpu-box-2: undo cannot put it back from here"
     assert lab.why(report) == {"a.txt": reason, "b.txt": reason}
     assert report.turns_undone == 1 and report.removed == []
+
+
+def test_a_drivers_message_shows_the_password_as_in_shown_urls(sandbox):
+    url = checked_url("postgresql://team:Reg1stered-pw@db.internal/threads", "ML_INTERN_DATABASE_URL")
+    said = driver_line(ValueError(f"bad dsn {url}\nsecond line password=Reg1stered-pw"), url)
+    assert said == "bad dsn postgresql://team:***@db.internal/threads"
+    assert driver_line(ValueError("password=Reg1stered-pw rejected"), url) == "password=*** rejected"
+
+
+def test_a_malformed_url_is_one_line_not_an_internal_error(sandbox):
+    with pytest.raises(UserError) as raised:
+        database_target(
+            {"ML_INTERN_DATABASE_URL": "postgresql://u:pw-in-v6-url@[::1/db", "HOME": str(sandbox.home)}
+        )
+    assert str(raised.value).startswith("ML_INTERN_DATABASE_URL is not a valid URL (")
+    assert "pw-in-v6-url" not in str(raised.value) and raised.value.exit_code == 2
+
+
+async def test_a_role_that_may_not_create_the_tables_is_told_who_sets_them_up(postgres_server):
+    url = postgres_server.create_database()
+    role = f"reader_{url.rsplit('/', 1)[1]}"
+    with psycopg.connect(url, autocommit=True) as owner:
+        owner.execute(f"CREATE ROLE {role} LOGIN")
+        owner.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}, PUBLIC")
+    with pytest.raises(StorageError) as raised:
+        async with open_storage(url.replace("postgres@", f"{role}@")):
+            pass
+    line = str(raised.value)
+    assert "permission denied for schema public" in line and "\n" not in line
+    assert line.endswith(
+        "(this role may not create or change the tables: their owner runs `ml-intern db migrate` once)"
+    )

@@ -10,13 +10,13 @@ import socket
 import time
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from ml_intern.session.session import open_session
 from tests.fakes import llm_server as script
 from tests.fakes.llm_server import ScriptedLLMServer
 from tests.harness_cli import MODEL, Workspace, error_lines
+from tests.harness_teams import query, two_machines
 
 pytestmark = pytest.mark.e2e  # `ml-intern` processes
 
@@ -25,21 +25,7 @@ OTHER_MACHINE = "machine-a.example"  # what A's rows say once A is made another 
 
 @pytest.fixture
 def machines(tmp_path: Path, llm_server: ScriptedLLMServer, postgres_url: str) -> tuple[Workspace, Workspace]:
-    """Machines A and B: their own homes and working directories, one shared database."""
-    pair = (
-        Workspace.create(tmp_path / "a", llm_server.url),
-        Workspace.create(tmp_path / "b", llm_server.url),
-    )
-    for machine in pair:
-        machine.env["ML_INTERN_DATABASE_URL"] = postgres_url
-    return pair
-
-
-def query(url: str, sql: str, *params: object) -> list[tuple]:
-    """The rows of `sql` (none for a statement that returns none)."""
-    with psycopg.connect(url, autocommit=True) as conn:
-        cursor = conn.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
+    return two_machines(tmp_path, llm_server, postgres_url)
 
 
 async def transcript(url: str, thread_id: str) -> list[str]:
@@ -73,6 +59,7 @@ def test_a_thread_started_on_one_machine_is_listed_finished_and_undone_on_anothe
 
     # Both processes run here: A's turn is made another machine's by what its rows say (a host name).
     query(postgres_url, "UPDATE ml_intern_undo_turns SET host = %s", OTHER_MACHINE)
+    query(postgres_url, "UPDATE ml_intern_undo_calls SET host = %s", OTHER_MACHINE)
     undone = b.run("undo", thread_id)
     assert undone.returncode == 0, undone.stderr
     why = f"changed on {OTHER_MACHINE}: undo cannot put it back from here"
@@ -103,3 +90,34 @@ def test_a_thread_busy_on_one_machine_is_refused_on_another_in_one_line(
     [line] = error_lines(refused.stderr)
     assert f"thread {thread_id} is busy: pid " in line and f"on {socket.gethostname()} is" in line
     assert refused.stderr.strip() == line
+
+
+def test_a_turn_whose_lock_connection_drops_stops_in_one_line(
+    machines: tuple[Workspace, Workspace], llm_server: ScriptedLLMServer, postgres_url: str
+) -> None:
+    a, _ = machines
+    llm_server.push(script.tool_call("bash", {"command": "sleep 12; echo slept > slept.txt"}, id="s1"))
+    running = a.start("--model", MODEL, "sleep a while")
+    try:
+        deadline = time.monotonic() + 60
+        while not llm_server.requests and time.monotonic() < deadline:  # the turn holds the thread
+            time.sleep(0.1)
+        time.sleep(1)  # the tool call runs
+        backends = "SELECT pid FROM pg_stat_activity WHERE application_name = 'ml-intern thread lock'"
+        [(backend,)] = query(postgres_url, backends)
+        query(postgres_url, "SELECT pg_terminate_backend(%s, 5000)", backend)
+        started = time.monotonic()
+        out, err = running.communicate(timeout=120)
+    finally:
+        if running.poll() is None:
+            running.kill()
+    assert time.monotonic() - started < 8  # stopped within the watch interval, not at the tool's end
+    [(thread_id,)] = query(postgres_url, "SELECT thread_id FROM ml_intern_threads")
+    assert running.returncode == 1, err
+    [line] = error_lines(err)
+    assert (
+        line
+        == f"ml-intern: error: lost the lock on thread {thread_id} (database connection dropped): resume it"
+    )
+    assert len(llm_server.requests) == 1  # no model call after the lock was lost
+    assert not (a.workdir / "slept.txt").exists()

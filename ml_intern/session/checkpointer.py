@@ -25,13 +25,32 @@ class StorageError(UserError):
 COMPRESS_OVER = 1024  # bytes: smaller blobs (counters, ids) are not worth compressing
 
 
+def stored_types() -> tuple[type, ...]:
+    """The classes a checkpoint may rebuild when read: the transcript's messages (the rest of the state is
+    plain data, and LangGraph's own types are on its built-in safe list). Anything else a row names (a
+    planted `os.system`, say) comes back as its data, never called: anyone with the team database's URL can
+    write rows that every machine reads."""
+    from langchain_core.messages import (
+        AIMessage,
+        AIMessageChunk,
+        HumanMessage,
+        RemoveMessage,
+        SystemMessage,
+        ToolMessage,
+    )
+
+    return (AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage, RemoveMessage)
+
+
 class CompressingSerializer:
-    """LangGraph's serializer, with large blobs (tool results, long replies) zlib-compressed on disk."""
+    """LangGraph's serializer, strict about the types it rebuilds (`stored_types`), with large blobs (tool
+    results, long replies) zlib-compressed on disk."""
 
     def __init__(self) -> None:
         from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 
-        self.inner = JsonPlusSerializer()
+        # Explicit: LangGraph's default revives any callable a row names (LANGGRAPH_STRICT_MSGPACK unset).
+        self.inner = JsonPlusSerializer(allowed_msgpack_modules=stored_types())
 
     def dumps_typed(self, obj: Any) -> tuple[str, bytes]:
         if isinstance(obj, str):  # error texts LangGraph saves for failed steps: never a credential
@@ -48,7 +67,7 @@ class CompressingSerializer:
         return self.inner.loads_typed(data)
 
 
-def _compact_saver_class(base: type) -> type:
+def compact_saver_class(base: type) -> type:
     """The saver (SQLite or Postgres) with integer channel versions.
 
     The stock saver writes each version as a 50-character string with a random suffix; a checkpoint
@@ -95,7 +114,7 @@ async def open_checkpointer(path: Path) -> AsyncIterator[Any]:
     try:
         await conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         await conn.execute("PRAGMA synchronous=NORMAL")
-        saver = _compact_saver_class(AsyncSqliteSaver)(conn, serde=CompressingSerializer())
+        saver = compact_saver_class(AsyncSqliteSaver)(conn, serde=CompressingSerializer())
         await when_unlocked(saver.setup)
         yield saver
     except sqlite3.OperationalError as exc:

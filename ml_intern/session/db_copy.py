@@ -13,8 +13,9 @@ from typing import Any
 
 from ml_intern.errors import UserError
 
-# Our tables with a row (or rows) per thread, in the order they are copied.
-THREAD_TABLES = ("ml_intern_threads", "ml_intern_undo_turns", "ml_intern_undo_calls", "ml_intern_snapshots")
+# Our tables with a row (or rows) per thread, in the order they are copied: the thread row last, after the
+# checkpoints and undo rows, so that it marks a thread copied whole (`on_target`).
+THREAD_TABLES = ("ml_intern_undo_turns", "ml_intern_undo_calls", "ml_intern_snapshots", "ml_intern_threads")
 HOST_TABLES = ("ml_intern_threads", "ml_intern_undo_turns")  # a `host` column: "" means this machine
 
 
@@ -24,6 +25,7 @@ class Copied:
 
     threads: list[str] = field(default_factory=list)  # copied thread ids
     skipped: list[str] = field(default_factory=list)  # already on the target, left as they are there
+    restarted: list[str] = field(default_factory=list)  # partly copied by a copy that stopped: copied again
     checkpoints: int = 0
     writes: int = 0  # pending writes of those checkpoints
     rows: int = 0  # rows of our own tables
@@ -55,16 +57,34 @@ async def thread_ids(db: Any) -> list[str]:
 
 
 async def exists(storage: Any, thread_id: str) -> bool:
-    """Whether `storage` has the thread already (a row or a checkpoint)."""
-    async with storage.db.execute(
-        "SELECT 1 FROM ml_intern_threads WHERE thread_id = ?", (thread_id,)
-    ) as cursor:
-        if await cursor.fetchone() is not None:
-            return True
-    async with storage.db.execute(
-        "SELECT 1 FROM checkpoints WHERE thread_id = ? LIMIT 1", (thread_id,)
-    ) as cursor:
+    """Whether `storage` has anything of the thread (a row or a checkpoint)."""
+    return await has_row(storage.db, thread_id) or bool(await checkpoint_ids(storage.db, thread_id))
+
+
+async def has_row(db: Any, thread_id: str) -> bool:
+    async with db.execute("SELECT 1 FROM ml_intern_threads WHERE thread_id = ?", (thread_id,)) as cursor:
         return await cursor.fetchone() is not None
+
+
+async def checkpoint_ids(db: Any, thread_id: str) -> set[str]:
+    async with db.execute(
+        "SELECT checkpoint_id FROM checkpoints WHERE thread_id = ?", (thread_id,)
+    ) as cursor:
+        return {row[0] for row in await cursor.fetchall()}
+
+
+async def on_target(source: Any, target: Any, thread_id: str) -> str:
+    """How the target has the thread: "absent"; "present" (the source's newest checkpoint and the thread row:
+    copied whole, perhaps gone on there since); "partial" (only checkpoints the source has: what a copy that
+    stopped midway left, or an older copy); "other" (checkpoints the source lacks: a history of its own)."""
+    if not await exists(target, thread_id):
+        return "absent"
+    ours, theirs = await checkpoint_ids(source.db, thread_id), await checkpoint_ids(target.db, thread_id)
+    newest = max(ours, default=None)  # uuid6 ids: the newest is the greatest, the last a copy writes
+    has_newest = newest is None or newest in theirs
+    if has_newest and (await has_row(target.db, thread_id) or not await has_row(source.db, thread_id)):
+        return "present"
+    return "partial" if theirs <= ours else "other"
 
 
 async def copy_checkpoints(source: Any, target: Any, thread_id: str) -> tuple[int, int]:
@@ -139,7 +159,8 @@ async def copy_threads(
     are on the target already, unless `skip_existing`."""
     done = Copied()
     ids = await thread_ids(source.db)
-    present = [thread_id for thread_id in ids if await exists(target, thread_id)]
+    found = {thread_id: await on_target(source, target, thread_id) for thread_id in ids}
+    present = [thread_id for thread_id in ids if found[thread_id] in ("present", "other")]
     if present and not skip_existing:
         some = ", ".join(present[:3]) + (", …" if len(present) > 3 else "")
         raise ThreadsExist(
@@ -150,6 +171,9 @@ async def copy_threads(
     for thread_id in ids:
         if thread_id in present:
             continue
+        if found[thread_id] == "partial":
+            await forget_partial(target, thread_id)
+            done.restarted.append(thread_id)
         try:
             checkpoints, writes = await copy_checkpoints(source.saver, target.saver, thread_id)
             done.rows += await copy_rows(source.db, target.db, thread_id, host)

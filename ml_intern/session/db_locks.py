@@ -13,35 +13,23 @@ import contextlib
 import hashlib
 import os
 import socket
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlsplit
 
 from ml_intern.errors import EXIT_FAILURE
-from ml_intern.paths import HIDDEN, shown_target
+from ml_intern.paths import connect_options, shown_target
 from ml_intern.session.checkpointer import StorageError
 from ml_intern.session.locks import ThreadBusy, ThreadLocks, busy_line, taken_off_loop
+from ml_intern.session.storage import MIGRATE, reason
 
-CONNECT_TIMEOUT_S = 10
-SETUP_POLL_S = 0.05  # a blocking pg_advisory_lock can deadlock with concurrent DDL: poll the try-lock
-SETUP_WAIT_S = 60.0
-SETUP_KEY = int.from_bytes(
-    hashlib.blake2b(b"ml-intern locks table", digest_size=8).digest(), "big", signed=True
-)
-LOCKS_TABLE = """CREATE TABLE IF NOT EXISTS ml_intern_locks (
-    thread_id TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, doing TEXT NOT NULL,
-    since TIMESTAMPTZ NOT NULL DEFAULT now())"""
 # The server notices a vanished client (a machine off the network) after about a minute, not two hours.
 KEEPALIVES = {"tcp_keepalives_idle": "30", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3"}
 
 if TYPE_CHECKING:
     from psycopg import Connection
-
-_ready: set[str] = set()  # databases whose ml_intern_locks table this process has seen
 
 
 def lock_key(thread_id: str) -> int:
@@ -51,49 +39,19 @@ def lock_key(thread_id: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _reason(exc: BaseException, url: str) -> str:
-    """The first line of a driver error, never with the password."""
-    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    with contextlib.suppress(ValueError):
-        parts = urlsplit(url)
-        for password in [parts.password or ""] + [v for k, v in parse_qsl(parts.query) if k == "password"]:
-            line = line.replace(password, HIDDEN) if password else line
-    return line
-
-
 def _connect(url: str) -> Connection[Any]:
     """A new autocommit connection for one lock (tuple rows); StorageError if the database is unreachable."""
     import psycopg  # here: SQLite users never pay for its import
 
     try:
-        conn = psycopg.connect(url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S)
-    except psycopg.Error as exc:
-        raise StorageError(f"cannot reach {shown_target(url)}: {_reason(exc, url)}", EXIT_FAILURE) from None
+        conn = psycopg.connect(url, autocommit=True, **connect_options(url))
+    except psycopg.Error as exc:  # a wrong or unreachable URL: configuration, as when storage opens it
+        raise StorageError(f"cannot reach the database {shown_target(url)}: {reason(exc, url)}") from None
     with contextlib.suppress(psycopg.Error):  # server settings a restricted role or a pooler may refuse
         conn.execute("SET application_name = 'ml-intern thread lock'")
         for name, value in KEEPALIVES.items():
             conn.execute("SELECT set_config(%s, %s, false)", (name, value))
     return conn
-
-
-def _ensure_table(conn: Connection[Any], url: str) -> None:
-    """Create ml_intern_locks once, under a polled advisory lock (concurrent CREATE TABLE IF NOT EXISTS
-    can fail with a duplicate type)."""
-    if url in _ready or conn.execute("SELECT to_regclass('ml_intern_locks')").fetchone()[0] is not None:
-        _ready.add(url)
-        return
-    deadline = time.monotonic() + SETUP_WAIT_S
-    while not conn.execute("SELECT pg_try_advisory_lock(%s)", (SETUP_KEY,)).fetchone()[0]:
-        if time.monotonic() > deadline:
-            raise StorageError(
-                f"{shown_target(url)}: another process keeps creating the locks table", EXIT_FAILURE
-            )
-        time.sleep(SETUP_POLL_S)
-    try:
-        conn.execute(LOCKS_TABLE)
-    finally:
-        conn.execute("SELECT pg_advisory_unlock(%s)", (SETUP_KEY,))
-    _ready.add(url)
 
 
 def _holder(conn: Connection[Any], thread_id: str) -> dict:
@@ -112,7 +70,6 @@ def _lock(url: str, thread_id: str, doing: str) -> Connection[Any]:
 
     conn = _connect(url)
     try:
-        _ensure_table(conn, url)
         if not conn.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(thread_id),)).fetchone()[0]:
             raise ThreadBusy(busy_line(thread_id, _holder(conn, thread_id)))
         conn.execute(
@@ -121,12 +78,13 @@ def _lock(url: str, thread_id: str, doing: str) -> Connection[Any]:
             " doing = EXCLUDED.doing, since = EXCLUDED.since",
             (thread_id, os.getpid(), socket.gethostname(), doing),
         )
+    except psycopg.errors.UndefinedTable:  # ml_intern_locks is made by the migrations
+        conn.close()
+        raise StorageError(f"{shown_target(url)} has no ml-intern tables yet: run `{MIGRATE}`") from None
     except psycopg.Error as exc:
         conn.close()
-        reason = _reason(exc, url)
-        raise StorageError(
-            f"cannot lock thread {thread_id} in {shown_target(url)}: {reason}", EXIT_FAILURE
-        ) from None
+        line = f"cannot lock thread {thread_id} in {shown_target(url)}: {reason(exc, url)}"
+        raise StorageError(line, EXIT_FAILURE) from None
     except BaseException:
         conn.close()
         raise

@@ -38,17 +38,25 @@ class CallRow:
     started_at: float
     ended_at: float | None
     changes: list[Change] | None  # None: the calls ran but what they changed was not recorded
+    host: str = ""  # the machine the calls ran on ("": recorded before calls said; the turn's row does)
+    home_id: str = ""  # the ML_INTERN_HOME whose blob store holds the before-copies (home_id.py)
 
 
 class CallJournal:
     """Records the calls of one user turn (thread, base checkpoint) in one workdir."""
 
     def __init__(
-        self, snapshots: Any, thread_id: str, base_checkpoint: str, workdir: Path, host: str = ""
+        self,
+        snapshots: Any,
+        thread_id: str,
+        base_checkpoint: str,
+        workdir: Path,
+        host: str = "",
+        home_id: str = "",
     ) -> None:
         self.snapshots, self.thread_id, self.base = snapshots, thread_id, base_checkpoint
         self.workdir = workdir
-        self.host = host  # the machine whose workdir this is ("": recorded before hosts were)
+        self.host, self.home_id = host, home_id  # the machine and home whose workdir and blobs these are
         self.warned = False  # the file cap notice, once a turn
 
     def targets(self, calls: list[dict[str, Any]]) -> list[str] | None:
@@ -90,11 +98,20 @@ class CallJournal:
             seq = (await cursor.fetchone())[0]
         await conn.execute(
             "INSERT INTO ml_intern_undo_calls (thread_id, base_checkpoint, seq, call_ids, workdir,"
-            " started_at) VALUES (?, ?, ?, ?, ?, ?)"
+            " started_at, host, home_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (thread_id, base_checkpoint, seq) DO UPDATE SET"
             " call_ids = excluded.call_ids, workdir = excluded.workdir, started_at = excluded.started_at,"
-            " ended_at = NULL, changes = NULL, blobs = ''",
-            (self.thread_id, self.base, seq, " ".join(c["id"] for c in calls), str(self.workdir), started),
+            " ended_at = NULL, changes = NULL, blobs = '', host = excluded.host, home_id = excluded.home_id",
+            (
+                self.thread_id,
+                self.base,
+                seq,
+                " ".join(c["id"] for c in calls),
+                str(self.workdir),
+                started,
+                self.host,
+                self.home_id,
+            ),
         )
         await conn.commit()
         return seq
@@ -137,12 +154,12 @@ class CallJournal:
 async def turn_calls(conn: Any, thread_id: str, base_checkpoint: str) -> list[CallRow]:
     """The recorded batches of one user turn, newest first."""
     async with conn.execute(
-        "SELECT workdir, seq, started_at, ended_at, changes FROM ml_intern_undo_calls"
+        "SELECT workdir, seq, started_at, ended_at, changes, host, home_id FROM ml_intern_undo_calls"
         " WHERE thread_id = ? AND base_checkpoint = ? ORDER BY seq DESC",
         (thread_id, base_checkpoint),
     ) as cursor:
         rows = await cursor.fetchall()
-    return [CallRow(thread_id, *r[:4], _changes(r[4])) for r in rows]
+    return [CallRow(thread_id, *r[:4], _changes(r[4]), r[5], r[6]) for r in rows]
 
 
 async def overlapping(conn: Any, thread_id: str, workdir: str, started: float, ended: float) -> list[CallRow]:

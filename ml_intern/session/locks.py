@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 from ml_intern.errors import EXIT_USAGE, UserError
+from ml_intern.session.lock_watch import WATCH_S, watching
 
 try:
     import fcntl
@@ -171,6 +172,7 @@ class ThreadLocks:
     locker: Callable[[str, str], HeldLock] | None = None  # (thread_id, doing) -> lock: instead of lock files
     current: HeldLock | None = None
     idle: str = "idle"  # what the holder says between operations
+    watch_s: float = WATCH_S  # how often a watched operation checks its lock is still held
 
     def lock(self, thread_id: str, doing: str) -> HeldLock | None:
         """`thread_id` locked for this process (None: no locking here); ThreadBusy if it is taken."""
@@ -192,13 +194,15 @@ class ThreadLocks:
             self.current = None
 
     @asynccontextmanager
-    async def writing(self, thread_id: str, doing: str) -> AsyncIterator[None]:
-        """`thread_id` is this process's for `doing`: the current lock, or one taken for the while."""
+    async def writing(self, thread_id: str, doing: str, watch: bool = False) -> AsyncIterator[None]:
+        """`thread_id` is this process's for `doing`: the current lock, or one taken for the while. `watch`:
+        the lock is checked every `watch_s` meanwhile, and the block stopped with LockLost once it is gone."""
         current = self.current
         if current is not None and current.thread_id == thread_id:
             await asyncio.to_thread(current.describe, doing)  # a lost database lock is taken again here
             try:
-                yield
+                async with watching(current if watch else None, self.watch_s):
+                    yield
             finally:
                 if current.held:
                     with contextlib.suppress(UserError):  # the next operation's describe says what is wrong
@@ -206,7 +210,8 @@ class ThreadLocks:
             return
         lock = await taken_off_loop(lambda: self.lock(thread_id, doing))
         try:
-            yield
+            async with watching(lock if watch else None, self.watch_s):
+                yield
         finally:
             if lock is not None:
                 await asyncio.to_thread(lock.release)

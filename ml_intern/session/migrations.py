@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 from ml_intern.session.checkpointer import StorageError
 from ml_intern.session.db import Database, Dialect
+from ml_intern.session.home_id import home_ids
 
 MIGRATION_LOCK = 0x6D6C_696E_7465_726E  # advisory lock keys (bigint): our migrations ("mlintern")
 SAVER_SETUP_LOCK = 0x6D6C_696E_7465_7273  # LangGraph's saver setup()
@@ -93,6 +94,14 @@ SAVER_STORAGE = (
     "ALTER TABLE checkpoint_blobs ALTER COLUMN blob SET STORAGE MAIN",
 )
 
+# Version 5, Postgres only: the holder of each thread's advisory lock (db_locks.py), for the "busy: pid N on
+# HOST is …" line. SQLite keeps its lock files in ML_INTERN_HOME.
+LOCKS = (
+    """CREATE TABLE IF NOT EXISTS ml_intern_locks (
+        thread_id TEXT PRIMARY KEY, pid INTEGER NOT NULL, host TEXT NOT NULL, doing TEXT NOT NULL,
+        since TIMESTAMPTZ NOT NULL DEFAULT now())""",
+)
+
 
 def for_dialect(sql: str, dialect: Dialect) -> str:
     """`sql` with the column types the dialect spells differently spelled its way."""
@@ -122,10 +131,17 @@ async def saver_storage(db: Database) -> None:
         await run_all(db, SAVER_STORAGE)
 
 
+async def locks(db: Database) -> None:
+    if db.dialect == "postgres":
+        await run_all(db, LOCKS)
+
+
 MIGRATIONS: tuple[Callable[[Database], Awaitable[None]], ...] = (  # version = index + 1
     first_schema,
     hosts,
     saver_storage,
+    home_ids,  # session/home_id.py
+    locks,
 )
 LATEST = len(MIGRATIONS)
 

@@ -3,11 +3,12 @@ agent left; everything else is listed with the reason it was left alone."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ml_intern.session import safe_paths
-from ml_intern.session.blobs import BlobStore
+from ml_intern.session.blobs import COMPRESSED, BlobStore
 from ml_intern.session.changes import State, same
 from ml_intern.session.journal import CallRow
 from ml_intern.session.manifests import RACY_NS
@@ -15,6 +16,7 @@ from ml_intern.session.trash import NotKept, Trash
 
 CHANGED_SINCE = "changed since, by you or another process: left as it is"
 BETWEEN_CALLS = "changed between the agent's calls: put back as it was then, not further"
+NO_COPY = "its copy from before is not in this ML_INTERN_HOME's snapshot store: left as it is"
 
 
 @dataclass
@@ -29,6 +31,7 @@ class FileRewind:
     removed: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)  # shown path -> why it was (partly) left alone
     trash: Trash | None = None  # where what is removed or replaced goes first
+    store: BlobStore | None = None  # the before-copies: a path whose copy is not there is never touched
 
     def plan_call(self, row: CallRow, others: dict[str, str]) -> None:
         """Rewind one batch's changes on top of what later batches' rewinds already planned."""
@@ -47,7 +50,7 @@ class FileRewind:
                     self.refused[rel] = f"not followed: {exc}; left as it is"
                     continue
                 now = None  # under a symlink the agent put in place of a directory, which goes first
-            why = refusal(before, after, now, kept.get(rel))
+            why = self.uncopied(before) or refusal(before, after, now, kept.get(rel))
             if why == CHANGED_SINCE and later:
                 self.refused[rel] = BETWEEN_CALLS
             elif why:
@@ -55,6 +58,13 @@ class FileRewind:
             else:
                 self.found.setdefault(rel, now)
                 self.put[rel] = before
+
+    def uncopied(self, before: State) -> str | None:
+        """NO_COPY when `before` is a file whose copy the local store lacks (checked before a file moves)."""
+        if self.store is None or before is None or before[0] != "file" or not before[3] or before[5]:
+            return None
+        plain = self.store.path(before[3])  # looked at, not touched: a sweep's grace is for blobs in use
+        return None if os.path.exists(plain + COMPRESSED) or os.path.exists(plain) else NO_COPY
 
     def relinked(self, rel: str) -> bool:
         """Whether a directory above `rel` is a symlink the plan replaces by the directory it was."""

@@ -167,7 +167,7 @@ class Session(Settling):
         assert self.ctx is not None, "begin() first"
         on_event = notifications.notifying(self.on_event, self.ctx, self.thread_id, self.environ)
         try:
-            async with self.locks.writing(self.thread_id, "running a turn"):
+            async with self.locks.writing(self.thread_id, "running a turn", watch=True):
                 done = await self.turn(self.thread_id, graph_input, self.ctx, on_event, title=title)
         except UserError:
             raise

@@ -10,19 +10,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ml_intern.paths import POSTGRES_SCHEMES, home_dir, register_password, shown_target
-from ml_intern.secrets import redact
+from ml_intern.paths import (
+    POSTGRES_SCHEMES,
+    connect_options,
+    driver_line,
+    home_dir,
+    register_password,
+    shown_target,
+)
 from ml_intern.session.checkpointer import (
     CompressingSerializer,
     StorageError,
-    _compact_saver_class,
+    compact_saver_class,
     open_checkpointer,
     when_unlocked,
 )
 from ml_intern.session.db import Database, Dialect
 from ml_intern.session.migrations import SAVER_SETUP_LOCK, exclusive, has_table, migrate
 
-CONNECT_TIMEOUT_S = 10  # a host that does not answer: said at once, not after the OS's minutes
+MIGRATE = "ml-intern db migrate"
 SOURCE = "ML_INTERN_DATABASE_URL (or the config's database_url)"
 
 
@@ -71,7 +77,7 @@ async def open_postgres(url: str, home: Path) -> AsyncIterator[Storage]:
 
     register_password(url)
     where = shown_target(url)
-    extra = {} if "connect_timeout" in url else {"connect_timeout": CONNECT_TIMEOUT_S}
+    extra = connect_options(url)
     async with AsyncExitStack() as stack:
         try:
             saver_conn = await psycopg.AsyncConnection.connect(
@@ -83,12 +89,11 @@ async def open_postgres(url: str, home: Path) -> AsyncIterator[Storage]:
             )
             stack.push_async_callback(conn.close)
         except psycopg.Error as exc:
-            raise StorageError(
-                f"cannot reach the database {where}: {reason(exc, url)}; check {SOURCE}"
-            ) from None
+            line = f"cannot reach the database {where}: {reason(exc, url)}; check {SOURCE}"
+            raise StorageError(line) from None
         db = Database(conn, "postgres", where)
         try:
-            saver = _compact_saver_class(AsyncPostgresSaver)(saver_conn, serde=CompressingSerializer())
+            saver = compact_saver_class(AsyncPostgresSaver)(saver_conn, serde=CompressingSerializer())
             await set_up_saver(saver, db)
             await migrate(db)  # after the saver's tables exist: a migration sets their storage
             yield Storage(saver, db, where, "postgres", home, url)
@@ -114,17 +119,11 @@ async def saver_version(db: Database) -> int:
 
 
 def reason(exc: Exception, url: str) -> str:
-    """The driver's first line about `exc`, without the URL's password."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    text = redact(lines[0] if lines else type(exc).__name__).replace(url, shown_target(url))
-    password = (_password(url) or "").strip()
-    return text.replace(password, "***") if password else text
+    """The driver's first line about `exc`, without the URL's password; with what to do when the role lacks
+    a privilege (a shared database's owner sets it up: `ml-intern db migrate`)."""
+    import psycopg
 
-
-def _password(url: str) -> str | None:
-    from urllib.parse import urlsplit
-
-    try:
-        return urlsplit(url).password
-    except ValueError:
-        return None
+    line = driver_line(exc, url)
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        line += f" (this role may not create or change the tables: their owner runs `{MIGRATE}` once)"
+    return line

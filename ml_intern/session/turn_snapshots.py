@@ -31,17 +31,19 @@ async def snapshot_turn_start(
     on_event: EventSink,
 ) -> CallJournal | None:
     """Record a user turn starting, keyed by the checkpoint it starts from; the journal its calls record in
-    (a resumed turn's calls belong to the thread's latest user turn). None: nothing is recorded."""
+    (a resumed turn's calls belong to the thread's latest user turn, recorded as run here, in this home's
+    workdir, wherever the turn began). None: nothing is recorded."""
     if snapshots is None:
         return None
+    workdir = Path(ctx.workdir or os.getcwd())
     try:
         if not starts_user_turn(graph_input):
-            return await snapshots.latest_turn(thread_id)
+            return await snapshots.latest_turn(thread_id, workdir)
         head = await app.checkpointer.aget_tuple(
             {"configurable": {"thread_id": thread_id, "checkpoint_ns": ""}}
         )
         base = head.config["configurable"]["checkpoint_id"] if head else ""
-        return await snapshots.begin_turn(thread_id, base, Path(ctx.workdir or os.getcwd()))
+        return await snapshots.begin_turn(thread_id, base, workdir)
     except Exception as exc:  # a full disk must not stop the agent: undo only loses this turn's files
         on_event(events.notice("undo", f"workspace snapshot failed: {exc}"))
         return None

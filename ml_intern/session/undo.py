@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -37,6 +38,22 @@ OLDER_VERSION = (
 )
 
 
+@dataclass(frozen=True)
+class Owner:
+    """The machine and home (home_id.py) whose workdir and blob store a recorded call needs."""
+
+    host: str  # "": recorded before hosts were (taken as this machine's)
+    home_id: str  # "": recorded before home ids were (the host alone decides)
+
+    def refusal(self, recorded: Owner) -> str | None:
+        """Why this home (`self`) cannot undo what `recorded` recorded, or None when it can."""
+        if recorded.home_id == self.home_id or (not recorded.home_id and recorded.host in ("", self.host)):
+            return None
+        if recorded.host == self.host:
+            return f"changed in another ML_INTERN_HOME on {recorded.host}: undo cannot put it back from here"
+        return f"changed on {recorded.host or 'another machine'}: undo cannot put it back from here"
+
+
 class NothingToUndo(UserError):
     """The thread has no user turn to rewind."""
 
@@ -50,21 +67,23 @@ async def rewind_workspace(
         rewind.refused["(working directory)"] = "this session takes no workspace snapshots"
         return rewind
     cap = snapshots.max_file_bytes
-    rewind = FileRewind(cap=cap, trash=Trash(trash_root(snapshots), thread_id, cap))
+    rewind = FileRewind(cap=cap, trash=Trash(trash_root(snapshots), thread_id, cap), store=snapshots.store)
     plans: list[tuple[CallRow, dict[str, str]]] = []
+    here = Owner(socket.gethostname(), await snapshots.identity())
     for start in starts:
         label = f"(files of: {_clip(start.prompt, 40)})"
-        host = await snapshots.turn_host(thread_id, start.base)
-        if host is None:
+        turn = await snapshots.turn_owner(thread_id, start.base)
+        if turn is None:
             await list_unrecorded(snapshots, thread_id, start.base, label, rewind)
             continue
         for row in await turn_calls(snapshots.conn, thread_id, start.base):
             if row.changes is None:
                 rewind.refused[f"{label} call {row.seq}"] = "what that call changed was not recorded"
                 continue
-            if host and host != socket.gethostname():  # its workdir and copies are on that machine
+            owner = Owner(row.host or turn[0], row.home_id or (turn[1] if not row.host else ""))
+            if why := here.refusal(owner):  # its workdir and copies are in another home
                 for path in sorted({change[0] for change in row.changes}):
-                    rewind.refused.setdefault(path, f"changed on {host}: undo cannot put it back from here")
+                    rewind.refused.setdefault(path, why)
                 continue
             if not plans:
                 rewind.workdir = Path(row.workdir)

@@ -21,6 +21,7 @@ from pathlib import Path
 from ml_intern.configs.schema import UndoConfig
 from ml_intern.session.blobs import BlobStore, Swept
 from ml_intern.session.db import Database
+from ml_intern.session.home_id import home_id
 from ml_intern.session.journal import CallJournal
 from ml_intern.session.manifests import MAX_FILE_BYTES, MAX_FILES, Manifest, Scanner, blobs_of
 
@@ -53,37 +54,55 @@ class WorkspaceSnapshots:
         self.keep_turns = keep_turns or UndoConfig().keep_turns  # per thread: older turns cannot be undone
         self.sweep_grace_s = SWEEP_GRACE_S
         self.last: dict[str, Manifest] = {}  # the latest full scan per workdir, in this process
+        self.home_id = ""  # this home's id (identity())
+
+    async def identity(self) -> str:
+        """This home's id (home_id.py), read or made off the event loop once."""
+        if not self.home_id:
+            self.home_id = await asyncio.to_thread(home_id, self.home)
+        return self.home_id
 
     async def begin_turn(self, thread_id: str, base_checkpoint: str, workdir: Path) -> CallJournal:
-        """Record a user turn starting from `base_checkpoint` on this machine (whose workdir and blobs its
-        undo needs); the journal returned records its calls."""
-        workdir, host = workdir.resolve(), socket.gethostname()
+        """Record a user turn starting from `base_checkpoint` in this home (whose workdir and blobs its undo
+        needs); the journal returned records its calls."""
+        workdir, host, home = workdir.resolve(), socket.gethostname(), await self.identity()
         await self.conn.execute(
-            "INSERT INTO ml_intern_undo_turns (thread_id, base_checkpoint, workdir, started_at, host)"
-            " VALUES (?, ?, ?, ?, ?) ON CONFLICT (thread_id, base_checkpoint) DO UPDATE SET"
-            " workdir = excluded.workdir, started_at = excluded.started_at, host = excluded.host",
-            (thread_id, base_checkpoint, str(workdir), time.time(), host),
+            "INSERT INTO ml_intern_undo_turns (thread_id, base_checkpoint, workdir, started_at, host,"
+            " home_id) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (thread_id, base_checkpoint) DO UPDATE SET"
+            " workdir = excluded.workdir, started_at = excluded.started_at, host = excluded.host,"
+            " home_id = excluded.home_id",
+            (thread_id, base_checkpoint, str(workdir), time.time(), host, home),
         )
         await self.conn.commit()
-        return CallJournal(self, thread_id, base_checkpoint, workdir, host)
+        return CallJournal(self, thread_id, base_checkpoint, workdir, host, home)
 
-    async def latest_turn(self, thread_id: str) -> CallJournal | None:
-        """The journal of the thread's latest user turn (a resumed turn's calls belong to it)."""
+    async def latest_turn(self, thread_id: str, workdir: Path | None = None) -> CallJournal | None:
+        """The journal a resumed turn's calls record in: the thread's latest user turn, as run in this home
+        and `workdir` (the turn may have begun on another machine: each call row says where it ran).
+        None for `workdir`: the turn's own."""
         async with self.conn.execute(
-            "SELECT base_checkpoint, workdir, host FROM ml_intern_undo_turns WHERE thread_id = ?"
+            "SELECT base_checkpoint, workdir FROM ml_intern_undo_turns WHERE thread_id = ?"
             " ORDER BY started_at DESC LIMIT 1",
             (thread_id,),
         ) as cursor:
             row = await cursor.fetchone()
-        return CallJournal(self, thread_id, row[0], Path(row[1]), row[2]) if row else None
+        if row is None:
+            return None
+        where, home = (workdir or Path(row[1])).resolve(), await self.identity()
+        return CallJournal(self, thread_id, row[0], where, socket.gethostname(), home)
 
     async def turn_host(self, thread_id: str, base_checkpoint: str) -> str | None:
-        """The machine whose workdir (and snapshot blobs) the turn's undo needs ("": not recorded then;
+        """The machine the turn began on ("": not recorded then; None: the journal did not record it)."""
+        owner = await self.turn_owner(thread_id, base_checkpoint)
+        return None if owner is None else owner[0]
+
+    async def turn_owner(self, thread_id: str, base_checkpoint: str) -> tuple[str, str] | None:
+        """The machine and home whose workdir (and snapshot blobs) the turn began in ("": not recorded then;
         None: the journal did not record the turn)."""
-        query = "SELECT host FROM ml_intern_undo_turns WHERE thread_id = ? AND base_checkpoint = ?"
+        query = "SELECT host, home_id FROM ml_intern_undo_turns WHERE thread_id = ? AND base_checkpoint = ?"
         async with self.conn.execute(query, (thread_id, base_checkpoint)) as cursor:
             row = await cursor.fetchone()
-        return None if row is None else row[0]
+        return None if row is None else (row[0], row[1])
 
     async def end_turn(self, thread_id: str) -> None:
         """Save the latest scans (for the next process's hash reuse); forget turns past the limit."""

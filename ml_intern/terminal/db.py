@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
+import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ml_intern.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UserError
-from ml_intern.paths import POSTGRES_SCHEMES, checked_url, database_path, database_target, shown_target
+from ml_intern.paths import (
+    POSTGRES_SCHEMES,
+    URL_VARIABLE,
+    checked_url,
+    database_path,
+    database_target,
+    shown_target,
+)
 
 FROM_HOME = "sqlite"  # `--from sqlite`: this ML_INTERN_HOME's file
+TABLES = ("checkpoints", "ml_intern_threads")  # an ml-intern database has one or both
 
 
 def run_job(verbose: bool, job: Callable[[], Awaitable[None]]) -> int:
@@ -55,10 +65,14 @@ async def migrate(target: Path | str) -> None:
     print("ready")
 
 
-def copy_main(source: str, target: str, skip_existing: bool, verbose: bool) -> int:
+def copy_main(source: str, target: str | None, skip_existing: bool, verbose: bool) -> int:
+    """`--to` defaults to ML_INTERN_DATABASE_URL (or the config's database_url): no password on the command
+    line, where the shell's history and `ps` would show it."""
+
     async def job() -> None:
-        url = target_url(target)  # the target first: a wrong --to is said before --from is looked at
-        await copy(source_target(source), url, skip_existing)
+        # the target first: a wrong --to is said before --from is looked at (files read off the event loop)
+        url = await asyncio.to_thread(target_url, target)
+        await copy(await asyncio.to_thread(source_target, source), url, skip_existing)
 
     return run_job(verbose, job)
 
@@ -77,11 +91,31 @@ def source_target(value: str) -> Path | str:
         path = Path(value).expanduser()
     if not path.is_file():
         raise UserError(f"--from {value}: no database at {path} (nothing to copy)")
+    if not is_ml_intern_file(path):
+        raise UserError(f"--from {value}: not an ml-intern database")
     return path
 
 
-def target_url(value: str) -> str:
-    """`--to`: a postgresql:// URL."""
+def is_ml_intern_file(path: Path) -> bool:
+    """Whether `path` is a SQLite file with ml-intern's tables (read only: opening it for the copy would set
+    up the tables in any other file)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as db:
+            found = db.execute(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)", TABLES
+            ).fetchone()
+    except sqlite3.Error:  # not a SQLite file at all (or damaged)
+        return False
+    return found[0] > 0
+
+
+def target_url(value: str | None) -> str:
+    """`--to`: a postgresql:// URL; without it, the database ML_INTERN_DATABASE_URL (or the config) names."""
+    if not value:
+        target = database_target(os.environ)
+        if isinstance(target, Path):
+            raise UserError(f"--to: give the database to copy into, or set {URL_VARIABLE}=postgresql://…")
+        return target
     if value.split(":", 1)[0] not in POSTGRES_SCHEMES:
         raise UserError(f"--to takes a postgresql://… URL (the shared database), not '{shown_target(value)}'")
     return checked_url(value, "--to")
@@ -101,6 +135,9 @@ async def copy(source: Path | str, target: str, skip_existing: bool) -> None:
         f"copied {len(done.threads)} threads ({done.checkpoints} checkpoints, {done.writes} pending writes,"
         f" {done.rows} rows of thread and undo records)"
     )
+    if done.restarted:
+        again = ", ".join(done.restarted)
+        print(f"copied again {len(done.restarted)} threads a stopped copy had left in part: {again}")
     if done.skipped:
         print(f"skipped {len(done.skipped)} threads the target has already: {', '.join(done.skipped)}")
     if isinstance(source, Path):
