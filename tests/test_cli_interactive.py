@@ -509,7 +509,7 @@ def test_approval_cards_show_what_matters(call: dict[str, Any], expected: list[s
 def test_thread_titles_are_shown_as_typed_never_as_markup() -> None:
     row = SimpleNamespace(
         thread_id="abc123", updated_at=0.0, title="fix [/b] [red]x", turns=2,
-        model=MODEL, workdir="/w", cost_usd=None,
+        model=MODEL, workdir="/w", cost_usd=None, host="gpu-box",
     )  # fmt: skip
     console = recording_console()
     console.print(threads_table([row], lambda timestamp: "then", current="abc123"))
