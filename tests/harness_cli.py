@@ -8,6 +8,7 @@ import json
 import os
 import sqlite3
 import subprocess
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,7 @@ def json_events(stdout: str) -> list[dict[str, Any]]:
 
 def read_thread_rows(database: Path) -> list[dict[str, Any]]:
     """Every `ml_intern_threads` row, oldest first, read with plain sqlite3."""
-    with sqlite3.connect(database) as conn:
+    with closing(sqlite3.connect(database)) as conn:
         conn.row_factory = sqlite3.Row
         return [dict(r) for r in conn.execute("SELECT * FROM ml_intern_threads ORDER BY created_at")]
 
@@ -120,7 +121,7 @@ async def saved_messages(sandbox: Sandbox, thread_id: str) -> list[Any]:
 
 
 def only_thread(workspace: Workspace) -> str:
-    with sqlite3.connect(workspace.database) as conn:
+    with closing(sqlite3.connect(workspace.database)) as conn:
         [(thread_id,)] = conn.execute("SELECT thread_id FROM ml_intern_threads").fetchall()
     return thread_id
 
@@ -139,7 +140,7 @@ def read_log(workspace: Workspace) -> list[str]:
 
 def database_check(database: Path) -> tuple[str, str]:
     """(PRAGMA integrity_check, journal mode) of a database file."""
-    with sqlite3.connect(database) as conn:
+    with closing(sqlite3.connect(database)) as conn:
         integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
         return integrity, conn.execute("PRAGMA journal_mode").fetchone()[0]
 

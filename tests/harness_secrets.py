@@ -8,6 +8,7 @@ import shlex
 import sqlite3
 import subprocess
 import zlib
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,7 +134,8 @@ def inflate(value: Any) -> bytes:
 
 def stored_values(database: Path, tables: tuple[str, ...] = ()) -> list[bytes]:
     """Every value of every row of `tables` (default: all tables), decompressed."""
-    with sqlite3.connect(database) as conn:
+    with closing(sqlite3.connect(database)) as conn:  # closed now: a connection left to the garbage collector
+        # removes the -shm file whenever it is collected (test_database_holds_no_secret reads that file)
         names = tables or tuple(
             r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
         )

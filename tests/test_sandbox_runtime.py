@@ -107,6 +107,23 @@ def started_sleep(hub: SpacesHub) -> tuple[str, int]:
 SLEEPER = "echo $$ > pgid; sleep 600"  # the sandbox's bash command: its process group, then a long wait
 
 
+@contextlib.contextmanager
+def sleeping_run(ws: Workspace, hub: SpacesHub, llm_server: ScriptedLLMServer) -> Iterator[Any]:
+    """A headless sandbox run whose bash call sleeps in the Space: (process, space id, its process group);
+    whatever the test does, the run and the command are gone afterwards."""
+    llm_server.push(script.tool_calls([("bash", {"command": SLEEPER})]))
+    run = ws.start("--model", MODEL, "--sandbox-tools", "wait a long time")
+    pgid = None
+    try:
+        space_id, pgid = started_sleep(hub)
+        yield run, space_id, pgid
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+        kill_group(pgid)
+
+
 # ---- headless runs ----------------------------------------------------------------------------------------
 
 
@@ -203,11 +220,7 @@ def test_a_gpu_sandbox_is_rejected_under_deny(
 def test_an_interrupted_run_deletes_its_sandbox(
     ws: Workspace, hub: SpacesHub, llm_server: ScriptedLLMServer, stop: signal.Signals
 ) -> None:
-    llm_server.push(script.tool_calls([("bash", {"command": SLEEPER})]))
-    run = ws.start("--model", MODEL, "--sandbox-tools", "wait a long time")
-    pgid = None
-    try:
-        space_id, pgid = started_sleep(hub)
+    with sleeping_run(ws, hub, llm_server) as (run, space_id, pgid):
         server = hub.process_of(space_id)
         assert server is not None and group_alive(pgid)
         run.send_signal(stop)
@@ -217,11 +230,6 @@ def test_an_interrupted_run_deletes_its_sandbox(
         assert hub.deleted == [space_id]
         assert server.poll() is not None  # the Space's server is gone
         assert wait_until(lambda: not group_alive(pgid), 10)  # and the command it ran was stopped
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate()
-        kill_group(pgid)
 
 
 @pytest.mark.e2e
@@ -237,11 +245,7 @@ def test_an_interrupted_run_deletes_its_sandbox(
 def test_a_second_signal_does_not_cut_the_sandboxs_deletion_short(
     ws: Workspace, hub: SpacesHub, llm_server: ScriptedLLMServer, first: int, second: int, gap: float
 ) -> None:
-    llm_server.push(script.tool_calls([("bash", {"command": SLEEPER})]))
-    run = ws.start("--model", MODEL, "--sandbox-tools", "wait a long time")
-    pgid = None
-    try:
-        space_id, pgid = started_sleep(hub)
+    with sleeping_run(ws, hub, llm_server) as (run, space_id, _):
         run.send_signal(first)
         time.sleep(gap)
         with contextlib.suppress(ProcessLookupError):
@@ -249,22 +253,13 @@ def test_a_second_signal_does_not_cut_the_sandboxs_deletion_short(
         _, err = run.communicate(timeout=60)
         assert "Traceback" not in err
         assert hub.deleted == [space_id] and space_id not in hub.spaces, err
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate()
-        kill_group(pgid)
 
 
 @pytest.mark.e2e
 def test_a_killed_run_leaves_a_sandbox_that_sandboxes_delete_removes(
     ws: Workspace, hub: SpacesHub, llm_server: ScriptedLLMServer
 ) -> None:
-    llm_server.push(script.tool_calls([("bash", {"command": SLEEPER})]))
-    run = ws.start("--model", MODEL, "--sandbox-tools", "wait a long time")
-    pgid = None
-    try:
-        space_id, pgid = started_sleep(hub)
+    with sleeping_run(ws, hub, llm_server) as (run, space_id, _):
         run.send_signal(signal.SIGKILL)
         run.communicate(timeout=30)
         assert hub.deleted == [] and space_id in hub.spaces  # nothing could delete it
@@ -275,11 +270,6 @@ def test_a_killed_run_leaves_a_sandbox_that_sandboxes_delete_removes(
         removed = ws.run("sandboxes", "--delete")
         assert removed.returncode == 0, removed.stderr
         assert hub.deleted == [space_id] and space_id in removed.stdout
-    finally:
-        if run.poll() is None:
-            run.kill()
-            run.communicate()
-        kill_group(pgid)
 
 
 @pytest.mark.e2e

@@ -13,7 +13,6 @@ import contextvars
 import functools
 import time
 from collections.abc import Awaitable
-from contextlib import suppress
 from typing import Any
 
 from ml_intern.graph.events import notice
@@ -35,7 +34,6 @@ from ml_intern.tools.sandbox.making import (
 from ml_intern.tools.sandbox.progress import Progress
 from ml_intern.tools.sandbox.spaces import FREE_HARDWARE, SandboxFailed, SandboxRefused, SandboxSpace
 
-KILL_TIMEOUT = 5.0
 CLOSE_LIMIT = 15.0  # aclose never takes longer (exit must go on)
 
 
@@ -126,13 +124,6 @@ class SandboxManager:
         stage = "starting" if self._making else "running" if self._space else "none"
         stage = f"failed: {self._failed}" if stage == "none" and self._failed else stage
         return sandbox_status(space, hardware, stage, self.keeper.prices.get(hardware) if hardware else None)
-
-    async def kill(self) -> None:
-        """Stop every command running in the sandbox (a cancelled turn); best effort, never raises."""
-        if self._client is None or self._making is not None:
-            return
-        with suppress(Exception):
-            await asyncio.wait_for(self._client.call("kill", {}, KILL_TIMEOUT), KILL_TIMEOUT)
 
     async def aclose(self) -> None:
         """Delete the sandbox (with retries); idempotent, never raises, at most ~CLOSE_LIMIT seconds."""
