@@ -44,10 +44,13 @@ def test_library_logs_and_warnings_go_to_the_file_not_the_terminal(sandbox, capf
     assert capfd.readouterr().err == ""
 
 
-def test_huggingface_hubs_own_stream_handler_is_removed(sandbox, capfd) -> None:
-    import huggingface_hub.utils.logging  # noqa: F401 - adds a StreamHandler to "huggingface_hub"
+def test_huggingface_hubs_own_stream_handler_is_removed(sandbox, capfd, monkeypatch) -> None:
+    import huggingface_hub.utils.logging  # adds a StreamHandler to "huggingface_hub" (once per process)
 
     hub = logging.getLogger("huggingface_hub")
+    if not any(type(h) is logging.StreamHandler for h in hub.handlers):  # an earlier test's setup_logging took it
+        monkeypatch.setattr(hub, "__class__", logging.Logger)
+        huggingface_hub.utils.logging._configure_library_root_logger()  # the import's own set-up, again
     assert any(type(h) is logging.StreamHandler for h in hub.handlers)
     setup_logging(sandbox.ml_intern_home)
     assert not any(type(h) is logging.StreamHandler for h in hub.handlers)

@@ -116,6 +116,8 @@ def threads_table(rows: list[Any], when: Callable[[float], str], current: str = 
     table = Table(box=None, header_style="bold")
     for column in ("id", "updated", "title", "turns", "model", "cost", "machine", "directory"):
         table.add_column(column, overflow="fold" if column == "title" else "ellipsis", min_width=None)
+    table.columns[2].min_width = 20  # a title stays readable at 80 columns; the other columns shrink first
+    table.columns[-2].max_width = 16  # machine
     table.columns[-1].max_width = 24  # room for titles before long paths
     for row in rows:
         style = "bold" if row.thread_id == current else None
