@@ -7,7 +7,12 @@ from typing import Any
 from langgraph.graph import START, StateGraph
 
 from ml_intern.graph.context import RunContext
-from ml_intern.graph.routing import route_after_call_model, route_after_compact, route_after_doom_check
+from ml_intern.graph.routing import (
+    route_after_call_model,
+    route_after_compact,
+    route_after_doom_check,
+    route_after_execute_tools,
+)
 from ml_intern.graph.state import AgentState
 from ml_intern.nodes.approval_interrupt import approval_interrupt
 from ml_intern.nodes.call_model import call_model
@@ -17,7 +22,10 @@ from ml_intern.nodes.execute_tools import execute_tools
 
 
 def build_graph(checkpointer: Any = None) -> Any:
-    """compact → call_model → doom_check → approval_interrupt → execute_tools → compact ..."""
+    """compact → call_model → doom_check → [approval_interrupt] → execute_tools → [compact] → call_model ...
+
+    approval_interrupt runs only when a pending call needs a decision, compact (mid-turn) only when the
+    context is over its threshold: three checkpoints a model call instead of five."""
     graph = StateGraph(AgentState, context_schema=RunContext)
     graph.add_node("compact", compact)
     graph.add_node("call_model", call_model)
@@ -29,7 +37,7 @@ def build_graph(checkpointer: Any = None) -> Any:
     graph.add_conditional_edges("call_model", route_after_call_model)
     graph.add_conditional_edges("doom_check", route_after_doom_check)
     graph.add_edge("approval_interrupt", "execute_tools")
-    graph.add_edge("execute_tools", "compact")
+    graph.add_conditional_edges("execute_tools", route_after_execute_tools)
     return graph.compile(checkpointer=checkpointer, name="ml-intern")
 
 

@@ -1,11 +1,15 @@
-"""Pure routing functions: what runs after each node, decided from state alone."""
+"""Routing: what runs after each node. Decided from state, except where skipping a node needs the run's
+services (whether a call needs approval, whether the context is over its threshold): a node that has nothing
+to do is not run, so it writes no checkpoint."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from langgraph.graph import END
+from langgraph.runtime import Runtime
 
+from ml_intern.graph.context import RunContext
 from ml_intern.graph.messages import pending_calls
 from ml_intern.graph.state import AgentState
 
@@ -20,14 +24,30 @@ def route_after_call_model(state: AgentState) -> Literal["doom_check", "compact"
     return "compact" if state.get("force_compact") else "doom_check"
 
 
-def route_after_doom_check(state: AgentState) -> Literal["approval_interrupt", "compact", "__end__"]:
+async def route_after_doom_check(
+    state: AgentState, runtime: Runtime[RunContext]
+) -> Literal["approval_interrupt", "execute_tools", "compact", "__end__"]:
+    from ml_intern.nodes.approval_interrupt import needs_a_decision
+
     if state.get("stop_reason"):
         return END
-    if pending_calls(state["messages"]):
-        return "approval_interrupt"
-    return "compact"  # calls were answered without running, or a guard was added: let the model read it
+    if not pending_calls(state["messages"]):
+        return "compact"  # calls were answered without running, or a guard was added: let the model read it
+    ctx = runtime.context or RunContext()
+    return "approval_interrupt" if await needs_a_decision(state, ctx) else "execute_tools"
+
+
+async def route_after_execute_tools(
+    state: AgentState, runtime: Runtime[RunContext]
+) -> Literal["compact", "call_model"]:
+    """compact when it has work (or the turn stopped: compact ends it), else the next model call."""
+    from ml_intern.nodes.compact import needs_compaction
+
+    if state.get("stop_reason") or await needs_compaction(state, runtime.context):
+        return "compact"
+    return "call_model"
 
 
 def recursion_limit(max_iterations: int) -> int:
-    """LangGraph's step backstop for `max_iterations` model calls (about five node steps a pass)."""
+    """LangGraph's step backstop for `max_iterations` model calls (three to five node steps a pass)."""
     return 5 * max_iterations + 10

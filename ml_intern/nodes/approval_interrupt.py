@@ -134,6 +134,19 @@ def triage(
     return decisions, ask, estimates
 
 
+async def needs_a_decision(state: AgentState, ctx: RunContext) -> bool:
+    """Whether approval_interrupt has work: a pending call that needs approval, or a chat's usage check that
+    is due. When it has none, the calls go straight to execute_tools (which asks the registry again before
+    running a call without a decision, so nothing that needs approval runs unasked)."""
+    services = await services_for(ctx)
+    await services.start()
+    calls = pending_calls(state["messages"])
+    if usage_check(state, services.config, ctx.approval, [call["id"] for call in calls]):
+        return True
+    needs = await asyncio.to_thread(lambda: [call_need(call, services) for call in calls])
+    return any(need is not None for need in needs)
+
+
 async def approval_interrupt(state: AgentState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Decide every pending call that needs approval; interrupt only when a human must answer (a chat's
     usage check included).

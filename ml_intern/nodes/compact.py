@@ -50,6 +50,14 @@ def threshold(config: AgentConfig, window: int | None) -> int:
     return min(limit, int(window * settings.window_fraction)) if window else limit
 
 
+async def needs_compaction(state: AgentState, ctx: RunContext | None) -> bool:
+    """Whether `compact` has work mid-turn: forced by an overflow, or the context over its threshold."""
+    if state.get("force_compact"):
+        return True
+    services = await services_for(ctx)
+    return context_size(state) > threshold(services.config, services.context_window)
+
+
 def split_for_summary(messages: list[AnyMessage], keep_recent: int) -> tuple[int, int] | None:
     """(start, end) of the middle to summarise: after the first user message, before a recent tail that
     starts on a message boundary never separating a tool call from its result."""

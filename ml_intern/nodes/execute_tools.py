@@ -109,7 +109,9 @@ async def execute_tools(state: AgentState, runtime: Runtime[RunContext]) -> dict
 
     journal = getattr(runtime.context, "journal", None)
     results = await answer_all(calls, answer, journal, services.env.runtime if services.env else "local")
-    update: dict[str, Any] = {"messages": list(results), "approvals": {}}
+    update: dict[str, Any] = {"messages": list(results)}
+    if approvals:
+        update["approvals"] = {}  # spent: a later call reusing an id must be decided again
     usage = sub_agent_usage(results)
     return {**update, "usage": usage} if usage else update
 
