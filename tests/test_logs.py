@@ -48,7 +48,7 @@ def test_huggingface_hubs_own_stream_handler_is_removed(sandbox, capfd, monkeypa
     import huggingface_hub.utils.logging  # adds a StreamHandler to "huggingface_hub" (once per process)
 
     hub = logging.getLogger("huggingface_hub")
-    if not any(type(h) is logging.StreamHandler for h in hub.handlers):  # an earlier test's setup_logging took it
+    if not any(type(h) is logging.StreamHandler for h in hub.handlers):  # an earlier setup_logging took it
         monkeypatch.setattr(hub, "__class__", logging.Logger)
         huggingface_hub.utils.logging._configure_library_root_logger()  # the import's own set-up, again
     assert any(type(h) is logging.StreamHandler for h in hub.handlers)

@@ -8,11 +8,9 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage, ToolMessage
 from langgraph.graph import END
-from langgraph.runtime import Runtime
 
 from ml_intern.configs.schema import as_config
 from ml_intern.graph.accounting import call_usage
-from ml_intern.graph.context import RunContext
 from ml_intern.graph.loops import call_key, executed_calls, loop_continuation
 from ml_intern.graph.messages import NOT_EXECUTED, guard_message, model_view, pending_calls
 from ml_intern.graph.routing import (
@@ -253,17 +251,15 @@ def test_usage_totals_add_up_and_an_unknown_cost_stays_unknown() -> None:
 
 async def test_routers_end_the_turn_once_a_stop_reason_is_set() -> None:
     stopped: dict[str, Any] = {"messages": [ai("c1")], "stop_reason": "max_iterations"}
-    runtime = Runtime(context=RunContext())  # a stop is decided before any service is needed
     assert route_after_compact(stopped) == END
     assert route_after_call_model(stopped) == END
-    assert await route_after_doom_check(stopped, runtime) == END
-    assert await route_after_execute_tools(stopped, runtime) == "compact"  # compact ends the turn
+    assert await route_after_doom_check(stopped) == END
+    assert await route_after_execute_tools(stopped) == "compact"  # compact ends the turn
 
 
 async def test_router_after_doom_check_lets_the_model_read_a_guard() -> None:
     guarded = [ai("c1"), result("c1"), guard_message("doom_loop", "stop")]
-    runtime = Runtime(context=RunContext())
-    assert await route_after_doom_check({"messages": guarded, "stop_reason": None}, runtime) == "compact"
+    assert await route_after_doom_check({"messages": guarded, "stop_reason": None}) == "compact"
     assert route_after_compact({"messages": guarded}) == "call_model"
 
 

@@ -108,16 +108,19 @@ def compaction_update(state: Mapping[str, Any], usage: Mapping[str, Any]) -> dic
 def open_turn(state: Mapping[str, Any]) -> dict[str, Any]:
     """The turn's accounting keys: kept within a turn, restarted once `iterations` fell below the mark
     (a new turn or a continuation reset it), with the HF jobs the latest tool results started or ended.
-    Every write sets the mark to `iterations` as it leaves the node, so within a turn mark <= iterations.
-    Keys whose value would not change are left out: each written key is a stored checkpoint write."""
+    Every write sets the mark to `iterations` as it leaves the node, so within a turn mark <= iterations."""
     iterations = state.get("iterations", 0)
     same = "turn_start_usage" in state and iterations >= state.get("turn_mark", 0)
     start = state["turn_start_usage"] if same else dict(state.get("usage") or {})
     results = latest_results(state.get("messages", []))
     jobs = track_jobs(state.get("turn_jobs") or {} if same else {}, results)
     started = {**(state.get("thread_jobs") or {}), **started_jobs(results)}
-    keys = {"turn_start_usage": start, "turn_jobs": jobs, "turn_mark": iterations, "thread_jobs": started}
-    return {key: value for key, value in keys.items() if key not in state or state[key] != value}
+    return {"turn_start_usage": start, "turn_jobs": jobs, "turn_mark": iterations, "thread_jobs": started}
+
+
+def only_changes(state: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """`update` without the keys whose value would not change (each written key is a stored write)."""
+    return {key: value for key, value in update.items() if key not in state or state[key] != value}
 
 
 def latest_results(messages: list[AnyMessage]) -> list[ToolMessage]:

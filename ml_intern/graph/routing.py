@@ -4,10 +4,11 @@ to do is not run, so it writes no checkpoint."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
+from langgraph.config import get_config
 from langgraph.graph import END
-from langgraph.runtime import Runtime
+from langgraph.runtime import get_runtime
 
 from ml_intern.graph.context import RunContext
 from ml_intern.graph.messages import pending_calls
@@ -25,7 +26,7 @@ def route_after_call_model(state: AgentState) -> Literal["doom_check", "compact"
 
 
 async def route_after_doom_check(
-    state: AgentState, runtime: Runtime[RunContext]
+    state: AgentState,
 ) -> Literal["approval_interrupt", "execute_tools", "compact", "__end__"]:
     from ml_intern.nodes.approval_interrupt import needs_a_decision
 
@@ -33,19 +34,30 @@ async def route_after_doom_check(
         return END
     if not pending_calls(state["messages"]):
         return "compact"  # calls were answered without running, or a guard was added: let the model read it
-    ctx = runtime.context or RunContext()
-    return "approval_interrupt" if await needs_a_decision(state, ctx) else "execute_tools"
+    run = in_a_run()
+    if run is None or await needs_a_decision(state, run.context or RunContext()):
+        return "approval_interrupt"
+    return "execute_tools"
 
 
-async def route_after_execute_tools(
-    state: AgentState, runtime: Runtime[RunContext]
-) -> Literal["compact", "call_model"]:
+async def route_after_execute_tools(state: AgentState) -> Literal["compact", "call_model"]:
     """compact when it has work (or the turn stopped: compact ends it), else the next model call."""
     from ml_intern.nodes.compact import needs_compaction
 
-    if state.get("stop_reason") or await needs_compaction(state, runtime.context):
+    run = in_a_run()
+    if run is None or state.get("stop_reason") or await needs_compaction(state, run.context):
         return "compact"
     return "call_model"
+
+
+def in_a_run() -> Any:
+    """The run's Runtime; None when LangGraph routes outside a run (a state update `as_node`, from the CLI or
+    Studio): the routers then take the full path, as if every node had work."""
+    try:
+        get_config()
+    except RuntimeError:
+        return None
+    return get_runtime()
 
 
 def recursion_limit(max_iterations: int) -> int:

@@ -9,7 +9,7 @@ from langchain_core.messages import AIMessage, SystemMessage
 from langgraph.runtime import Runtime
 
 from ml_intern.graph import events
-from ml_intern.graph.accounting import call_event, call_usage, open_turn, price
+from ml_intern.graph.accounting import call_event, call_usage, only_changes, open_turn, price
 from ml_intern.graph.budget import budget_limits, budget_stop, next_prompt_tokens
 from ml_intern.graph.context import RunContext, current_thread_id
 from ml_intern.graph.events import emit
@@ -115,6 +115,7 @@ async def call_model(state: AgentState, runtime: Runtime[RunContext]) -> dict[st
     turn = open_turn(state)
     prompt = model_prompt(state, services)
     stop = over_budget(state, turn, prompt, ctx, services)
+    turn = only_changes(state, turn)
     if stop:
         emit(events.error(stop))
         return {**turn, "stop_reason": "budget"}
