@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from ml_intern.errors import UserError
+from ml_intern.secret_shapes import REDACTED
 
 URL_VARIABLE = "ML_INTERN_DATABASE_URL"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
-HIDDEN = "***"  # what a password is shown as, wherever a URL or a driver's message shows
+HIDDEN = REDACTED  # a password wherever a URL or a driver's message shows: as redact() shows any secret
+BAD_PORT = "its port is not a number; an IPv6 host goes in brackets: postgresql://USER@[::1]:5432/DB"
 CONNECT_TIMEOUT_S = 10  # a database host that does not answer: said at once, not after the OS's minutes
 
 
@@ -69,6 +71,8 @@ def checked_url(url: str, source: str) -> str:
         parts = urlsplit(url)
     except ValueError as exc:  # a malformed IPv6 host ("[::1"): said, not an internal error
         raise UserError(f"{source} is not a valid URL ({exc}): '{shown_target(url)}'") from None
+    if not valid_port(parts):
+        raise UserError(f"{source} is not a valid URL ({BAD_PORT}): '{shown_target(url)}'")
     if parts.scheme not in POSTGRES_SCHEMES or not (parts.hostname or parts.path.strip("/") or parts.query):
         raise UserError(
             f"{source} must be a postgresql:// (or postgres://) URL, not '{shown_target(url)}'; "
@@ -76,6 +80,14 @@ def checked_url(url: str, source: str) -> str:
         )
     register_password(url)
     return url
+
+
+def valid_port(parts: SplitResult) -> bool:
+    """Whether a URL's port parses (in "u:p@::1:5432", an IPv6 host without brackets, it does not)."""
+    try:
+        return parts.port is None or parts.port >= 0
+    except ValueError:
+        return False
 
 
 def register_password(url: str) -> None:
@@ -102,7 +114,7 @@ def connect_options(url: str) -> dict[str, int]:
 
 def driver_line(exc: BaseException, url: str) -> str:
     """The first line of a database driver's error about `url`: the URL as `shown_target` shows it, its
-    password (wherever else it appears) as `***`. (Other secrets: the error line's printer redacts them.)"""
+    password (wherever else it appears) hidden. (Other secrets: the error line's printer redacts them.)"""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     text = (lines[0] if lines else type(exc).__name__).replace(url, shown_target(url))
     for password in sorted(url_passwords(url), key=len, reverse=True):
@@ -111,11 +123,13 @@ def driver_line(exc: BaseException, url: str) -> str:
 
 
 def shown_target(target: Path | str) -> str:
-    """A database target as the user may see it: a path, or a URL whose password is `***`."""
+    """A database target as the user may see it: a path, or a URL whose password is `[redacted]`."""
     if isinstance(target, Path):
         return str(target)
     try:
         parts = urlsplit(target)
+        if not valid_port(parts):  # its text may be a password typed without its '@': not shown
+            raise ValueError(target)
         netloc = parts.netloc
         if parts.password is not None:
             user, _, host = netloc.rpartition("@")
@@ -123,6 +137,6 @@ def shown_target(target: Path | str) -> str:
         query = [
             (k, HIDDEN if k == "password" else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
         ]
-        return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="*"), parts.fragment))
+        return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query, safe="[]"), parts.fragment))
     except ValueError:  # not parseable as a URL: show only its scheme
         return f"{target.split(':', 1)[0]}://{HIDDEN}"

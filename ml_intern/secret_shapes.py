@@ -85,8 +85,7 @@ def _keep_scheme(match: re.Match[str]) -> str:
 
 
 def _dsn(match: re.Match[str]) -> str:
-    shown = match[2] == "***"  # a URL already shown without its password
-    return match[0] if is_reference(match[2]) or shown else match[1] + REDACTED
+    return match[0] if is_reference(match[2]) else match[1] + REDACTED
 
 
 def _assignment(match: re.Match[str]) -> str:

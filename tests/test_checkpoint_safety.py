@@ -1,6 +1,6 @@
 """Reading a checkpoint never runs code a row names: anyone with the team database's URL can write rows every
 machine reads, so a planted constructor (here `os.system`) comes back as its data, on both backends, and the
-thread still shows."""
+thread still shows; a planted zlib bomb is refused in one line, not inflated without end."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from langgraph.checkpoint.serde.jsonplus import EXT_CONSTRUCTOR_POS_ARGS, EXT_CO
 
 from ml_intern.cli import app
 from ml_intern.paths import database_path
-from ml_intern.session.checkpointer import CompressingSerializer
+from ml_intern.session.checkpointer import INFLATED_MAX, CompressingSerializer
 from tests.fakes import llm_server as script
 from tests.harness import Sandbox
 from tests.harness_cli import seed_thread
@@ -62,6 +62,27 @@ def plant_in_postgres(url: str, marker: Path) -> None:
         assert found.rowcount > 0
 
 
+def zlib_bomb() -> bytes:
+    """A few hundred KB that inflate to just over INFLATED_MAX bytes (made in 1 MB steps: little memory)."""
+    squeeze, zeros = zlib.compressobj(9), bytes(1 << 20)
+    parts = [squeeze.compress(zeros) for _ in range((INFLATED_MAX >> 20) + 1)]
+    return b"".join(parts) + squeeze.flush()
+
+
+def plant_bomb(backend: str, url: str | None) -> None:
+    """The bomb as the `usage` channel of every checkpoint of the thread (SQLite: whole checkpoints)."""
+    if backend == "sqlite":
+        with sqlite3.connect(database_path(os.environ)) as db:
+            db.execute("UPDATE checkpoints SET type = 'msgpack+zlib', checkpoint = ?", (zlib_bomb(),))
+        return
+    with psycopg.connect(url) as conn:
+        found = conn.execute(
+            "UPDATE checkpoint_blobs SET type = 'msgpack+zlib', blob = %s WHERE channel = 'usage'",
+            (zlib_bomb(),),
+        )
+        assert found.rowcount > 0
+
+
 def test_the_serializer_gives_a_planted_call_back_as_data(tmp_path: Path) -> None:
     marker = tmp_path / "ran"
     serde = CompressingSerializer()
@@ -93,3 +114,21 @@ def test_a_planted_constructor_in_a_checkpoint_runs_nothing_when_the_thread_is_r
     assert not marker.exists()
     out = capsys.readouterr().out
     assert "write the notes" in out  # the transcript reads as before
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_planted_zlib_bomb_is_refused_in_one_line_not_inflated(
+    backend: str, sandbox: Sandbox, postgres_server: object, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    asyncio.run(seed_thread(THREAD, "say hi", ["Hi."]))
+    url = None
+    if backend == "postgres":
+        url = postgres_server.create_database()
+        assert ml_intern("db", "copy", "--from", "sqlite", "--to", url) == 0
+        monkeypatch.setenv("ML_INTERN_DATABASE_URL", url)
+    plant_bomb(backend, url)
+    capsys.readouterr()
+    assert ml_intern("show", THREAD) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("ml-intern: error: a checkpoint of this thread inflates to over 256 MB: ")
+    assert err.count("\n") == 1 and "internal error" not in err

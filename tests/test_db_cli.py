@@ -105,7 +105,7 @@ def test_copy_never_prints_the_password(
     assert ml_intern("db", "copy", "--from", "sqlite", "--to", url.replace("127.0.0.1", "127.0.0.1:1")) != 0
     seen = capsys.readouterr()
     assert "s3cr3t-pw" not in seen.out + seen.err
-    assert "postgres:***@" in seen.out
+    assert "postgres:[redacted]@" in seen.out
 
 
 @pytest.mark.parametrize(
@@ -122,6 +122,25 @@ def test_copy_says_in_one_line_what_is_wrong_with_its_arguments(
     assert ml_intern("db", "copy", *args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and said in err
+
+
+@pytest.mark.parametrize("given", ["variable", "--to"])
+@pytest.mark.parametrize("url", ["postgresql://u:pw-in-url@::1:5432/db", "postgresql://u:pw-in-url@[::1"])
+def test_a_malformed_url_is_one_line_without_its_password(
+    url: str,
+    given: str,
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if given == "variable":  # an IPv6 host without brackets, or a bracket left open
+        monkeypatch.setenv("ML_INTERN_DATABASE_URL", url)
+        assert ml_intern("threads") == 2
+    else:
+        assert ml_intern("db", "copy", "--from", "sqlite", "--to", url) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a valid URL (" in err
+    assert "pw-in-url" not in err and "internal error" not in err
 
 
 def test_migrate_sets_up_a_fresh_database_once_even_from_several_processes_at_once(
@@ -214,7 +233,9 @@ def test_copy_from_a_file_that_is_not_an_ml_intern_database_is_one_line_and_leav
             db.execute("CREATE TABLE users (name TEXT)")
     before = path.read_bytes()
     assert ml_intern("db", "copy", "--from", str(path), "--to", "postgresql://h/db") == 2
-    assert capsys.readouterr().err == f"ml-intern: error: --from {path}: not an ml-intern database\n"
+    assert (
+        capsys.readouterr().err == f"ml-intern: error: {path} is not an ml-intern database: nothing to copy\n"
+    )
     assert path.read_bytes() == before
 
 
@@ -225,7 +246,8 @@ def test_copy_goes_to_the_database_the_variable_names_when_to_is_left_out(
 
     thread_id = seed_home(sandbox)
     assert copy_main("sqlite", None, skip_existing=False, verbose=False) == 2
-    assert "--to: give the database to copy into, or set ML_INTERN_DATABASE_URL" in capsys.readouterr().err
+    said = "--to: give the database to copy into, or set ML_INTERN_DATABASE_URL to its URL\n"
+    assert capsys.readouterr().err.endswith(said)
     monkeypatch.setenv("ML_INTERN_DATABASE_URL", postgres_url)
     assert copy_main("sqlite", None, skip_existing=False, verbose=False) == 0
     assert f"to {postgres_url}" in capsys.readouterr().out

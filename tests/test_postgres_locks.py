@@ -205,7 +205,7 @@ def test_an_unreachable_database_is_one_line_without_its_password() -> None:
         acquire(f"postgresql://agent:s3cret-pw@127.0.0.1:{port}/team", "t1", "running a turn")
     line = str(failed.value)
     assert failed.value.exit_code == EXIT_USAGE and "\n" not in line and "s3cret-pw" not in line
-    assert line.startswith(f"cannot reach the database postgresql://agent:***@127.0.0.1:{port}/team: ")
+    assert line.startswith(f"cannot reach the database postgresql://agent:[redacted]@127.0.0.1:{port}/team: ")
 
 
 def test_a_role_that_may_only_read_and_write_rows_locks_threads_of_a_migrated_database(
@@ -226,6 +226,23 @@ def test_a_role_that_may_only_read_and_write_rows_locks_threads_of_a_migrated_da
     lock = acquire(url.replace("postgres@", f"{role}@"), "t1", "running a turn")
     assert holder_rows(url) == [("t1", os.getpid(), HOST, "running a turn")]
     lock.release()
+
+
+def test_a_role_that_may_not_write_the_holders_table_is_told_what_to_do_exit_2(postgres_url) -> None:
+    role = f"ro_{postgres_url.rsplit('/', 1)[1]}"
+    with psycopg.connect(postgres_url, autocommit=True) as owner:
+        owner.execute(f"CREATE ROLE {role} LOGIN")
+        owner.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    with pytest.raises(StorageError) as refused:
+        acquire(postgres_url.replace("postgres@", f"{role}@"), "t1", "running a turn")
+    line = str(refused.value)
+    assert refused.value.exit_code == EXIT_USAGE and "\n" not in line  # configuration, as when storage opens
+    assert (
+        line.startswith("cannot lock thread t1 in ") and "permission denied for table ml_intern_locks" in line
+    )
+    assert line.endswith(
+        "ask the database's owner to run `ml-intern db migrate` (or to grant this role CREATE on the schema)"
+    )
 
 
 def test_a_sqlite_target_keeps_the_lock_files(tmp_path: Path) -> None:

@@ -72,6 +72,13 @@ async def test_a_prefix_matching_nothing_or_several_threads_is_one_line(target):
             await session.find_thread("beef")
 
 
+async def test_a_prefix_finds_its_thread_whatever_its_case_on_both_backends(target):
+    async with open_session(target) as session:
+        await session.threads.start_turn("cafe0000abcd", "p", "m", "/w")
+        found = [(await session.find_thread(prefix)).thread_id for prefix in ("CAFE", "Cafe0000AB", "cafe")]
+    assert found == ["cafe0000abcd"] * 3
+
+
 async def test_the_journal_records_a_turns_calls_and_its_machine(sandbox, target):
     script = [lab.bash("echo one > a.txt"), lab.bash("echo two > b.txt"), "done"]
     async with lab.open_agent(sandbox, script, target=target) as agent:
@@ -227,7 +234,9 @@ async def test_a_database_that_cannot_be_reached_is_one_line_without_the_passwor
             pass
     line = str(raised.value)
     assert "\n" not in line and "Sup3rSecretPw" not in line
-    assert line.startswith(f"cannot reach the database postgresql://postgres:***@127.0.0.1:{port}/nosuchdb: ")
+    assert line.startswith(
+        f"cannot reach the database postgresql://postgres:[redacted]@127.0.0.1:{port}/nosuchdb: "
+    )
     assert line.endswith("check ML_INTERN_DATABASE_URL (or the config's database_url)")
     assert "Sup3rSecretPw" not in redact(f"connecting to {url}")  # registered as a secret: redacted anywhere
 
@@ -261,7 +270,7 @@ def test_a_target_that_is_not_a_postgres_url_is_one_line_without_the_password(sa
     line = str(raised.value)
     assert "hunter2hunter2" not in line and "\n" not in line
     assert line.startswith("ML_INTERN_DATABASE_URL must be a postgresql:// (or postgres://) URL, not")
-    assert "mysql://root:***@h/db" in line
+    assert "mysql://root:[redacted]@h/db" in line
 
 
 async def test_undo_lists_the_files_a_turn_changed_on_another_machine_and_leaves_them(sandbox, target):
@@ -283,8 +292,8 @@ async def test_undo_lists_the_files_a_turn_changed_on_another_machine_and_leaves
 def test_a_drivers_message_shows_the_password_as_in_shown_urls(sandbox):
     url = checked_url("postgresql://team:Reg1stered-pw@db.internal/threads", "ML_INTERN_DATABASE_URL")
     said = driver_line(ValueError(f"bad dsn {url}\nsecond line password=Reg1stered-pw"), url)
-    assert said == "bad dsn postgresql://team:***@db.internal/threads"
-    assert driver_line(ValueError("password=Reg1stered-pw rejected"), url) == "password=*** rejected"
+    assert said == "bad dsn postgresql://team:[redacted]@db.internal/threads"
+    assert driver_line(ValueError("password=Reg1stered-pw rejected"), url) == "password=[redacted] rejected"
 
 
 def test_a_malformed_url_is_one_line_not_an_internal_error(sandbox):
@@ -306,7 +315,7 @@ async def test_a_role_that_may_not_create_the_tables_is_told_who_sets_them_up(po
         async with open_storage(url.replace("postgres@", f"{role}@")):
             pass
     line = str(raised.value)
-    assert "permission denied for schema public" in line and "\n" not in line
+    assert "permission denied for schema public; this role may not create" in line and "\n" not in line
     assert line.endswith(
-        "(this role may not create or change the tables: their owner runs `ml-intern db migrate` once)"
+        "ask the database's owner to run `ml-intern db migrate` (or to grant this role CREATE on the schema)"
     )

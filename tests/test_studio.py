@@ -4,94 +4,21 @@ through the approval interrupt and its resume with the SDK, as Studio does, and 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.fakes import llm_server as script
 from tests.fakes.llm_server import ScriptedLLMServer
-from tests.harness import (
-    FAKE_MCP_SERVER,
-    NETGUARD_DIR,
-    REPO_ROOT,
-    Sandbox,
-    is_running,
-    started_pids,
-)
+from tests.harness import FAKE_MCP_SERVER, Sandbox, is_running, started_pids
+from tests.harness_studio import DevServer, dev_server_running
 
 pytestmark = pytest.mark.e2e  # `langgraph dev` and an MCP server are real processes
 
-LANGGRAPH = Path(sys.executable).parent / "langgraph"  # installed by the dev extras (langgraph-cli[inmem])
-START_TIMEOUT_S = 90
-OFFLINE_ENVIRONMENT = {
-    "LANGGRAPH_CLI_NO_ANALYTICS": "1",  # the CLI's usage report
-    "LANGGRAPH_NO_VERSION_CHECK": "true",  # the server's PyPI version check
-    "LANGSMITH_TRACING": "false",
-    "LANGCHAIN_TRACING_V2": "false",
-}
 DANGEROUS_COMMAND = "echo approved > ~/.studio-approval-check && echo ran"  # "a dotfile in ~": approval
-
-
-@dataclass
-class DevServer:
-    url: str
-    log: Path
-    process: subprocess.Popen | None = None
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace") if self.log.exists() else "(no log)"
-
-    def stop(self) -> None:
-        """Stop the server's whole process group (the CLI and its uvicorn workers)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=15)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return port if port != 2024 else free_port()
-
-
-def app_copy(root: Path) -> Path:
-    """langgraph.json and the package in a directory of their own: the server's files stay out of the repo."""
-    app = root / "app"
-    app.mkdir()
-    shutil.copy(REPO_ROOT / "langgraph.json", app)
-    shutil.copytree(REPO_ROOT / "ml_intern", app / "ml_intern", ignore=shutil.ignore_patterns("__pycache__"))
-    return app
-
-
-def wait_until_ok(server: DevServer, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"langgraph dev exited with {process.returncode}:\n{server.log_text()}")
-        try:
-            with urllib.request.urlopen(f"{server.url}/ok", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"langgraph dev did not answer /ok within {START_TIMEOUT_S} s:\n{server.log_text()}")
 
 
 @pytest.fixture
@@ -99,9 +26,6 @@ def dev_server(
     sandbox: Sandbox, llm_server: ScriptedLLMServer, subprocess_env: dict[str, str]
 ) -> Iterator[DevServer]:
     """`langgraph dev` on a free loopback port, its model the scripted server; its log printed on failure."""
-    if not LANGGRAPH.exists():
-        pytest.skip("langgraph-cli[inmem] is not installed")
-    app = app_copy(sandbox.root)
     config = sandbox.root / "config.json"  # the user's config, as the CLI reads it: one MCP server
     mcp_server = {
         "command": sys.executable,
@@ -110,27 +34,9 @@ def dev_server(
     }
     # Unconfined bash: the approved command writes its check file to HOME (approval is under test here).
     config.write_text(json.dumps({"mcpServers": {"fake": mcp_server}, "bash": {"confine": "off"}}))
-    port = free_port()
-    server = DevServer(f"http://127.0.0.1:{port}", sandbox.root / "langgraph-dev.log")
-    env = {
-        **subprocess_env,
-        **OFFLINE_ENVIRONMENT,
-        "PYTHONPATH": str(NETGUARD_DIR),  # the guard, and the app copy's package rather than the repo's
-        "VLLM_BASE_URL": llm_server.url,
-        "ML_INTERN_CONFIG": str(config),
-    }
-    # Plain `langgraph dev`: it refuses blocking calls on its event loop (blockbuster), as a deployment does.
-    command = [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--port", str(port)]
-    with server.log.open("w") as log:
-        server.process = subprocess.Popen(
-            command, cwd=app, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        wait_until_ok(server, server.process)
+    env = {**subprocess_env, "VLLM_BASE_URL": llm_server.url, "ML_INTERN_CONFIG": str(config)}
+    with dev_server_running(sandbox.root, env) as server:
         yield server
-    finally:
-        server.stop()
-    assert "network guard" not in server.log_text(), server.log_text()
 
 
 async def stream_run(client: Any, thread_id: str, context: dict[str, Any], **run: Any) -> list[Any]:

@@ -5,40 +5,19 @@ over the HTTP API, and every step of it is a row of the `checkpoints` table."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from tests.fakes import llm_server as script
 from tests.fakes.llm_server import ScriptedLLMServer
-from tests.harness import NETGUARD_DIR, REPO_ROOT, Sandbox
+from tests.harness import Sandbox
+from tests.harness_studio import dev_server_running
 
 pytestmark = pytest.mark.e2e  # `langgraph dev` is a real process
 
-LANGGRAPH = Path(sys.executable).parent / "langgraph"  # installed by the dev extras (langgraph-cli[inmem])
-OFFLINE = {
-    "LANGGRAPH_CLI_NO_ANALYTICS": "1",
-    "LANGGRAPH_NO_VERSION_CHECK": "true",
-    "LANGSMITH_TRACING": "false",
-    "LANGCHAIN_TRACING_V2": "false",
-}
 COMMAND = "echo approved > ~/.server-approval-check && echo ran"  # a dotfile in ~: needs approval
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -46,49 +25,15 @@ def server_url(
     sandbox: Sandbox, llm_server: ScriptedLLMServer, subprocess_env: dict[str, str], postgres_url: str
 ) -> Iterator[str]:
     """`langgraph dev` on the app's langgraph.json, ML_INTERN_DATABASE_URL the test's database."""
-    if not LANGGRAPH.exists():
-        pytest.skip("langgraph-cli[inmem] is not installed")
-    app = sandbox.root / "app"
-    app.mkdir()
-    shutil.copy(REPO_ROOT / "langgraph.json", app)
-    shutil.copytree(REPO_ROOT / "ml_intern", app / "ml_intern", ignore=shutil.ignore_patterns("__pycache__"))
     config = sandbox.root / "config.json"
     config.write_text(json.dumps({"bash": {"confine": "off"}}))  # the approved command writes to HOME
-    port, log = free_port(), sandbox.root / "langgraph-dev.log"
     env = {
-        **subprocess_env, **OFFLINE, "PYTHONPATH": str(NETGUARD_DIR), "VLLM_BASE_URL": llm_server.url,
-        "ML_INTERN_CONFIG": str(config), "ML_INTERN_DATABASE_URL": postgres_url,
+        **subprocess_env, "VLLM_BASE_URL": llm_server.url, "ML_INTERN_CONFIG": str(config),
+        "ML_INTERN_DATABASE_URL": postgres_url,
     }  # fmt: skip
-    command = [str(LANGGRAPH), "dev", "--no-browser", "--no-reload", "--port", str(port)]
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            command, cwd=app, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
-        wait_until_ok(f"http://127.0.0.1:{port}", process, log)
-        yield f"http://127.0.0.1:{port}"
-    except BaseException:
-        print(log.read_text(errors="replace"))
-        raise
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-    text = log.read_text(errors="replace")
-    assert "network guard" not in text and "BlockingError" not in text, text
-
-
-def wait_until_ok(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"langgraph dev exited with {process.returncode}:\n{log.read_text(errors='replace')}")
-        try:
-            with urllib.request.urlopen(f"{url}/ok", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    pytest.fail(f"langgraph dev did not answer /ok within 90 s:\n{log.read_text(errors='replace')}")
+    with dev_server_running(sandbox.root, env) as server:
+        yield server.url
+    assert "BlockingError" not in server.log_text(), server.log_text()  # the whole log: the server stopped
 
 
 def rows(url: str, sql: str, *params: object) -> list[tuple]:

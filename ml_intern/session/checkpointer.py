@@ -23,6 +23,7 @@ class StorageError(UserError):
 
 
 COMPRESS_OVER = 1024  # bytes: smaller blobs (counters, ids) are not worth compressing
+INFLATED_MAX = 256 << 20  # bytes a compressed blob may inflate to: far above any state ml-intern writes
 
 
 def stored_types() -> tuple[type, ...]:
@@ -63,8 +64,22 @@ class CompressingSerializer:
     def loads_typed(self, data: tuple[str, bytes]) -> Any:
         kind, blob = data
         if kind.endswith("+zlib"):
-            return self.inner.loads_typed((kind.removesuffix("+zlib"), zlib.decompress(blob)))
+            return self.inner.loads_typed((kind.removesuffix("+zlib"), inflate(blob)))
         return self.inner.loads_typed(data)
+
+
+def inflate(blob: bytes) -> bytes:
+    """A compressed blob's bytes, at most INFLATED_MAX: a row of a shared database may be a zlib bomb (a few
+    KB that inflate to gigabytes) that no machine reading the thread should try to hold."""
+    inflater = zlib.decompressobj()
+    data = inflater.decompress(blob, INFLATED_MAX + 1)
+    if len(data) > INFLATED_MAX or inflater.unconsumed_tail:
+        raise StorageError(
+            f"a checkpoint of this thread inflates to over {INFLATED_MAX >> 20} MB: not one ml-intern wrote"
+            " (a damaged or planted row); it is left unread",
+            EXIT_FAILURE,
+        )
+    return data
 
 
 def compact_saver_class(base: type) -> type:

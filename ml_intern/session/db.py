@@ -3,7 +3,6 @@ aiosqlite's connection our code uses. SQL is written with `?` placeholders; rows
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -41,14 +40,12 @@ class Query:
 
 class Database:
     """A connection to our tables. On Postgres it is in autocommit mode (`commit` does nothing) and
-    `transaction()` groups statements; while one task is in a transaction, other tasks' statements wait."""
+    `transaction()` groups the migrations' statements."""
 
     def __init__(self, conn: Any, dialect: Dialect, where: str) -> None:
         self.conn = conn  # an aiosqlite.Connection (shared with the saver) or a psycopg.AsyncConnection
         self.dialect: Dialect = dialect
         self.where = where  # a path, or the URL without its password: named in messages
-        self._lock = asyncio.Lock()
-        self._owner: asyncio.Task[Any] | None = None  # the task inside `transaction()`
 
     @property
     def errors(self) -> tuple[type[Exception], ...]:
@@ -66,50 +63,36 @@ class Database:
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = [tuple(row) for row in rows]
-        async with self._turn():
-            if self.dialect == "sqlite":
-                await self.conn.executemany(sql, rows)
-            elif rows:
-                async with self.conn.cursor() as cursor:
-                    await cursor.executemany(pyformat(sql), rows)
+        if self.dialect == "sqlite":
+            await self.conn.executemany(sql, rows)
+        elif rows:
+            async with self.conn.cursor() as cursor:
+                await cursor.executemany(pyformat(sql), rows)
 
     async def commit(self) -> None:
-        if self.dialect == "sqlite" and self._owner is None:
+        if self.dialect == "sqlite":
             await self.conn.commit()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Database]:
-        """Statements that take effect together (SQLite: BEGIN IMMEDIATE, so writers queue at the start)."""
-        async with self._lock:
-            self._owner = asyncio.current_task()
-            try:
-                if self.dialect == "postgres":
-                    async with self.conn.transaction():
-                        yield self
-                    return
-                if self.conn.in_transaction:  # Python's sqlite3 opened one before a write: end it
-                    await self.conn.commit()
-                await self.conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self
-                except BaseException:
-                    await self.conn.rollback()
-                    raise
-                await self.conn.commit()
-            finally:
-                self._owner = None
+        """Statements that take effect together (SQLite: BEGIN IMMEDIATE, so writers queue at the start).
+        For the migrations, which run before the connection is shared: another task's statement meanwhile
+        would join the transaction, and a `commit()` inside it would end it early."""
+        if self.dialect == "postgres":
+            async with self.conn.transaction():
+                yield self
+            return
+        if self.conn.in_transaction:  # Python's sqlite3 opened one before a write: end it
+            await self.conn.commit()
+        await self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            await self.conn.rollback()
+            raise
+        await self.conn.commit()
 
     async def _execute(self, sql: str, params: Sequence[Any]) -> Any:
-        async with self._turn():
-            if self.dialect == "sqlite":
-                return await self.conn.execute(sql, params)
-            return await self.conn.execute(pyformat(sql), params)
-
-    @asynccontextmanager
-    async def _turn(self) -> AsyncIterator[None]:
-        """Wait while another task is inside a transaction (the one inside goes straight on)."""
-        if self._owner is not None and self._owner is asyncio.current_task():
-            yield
-            return
-        async with self._lock:
-            yield
+        if self.dialect == "sqlite":
+            return await self.conn.execute(sql, params)
+        return await self.conn.execute(pyformat(sql), params)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ml_intern.errors import UserError
+from ml_intern.session.migrations import columns
 
 # Our tables with a row (or rows) per thread, in the order they are copied: the thread row last, after the
 # checkpoints and undo rows, so that it marks a thread copied whole (`on_target`).
@@ -33,19 +34,6 @@ class Copied:
 
 class ThreadsExist(UserError):
     """Threads of the source are on the target already (copying them again would mix two histories)."""
-
-
-async def columns(db: Any, table: str) -> list[str]:
-    """The columns `table` has in `db` (none: no such table)."""
-    if db.dialect == "sqlite":
-        query = "SELECT name FROM pragma_table_info(?)"
-    else:
-        query = (
-            "SELECT column_name FROM information_schema.columns"
-            " WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position"
-        )
-    async with db.execute(query, (table,)) as cursor:
-        return [row[0] for row in await cursor.fetchall()]
 
 
 async def thread_ids(db: Any) -> list[str]:
@@ -115,7 +103,8 @@ async def copy_rows(source: Any, target: Any, thread_id: str, host: str) -> int:
     """The thread's rows of our tables (the columns both databases have); an empty host becomes `host`."""
     copied = 0
     for table in THREAD_TABLES:
-        shared = [name for name in await columns(source, table) if name in set(await columns(target, table))]
+        theirs = set(await columns(target, table))
+        shared = [name for name in await columns(source, table) if name in theirs]
         if not shared:
             continue
         async with source.execute(
@@ -125,7 +114,7 @@ async def copy_rows(source: Any, target: Any, thread_id: str, host: str) -> int:
         if not rows:
             continue
         names = list(shared)
-        if table in HOST_TABLES and "host" in await columns(target, table):
+        if table in HOST_TABLES and "host" in theirs:
             if "host" not in names:
                 names.append("host")
                 rows = [[*row, ""] for row in rows]

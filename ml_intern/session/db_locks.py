@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ml_intern.errors import EXIT_FAILURE
+from ml_intern.errors import EXIT_FAILURE, EXIT_USAGE
 from ml_intern.paths import connect_options, shown_target
 from ml_intern.session.checkpointer import StorageError
 from ml_intern.session.locks import ThreadBusy, ThreadLocks, busy_line, taken_off_loop
-from ml_intern.session.storage import MIGRATE, reason
+from ml_intern.session.storage import MIGRATE, reason, unreachable
 
 # The server notices a vanished client (a machine off the network) after about a minute, not two hours.
 KEEPALIVES = {"tcp_keepalives_idle": "30", "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3"}
@@ -46,7 +46,7 @@ def _connect(url: str) -> Connection[Any]:
     try:
         conn = psycopg.connect(url, autocommit=True, **connect_options(url))
     except psycopg.Error as exc:  # a wrong or unreachable URL: configuration, as when storage opens it
-        raise StorageError(f"cannot reach the database {shown_target(url)}: {reason(exc, url)}") from None
+        raise unreachable(exc, url) from None
     with contextlib.suppress(psycopg.Error):  # server settings a restricted role or a pooler may refuse
         conn.execute("SET application_name = 'ml-intern thread lock'")
         for name, value in KEEPALIVES.items():
@@ -81,10 +81,14 @@ def _lock(url: str, thread_id: str, doing: str) -> Connection[Any]:
     except psycopg.errors.UndefinedTable:  # ml_intern_locks is made by the migrations
         conn.close()
         raise StorageError(f"{shown_target(url)} has no ml-intern tables yet: run `{MIGRATE}`") from None
-    except psycopg.Error as exc:
+    except psycopg.OperationalError as exc:  # the connection failed: exit 2, as when storage opens it
         conn.close()
+        raise unreachable(exc, url) from None
+    except psycopg.Error as exc:  # a missing privilege is configuration (exit 2), as at open
+        conn.close()
+        code = EXIT_USAGE if isinstance(exc, psycopg.errors.InsufficientPrivilege) else EXIT_FAILURE
         line = f"cannot lock thread {thread_id} in {shown_target(url)}: {reason(exc, url)}"
-        raise StorageError(line, EXIT_FAILURE) from None
+        raise StorageError(line, code) from None
     except BaseException:
         conn.close()
         raise

@@ -179,16 +179,17 @@ async def has_table(db: Database, name: str) -> bool:
         return await cursor.fetchone() is not None
 
 
-async def columns(db: Database, table: str) -> set[str]:
+async def columns(db: Database, table: str) -> list[str]:
+    """The columns `table` has in `db`, in their order (none: no such table)."""
     if db.dialect == "sqlite":
-        async with db.execute(f"PRAGMA table_info({table})") as cursor:
-            return {row[1] for row in await cursor.fetchall()}
-    query = (
-        "SELECT column_name FROM information_schema.columns"
-        " WHERE table_schema = current_schema() AND table_name = ?"
-    )
+        query = "SELECT name FROM pragma_table_info(?)"
+    else:
+        query = (
+            "SELECT column_name FROM information_schema.columns"
+            " WHERE table_name = ? AND table_schema = current_schema() ORDER BY ordinal_position"
+        )
     async with db.execute(query, (table,)) as cursor:
-        return {row[0] for row in await cursor.fetchall()}
+        return [row[0] for row in await cursor.fetchall()]
 
 
 @asynccontextmanager

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from ml_intern.session.db import Database, Dialect
 from ml_intern.session.migrations import SAVER_SETUP_LOCK, exclusive, has_table, migrate
 
 MIGRATE = "ml-intern db migrate"
+AT_CHARACTER = re.compile(r" at character \d+$")  # the position in the statement Postgres appends
 SOURCE = "ML_INTERN_DATABASE_URL (or the config's database_url)"
 
 
@@ -89,8 +91,7 @@ async def open_postgres(url: str, home: Path) -> AsyncIterator[Storage]:
             )
             stack.push_async_callback(conn.close)
         except psycopg.Error as exc:
-            line = f"cannot reach the database {where}: {reason(exc, url)}; check {SOURCE}"
-            raise StorageError(line) from None
+            raise unreachable(exc, url) from None
         db = Database(conn, "postgres", where)
         try:
             saver = compact_saver_class(AsyncPostgresSaver)(saver_conn, serde=CompressingSerializer())
@@ -120,10 +121,19 @@ async def saver_version(db: Database) -> int:
 
 def reason(exc: Exception, url: str) -> str:
     """The driver's first line about `exc`, without the URL's password; with what to do when the role lacks
-    a privilege (a shared database's owner sets it up: `ml-intern db migrate`)."""
+    a privilege (a shared database's owner sets its tables up once)."""
     import psycopg
 
     line = driver_line(exc, url)
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-        line += f" (this role may not create or change the tables: their owner runs `{MIGRATE}` once)"
+        line = AT_CHARACTER.sub("", line)  # where in our SQL: nothing the user can act on
+        line += (
+            "; this role may not create or change ml-intern's tables: ask the database's owner to run"
+            f" `{MIGRATE}` (or to grant this role CREATE on the schema)"
+        )
     return line
+
+
+def unreachable(exc: Exception, url: str) -> StorageError:
+    """The one line (exit 2: configuration) for a database that refused or failed a connection."""
+    return StorageError(f"cannot reach the database {shown_target(url)}: {reason(exc, url)}; check {SOURCE}")

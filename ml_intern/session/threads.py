@@ -132,10 +132,10 @@ class ThreadStore:
             if not rows:
                 raise UnknownThreadError('no threads yet: start one with ml-intern "PROMPT"')
             return rows[0]
-        async with self.conn.execute(
-            f"SELECT {COLUMNS} FROM ml_intern_threads WHERE thread_id LIKE ?"
+        async with self.conn.execute(  # LOWER: LIKE ignores case on SQLite only; ids are lowercase hex
+            f"SELECT {COLUMNS} FROM ml_intern_threads WHERE LOWER(thread_id) LIKE ?"
             " ORDER BY updated_at DESC LIMIT 3",
-            (prefix.replace("%", "").replace("_", "") + "%",),
+            (prefix.replace("%", "").replace("_", "").lower() + "%",),
         ) as cursor:
             rows = [thread_info(row) for row in await cursor.fetchall()]
         if len(rows) != 1:

@@ -46,9 +46,18 @@ def with_session(
                 later.start(warm_model=False)
             return await job(later if opening else await later.session())  # type: ignore[arg-type]
 
-    try:
+    def run() -> T | int:
         prepare_process(os.environ, verbose)
         return asyncio.run(opened(database_target(os.environ))) or EXIT_OK
+
+    return one_line_failures(run)
+
+
+def one_line_failures(run: Callable[[], T]) -> T | int:
+    """`run()`'s result, or a failure as one line and its exit code (a bug's traceback only with
+    ML_INTERN_DEBUG): how every command ends."""
+    try:
+        return run()
     except UserError as exc:
         return error_exit(str(exc), exc.exit_code)
     except KeyboardInterrupt:

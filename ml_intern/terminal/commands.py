@@ -123,7 +123,7 @@ class SlashCommands:
             raise UserError("usage: /undo [N], with N the number of turns to rewind")
         report = await self.foreground.run(self.session.undo(n=int(argument or 1)))
         for line in report.lines():
-            self.console.print(line, markup=False)
+            self.console.print(inert(line), markup=False)  # hosts and paths from a (shared) database
 
     async def compact(self, argument: str) -> None:
         from ml_intern.model.errors import explain_model_error

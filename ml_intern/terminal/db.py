@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from ml_intern.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, UserError
+from ml_intern.errors import EXIT_OK, UserError
 from ml_intern.paths import (
     POSTGRES_SCHEMES,
     URL_VARIABLE,
@@ -27,21 +27,14 @@ TABLES = ("checkpoints", "ml_intern_threads")  # an ml-intern database has one o
 def run_job(verbose: bool, job: Callable[[], Awaitable[None]]) -> int:
     """Prepare the process (.env, logs), run `job`; failures become one line and an exit code."""
     from ml_intern.session.start import prepare_process
-    from ml_intern.terminal.cli_session import error_exit
+    from ml_intern.terminal.cli_session import one_line_failures
 
-    try:
+    def run() -> int:
         prepare_process(os.environ, verbose)
         asyncio.run(job())
-    except UserError as exc:
-        return error_exit(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        return error_exit("interrupted", EXIT_INTERRUPTED)
-    except Exception as exc:  # a bug: one line, the traceback only when asked for
-        if os.environ.get("ML_INTERN_DEBUG"):
-            raise
-        line = f"internal error: {type(exc).__name__}: {exc} (ML_INTERN_DEBUG=1 shows the traceback)"
-        return error_exit(line, EXIT_FAILURE)
-    return EXIT_OK
+        return EXIT_OK
+
+    return one_line_failures(run)
 
 
 def migrate_main(verbose: bool) -> int:
@@ -92,7 +85,7 @@ def source_target(value: str) -> Path | str:
     if not path.is_file():
         raise UserError(f"--from {value}: no database at {path} (nothing to copy)")
     if not is_ml_intern_file(path):
-        raise UserError(f"--from {value}: not an ml-intern database")
+        raise UserError(f"{path} is not an ml-intern database: nothing to copy")
     return path
 
 
@@ -114,7 +107,7 @@ def target_url(value: str | None) -> str:
     if not value:
         target = database_target(os.environ)
         if isinstance(target, Path):
-            raise UserError(f"--to: give the database to copy into, or set {URL_VARIABLE}=postgresql://…")
+            raise UserError(f"--to: give the database to copy into, or set {URL_VARIABLE} to its URL")
         return target
     if value.split(":", 1)[0] not in POSTGRES_SCHEMES:
         raise UserError(f"--to takes a postgresql://… URL (the shared database), not '{shown_target(value)}'")

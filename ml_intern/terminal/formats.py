@@ -52,7 +52,7 @@ def summary(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    print(inert(line), file=sys.stderr, flush=True)  # error lines may name a shared database's rows
 
 
 def say_interrupted(event: dict[str, Any]) -> None:

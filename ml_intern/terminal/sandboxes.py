@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ml_intern.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UserError
+from ml_intern.errors import EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UserError
 from ml_intern.terminal.text import inert, print_error
 
 if TYPE_CHECKING:
@@ -32,20 +32,9 @@ def main(names: list[str], delete: bool, everywhere: bool, verbose: bool, force:
             "names go with --delete: ml-intern sandboxes --delete NAME (without --delete it lists all)"
         )
         return EXIT_USAGE
-    try:
-        ops = space_ops(verbose)
-        return run(ops, names, delete, everywhere, force)
-    except UserError as exc:
-        print_error(str(exc))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print_error("interrupted")
-        return EXIT_INTERRUPTED
-    except Exception as exc:  # a bug: one line, the traceback only when asked for
-        if os.environ.get("ML_INTERN_DEBUG"):
-            raise
-        print_error(f"internal error: {type(exc).__name__}: {exc} (ML_INTERN_DEBUG=1 shows the traceback)")
-        return EXIT_FAILURE
+    from ml_intern.terminal.cli_session import one_line_failures
+
+    return one_line_failures(lambda: run(space_ops(verbose), names, delete, everywhere, force))
 
 
 def space_ops(verbose: bool) -> SpaceOps:

@@ -50,7 +50,8 @@ def dim(message: str) -> Text:
 
 
 def print_error(message: str) -> None:
-    """One red line on stderr (plain text when stderr is not a terminal)."""
+    """One red line on stderr (plain text when stderr is not a terminal); inert: it may name what a shared
+    database holds (a lock holder's host)."""
     Console(stderr=True, highlight=False).print(
-        f"ml-intern: error: {redact(message)}", style="bold red", markup=False, soft_wrap=True
+        f"ml-intern: error: {inert(redact(message))}", style="bold red", markup=False, soft_wrap=True
     )

@@ -12,7 +12,7 @@ from ml_intern.errors import UserError
 from ml_intern.session.export import export_thread
 from ml_intern.session.session import Session
 from ml_intern.terminal.tables import threads_table, transcript_line
-from ml_intern.terminal.text import when
+from ml_intern.terminal.text import inert, when
 
 
 async def print_threads(session: Session, limit: int) -> None:
@@ -25,7 +25,7 @@ async def print_threads(session: Session, limit: int) -> None:
 
 async def print_transcript(session: Session, thread: str) -> None:
     row = await session.find_thread(thread)
-    print(f"thread {row.thread_id} · {row.model} · {row.workdir}")
+    print(inert(f"thread {row.thread_id} · {row.model} · {row.workdir}"))  # rows anyone may write
     for message in await session.messages(row.thread_id):
         print(transcript_line(message))
 
@@ -50,4 +50,4 @@ async def print_undo(session: Session, thread: str | None, turns: int, output_fo
     row = await session.find_thread(thread)
     report = await session.undo(row.thread_id, turns)
     if output_format == "text":
-        print("\n".join(report.lines()))
+        print(inert("\n".join(report.lines())))  # hosts and paths from the (perhaps shared) database
