@@ -5,6 +5,7 @@ adopt an old SQLite file and run safely from several processes at once; failures
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import socket
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -319,3 +321,49 @@ async def test_a_role_that_may_not_create_the_tables_is_told_who_sets_them_up(po
     assert line.endswith(
         "ask the database's owner to run `ml-intern db migrate` (or to grant this role CREATE on the schema)"
     )
+
+
+def reads(sandbox, first: int, count: int) -> list[Any]:
+    """`count` replies each reading a distinct 5 KB file of the workdir, then a closing text."""
+    from langchain_core.messages import AIMessage
+
+    script: list[Any] = []
+    for n in range(first, first + count):
+        page = (hashlib.sha256(str(n).encode()).hexdigest() + "\n") * 80  # 5,200 characters, 80 lines
+        (sandbox.workdir / f"page{n}.txt").write_text(page)
+        call = {"name": "read", "args": {"path": f"page{n}.txt"}, "id": f"r{n}", "type": "tool_call"}
+        script.append(AIMessage(content="", tool_calls=[call]))
+    return [*script, "read them"]
+
+
+async def test_postgres_storage_grows_linearly_and_stays_under_three_times_the_transcript(
+    sandbox, postgres_url
+):
+    # Measured (30 + 30 reads of 5 KB, over the empty tables' 0.23 MB): 0.43 MB, then 0.75 MB in all, for a
+    # 0.35 MB transcript (2.15x; about 4x when every model call took five node steps).
+    async with lab.open_agent(sandbox, [], target=postgres_url):
+        empty = await database_bytes(postgres_url)  # the migrated tables and their indexes, no thread yet
+    sizes = []
+    for turn in range(2):
+        async with lab.open_agent(sandbox, reads(sandbox, turn * 30, 30), target=postgres_url) as agent:
+            outcome = await agent.send(f"read batch {turn}")
+        assert outcome.stop_reason == "end_turn"
+        sizes.append(await database_bytes(postgres_url) - empty)
+    async with lab.open_agent(sandbox, [], target=postgres_url) as agent:
+        state = await agent.session.app.aget_state({"configurable": {"thread_id": agent.thread}})
+    messages = state.values["messages"]
+    transcript = sum(len(str(m.content)) + len(str(getattr(m, "tool_calls", ""))) for m in messages)
+    first, total = sizes
+    assert len(messages) == 2 * (2 + 30 * 2)
+    assert total - first < 1.25 * first, f"sizes {first} then {total}: not linear"
+    assert total < 3 * transcript, f"{total} bytes stored for a {transcript}-byte transcript"
+
+
+async def database_bytes(url: str) -> int:
+    """Our schema's tables, indexes and TOAST included (what bench/postgres.py measures)."""
+    query = (
+        "SELECT CAST(COALESCE(sum(pg_total_relation_size(c.oid)), 0) AS BIGINT) FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = current_schema() AND c.relkind = 'r'"
+    )
+    return (await rows(url, query))[0][0]
