@@ -18,7 +18,6 @@ from ml_intern.graph.routing import (
     route_after_call_model,
     route_after_compact,
     route_after_doom_check,
-    route_after_execute_tools,
 )
 from ml_intern.graph.state import add_usage
 from ml_intern.model.errors import explain_model_error
@@ -254,7 +253,6 @@ async def test_routers_end_the_turn_once_a_stop_reason_is_set() -> None:
     assert route_after_compact(stopped) == END
     assert route_after_call_model(stopped) == END
     assert await route_after_doom_check(stopped) == END
-    assert await route_after_execute_tools(stopped) == "compact"  # compact ends the turn
 
 
 async def test_router_after_doom_check_lets_the_model_read_a_guard() -> None:

@@ -4,7 +4,7 @@ to do is not run, so it writes no checkpoint."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from langgraph.config import get_config
 from langgraph.graph import END
@@ -34,8 +34,10 @@ async def route_after_doom_check(
         return END
     if not pending_calls(state["messages"]):
         return "compact"  # calls were answered without running, or a guard was added: let the model read it
-    run = in_a_run()
-    if run is None or await needs_a_decision(state, run.context or RunContext()):
+    ctx = run_context()
+    # Decisions left by a batch that never finished (a crash in execute_tools) must be replaced before any
+    # call could be matched to them by id: approval_interrupt writes this batch's own.
+    if ctx is None or state.get("approvals") or await needs_a_decision(state, ctx):
         return "approval_interrupt"
     return "execute_tools"
 
@@ -44,20 +46,22 @@ async def route_after_execute_tools(state: AgentState) -> Literal["compact", "ca
     """compact when it has work (or the turn stopped: compact ends it), else the next model call."""
     from ml_intern.nodes.compact import needs_compaction
 
-    run = in_a_run()
-    if run is None or state.get("stop_reason") or await needs_compaction(state, run.context):
+    ctx = run_context()
+    if ctx is None or state.get("stop_reason") or await needs_compaction(state, ctx):
         return "compact"
     return "call_model"
 
 
-def in_a_run() -> Any:
-    """The run's Runtime; None when LangGraph routes outside a run (a state update `as_node`, from the CLI or
-    Studio): the routers then take the full path, as if every node had work."""
+def run_context() -> RunContext | None:
+    """The run's context, whose services say whether a node has work; None when there is none to ask: a
+    state update `as_node` (LangGraph gives its routers no runtime) or a run started without a context
+    (Studio, the SDK). The routers then take the full path, as if every node had work."""
     try:
         get_config()
-    except RuntimeError:
+    except RuntimeError:  # called outside LangGraph altogether
         return None
-    return get_runtime()
+    runtime = get_runtime()
+    return runtime.context if runtime is not None else None
 
 
 def recursion_limit(max_iterations: int) -> int:
