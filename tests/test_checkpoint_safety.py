@@ -8,6 +8,7 @@ import asyncio
 import os
 import sqlite3
 import zlib
+from contextlib import closing
 from pathlib import Path
 
 import ormsgpack
@@ -42,7 +43,7 @@ def keep_ext(code: int, data: bytes) -> ormsgpack.Ext:
 
 def plant_in_sqlite(path: Path, marker: Path) -> None:
     """Every checkpoint's `usage` value replaced by the planted call (the rest of each checkpoint kept)."""
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db, db:  # closed, not left to the GC
         for rowid, kind, blob in db.execute("SELECT rowid, type, checkpoint FROM checkpoints").fetchall():
             raw = zlib.decompress(blob) if kind.endswith("+zlib") else blob
             checkpoint = ormsgpack.unpackb(raw, ext_hook=keep_ext, option=ormsgpack.OPT_NON_STR_KEYS)
@@ -72,7 +73,7 @@ def zlib_bomb() -> bytes:
 def plant_bomb(backend: str, url: str | None) -> None:
     """The bomb as the `usage` channel of every checkpoint of the thread (SQLite: whole checkpoints)."""
     if backend == "sqlite":
-        with sqlite3.connect(database_path(os.environ)) as db:
+        with closing(sqlite3.connect(database_path(os.environ))) as db, db:  # closed, not left to the GC
             db.execute("UPDATE checkpoints SET type = 'msgpack+zlib', checkpoint = ?", (zlib_bomb(),))
         return
     with psycopg.connect(url) as conn:

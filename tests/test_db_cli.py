@@ -8,6 +8,7 @@ import asyncio
 import os
 import socket
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import psycopg
@@ -229,7 +230,7 @@ def test_copy_from_a_file_that_is_not_an_ml_intern_database_is_one_line_and_leav
     if content == "text":
         path.write_text("root:x:0:0:root:/root:/bin/bash\n")
     else:
-        with sqlite3.connect(path) as db:
+        with closing(sqlite3.connect(path)) as db, db:  # closed, not left to the GC
             db.execute("CREATE TABLE users (name TEXT)")
     before = path.read_bytes()
     assert ml_intern("db", "copy", "--from", str(path), "--to", "postgresql://h/db") == 2

@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +139,7 @@ async def test_the_saver_on_postgres_keeps_versions_compact_and_large_blobs_comp
 def old_sqlite_database(path: Path) -> None:
     """A database as ml-intern left it before numbered migrations (and before the late thread columns)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn, conn:  # closed, not left to the GC
         conn.execute(
             "CREATE TABLE ml_intern_threads (thread_id TEXT PRIMARY KEY, title TEXT NOT NULL DEFAULT '',"
             " model TEXT NOT NULL DEFAULT '', workdir TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL,"
