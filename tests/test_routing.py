@@ -68,13 +68,27 @@ async def test_a_call_needing_approval_is_asked_and_a_large_result_compacts_mid_
 )
 async def test_a_state_update_as_a_node_routes_the_full_path(as_node: str, expected: str) -> None:
     app = build_graph(InMemorySaver())
-    config = {"configurable": {"thread_id": "t"}}
     reply = calls(("echo", {"value": "x"}))  # a call that needs no approval
     messages: list[Any] = [HumanMessage("go"), reply]
     if as_node == "execute_tools":
         messages.append(ToolMessage("echo:x", tool_call_id=reply.tool_calls[0]["id"]))
+    config = {"configurable": {"thread_id": "async"}}
     await app.aupdate_state(config, {"messages": messages}, as_node=as_node)
     assert (await app.aget_state(config)).next == (expected,)
+    config = {"configurable": {"thread_id": "sync"}}  # an SDK user's synchronous update routes the same
+    app.update_state(config, {"messages": messages}, as_node=as_node)
+    assert app.get_state(config).next == (expected,)
+
+
+def test_the_drawn_graph_has_every_route() -> None:
+    edges = {(edge.source, edge.target) for edge in build_graph().get_graph().edges}
+    skippable = {("doom_check", "execute_tools"), ("execute_tools", "call_model")}
+    full = {
+        ("doom_check", "approval_interrupt"),
+        ("approval_interrupt", "execute_tools"),
+        ("execute_tools", "compact"),
+    }
+    assert skippable | full <= edges
 
 
 async def test_decisions_left_by_a_crashed_batch_never_answer_a_later_call_with_the_same_id(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from langchain_core.runnables import RunnableLambda
 from langgraph.graph import START, StateGraph
 
 from ml_intern.graph.context import RunContext
 from ml_intern.graph.routing import (
+    full_path_after_doom_check,
+    full_path_after_execute_tools,
     route_after_call_model,
     route_after_compact,
     route_after_doom_check,
@@ -35,9 +38,14 @@ def build_graph(checkpointer: Any = None) -> Any:
     graph.add_edge(START, "compact")
     graph.add_conditional_edges("compact", route_after_compact)
     graph.add_conditional_edges("call_model", route_after_call_model)
-    graph.add_conditional_edges("doom_check", route_after_doom_check)
+    # Each router with its synchronous full path, for a synchronous state update `as_node` (the async graph
+    # itself always takes the async route).
+    after_doom_check = RunnableLambda(full_path_after_doom_check, route_after_doom_check)
+    graph.add_conditional_edges("doom_check", after_doom_check)
     graph.add_edge("approval_interrupt", "execute_tools")
-    graph.add_conditional_edges("execute_tools", route_after_execute_tools)
+    graph.add_conditional_edges(
+        "execute_tools", RunnableLambda(full_path_after_execute_tools, route_after_execute_tools)
+    )
     return graph.compile(checkpointer=checkpointer, name="ml-intern")
 
 

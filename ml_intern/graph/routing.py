@@ -25,15 +25,29 @@ def route_after_call_model(state: AgentState) -> Literal["doom_check", "compact"
     return "compact" if state.get("force_compact") else "doom_check"
 
 
-async def route_after_doom_check(
-    state: AgentState,
-) -> Literal["approval_interrupt", "execute_tools", "compact", "__end__"]:
-    from ml_intern.nodes.approval_interrupt import needs_a_decision
+AfterDoomCheck = Literal["approval_interrupt", "execute_tools", "compact", "__end__"]
+AfterExecuteTools = Literal["compact", "call_model"]
 
+
+def full_path_after_doom_check(state: AgentState) -> AfterDoomCheck:
+    """The route when nothing is skipped: what a synchronous state update `as_node` gets."""
     if state.get("stop_reason"):
         return END
     if not pending_calls(state["messages"]):
         return "compact"  # calls were answered without running, or a guard was added: let the model read it
+    return "approval_interrupt"
+
+
+def full_path_after_execute_tools(state: AgentState) -> AfterExecuteTools:
+    return "compact"
+
+
+async def route_after_doom_check(state: AgentState) -> AfterDoomCheck:
+    from ml_intern.nodes.approval_interrupt import needs_a_decision
+
+    route = full_path_after_doom_check(state)
+    if route != "approval_interrupt":
+        return route
     ctx = run_context()
     # Decisions left by a batch that never finished (a crash in execute_tools) must be replaced before any
     # call could be matched to them by id: approval_interrupt writes this batch's own.
@@ -42,7 +56,7 @@ async def route_after_doom_check(
     return "execute_tools"
 
 
-async def route_after_execute_tools(state: AgentState) -> Literal["compact", "call_model"]:
+async def route_after_execute_tools(state: AgentState) -> AfterExecuteTools:
     """compact when it has work (or the turn stopped: compact ends it), else the next model call."""
     from ml_intern.nodes.compact import needs_compaction
 
