@@ -135,7 +135,7 @@ def threads_command(
     verbose: VerboseOpt = False,
     debug: DebugOpt = False,
 ) -> int:
-    """List threads: id, last update, title, turns, model, working directory."""
+    """List threads: id, last update, title, turns, model, cost, machine, working directory."""
     from ml_intern.terminal import threads as screens
 
     return with_session(verbose or debug, lambda session: screens.print_threads(session, limit))

@@ -9,7 +9,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,6 +120,25 @@ def thread_row(db: Path, thread: str = THREAD) -> dict[str, Any]:
         row = conn.execute("SELECT * FROM ml_intern_threads WHERE thread_id = ?", (thread,)).fetchone()
     assert row is not None, f"no ml_intern_threads row for {thread}"
     return dict(row)
+
+
+def old_sqlite_database(path: Path, *inserts: str) -> None:
+    """A SQLite file as ml-intern left it before numbered migrations, then `inserts` run."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with closing(sqlite3.connect(path)) as conn, conn:  # closed, not left to the GC
+        conn.execute(
+            "CREATE TABLE ml_intern_threads (thread_id TEXT PRIMARY KEY, title TEXT NOT NULL DEFAULT '',"
+            " model TEXT NOT NULL DEFAULT '', workdir TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL,"
+            " updated_at REAL NOT NULL, turns INTEGER NOT NULL DEFAULT 0, stop_reason TEXT,"
+            " input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,"
+            " cost_usd REAL)"
+        )
+        conn.execute(
+            "CREATE TABLE ml_intern_undo_turns (thread_id TEXT NOT NULL, base_checkpoint TEXT NOT NULL,"
+            " workdir TEXT NOT NULL, started_at REAL NOT NULL, PRIMARY KEY (thread_id, base_checkpoint))"
+        )
+        for insert in inserts:
+            conn.execute(insert)
 
 
 def kinds(messages: list[AnyMessage]) -> list[str]:

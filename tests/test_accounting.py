@@ -5,7 +5,6 @@ the call that would cross them (HF jobs counted at their estimated cost while th
 from __future__ import annotations
 
 import itertools
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from tests.harness_graph import (
     TOOLS,
     assert_every_call_answered,
     first_turn,
+    old_sqlite_database,
     open_agent,
     saved_snapshot,
     thread_row,
@@ -208,17 +208,9 @@ async def test_research_sub_agent_is_counted_in_its_turn_and_labelled(db: Path, 
 
 
 async def test_thread_table_of_an_older_database_gains_the_new_columns(db: Path) -> None:
-    with sqlite3.connect(db) as conn:
-        conn.execute(
-            "CREATE TABLE ml_intern_threads (thread_id TEXT PRIMARY KEY, title TEXT NOT NULL DEFAULT '',"
-            " model TEXT NOT NULL DEFAULT '', workdir TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL,"
-            " updated_at REAL NOT NULL, turns INTEGER NOT NULL DEFAULT 0, stop_reason TEXT,"
-            " input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,"
-            " cost_usd REAL)"
-        )
-        conn.execute(
-            "INSERT INTO ml_intern_threads VALUES ('old1', 'hi', 'm', '/w', 1, 2, 1, 'end_turn', 5, 6, 0.1)"
-        )
+    old_sqlite_database(
+        db, "INSERT INTO ml_intern_threads VALUES ('old1', 'hi', 'm', '/w', 1, 2, 1, 'end_turn', 5, 6, 0.1)"
+    )
     async with open_session(db) as session:
         [old] = await session.threads.list()
         await session.threads.end_turn(

@@ -23,7 +23,7 @@ import pytest
 from ml_intern.configs.prompt import system_prompt
 from ml_intern.configs.schema import AgentConfig
 from ml_intern.errors import EXIT_INTERRUPTED, EXIT_USAGE, UserError
-from ml_intern.graph.events import notice, tool_log
+from ml_intern.graph.events import notice, progress, tool_log
 from ml_intern.services import STUDIO_NO_SANDBOX, build_services
 from ml_intern.session.options import RunOptions
 from ml_intern.session.run_sandbox import to_the_end
@@ -432,7 +432,7 @@ def test_the_banner_and_status_say_where_tools_run() -> None:
 
 def test_headless_text_shows_a_sandboxs_progress_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     output = TextOutput()
-    output.event(tool_log("sandbox", "building me/ml-intern-sandbox-ab12cd34 on cpu-basic (15 s)"))
+    output.event(progress("sandbox", "building me/ml-intern-sandbox-ab12cd34 on cpu-basic (15 s)"))
     output.event(tool_log("bash", "epoch 1/3"))  # a command's output: not a progress line
     output.event(notice("budget", "80% of the turn's budget spent"))
     captured = capsys.readouterr()

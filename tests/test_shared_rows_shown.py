@@ -67,11 +67,11 @@ def test_an_undo_calls_planted_host_is_shown_inert_in_the_report(
     assert f"changed on {SHOWN}: undo cannot put it back from here" in out
 
 
-def test_a_threads_planted_machine_is_shown_inert_in_the_list(
-    shared_thread: str, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("command", [("threads",), ("show", THREAD)], ids=["threads", "show"])
+def test_a_threads_planted_machine_is_shown_inert(
+    shared_thread: str, capsys: pytest.CaptureFixture[str], command: tuple[str, ...]
 ) -> None:
     execute(shared_thread, "UPDATE ml_intern_threads SET host = %s, workdir = %s", PLANTED, PLANTED)
-    assert ml_intern("threads") == 0
-    assert ml_intern("show", THREAD) == 0
+    assert ml_intern(*command) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out and "\\x1b" in out

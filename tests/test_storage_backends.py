@@ -9,11 +9,9 @@ import hashlib
 import json
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import textwrap
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +29,7 @@ from ml_intern.session.session import open_session
 from ml_intern.session.storage import open_storage
 from tests import harness_undo as lab
 from tests.harness import child_python_path
+from tests.harness_graph import old_sqlite_database
 
 HOST = socket.gethostname()
 
@@ -89,8 +88,8 @@ async def test_the_journal_records_a_turns_calls_and_its_machine(sandbox, target
         snapshots = agent.session.snapshots
         journal = await snapshots.latest_turn("t1")
         assert journal is not None and journal.host == HOST
-        assert await snapshots.turn_host("t1", journal.base) == HOST
-        assert await snapshots.turn_host("t1", "no such turn") is None
+        assert (await snapshots.turn_owner("t1", journal.base))[0] == HOST
+        assert await snapshots.turn_owner("t1", "no such turn") is None
         calls = await turn_calls(snapshots.conn, "t1", journal.base)
     assert [call.seq for call in calls] == [2, 1]
     assert [[change[0] for change in call.changes or []] for call in calls] == [["b.txt"], ["a.txt"]]
@@ -136,34 +135,16 @@ async def test_the_saver_on_postgres_keeps_versions_compact_and_large_blobs_comp
     assert await rows(postgres_url, storage) == [("m",), ("m",)]  # kept in the row, not moved to TOAST
 
 
-def old_sqlite_database(path: Path) -> None:
-    """A database as ml-intern left it before numbered migrations (and before the late thread columns)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with closing(sqlite3.connect(path)) as conn, conn:  # closed, not left to the GC
-        conn.execute(
-            "CREATE TABLE ml_intern_threads (thread_id TEXT PRIMARY KEY, title TEXT NOT NULL DEFAULT '',"
-            " model TEXT NOT NULL DEFAULT '', workdir TEXT NOT NULL DEFAULT '', created_at REAL NOT NULL,"
-            " updated_at REAL NOT NULL, turns INTEGER NOT NULL DEFAULT 0, stop_reason TEXT,"
-            " input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,"
-            " cost_usd REAL)"
-        )
-        conn.execute(
-            "CREATE TABLE ml_intern_undo_turns (thread_id TEXT NOT NULL, base_checkpoint TEXT NOT NULL,"
-            " workdir TEXT NOT NULL, started_at REAL NOT NULL, PRIMARY KEY (thread_id, base_checkpoint))"
-        )
-        conn.execute(
-            "INSERT INTO ml_intern_threads VALUES"
-            " ('old000000001', 'old', 'm', '/w', 1, 2, 3, NULL, 4, 5, NULL)"
-        )
-        conn.execute("INSERT INTO ml_intern_undo_turns VALUES ('old000000001', 'c1', '/w', 1)")
-
-
 async def test_an_sqlite_database_from_before_migrations_is_adopted(sandbox):
     database = sandbox.ml_intern_home / "checkpoints.sqlite"
-    old_sqlite_database(database)
+    old_sqlite_database(
+        database,
+        "INSERT INTO ml_intern_threads VALUES ('old000000001', 'old', 'm', '/w', 1, 2, 3, NULL, 4, 5, NULL)",
+        "INSERT INTO ml_intern_undo_turns VALUES ('old000000001', 'c1', '/w', 1)",
+    )
     async with open_session(database) as session:
         info = await session.find_thread("old")
-        host = await session.snapshots.turn_host("old000000001", "c1")
+        host, _ = await session.snapshots.turn_owner("old000000001", "c1")
     assert (info.title, info.turns, info.input_tokens, info.tool_runtime, info.host) == (
         "old",
         3,

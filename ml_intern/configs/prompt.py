@@ -68,7 +68,8 @@ def system_prompt(workdir: str, tool_names: list[str], headless: bool = False, r
         platform=SANDBOX_PLATFORM if sandbox else f"{platform.system()} {platform.machine()}",
         plan=PLAN_RULE if "plan_tool" in tool_names else "",
         teachings=TEACHINGS.format(index=teaching_index()) if "teachings" in tool_names else "",
-        headless=where + (HEADLESS if headless else ""),
+        sandbox=where,
+        headless=HEADLESS if headless else "",
         now=now.strftime("%Y-%m-%d, timezone %Z (UTC%z)"),  # no clock time: a resumed thread keeps its cache
         tools=tools_line(tool_names),
     )

@@ -196,9 +196,8 @@ class AgentConfig(Section):
     messaging: MessagingConfig = MessagingConfig()
     provenance: ProvenanceConfig = ProvenanceConfig()
     tool_runtime: Literal["local", "sandbox"] = "local"  # where bash/read/write/edit run (new threads)
-    database_url: str | None = (
-        None  # postgresql://… shared by several machines; None: SQLite in ML_INTERN_HOME
-    )
+    # postgresql://… shared by several machines; None: SQLite in ML_INTERN_HOME
+    database_url: str | None = None
     sandbox: SandboxConfig = SandboxConfig()
 
     @field_validator("max_iterations")

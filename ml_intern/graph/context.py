@@ -30,6 +30,18 @@ class RunContext:
     journal: SkipJsonSchema[Any] = field(default=None, repr=False)
 
 
+def current_context() -> RunContext | None:
+    """The running graph's context; None outside a run, in a state update `as_node` (LangGraph gives it no
+    runtime) or in a run started without a context (Studio, the SDK)."""
+    from langgraph.runtime import get_runtime
+
+    try:
+        runtime = get_runtime()
+    except RuntimeError:  # called outside a LangGraph run
+        return None
+    return runtime.context if runtime is not None else None
+
+
 def current_thread_id() -> str | None:
     """The LangGraph thread the running node or tool belongs to; None outside a run."""
     try:

@@ -122,6 +122,12 @@ def tool_log(tool: str, text: str) -> Event:
     return {"type": "tool_log", "tool": tool, "text": text}
 
 
+def progress(tool: str, text: str) -> Event:
+    """A tool's progress the user should see even headless (a sandbox being built): a `tool_log` marked
+    `progress`, which headless text prints on stderr; the chat flashes it as any tool_log."""
+    return {**tool_log(tool, text), "progress": True}
+
+
 def notice(source: str, text: str) -> Event:
     """A message from the agent itself (budget, MCP start-up, retries, guards, snapshots) that the user
     should see and keep: a `tool_log` marked `notice`, which the chat prints instead of flashing it."""

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from langgraph.config import get_config
 from langgraph.graph import END
-from langgraph.runtime import get_runtime
 
-from ml_intern.graph.context import RunContext
+from ml_intern.graph.context import current_context
 from ml_intern.graph.messages import pending_calls
 from ml_intern.graph.state import AgentState
 
@@ -48,7 +46,7 @@ async def route_after_doom_check(state: AgentState) -> AfterDoomCheck:
     route = full_path_after_doom_check(state)
     if route != "approval_interrupt":
         return route
-    ctx = run_context()
+    ctx = current_context()
     # Decisions left by a batch that never finished (a crash in execute_tools) must be replaced before any
     # call could be matched to them by id: approval_interrupt writes this batch's own.
     if ctx is None or state.get("approvals") or await needs_a_decision(state, ctx):
@@ -60,22 +58,10 @@ async def route_after_execute_tools(state: AgentState) -> AfterExecuteTools:
     """compact when it has work (or the turn stopped: compact ends it), else the next model call."""
     from ml_intern.nodes.compact import needs_compaction
 
-    ctx = run_context()
+    ctx = current_context()
     if ctx is None or state.get("stop_reason") or await needs_compaction(state, ctx):
         return "compact"
     return "call_model"
-
-
-def run_context() -> RunContext | None:
-    """The run's context, whose services say whether a node has work; None when there is none to ask: a
-    state update `as_node` (LangGraph gives its routers no runtime) or a run started without a context
-    (Studio, the SDK). The routers then take the full path, as if every node had work."""
-    try:
-        get_config()
-    except RuntimeError:  # called outside LangGraph altogether
-        return None
-    runtime = get_runtime()
-    return runtime.context if runtime is not None else None
 
 
 def recursion_limit(max_iterations: int) -> int:

@@ -108,7 +108,7 @@ async def execute_tools(state: AgentState, runtime: Runtime[RunContext]) -> dict
         return await run_call(call, tools)
 
     journal = getattr(runtime.context, "journal", None)
-    results = await answer_all(calls, answer, journal, services.env.runtime if services.env else "local")
+    results = await answer_all(calls, answer, journal, services.env.runtime)  # __post_init__ always sets env
     update: dict[str, Any] = {"messages": list(results)}
     if approvals:
         update["approvals"] = {}  # spent: a later call reusing an id must be decided again
@@ -120,7 +120,7 @@ async def answer_all(
     calls: list[dict[str, Any]],
     answer: Callable[[dict[str, Any]], Awaitable[ToolMessage]],
     journal: Any,
-    tool_runtime: ToolRuntime = "local",
+    tool_runtime: ToolRuntime,
 ) -> list[ToolMessage]:
     """Answer every call concurrently; those that may write local files run inside one journal record (the
     workdir scanned before and after them, for undo), the others beside it."""
@@ -136,7 +136,7 @@ async def answer_all(
     return [answers[i] for i in range(len(calls))]
 
 
-def local_effect(call: dict[str, Any], tool_runtime: ToolRuntime = "local") -> bool:
+def local_effect(call: dict[str, Any], tool_runtime: ToolRuntime) -> bool:
     """Whether the call may change local files (undeclared tools, MCP and custom, may)."""
     return call_effect(call["name"], call.get("args") or {}, tool_runtime) in LOCAL
 

@@ -47,17 +47,6 @@ class Database:
         self.dialect: Dialect = dialect
         self.where = where  # a path, or the URL without its password: named in messages
 
-    @property
-    def errors(self) -> tuple[type[Exception], ...]:
-        """The driver's exception classes (what a storage failure raises)."""
-        if self.dialect == "sqlite":
-            import sqlite3
-
-            return (sqlite3.Error,)
-        import psycopg
-
-        return (psycopg.Error,)
-
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Query:
         return Query(self, sql, tuple(params))
 

@@ -44,11 +44,6 @@ async def thread_ids(db: Any) -> list[str]:
         return ids + sorted({row[0] for row in await cursor.fetchall()} - set(ids))
 
 
-async def exists(storage: Any, thread_id: str) -> bool:
-    """Whether `storage` has anything of the thread (a row or a checkpoint)."""
-    return await has_row(storage.db, thread_id) or bool(await checkpoint_ids(storage.db, thread_id))
-
-
 async def has_row(db: Any, thread_id: str) -> bool:
     async with db.execute("SELECT 1 FROM ml_intern_threads WHERE thread_id = ?", (thread_id,)) as cursor:
         return await cursor.fetchone() is not None
@@ -65,12 +60,13 @@ async def on_target(source: Any, target: Any, thread_id: str) -> str:
     """How the target has the thread: "absent"; "present" (the source's newest checkpoint and the thread row:
     copied whole, perhaps gone on there since); "partial" (only checkpoints the source has: what a copy that
     stopped midway left, or an older copy); "other" (checkpoints the source lacks: a history of its own)."""
-    if not await exists(target, thread_id):
-        return "absent"
     ours, theirs = await checkpoint_ids(source.db, thread_id), await checkpoint_ids(target.db, thread_id)
+    row_there = await has_row(target.db, thread_id)
+    if not theirs and not row_there:
+        return "absent"
     newest = max(ours, default=None)  # uuid6 ids: the newest is the greatest, the last a copy writes
     has_newest = newest is None or newest in theirs
-    if has_newest and (await has_row(target.db, thread_id) or not await has_row(source.db, thread_id)):
+    if has_newest and (row_there or not await has_row(source.db, thread_id)):
         return "present"
     return "partial" if theirs <= ours else "other"
 

@@ -10,15 +10,7 @@ import os
 import secrets
 from pathlib import Path
 
-from ml_intern.session.db import Database
-
 ID_FILE = "id"
-# Version 4 of session/migrations.py: the home (and, per call, the machine) that recorded undo rows.
-HOME_IDS = (
-    "ALTER TABLE ml_intern_undo_turns ADD COLUMN home_id TEXT NOT NULL DEFAULT ''",
-    "ALTER TABLE ml_intern_undo_calls ADD COLUMN host TEXT NOT NULL DEFAULT ''",
-    "ALTER TABLE ml_intern_undo_calls ADD COLUMN home_id TEXT NOT NULL DEFAULT ''",
-)
 
 
 def home_id(home: Path) -> str:
@@ -43,9 +35,3 @@ def home_id(home: Path) -> str:
     finally:
         os.unlink(partial)
     return made
-
-
-async def home_ids(db: Database) -> None:
-    """The migration adding the columns (run by session/migrations.py)."""
-    for statement in HOME_IDS:
-        await db.execute(statement)

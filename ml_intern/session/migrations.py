@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 
 from ml_intern.session.checkpointer import StorageError
 from ml_intern.session.db import Database, Dialect
-from ml_intern.session.home_id import home_ids
 
 MIGRATION_LOCK = 0x6D6C_696E_7465_726E  # advisory lock keys (bigint): our migrations ("mlintern")
 SAVER_SETUP_LOCK = 0x6D6C_696E_7465_7273  # LangGraph's saver setup()
@@ -94,6 +93,12 @@ SAVER_STORAGE = (
     "ALTER TABLE checkpoint_blobs ALTER COLUMN blob SET STORAGE MAIN",
 )
 
+# Version 4: the home (home_id.py) and, per call, the machine that recorded undo rows.
+HOME_IDS = (
+    "ALTER TABLE ml_intern_undo_turns ADD COLUMN home_id TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE ml_intern_undo_calls ADD COLUMN host TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE ml_intern_undo_calls ADD COLUMN home_id TEXT NOT NULL DEFAULT ''",
+)
 # Version 5, Postgres only: the holder of each thread's advisory lock (db_locks.py), for the "busy: pid N on
 # HOST is …" line. SQLite keeps its lock files in ML_INTERN_HOME.
 LOCKS = (
@@ -122,26 +127,22 @@ async def first_schema(db: Database) -> None:
             await run_all(db, (f"ALTER TABLE ml_intern_threads ADD COLUMN {name} {definition}",))
 
 
-async def hosts(db: Database) -> None:
-    await run_all(db, HOSTS)
+def statements(sql: tuple[str, ...], only: Dialect | None = None) -> Callable[[Database], Awaitable[None]]:
+    """The migration that runs `sql` (on the `only` dialect when given: a no-op on the other)."""
 
+    async def apply(db: Database) -> None:
+        if only in (None, db.dialect):
+            await run_all(db, sql)
 
-async def saver_storage(db: Database) -> None:
-    if db.dialect == "postgres":  # SQLite has no per-column storage: a no-op there
-        await run_all(db, SAVER_STORAGE)
-
-
-async def locks(db: Database) -> None:
-    if db.dialect == "postgres":
-        await run_all(db, LOCKS)
+    return apply
 
 
 MIGRATIONS: tuple[Callable[[Database], Awaitable[None]], ...] = (  # version = index + 1
     first_schema,
-    hosts,
-    saver_storage,
-    home_ids,  # session/home_id.py
-    locks,
+    statements(HOSTS),
+    statements(SAVER_STORAGE, "postgres"),  # SQLite has no per-column storage
+    statements(HOME_IDS),
+    statements(LOCKS, "postgres"),  # SQLite keeps its lock files in ML_INTERN_HOME
 )
 LATEST = len(MIGRATIONS)
 
@@ -193,23 +194,25 @@ async def columns(db: Database, table: str) -> list[str]:
 
 
 @asynccontextmanager
-async def exclusive(db: Database, key: int, wait_s: float = LOCK_WAIT_S) -> AsyncIterator[None]:
+async def exclusive(db: Database, key: int) -> AsyncIterator[None]:
     """On Postgres, hold advisory lock `key` (polled: waiting sessions must hold no snapshot); on SQLite
     nothing: the caller's BEGIN IMMEDIATE transaction is the lock."""
     if db.dialect == "sqlite":
         yield
         return
-    deadline = time.monotonic() + wait_s
+    deadline = time.monotonic() + LOCK_WAIT_S
     while not await try_lock(db, key):
         if time.monotonic() > deadline:
             raise StorageError(
-                f"waited {wait_s:.0f} s for another ml-intern to finish setting up {db.where}; try again"
+                f"waited {LOCK_WAIT_S:.0f} s for another ml-intern to finish setting up {db.where}; try again"
             )
         await asyncio.sleep(POLL_S)
+    import psycopg
+
     try:
         yield
     finally:
-        with contextlib.suppress(*db.errors):  # a lost connection has dropped the lock already
+        with contextlib.suppress(psycopg.Error):  # a lost connection has dropped the lock already
             await db.execute("SELECT pg_advisory_unlock(CAST(? AS BIGINT))", (key,))
 
 

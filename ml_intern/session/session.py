@@ -121,10 +121,8 @@ class Session(Settling):
         self.locks.release()
         if self.ctx is None:
             return
-        if self.ctx.services is not None:
-            await run_sandbox.to_the_end(
-                self.ctx.services.aclose()
-            )  # the sandbox's deletion: bounded, never cut short
+        if self.ctx.services is not None:  # the sandbox's deletion: bounded, never cut short
+            await run_sandbox.to_the_end(self.ctx.services.aclose())
         self.on_event(events.shutdown())
 
     async def send(self, prompt: str) -> TurnOutcome:

@@ -181,6 +181,3 @@ def run_context(
         max_cost_usd=options.max_cost,
         max_tokens=options.max_tokens,
     )
-
-
-# ---- the run's tool runtime, once its services exist ------------------------------------------------------

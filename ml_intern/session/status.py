@@ -27,7 +27,7 @@ class ThreadStatus:
     tools: dict[str, Any] = field(default_factory=lambda: {"runtime": "local"})
 
 
-async def thread_status(app: Any, thread_id: str, tools: dict[str, Any] | None = None) -> ThreadStatus:
+async def thread_status(app: Any, thread_id: str, tools: dict[str, Any]) -> ThreadStatus:
     """Turns, token totals and cost of `thread_id`; `tools`: where the run's tools run (its sandbox)."""
     snapshot = await app.aget_state(thread_config(thread_id))
     values = snapshot.values or {}
@@ -42,5 +42,5 @@ async def thread_status(app: Any, thread_id: str, tools: dict[str, Any] | None =
         context_tokens=values.get("context_tokens", 0),
         compactions=usage.get("compactions", 0),
         turn_usage=turn_usage(values),
-        tools=tools or {"runtime": "local"},
+        tools=tools,
     )

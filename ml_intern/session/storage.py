@@ -39,11 +39,17 @@ class Storage:
     """An open database: the saver, our tables, and where it is."""
 
     saver: Any  # the LangGraph checkpointer (AsyncSqliteSaver or AsyncPostgresSaver)
-    db: Database  # our own tables (threads, undo journal)
-    where: str  # the path, or the URL without its password: what messages name
-    dialect: Dialect
+    db: Database  # our own tables (threads, undo journal); its `where` and `dialect` are the storage's
     home: Path  # ML_INTERN_HOME for this machine's files: snapshot blobs, logs, SQLite's lock files
     target: Path | str  # as opened; a URL keeps its password (to open more connections): never shown
+
+    @property
+    def where(self) -> str:
+        return self.db.where
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.db.dialect
 
     @property
     def file(self) -> Path | None:
@@ -67,7 +73,7 @@ async def open_storage(target: Path | str, home: Path | None = None) -> AsyncIte
     async with open_checkpointer(path) as saver:
         db = Database(saver.conn, "sqlite", str(path))
         await when_unlocked(lambda: migrate(db))
-        yield Storage(saver, db, str(path), "sqlite", home or path.parent, path)
+        yield Storage(saver, db, home or path.parent, path)
 
 
 @asynccontextmanager
@@ -97,7 +103,7 @@ async def open_postgres(url: str, home: Path) -> AsyncIterator[Storage]:
             saver = compact_saver_class(AsyncPostgresSaver)(saver_conn, serde=CompressingSerializer())
             await set_up_saver(saver, db)
             await migrate(db)  # after the saver's tables exist: a migration sets their storage
-            yield Storage(saver, db, where, "postgres", home, url)
+            yield Storage(saver, db, home, url)
         except psycopg.Error as exc:
             raise StorageError(f"database error in {where}: {reason(exc, url)}") from None
 

@@ -91,11 +91,6 @@ class WorkspaceSnapshots:
         where, home = (workdir or Path(row[1])).resolve(), await self.identity()
         return CallJournal(self, thread_id, row[0], where, socket.gethostname(), home)
 
-    async def turn_host(self, thread_id: str, base_checkpoint: str) -> str | None:
-        """The machine the turn began on ("": not recorded then; None: the journal did not record it)."""
-        owner = await self.turn_owner(thread_id, base_checkpoint)
-        return None if owner is None else owner[0]
-
     async def turn_owner(self, thread_id: str, base_checkpoint: str) -> tuple[str, str] | None:
         """The machine and home whose workdir (and snapshot blobs) the turn began in ("": not recorded then;
         None: the journal did not record the turn)."""
@@ -115,12 +110,6 @@ class WorkspaceSnapshots:
             )
         await self.conn.commit()
         await self.keep_newest(thread_id)
-
-    async def recorded(self, thread_id: str, base_checkpoint: str) -> bool:
-        """Whether the journal recorded the turn (else it predates the journal, or was never recorded)."""
-        query = "SELECT 1 FROM ml_intern_undo_turns WHERE thread_id = ? AND base_checkpoint = ?"
-        async with self.conn.execute(query, (thread_id, base_checkpoint)) as cursor:
-            return await cursor.fetchone() is not None
 
     async def turn(self, thread_id: str, base_checkpoint: str) -> TurnSnapshots | None:
         """The whole-turn manifests an older version took (None: it took none)."""

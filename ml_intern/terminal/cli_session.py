@@ -3,7 +3,6 @@ failure turned into one line and an exit code (cli.py's commands call these)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -47,6 +46,8 @@ def with_session(
             return await job(later if opening else await later.session())  # type: ignore[arg-type]
 
     def run() -> T | int:
+        import asyncio  # here: `--help` does not need it
+
         prepare_process(os.environ, verbose)
         return asyncio.run(opened(database_target(os.environ))) or EXIT_OK
 

@@ -10,7 +10,6 @@ from ml_intern.errors import FAILED_REASONS, STOPPED_REASONS
 from ml_intern.graph.accounting import format_usage
 from ml_intern.terminal.text import inert, notice_line, short_args
 
-SANDBOX = "sandbox"  # the tool name of a sandbox's progress lines (tools/sandbox/progress.py)
 SUMMARY_FIELDS = ("thread_id", "final_response", "stop_reason", "iterations", "usage", "cost_usd")
 
 
@@ -28,10 +27,9 @@ def _progress_text(event: dict[str, Any]) -> str | None:
         return f"→ {event['tool']} {short_args(event['args'])}"
     if kind == "tool_output" and not event.get("success"):
         return f"  ✗ {event['output'].splitlines()[0][:200] if event['output'] else ''}"
-    if kind == "tool_log" and (event.get("notice") or event.get("tool") == SANDBOX):
-        return notice_line(
-            event
-        )  # a sandbox's progress too: one line per stage, or per 15 s, while it builds
+    # Notices, and a sandbox's progress (one line per stage, or per 15 s, while it builds).
+    if kind == "tool_log" and (event.get("notice") or event.get("progress")):
+        return notice_line(event)
     if kind == "compacted":
         return f"compacted: {event['tokens_before']:,} → {event['tokens_after']:,} tokens"
     return None

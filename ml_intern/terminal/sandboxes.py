@@ -83,6 +83,11 @@ def holder(row: SpaceRow) -> str:
     return f"pid {row.pid}" if row.pid is not None and pid_alive(row.pid, row.start) else NOBODY
 
 
+def holders(rows: list[SpaceRow]) -> dict[SpaceRow, str]:
+    """Each row's holder, asked once."""
+    return {row: holder(row) for row in rows}
+
+
 def pid_alive(pid: int, start: int | None = None) -> bool:
     """Whether the process `pid` that started at `start` (None: unknown) runs on this machine: a zombie, or
     a process that started at another time (the pid was reused), counts as gone."""
@@ -117,23 +122,24 @@ def print_table(rows: list[SpaceRow]) -> None:
     if not rows:
         print("no sandboxes")
         return
-    now, table = time.time(), Table(box=None, header_style="bold")
+    now, table, held = time.time(), Table(box=None, header_style="bold"), holders(rows)
     for column in ("NAME", "HARDWARE", "STAGE", "AGE", "THREAD", "HELD BY"):
         table.add_column(column, overflow="fold" if column == "NAME" else "ellipsis")
     for row in rows:
         cells = (row.space_id, row.hardware or "?", row.stage or "?", age(row.created_at, now),
-                 row.thread or "?", holder(row))  # fmt: skip
+                 row.thread or "?", held[row])  # fmt: skip
         table.add_row(*(Text(inert(cell)) for cell in cells))  # Hub text: no markup, no escapes
     Console(width=None if sys.stdout.isatty() else 200, highlight=False).print(table)
-    leftovers = sum(holder(row) == NOBODY for row in rows)
+    leftovers = sum(held[row] == NOBODY for row in rows)
     if leftovers:
         print(f"{leftovers} left over by runs that ended: ml-intern sandboxes --delete removes them")
 
 
 def delete_leftovers(ops: SpaceOps, rows: list[SpaceRow], everywhere: bool) -> int:
     """Delete every sandbox no live run here holds: made here, or (with --all) anywhere."""
-    live = {row.space_id for row in rows if holder(row).startswith("pid ")}
-    doomed = [row for row in rows if row.space_id not in live and (everywhere or holder(row) == NOBODY)]
+    held = holders(rows)
+    live = {row.space_id for row in rows if held[row].startswith("pid ")}
+    doomed = [row for row in rows if row.space_id not in live and (everywhere or held[row] == NOBODY)]
     kept = [row for row in rows if row.space_id not in live and row not in doomed]
     if not doomed:
         print("no leftover sandboxes to delete")
@@ -154,12 +160,12 @@ def delete_named(ops: SpaceOps, rows: list[SpaceRow], names: list[str], force: b
         row = by_name.get(name)
         if row is None:
             if name.rsplit("/", 1)[-1].startswith(NAME_PREFIX):
-                print_error(f"{inert(name)}: no such sandbox; ml-intern sandboxes lists them")
+                print_error(f"{name}: no such sandbox; ml-intern sandboxes lists them")
             else:
-                print_error(f"{inert(name)} is not a sandbox: their names start with {NAME_PREFIX}")
+                print_error(f"{name} is not a sandbox: their names start with {NAME_PREFIX}")
             failed += 1
-        elif holder(row).startswith("pid ") and not force:
-            print_error(f"{row.space_id}: held by {holder(row)}: stop that run first (or add --force)")
+        elif (held := holder(row)).startswith("pid ") and not force:
+            print_error(f"{row.space_id}: held by {held}: stop that run first (or add --force)")
             failed += 1
         else:
             failed += not delete_one(ops, row.space_id)

@@ -94,7 +94,7 @@ def status_text(model: str, status: Any, approval: str, workdir: str, effort: st
         f"context    {status.context_tokens:,} tokens, {status.compactions} compaction(s)",
         f"approval   {approval}",
         f"directory  {workdir}",
-        f"tools      {tools_status(getattr(status, 'tools', None) or {})}",
+        f"tools      {tools_status(status.tools)}",
     ]
     return Text("\n".join(lines))
 

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     from ml_intern.tools.jobs.spec import JobArgs
 
 FAST_TRANSFER = "hf-transfer"  # added to every uv script's dependencies, as the original did
-SANDBOX_READ_SECONDS = 60
 NOT_IN_PATHS = re.compile(r"[\s()'\"`]")  # what code has and a script's path (as we read one) has not
 
 
@@ -92,9 +91,12 @@ async def sandbox_script(args: JobArgs, env: ToolEnv) -> JobArgs:
     a missing .py file is a ToolError, other one-liners stay inline code (the local rule)."""
     if env.runtime != "sandbox" or env.sandbox is None or not is_path(args.script):
         return args
+    # Imported here: only the sandbox runtime loads the sandbox's tools.
+    from ml_intern.tools.sandbox.tools import FILE_SECONDS, read_raw
+
     path = args.script.strip()
     client = await env.sandbox.client()
-    found = await client.call("exists", {"path": path}, SANDBOX_READ_SECONDS)
+    found = await client.call("exists", {"path": path}, FILE_SECONDS)
     if not found.get("exists") or found.get("is_dir"):
         if path.endswith(".py"):
             raise ToolError(
@@ -102,7 +104,6 @@ async def sandbox_script(args: JobArgs, env: ToolEnv) -> JobArgs:
                 "a URL."
             )
         return args
-    answer = await client.call("read", {"path": path, "raw": True}, SANDBOX_READ_SECONDS)
-    code = str(answer.get("content") or "")
+    code = await read_raw(client, path)
     # A newline keeps a one-line file inline code (read_script takes a single line for a local path).
     return args.model_copy(update={"script": code if "\n" in code else code + "\n"})

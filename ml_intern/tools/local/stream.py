@@ -26,6 +26,11 @@ READ_CHUNK = 65_536
 DRAIN_SECONDS = 1.0  # how long to keep reading after the command exits (background jobs may hold the pipe)
 MAX_LINE = 8_192  # a progress line longer than this is not shown (its start is gone)
 LINE_ENDS = "\n\r"  # a progress bar's frames end in a carriage return
+TIMED_OUT = (  # after the output (the sandbox's bash says it too)
+    "\n\nCommand timed out after {timeout}s and was killed with its child processes. For long-running "
+    "commands, run in the background and poll:\n  nohup <command> > /tmp/output.log 2>&1 & echo $!\n"
+    "  tail -n 50 /tmp/output.log"
+)
 
 
 def last_lines(text: str, count: int, whole_start: bool) -> list[str]:
@@ -196,11 +201,7 @@ async def run_command(argv: list[str], cwd: Path, env: dict[str, str], timeout: 
             kill_process_group(proc)
             await finish_reading(eof, output)
             progress.close()
-            raise ToolError(
-                f"{output.finish()}\n\nCommand timed out after {timeout}s and was killed with its child "
-                "processes. For long-running commands, run in the background and poll:\n"
-                "  nohup <command> > /tmp/output.log 2>&1 & echo $!\n  tail -n 50 /tmp/output.log"
-            ) from None
+            raise ToolError(output.finish() + TIMED_OUT.format(timeout=timeout)) from None
         await finish_reading(eof, output)
         progress.close()
     except asyncio.CancelledError:
@@ -210,5 +211,10 @@ async def run_command(argv: list[str], cwd: Path, env: dict[str, str], timeout: 
         output.close()
         await proc.wait()
         raise
-    text = output.finish().rstrip("\n") or "(no output)"
-    return text if code == 0 else f"{text}\n\nexit code {code}"
+    return command_text(output.finish().rstrip("\n"), code)
+
+
+def command_text(output: str, code: int | None) -> str:
+    """A finished command's result as bash shows it: its output, and its exit code unless 0 (None: killed)."""
+    text = output or "(no output)"
+    return text if code == 0 else f"{text}\n\nexit code {'unknown (killed)' if code is None else code}"

@@ -11,13 +11,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ml_intern.graph.events import notice
-from ml_intern.secrets import register_secrets
 from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.jobs.prices import hourly_prices
 from ml_intern.tools.jobs.pricing import parse_seconds
 from ml_intern.tools.sandbox.client import SandboxClient
 from ml_intern.tools.sandbox.making import close_client, hours, passed_secrets
-from ml_intern.tools.sandbox.spaces import FREE_HARDWARE, TOKEN_SECRET, SandboxRefused, SandboxSpace, SpaceOps
+from ml_intern.tools.sandbox.spaces import FREE_HARDWARE, SandboxRefused, SandboxSpace, SpaceOps
 
 DELETE_LIMIT = 15.0  # seconds a deletion is waited for (its thread may go on: each request is bounded)
 
@@ -41,8 +40,8 @@ class Creation:
         self, hardware: str, thread_id: str | None, secrets: dict[str, str], sleep: int | None
     ) -> SandboxSpace:
         self.space_id = self.ops.new_id()
+        # SpaceOps.create registers the server's token as a secret (redacted) before anything else.
         space = self.ops.create(hardware, thread_id, secrets, sleep, space_id=self.space_id)
-        register_secrets({TOKEN_SECRET: space.token})
         with self.lock:
             if not self.abandoned:
                 self.handed = space

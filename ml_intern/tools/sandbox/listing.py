@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from ml_intern.tools.hub.client import bounded_requests
-from ml_intern.tools.hub.failures import is_hub_failure
-from ml_intern.tools.sandbox.spaces import NAME_PREFIX, REQUEST_TIMEOUT, RUN_VARIABLE, SpaceOps, is_sandbox_id
+from ml_intern.tools.sandbox.spaces import NAME_PREFIX, RUN_VARIABLE, SandboxFailed, SpaceOps, is_sandbox_id
 
 
 @dataclass(frozen=True)
@@ -53,13 +52,11 @@ def list_sandboxes(ops: SpaceOps) -> list[SpaceRow]:
 
 def sandbox_row(ops: SpaceOps, info: Any) -> SpaceRow:
     """A listed Space with its run read from RUN_VARIABLE (unknown when that cannot be read)."""
-    try:
-        with bounded_requests(REQUEST_TIMEOUT):
-            variable = ops.api.get_space_variables(info.id).get(RUN_VARIABLE)
-    except Exception as error:
-        if not is_hub_failure(error):
-            raise
-        variable = None
+    variable = None
+    with suppress(SandboxFailed):  # one try, each request bounded: the listing stays fast
+        variable = ops.hub(
+            lambda: ops.api.get_space_variables(info.id).get(RUN_VARIABLE), f"reading {info.id}"
+        )
     host, pid, thread, start = read_run_variable(variable.value if variable is not None else None)
     runtime = info.runtime
     hardware = (runtime.hardware or runtime.requested_hardware) if runtime else None

@@ -4,16 +4,14 @@ its server, what the model is told; and the asyncio helpers the manager shares."
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import functools
 import time
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
 
-from ml_intern.graph.events import EventSink
 from ml_intern.secrets import redact
 from ml_intern.tools.base import ToolEnv, ToolError
+from ml_intern.tools.hub.failures import first_line
 from ml_intern.tools.jobs.pricing import parse_seconds
 from ml_intern.tools.sandbox.client import SandboxClient
 from ml_intern.tools.sandbox.spaces import (
@@ -132,18 +130,6 @@ def space_variables(extra: dict[str, Any]) -> dict[str, str]:
     return {key.upper(): str(value) for key, value in extra.items() if value and key in EXTRA_ARGUMENTS}
 
 
-def sink_here() -> tuple[Any, EventSink] | None:
-    """The stream of the graph run this code is in, if any, callable from elsewhere: (writer, sink)."""
-    from langgraph.config import get_stream_writer
-
-    try:
-        writer = get_stream_writer()
-    except (RuntimeError, KeyError):
-        return None
-    # The writer reads its run's config from the context: called from the making task, it needs it back.
-    return writer, functools.partial(contextvars.copy_context().run, writer)
-
-
 async def close_client(client: SandboxClient | None) -> None:
     if client is not None:
         with suppress(Exception):
@@ -162,5 +148,4 @@ async def settle(task: asyncio.Task[Any] | None, limit: float) -> None:
 
 
 def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return redact(text[0] if text else type(exc).__name__)
+    return redact(first_line(exc))

@@ -58,16 +58,12 @@ class SandboxManager:
         self._choosing = asyncio.Lock()  # one sandbox_create decision at a time
         self._preloaded = self._closed = False
 
-    @property
-    def default_hardware(self) -> str:
-        return FREE_HARDWARE  # paid hardware only through sandbox_create's approval
-
     def preload(self) -> None:
         """Start making the default (cpu-basic) sandbox in the background, once (config sandbox.preload)."""
         if self.env.config.sandbox.preload and not (self._preloaded or self._closed):
             self._preloaded = True
             if self._making is None and self._space is None:
-                self._start(self.default_hardware, {})
+                self._start(FREE_HARDWARE, {})
 
     async def client(self) -> SandboxClient:
         """The running sandbox's SandboxClient: waits for the one being made, else makes the default one
@@ -76,8 +72,8 @@ class SandboxManager:
             self._check_open()
             if self._making is None and self._client is not None:
                 return self._client
-            self.keeper.check_refused(self.default_hardware)
-            task = self._making or self._start(self.default_hardware, {})
+            self.keeper.check_refused(FREE_HARDWARE)
+            task = self._making or self._start(FREE_HARDWARE, {})
             try:
                 return await self._wait(task)
             except asyncio.CancelledError:
@@ -94,7 +90,7 @@ class SandboxManager:
             if running == hardware:
                 await self.client()
                 return f"Sandbox already active on {hardware}: {self._current_id()}"
-            if running and running != self.default_hardware:
+            if running and running != FREE_HARDWARE:
                 return locked_text(self._current_id(), running)
             self.keeper.check_refused(hardware)
             replaced = f"Replaced {self._current_id()} on {running}: its files are lost.\n" if running else ""
@@ -106,7 +102,7 @@ class SandboxManager:
             try:
                 await self._wait(task)
             except asyncio.CancelledError:
-                if cancelling() and hardware != self.default_hardware:  # nobody else asked for paid hardware
+                if cancelling() and hardware != FREE_HARDWARE:  # nobody else asked for paid hardware
                     task.cancel()
                     await settle(task, CLOSE_LIMIT)
                 if cancelling():

@@ -3,13 +3,26 @@ run), else the graph run of the code that sends, else the session's sink (a prel
 
 from __future__ import annotations
 
+import contextvars
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from ml_intern.graph.events import EventSink, tool_log
+from ml_intern.graph.events import EventSink, progress
 from ml_intern.secrets import redact_value
-from ml_intern.tools.sandbox.making import sink_here
+
+
+def sink_here() -> tuple[Any, EventSink] | None:
+    """The stream of the graph run this code is in, if any, callable from elsewhere: (writer, sink)."""
+    from langgraph.config import get_stream_writer
+
+    try:
+        writer = get_stream_writer()
+    except (RuntimeError, KeyError):
+        return None
+    # The writer reads its run's config from the context: called from the making task, it needs it back.
+    return writer, functools.partial(contextvars.copy_context().run, writer)
 
 
 class Progress:
@@ -32,7 +45,7 @@ class Progress:
                 self.sinks.remove(sink)
 
     def log(self, text: str) -> None:
-        self.send(tool_log("sandbox", text))
+        self.send(progress("sandbox", text))
 
     def send(self, event: dict[str, Any]) -> None:
         event = redact_value(event)

@@ -15,7 +15,7 @@ from huggingface_hub import SpaceHardware
 from langchain_core.tools import BaseTool, StructuredTool
 from pydantic import BaseModel, Field
 
-from ml_intern.tools.base import MAX_RESULT_CHARS, ToolEnv, ToolError
+from ml_intern.tools.base import ToolEnv, ToolError
 from ml_intern.tools.jobs.format import job_artifact
 from ml_intern.tools.local.files import (
     EDIT_DESCRIPTION,
@@ -27,6 +27,7 @@ from ml_intern.tools.local.files import (
     syntax_warning,
 )
 from ml_intern.tools.local.shell import BashArgs
+from ml_intern.tools.local.stream import TIMED_OUT, command_text
 from ml_intern.tools.sandbox.client import SandboxClient
 from ml_intern.tools.sandbox.rules import create_cost
 from ml_intern.tools.sandbox.spaces import FREE_HARDWARE
@@ -46,11 +47,6 @@ BASH_DESCRIPTION = (
 CREATE_DESCRIPTION = (
     "Move the sandbox to other hardware (e.g. a GPU smoke test before an hf_jobs run): replaces the default "
     "cpu-basic sandbox, whose files are lost. Paid hardware needs approval and is billed while it runs."
-)
-TIMED_OUT = (
-    "\n\nCommand timed out after {timeout}s and was killed with its child processes. For long-running "
-    "commands, run in the background and poll:\n  nohup <command> > /tmp/output.log 2>&1 & echo $!\n"
-    "  tail -n 50 /tmp/output.log"
 )
 
 
@@ -78,36 +74,30 @@ def bash_timeout(asked: int, env: ToolEnv) -> int:
 
 
 def bash_text(answer: dict[str, Any], timeout: int) -> str:
-    """The result of a sandbox command, worded like the local bash's; a ToolError when it timed out."""
+    """The result of a sandbox command, worded like the local bash's; a ToolError when it timed out. (A cut
+    output names its spill file itself.)"""
     output = str(answer.get("output") or "").rstrip("\n")
-    spill = answer.get("spill")
-    if answer.get("truncated") and spill and str(spill) not in output:
-        output += f"\n[whole output in the sandbox: {spill}]"
     if answer.get("timed_out"):
         raise ToolError(output + TIMED_OUT.format(timeout=timeout))
-    code = answer.get("exit_code")
-    text = output or "(no output)"
-    return text if code == 0 else f"{text}\n\nexit code {'unknown (killed)' if code is None else code}"
+    return command_text(output, answer.get("exit_code"))
 
 
-def read_text(answer: dict[str, Any], path: str, offset: int) -> str:
-    """Numbered lines as the local read shows them: bounded, saying how to read on."""
+def read_text(answer: dict[str, Any], offset: int) -> str:
+    """Numbered lines as the local read shows them, saying how to read on (the server bounds them, and
+    refuses an offset past the end)."""
     total = int(answer.get("total_lines") or 0)
     if total == 0:
         return "(empty file)"
-    shown: list[str] = []
-    size = 0
-    for line in str(answer.get("content") or "").removesuffix("\n").split("\n"):
-        if size >= MAX_RESULT_CHARS:
-            break
-        shown.append(line)
-        size += len(line) + 1
-    if not "".join(shown).strip():
-        raise ToolError(f"offset {offset} is past the end of {path}, which has {total} lines.")
-    last = offset + len(shown) - 1
-    if last < total:
-        shown.append(f"\n[Lines {offset}-{last} of {total}. Continue with offset={last + 1}.]")
-    return "\n".join(shown)
+    content = str(answer.get("content") or "").removesuffix("\n")
+    last = offset + content.count("\n")
+    return content + (
+        f"\n\n[Lines {offset}-{last} of {total}. Continue with offset={last + 1}.]" if last < total else ""
+    )
+
+
+async def read_raw(client: Any, path: str) -> str:
+    """The whole text of a sandbox file (at most 1 MB: else a ToolError)."""
+    return str((await client.call("read", {"path": path, "raw": True}, FILE_SECONDS)).get("content") or "")
 
 
 async def python_warning(client: Any, path: str, content: str | None = None) -> str:
@@ -116,8 +106,8 @@ async def python_warning(client: Any, path: str, content: str | None = None) -> 
         return ""
     if content is None:
         try:
-            content = str((await client.call("read", {"path": path, "raw": True}, FILE_SECONDS))["content"])
-        except (ToolError, KeyError):
+            content = await read_raw(client, path)
+        except ToolError:
             return ""
     return await asyncio.to_thread(syntax_warning, Path(sandbox_path(path)), content)
 
@@ -155,7 +145,7 @@ async def read(env: ToolEnv, path: str, offset: int = 1, limit: int = 2000) -> s
     offset, limit = max(offset, 1), max(limit, 1)
     answer = await sandbox.call("read", {"path": path, "offset": offset, "limit": limit}, FILE_SECONDS)
     sandbox.read_paths.add(sandbox_path(path))
-    return read_text(answer, path, offset)
+    return read_text(answer, offset)
 
 
 async def write(env: ToolEnv, path: str, content: str) -> str:
